@@ -1,0 +1,189 @@
+//! Entities as the rest of the system sees them. Media are referred to by the key the server
+//! issued; turning a key into a URL is the HTTP layer's business.
+
+use chrono::{DateTime, Utc};
+
+pub type UserId = i64;
+pub type PostId = i64;
+pub type CommentId = i64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub full_name: String,
+    pub bio: String,
+    pub avatar_key: Option<String>,
+    pub post_count: i64,
+    pub follower_count: i64,
+    pub following_count: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    pub fn summary(&self) -> UserSummary {
+        UserSummary {
+            id: self.id,
+            email: self.email.clone(),
+            full_name: self.full_name.clone(),
+            avatar_key: self.avatar_key.clone(),
+        }
+    }
+}
+
+/// What a post or comment shows of its author.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub id: UserId,
+    pub email: String,
+    pub full_name: String,
+    pub avatar_key: Option<String>,
+}
+
+/// How an authenticated viewer relates to another user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relationship {
+    /// The viewer follows the user.
+    pub is_following: bool,
+    /// The user follows the viewer.
+    pub follows_you: bool,
+}
+
+/// A user in a list (followers, following, likers), with the time of the edge that put it there:
+/// lists are ordered and paginated by that time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedUser {
+    pub user: User,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Follow {
+    pub follower_id: UserId,
+    pub leader_id: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Like {
+    pub user_id: UserId,
+    pub post_id: PostId,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    pub id: PostId,
+    pub author: UserSummary,
+    pub image_key: String,
+    pub thumbnail_key: String,
+    pub width: i32,
+    pub height: i32,
+    pub caption: String,
+    pub alt_text: String,
+    pub likes_count: i64,
+    pub comments_count: i64,
+    /// Whether the viewer the post was read for likes it (false for anonymous reads).
+    pub liked_by_me: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: CommentId,
+    pub post_id: PostId,
+    pub parent_id: Option<CommentId>,
+    pub author: UserSummary,
+    pub content: String,
+    pub reply_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Who owns a comment and the post under it: what deciding a deletion needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommentOwnership {
+    pub post_id: PostId,
+    pub comment_author: UserId,
+    pub post_author: UserId,
+}
+
+/// The result of a like: whether this request created it, and the count after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LikeOutcome {
+    pub created: bool,
+    pub likes_count: i64,
+}
+
+/// A processed picture ready to be stored: a display image and a thumbnail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessedImage {
+    pub display: EncodedImage,
+    pub thumbnail: EncodedImage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedImage {
+    pub bytes: Vec<u8>,
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+}
+
+impl ImageFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpg",
+            Self::Png => "png",
+        }
+    }
+
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        match ext {
+            "jpg" => Some(Self::Jpeg),
+            "png" => Some(Self::Png),
+            _ => None,
+        }
+    }
+}
+
+/// What a picture is for: posts keep their aspect ratio, avatars are cropped square.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImagePurpose {
+    Post,
+    Avatar,
+}
+
+/// Bytes read back from media storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMedia {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+/// A new login token: the secret is shown to the client once, only its hash is kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub secret: String,
+    pub hash: Vec<u8>,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IssuedToken(***)")
+    }
+}

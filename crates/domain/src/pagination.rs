@@ -1,0 +1,110 @@
+//! Keyset pagination. A page ends with the sort key of its last item; the next page starts
+//! strictly after it, so items added meanwhile never shift what is left to read.
+
+use chrono::{DateTime, Utc};
+
+/// The position after which the next page starts: the last item's timestamp and a tie-breaking id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: DateTime<Utc>,
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    limit: u32,
+    pub after: Option<Cursor>,
+}
+
+impl PageRequest {
+    pub const DEFAULT_LIMIT: u32 = 30;
+    pub const MAX_LIMIT: u32 = 100;
+
+    /// A request for `limit` items (1 to 100) after `after`.
+    ///
+    /// # Errors
+    /// A message for the `limit` field when it is out of range.
+    pub fn new(limit: Option<u32>, after: Option<Cursor>) -> Result<Self, String> {
+        let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            return Err(format!("Limit must be between 1 and {}.", Self::MAX_LIMIT));
+        }
+        Ok(Self { limit, after })
+    }
+
+    pub fn first(limit: u32) -> Self {
+        Self {
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            after: None,
+        }
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Adapters fetch one row more than the limit to learn whether a next page exists.
+    pub fn fetch_limit(&self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows in order: the extra row only says there is more.
+    pub fn from_rows(mut rows: Vec<T>, request: &PageRequest, key: impl Fn(&T) -> Cursor) -> Self {
+        let limit = request.limit() as usize;
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(key)
+        } else {
+            None
+        };
+        Self { items: rows, next }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+        }
+    }
+
+    pub fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            next: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_is_bounded() {
+        assert!(PageRequest::new(Some(0), None).is_err());
+        assert!(PageRequest::new(Some(101), None).is_err());
+        assert_eq!(PageRequest::new(None, None).map(|p| p.limit()), Ok(30));
+    }
+
+    #[test]
+    fn extra_row_means_next_page() {
+        let request = PageRequest::first(2);
+        let key = |v: &i64| Cursor {
+            at: DateTime::<Utc>::UNIX_EPOCH,
+            id: *v,
+        };
+        let page = Page::from_rows(vec![1, 2, 3], &request, key);
+        assert_eq!(page.items, vec![1, 2]);
+        assert_eq!(page.next.map(|c| c.id), Some(2));
+        let last = Page::from_rows(vec![1, 2], &request, key);
+        assert_eq!(last.next, None);
+    }
+}

@@ -1,0 +1,106 @@
+use std::sync::Arc;
+
+use super::{Ports, UserRef, resolve_user};
+use crate::model::{ListedUser, UserId};
+use crate::pagination::{Page, PageRequest};
+use crate::ports::{FollowRepository, UserRepository};
+use crate::{DomainError, Result};
+
+/// Following, unfollowing, removing followers, and the two lists.
+#[derive(Clone)]
+pub struct FollowService {
+    users: Arc<dyn UserRepository>,
+    follows: Arc<dyn FollowRepository>,
+}
+
+impl FollowService {
+    pub fn new(ports: &Ports) -> Self {
+        Self {
+            users: ports.users.clone(),
+            follows: ports.follows.clone(),
+        }
+    }
+
+    /// Follows `leader`. Returns whether the follow is new (`false`: it already existed).
+    ///
+    /// # Errors
+    /// `BadRequest("cannot_follow_self")`, `NotFound("user")`.
+    pub async fn follow(&self, me: UserId, leader: UserId) -> Result<bool> {
+        if me == leader {
+            return Err(DomainError::BadRequest {
+                code: "cannot_follow_self",
+                detail: "You cannot follow yourself.".into(),
+            });
+        }
+        self.follows.follow(me, leader).await
+    }
+
+    /// Stops following `leader`; not following, or an unknown user, is already that state.
+    pub async fn unfollow(&self, me: UserId, leader: UserId) -> Result<()> {
+        if me != leader {
+            self.follows.unfollow(me, leader).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes `follower` from my followers; idempotent like [`FollowService::unfollow`].
+    pub async fn remove_follower(&self, me: UserId, follower: UserId) -> Result<()> {
+        if me != follower {
+            self.follows.unfollow(follower, me).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn followers(&self, user: &UserRef, page: PageRequest) -> Result<Page<ListedUser>> {
+        let user = resolve_user(self.users.as_ref(), user).await?;
+        self.follows.followers(user.id, page).await
+    }
+
+    pub async fn following(&self, user: &UserRef, page: PageRequest) -> Result<Page<ListedUser>> {
+        let user = resolve_user(self.users.as_ref(), user).await?;
+        self.follows.following(user.id, page).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MockFollowRepository, MockUserRepository};
+
+    fn service(follows: MockFollowRepository) -> FollowService {
+        FollowService {
+            users: Arc::new(MockUserRepository::new()),
+            follows: Arc::new(follows),
+        }
+    }
+
+    #[tokio::test]
+    async fn following_yourself_is_refused_before_the_store() {
+        let svc = service(MockFollowRepository::new());
+        let err = svc.follow(7, 7).await.err();
+        assert!(matches!(
+            err,
+            Some(DomainError::BadRequest {
+                code: "cannot_follow_self",
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn remove_follower_removes_the_reverse_edge() {
+        let mut follows = MockFollowRepository::new();
+        follows
+            .expect_unfollow()
+            .withf(|follower, leader| *follower == 9 && *leader == 1)
+            .times(1)
+            .returning(|_, _| Ok(true));
+        assert!(service(follows).remove_follower(1, 9).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn unfollowing_yourself_touches_nothing() {
+        let svc = service(MockFollowRepository::new());
+        assert!(svc.unfollow(3, 3).await.is_ok());
+    }
+}

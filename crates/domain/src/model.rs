@@ -55,6 +55,8 @@ pub struct Relationship {
 pub struct ListedUser {
     pub user: User,
     pub since: DateTime<Utc>,
+    /// How the viewer relates to the listed user; filled by the services, one query per page.
+    pub relationship: Relationship,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

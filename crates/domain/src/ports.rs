@@ -97,8 +97,10 @@ pub trait UserRepository: Send + Sync {
     /// MUST return `NotFound("user")` if the user does not exist.
     async fn delete(&self, id: UserId) -> Result<RemovedMedia>;
 
-    /// How `viewer` and `other` relate (false/false when either does not exist).
-    async fn relationship(&self, viewer: UserId, other: UserId) -> Result<Relationship>;
+    /// How `viewer` relates to each of `others`, in the same order, in one query (false/false for
+    /// users that do not exist).
+    async fn relationships(&self, viewer: UserId, others: Vec<UserId>)
+    -> Result<Vec<Relationship>>;
 }
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]

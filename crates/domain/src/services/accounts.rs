@@ -163,7 +163,12 @@ impl AccountService {
         let user = resolve_user(self.users.as_ref(), user).await?;
         let (relationship, posts) = match viewer {
             Some(viewer) => {
-                let relationship = self.users.relationship(viewer, user.id).await?;
+                let relationship = self
+                    .users
+                    .relationships(viewer, vec![user.id])
+                    .await?
+                    .pop()
+                    .unwrap_or_default();
                 let posts = self
                     .posts
                     .by_author(

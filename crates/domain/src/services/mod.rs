@@ -74,6 +74,23 @@ impl UserRef {
     }
 }
 
+/// Fills in how `viewer` relates to every user of the page, with one query.
+async fn with_relationships(
+    users: &dyn UserRepository,
+    viewer: UserId,
+    mut page: crate::pagination::Page<crate::model::ListedUser>,
+) -> Result<crate::pagination::Page<crate::model::ListedUser>> {
+    if page.items.is_empty() {
+        return Ok(page);
+    }
+    let ids = page.items.iter().map(|listed| listed.user.id).collect();
+    let relationships = users.relationships(viewer, ids).await?;
+    for (listed, relationship) in page.items.iter_mut().zip(relationships) {
+        listed.relationship = relationship;
+    }
+    Ok(page)
+}
+
 /// Resolves a user reference, `NotFound("user")` if nobody has it.
 async fn resolve_user(users: &dyn UserRepository, user: &UserRef) -> Result<crate::model::User> {
     let found = match user {

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use super::{Ports, UserRef, resolve_user};
+use super::{Ports, UserRef, resolve_user, with_relationships};
 use crate::model::{ImagePurpose, LikeOutcome, ListedUser, Post, PostId, UserId};
 use crate::pagination::{Page, PageRequest};
 use crate::ports::{
@@ -154,11 +154,17 @@ impl PostService {
 
     /// # Errors
     /// `NotFound("post")`.
-    pub async fn likers(&self, post: PostId, page: PageRequest) -> Result<Page<ListedUser>> {
+    pub async fn likers(
+        &self,
+        post: PostId,
+        viewer: UserId,
+        page: PageRequest,
+    ) -> Result<Page<ListedUser>> {
         if self.posts.author_of(post).await?.is_none() {
             return Err(DomainError::NotFound("post"));
         }
-        self.likes.likers(post, page).await
+        let page = self.likes.likers(post, page).await?;
+        with_relationships(self.users.as_ref(), viewer, page).await
     }
 
     /// # Errors

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use super::{Ports, UserRef, resolve_user};
+use super::{Ports, UserRef, resolve_user, with_relationships};
 use crate::model::{ListedUser, UserId};
 use crate::pagination::{Page, PageRequest};
 use crate::ports::{FollowRepository, UserRepository};
@@ -51,14 +51,34 @@ impl FollowService {
         Ok(())
     }
 
-    pub async fn followers(&self, user: &UserRef, page: PageRequest) -> Result<Page<ListedUser>> {
+    /// Users who follow `user`, most recent first, as `viewer` sees them.
+    ///
+    /// # Errors
+    /// `NotFound("user")`.
+    pub async fn followers(
+        &self,
+        user: &UserRef,
+        viewer: UserId,
+        page: PageRequest,
+    ) -> Result<Page<ListedUser>> {
         let user = resolve_user(self.users.as_ref(), user).await?;
-        self.follows.followers(user.id, page).await
+        let page = self.follows.followers(user.id, page).await?;
+        with_relationships(self.users.as_ref(), viewer, page).await
     }
 
-    pub async fn following(&self, user: &UserRef, page: PageRequest) -> Result<Page<ListedUser>> {
+    /// Users `user` follows, most recent first, as `viewer` sees them.
+    ///
+    /// # Errors
+    /// `NotFound("user")`.
+    pub async fn following(
+        &self,
+        user: &UserRef,
+        viewer: UserId,
+        page: PageRequest,
+    ) -> Result<Page<ListedUser>> {
         let user = resolve_user(self.users.as_ref(), user).await?;
-        self.follows.following(user.id, page).await
+        let page = self.follows.following(user.id, page).await?;
+        with_relationships(self.users.as_ref(), viewer, page).await
     }
 }
 

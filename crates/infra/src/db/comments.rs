@@ -1,0 +1,190 @@
+//! Comments and replies. Every change locks the post row first (its `comments_count` changes
+//! anyway), so changes to one post's thread queue behind each other: a reply cannot slip under a
+//! comment whose thread is being deleted.
+
+use async_trait::async_trait;
+use being_social_domain::model::{Comment, CommentId, CommentOwnership, PostId};
+use being_social_domain::pagination::{Cursor, Page, PageRequest};
+use being_social_domain::ports::{CommentRepository, NewComment};
+use being_social_domain::{DomainError, Result};
+use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
+use diesel_async::RunQueryDsl;
+
+use super::models::{AuthorRow, CommentRow, NewCommentRow};
+use super::schema::{Ts, comments, posts, users};
+use super::{Database, DbError, DbResult, Dialect, is_violation};
+
+#[async_trait]
+impl CommentRepository for Database {
+    #[tracing::instrument(skip_all, fields(post = comment.post_id, parent = comment.parent_id))]
+    async fn create(&self, comment: NewComment) -> Result<Comment> {
+        let now = Ts::now();
+        let row = NewCommentRow {
+            author_id: comment.author,
+            post_id: comment.post_id,
+            parent_id: comment.parent_id,
+            content: comment.content.as_str(),
+            created_at: now,
+            updated_at: now,
+        };
+        let result: DbResult<(CommentRow, AuthorRow)> = async {
+            transaction!(self, conn => {
+                // Lock order: the author (against deletion), then the post, then the parent.
+                if !conn.share_lock_user(row.author_id).await? {
+                    return Err(DomainError::Unauthenticated.into());
+                }
+                let post: Option<i64> = diesel::update(posts::table.find(row.post_id))
+                    .set(posts::comments_count.eq(posts::comments_count + 1))
+                    .returning(posts::id)
+                    .get_result(conn)
+                    .await
+                    .optional()?;
+                if post.is_none() {
+                    return Err(DomainError::NotFound("post").into());
+                }
+                // The composite key (post_id, parent_id) refuses a parent from another post.
+                let created: CommentRow = diesel::insert_into(comments::table)
+                    .values(&row)
+                    .returning(CommentRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .map_err(DbError::from)
+                    .map_err(|err| {
+                        if is_violation(&err, &DatabaseErrorKind::ForeignKeyViolation) {
+                            DbError::Domain(DomainError::NotFound("comment"))
+                        } else {
+                            err
+                        }
+                    })?;
+                if let Some(parent) = row.parent_id {
+                    diesel::update(comments::table.find(parent))
+                        .set(comments::reply_count.eq(comments::reply_count + 1))
+                        .execute(conn)
+                        .await?;
+                }
+                let author: AuthorRow = users::table
+                    .find(row.author_id)
+                    .select(AuthorRow::as_select())
+                    .first(conn)
+                    .await?;
+                Ok((created, author))
+            })
+        }
+        .await;
+        let (created, author) = result?;
+        Ok(created.into_comment(author))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn ownership(&self, id: CommentId) -> Result<Option<CommentOwnership>> {
+        let found: Option<(i64, i64, i64)> = async {
+            with_conn!(self, conn => {
+                DbResult::Ok(comments::table
+                    .inner_join(posts::table)
+                    .filter(comments::id.eq(id))
+                    .select((comments::post_id, comments::author_id, posts::author_id))
+                    .first(conn)
+                    .await
+                    .optional()?)
+            })
+        }
+        .await?;
+        Ok(found.map(|(post_id, comment_author, post_author)| CommentOwnership {
+            post_id,
+            comment_author,
+            post_author,
+        }))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn delete(&self, id: CommentId) -> Result<u64> {
+        let removed = async {
+            transaction!(self, conn => {
+                let found: Option<(i64, Option<i64>)> = comments::table
+                    .find(id)
+                    .select((comments::post_id, comments::parent_id))
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some((post, parent)) = found else {
+                    return Ok(0);
+                };
+                conn.lock_posts(&[post], false).await?;
+                // Under the post's lock the thread cannot grow or shrink.
+                let thread = conn.comment_thread(post, id).await?;
+                if thread.is_empty() {
+                    return Ok(0);
+                }
+                let removed = diesel::delete(comments::table.filter(comments::id.eq_any(&thread)))
+                    .execute(conn)
+                    .await?;
+                let n = i64::try_from(removed).unwrap_or(i64::MAX);
+                diesel::update(posts::table.find(post))
+                    .set(posts::comments_count.eq(posts::comments_count - n))
+                    .execute(conn)
+                    .await?;
+                if let Some(parent) = parent {
+                    diesel::update(comments::table.find(parent))
+                        .set(comments::reply_count.eq(comments::reply_count - 1))
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(u64::try_from(removed).unwrap_or(0))
+            })
+        }
+        .await?;
+        Ok(removed)
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn list(&self, post: PostId, parent: Option<CommentId>, page: PageRequest) -> Result<Page<Comment>> {
+        let (at, id) = page
+            .after
+            .map(|c| (Ts::from(c.at), c.id))
+            .unwrap_or((Ts(chrono::DateTime::<chrono::Utc>::MIN_UTC), i64::MIN));
+        let limit = page.fetch_limit();
+        let rows: Vec<(CommentRow, AuthorRow)> = async {
+            with_conn!(self, conn => {
+                let post_exists = posts::table.find(post).select(posts::id).first::<i64>(conn).await.optional()?;
+                if post_exists.is_none() {
+                    return Err(DomainError::NotFound("post").into());
+                }
+                let base = comments::table
+                    .inner_join(users::table)
+                    .filter(comments::post_id.eq(post))
+                    .filter(comments::created_at.ge(at))
+                    .filter(comments::created_at.gt(at).or(comments::id.gt(id)))
+                    .order((comments::created_at.asc(), comments::id.asc()))
+                    .limit(limit)
+                    .select((CommentRow::as_select(), AuthorRow::as_select()));
+                let rows = match parent {
+                    None => base.filter(comments::parent_id.is_null()).load(conn).await?,
+                    Some(parent) => {
+                        let parent_exists = comments::table
+                            .filter(comments::id.eq(parent))
+                            .filter(comments::post_id.eq(post))
+                            .select(comments::id)
+                            .first::<i64>(conn)
+                            .await
+                            .optional()?;
+                        if parent_exists.is_none() {
+                            return Err(DomainError::NotFound("comment").into());
+                        }
+                        base.filter(comments::parent_id.eq(parent)).load(conn).await?
+                    }
+                };
+                DbResult::Ok(rows)
+            })
+        }
+        .await?;
+        let comments: Vec<Comment> = rows
+            .into_iter()
+            .map(|(comment, author)| comment.into_comment(author))
+            .collect();
+        Ok(Page::from_rows(comments, &page, |c: &Comment| Cursor {
+            at: c.created_at,
+            id: c.id,
+        }))
+    }
+}

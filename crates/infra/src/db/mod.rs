@@ -1,0 +1,366 @@
+//! The database adapter: PostgreSQL (production) and embedded SQLite (the zero-setup default)
+//! behind one type, [`Database`], which implements every repository port.
+//!
+//! # One query code for two backends
+//! Queries are written once, as diesel DSL inside [`with_conn!`] or [`transaction!`]. Each macro
+//! expands its body once per backend, so every copy is type-checked against its own SQL dialect
+//! (a function generic over the connection type would drown in trait bounds). What truly differs
+//! between the backends lives in the [`Dialect`] trait: row locks, the feed's LATERAL join, the
+//! recursive walk of a comment thread.
+//!
+//! # Transactions and locks
+//! On PostgreSQL a write transaction runs at READ COMMITTED and takes the row locks it needs in a
+//! fixed order: user rows in ascending id, then post rows, then comment rows. Two transactions that
+//! lock the same rows therefore always queue, never deadlock. On SQLite every write transaction is
+//! `BEGIN IMMEDIATE`: it takes the single write lock first, so the same code needs no row locks.
+//! Counters move by `count = count ± n` in the transaction that changes the rows they count.
+
+/// Runs `$body` with `$conn` bound to a pooled connection, compiled once per backend.
+/// The body evaluates to a `DbResult`.
+macro_rules! with_conn {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match &$db.backend {
+            $crate::db::Backend::Postgres(pool) => {
+                let mut guard = pool.get().await.map_err($crate::db::DbError::from)?;
+                let $conn: &mut diesel_async::AsyncPgConnection = &mut guard;
+                $body
+            }
+            $crate::db::Backend::Sqlite(pool) => {
+                let mut guard = pool.get().await.map_err($crate::db::DbError::from)?;
+                let $conn: &mut $crate::db::SqliteConn = &mut guard;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` in a write transaction (PostgreSQL: READ COMMITTED; SQLite: BEGIN IMMEDIATE),
+/// compiled once per backend. The body evaluates to a `DbResult`; an error rolls back.
+///
+/// The lock order makes deadlocks impossible between this service's own transactions; should
+/// PostgreSQL still report one (or a serialization failure), the whole transaction runs again,
+/// a few times at most, so the client never sees it.
+macro_rules! transaction {
+    ($db:expr, $conn:ident => $body:expr) => {{
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result: $crate::db::DbResult<_> = match &$db.backend {
+                $crate::db::Backend::Postgres(pool) => {
+                    let mut guard = pool.get().await.map_err($crate::db::DbError::from)?;
+                    let conn: &mut diesel_async::AsyncPgConnection = &mut guard;
+                    diesel_async::AsyncConnection::transaction(
+                        conn,
+                        async |$conn: &mut diesel_async::AsyncPgConnection| -> $crate::db::DbResult<_> { $body },
+                    )
+                    .await
+                }
+                $crate::db::Backend::Sqlite(pool) => {
+                    let mut guard = pool.get().await.map_err($crate::db::DbError::from)?;
+                    let conn: &mut $crate::db::SqliteConn = &mut guard;
+                    conn.immediate_transaction(async |$conn: &mut $crate::db::SqliteConn| -> $crate::db::DbResult<_> { $body })
+                        .await
+                }
+            };
+            match result {
+                Err(err) if attempt < $crate::db::TRANSIENT_ATTEMPTS && $crate::db::is_transient(&err) => {
+                    tracing::warn!(attempt, error = %err, "transaction failed transiently; running it again");
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+
+mod comments;
+mod follows;
+pub mod models;
+mod posts;
+pub mod schema;
+mod tokens;
+mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use being_social_domain::DomainError;
+use being_social_domain::model::ListedUser;
+use being_social_domain::pagination::{Cursor, Page, PageRequest};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub(crate) use dialect::Dialect;
+use schema::Ts;
+
+mod dialect;
+
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// How long a request waits for a pooled connection before answering 503.
+const POOL_WAIT: Duration = Duration::from_secs(10);
+/// How long SQLite waits for the write lock before giving up (busy_timeout).
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Postgres(Pool<AsyncPgConnection>),
+    Sqlite(Pool<SqliteConn>),
+}
+
+/// A pool of connections to PostgreSQL or SQLite; implements every repository port.
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) backend: Backend,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.backend {
+            Backend::Postgres(_) => "Database(postgres)",
+            Backend::Sqlite(_) => "Database(sqlite)",
+        })
+    }
+}
+
+/// Why the database could not be opened. Each message names what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got {0:?})")]
+    UnknownScheme(String),
+    #[error("cannot create the directory of the SQLite database {path}: {source} (set DATABASE_URL)")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database at DATABASE_URL: {0}")]
+    Connect(String),
+    #[error("cannot apply the database migrations: {0}")]
+    Migrate(String),
+    #[error("cannot build the connection pool: {0}")]
+    Pool(String),
+}
+
+impl Database {
+    /// Opens a pool to `url` (`postgres://…` or `sqlite://path`) of at most `pool_size`
+    /// connections. Connections are made lazily; call [`Database::migrate`] to check the URL and
+    /// bring the schema up to date.
+    ///
+    /// # Errors
+    /// [`ConnectError`] for an unknown scheme, an uncreatable directory, or a pool that cannot be
+    /// built.
+    pub fn open(url: &str, pool_size: usize) -> Result<Self, ConnectError> {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            Backend::Postgres(build_pool(manager, pool_size)?)
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| ConnectError::Directory {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            }
+            let mut config = ManagerConfig::<SqliteConn>::default();
+            config.custom_setup = Box::new(|url| Box::pin(establish_sqlite(url.to_owned())));
+            let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+            Backend::Sqlite(build_pool(manager, pool_size)?)
+        } else {
+            return Err(ConnectError::UnknownScheme(redact(url)));
+        };
+        Ok(Self { backend })
+    }
+
+    /// Applies pending migrations on a dedicated connection.
+    ///
+    /// Needs a multi-thread tokio runtime: the migration harness blocks in place.
+    ///
+    /// # Errors
+    /// [`ConnectError::Connect`] when the database cannot be reached, [`ConnectError::Migrate`]
+    /// when a migration fails.
+    pub async fn migrate(&self) -> Result<(), ConnectError> {
+        let connect = |e: PoolError| ConnectError::Connect(e.to_string());
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let conn = deadpool::managed::Object::take(pool.get().await.map_err(connect)?);
+                run_migrations(conn, POSTGRES_MIGRATIONS).await
+            }
+            Backend::Sqlite(pool) => {
+                let conn = deadpool::managed::Object::take(pool.get().await.map_err(connect)?);
+                run_migrations(conn, SQLITE_MIGRATIONS).await
+            }
+        }
+    }
+
+    /// Whether the database answers a trivial query now.
+    pub async fn ping(&self) -> bool {
+        let result: Result<(), DbError> = async {
+            with_conn!(self, conn => {
+                conn.batch_execute("SELECT 1").await?;
+                Ok(())
+            })
+        }
+        .await;
+        result.is_ok()
+    }
+
+    /// Connections open and in use, and requests waiting for one.
+    pub fn pool_status(&self) -> (usize, usize, usize) {
+        let status = match &self.backend {
+            Backend::Postgres(pool) => pool.status(),
+            Backend::Sqlite(pool) => pool.status(),
+        };
+        (status.size, status.size.saturating_sub(status.available), status.waiting)
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+}
+
+fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, size: usize) -> Result<Pool<C>, ConnectError>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
+{
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(POOL_WAIT))
+        .create_timeout(Some(POOL_WAIT))
+        .build()
+        .map_err(|e| ConnectError::Pool(e.to_string()))
+}
+
+async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&path).await?;
+    // WAL lets readers run beside the one writer; synchronous=FULL makes every commit durable
+    // before it returns, which the contract promises for every success answer.
+    let pragmas = format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+    );
+    conn.batch_execute(&pragmas)
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+async fn run_migrations<C>(conn: C, migrations: EmbeddedMigrations) -> Result<(), ConnectError>
+where
+    C: AsyncConnection + 'static,
+    AsyncMigrationHarness<C>: MigrationHarness<C::Backend>,
+{
+    let mut harness = AsyncMigrationHarness::new(conn);
+    harness
+        .run_pending_migrations(migrations)
+        .map(|_| ())
+        .map_err(|e| ConnectError::Migrate(e.to_string()))
+}
+
+/// Hides a password in a URL before it goes into an error message.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// What can go wrong inside the adapter, before it becomes a [`DomainError`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DbError {
+    #[error(transparent)]
+    Query(#[from] DieselError),
+    #[error("connection pool: {0}")]
+    Pool(#[from] PoolError),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The set of rows a transaction locked changed before the locks were held; run it again.
+    #[error("the rows to lock changed; retrying")]
+    Retry,
+}
+
+impl From<DbError> for DomainError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Domain(err) => err,
+            DbError::Pool(err) => DomainError::Unavailable(format!("database pool: {err}")),
+            DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info)) => {
+                DomainError::Unavailable(format!("database connection closed: {}", info.message()))
+            }
+            DbError::Query(DieselError::DatabaseError(kind, info))
+                if matches!(kind, DatabaseErrorKind::Unknown)
+                    && (info.message().contains("database is locked")
+                        || info.message().contains("connection")) =>
+            {
+                DomainError::Unavailable(format!("database: {}", info.message()))
+            }
+            DbError::Query(err) => DomainError::Internal(format!("database: {err}")),
+            DbError::Retry => DomainError::Unavailable("database: too much contention".into()),
+        }
+    }
+}
+
+pub(crate) type DbResult<T> = Result<T, DbError>;
+
+/// How many times a transaction runs when PostgreSQL reports a deadlock or serialization failure.
+pub(crate) const TRANSIENT_ATTEMPTS: u32 = 4;
+
+/// A failure that running the same transaction again can cure.
+pub(crate) fn is_transient(err: &DbError) -> bool {
+    match err {
+        DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => true,
+        DbError::Query(DieselError::DatabaseError(_, info)) => info.message().contains("deadlock detected"),
+        _ => false,
+    }
+}
+
+/// The keyset position before every item of a newest-first list, or the page's cursor.
+pub(crate) fn newest_first_start(after: Option<Cursor>) -> (Ts, i64) {
+    after
+        .map(|c| (Ts::from(c.at), c.id))
+        .unwrap_or((Ts(chrono::DateTime::<chrono::Utc>::MAX_UTC), i64::MAX))
+}
+
+/// A page of users listed by the time of the edge that lists them (follows, likes).
+pub(crate) fn listed_page(rows: Vec<(Ts, models::UserRow)>, page: &PageRequest) -> Page<ListedUser> {
+    let listed = rows
+        .into_iter()
+        .map(|(since, user)| ListedUser {
+            user: user.into(),
+            since: since.0,
+            relationship: Default::default(),
+        })
+        .collect();
+    Page::from_rows(listed, page, |l: &ListedUser| Cursor {
+        at: l.since,
+        id: l.user.id,
+    })
+}
+
+/// Whether a query failed on the named kind of constraint.
+pub(crate) fn is_violation(err: &DbError, kind: &DatabaseErrorKind) -> bool {
+    matches!(err, DbError::Query(DieselError::DatabaseError(k, _)) if std::mem::discriminant(k) == std::mem::discriminant(kind))
+}
+
+
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_error_messages() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://***@h/db");
+        assert_eq!(redact("mysql://h/db"), "mysql://h/db");
+    }
+}

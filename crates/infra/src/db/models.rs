@@ -1,0 +1,198 @@
+//! Rows as diesel reads and writes them, each checked against both backends at compile time, and
+//! their conversion into domain entities.
+
+use being_social_domain::model::{Comment, Post, User, UserSummary};
+use diesel::prelude::*;
+
+use super::schema::{Ts, comments, follows, likes, posts, tokens, users};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub full_name: String,
+    pub bio: String,
+    pub avatar_key: Option<String>,
+    pub post_count: i64,
+    pub follower_count: i64,
+    pub following_count: i64,
+    pub created_at: Ts,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            full_name: row.full_name,
+            bio: row.bio,
+            avatar_key: row.avatar_key,
+            post_count: row.post_count,
+            follower_count: row.follower_count,
+            following_count: row.following_count,
+            created_at: row.created_at.0,
+        }
+    }
+}
+
+/// What a post or comment shows of its author.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct AuthorRow {
+    pub id: i64,
+    pub email: String,
+    pub full_name: String,
+    pub avatar_key: Option<String>,
+}
+
+impl From<AuthorRow> for UserSummary {
+    fn from(row: AuthorRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            full_name: row.full_name,
+            avatar_key: row.avatar_key,
+        }
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUserRow<'a> {
+    pub email: &'a str,
+    pub full_name: &'a str,
+    pub password_hash: &'a str,
+    pub created_at: Ts,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChangeset {
+    pub full_name: Option<String>,
+    pub bio: Option<String>,
+    pub password_hash: Option<String>,
+    pub avatar_key: Option<Option<String>>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = tokens)]
+pub struct NewTokenRow {
+    pub hash: Vec<u8>,
+    pub user_id: i64,
+    pub created_at: Ts,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = follows)]
+pub struct NewFollowRow {
+    pub follower_id: i64,
+    pub leader_id: i64,
+    pub created_at: Ts,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = likes)]
+pub struct NewLikeRow {
+    pub user_id: i64,
+    pub post_id: i64,
+    pub created_at: Ts,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = posts, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct PostRow {
+    pub id: i64,
+    pub author_id: i64,
+    pub image_key: String,
+    pub thumbnail_key: String,
+    pub width: i32,
+    pub height: i32,
+    pub caption: String,
+    pub alt_text: String,
+    pub likes_count: i64,
+    pub comments_count: i64,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+impl PostRow {
+    pub fn into_post(self, author: AuthorRow, liked_by_me: bool) -> Post {
+        Post {
+            id: self.id,
+            author: author.into(),
+            image_key: self.image_key,
+            thumbnail_key: self.thumbnail_key,
+            width: self.width,
+            height: self.height,
+            caption: self.caption,
+            alt_text: self.alt_text,
+            likes_count: self.likes_count,
+            comments_count: self.comments_count,
+            liked_by_me,
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+        }
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = posts)]
+pub struct NewPostRow<'a> {
+    pub author_id: i64,
+    pub image_key: &'a str,
+    pub thumbnail_key: &'a str,
+    pub width: i32,
+    pub height: i32,
+    pub caption: &'a str,
+    pub alt_text: &'a str,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = posts)]
+pub struct PostTextChangeset {
+    pub caption: Option<String>,
+    pub alt_text: Option<String>,
+    pub updated_at: Option<Ts>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = comments, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct CommentRow {
+    pub id: i64,
+    pub author_id: i64,
+    pub post_id: i64,
+    pub parent_id: Option<i64>,
+    pub content: String,
+    pub reply_count: i64,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+impl CommentRow {
+    pub fn into_comment(self, author: AuthorRow) -> Comment {
+        Comment {
+            id: self.id,
+            post_id: self.post_id,
+            parent_id: self.parent_id,
+            author: author.into(),
+            content: self.content,
+            reply_count: self.reply_count,
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+        }
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = comments)]
+pub struct NewCommentRow<'a> {
+    pub author_id: i64,
+    pub post_id: i64,
+    pub parent_id: Option<i64>,
+    pub content: &'a str,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}

@@ -1,0 +1,311 @@
+//! Posts, likes and the feed.
+//!
+//! A page of posts is read with a fixed number of queries, whatever its size: the posts joined
+//! with their authors, then the viewer's likes among them.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use being_social_domain::model::{LikeOutcome, ListedUser, Post, PostId, UserId};
+use being_social_domain::pagination::{Cursor, Page, PageRequest};
+use being_social_domain::ports::{LikeRepository, NewPost, PostRepository, PostTextChanges, RemovedMedia};
+use being_social_domain::{DomainError, Result};
+use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
+use diesel_async::RunQueryDsl;
+
+use super::models::{AuthorRow, NewLikeRow, NewPostRow, PostRow, PostTextChangeset, UserRow};
+use super::schema::{Ts, likes, posts, users};
+use super::{
+    Database, DbError, DbResult, Dialect, is_violation, listed_page, newest_first_start,
+};
+
+fn post_cursor(post: &Post) -> Cursor {
+    Cursor {
+        at: post.created_at,
+        id: post.id,
+    }
+}
+
+/// Turns rows into posts, marking the ones `liked` contains.
+fn into_posts(rows: Vec<(PostRow, AuthorRow)>, liked: &[i64]) -> Vec<Post> {
+    let liked: HashSet<i64> = liked.iter().copied().collect();
+    rows.into_iter()
+        .map(|(post, author)| {
+            let liked_by_me = liked.contains(&post.id);
+            post.into_post(author, liked_by_me)
+        })
+        .collect()
+}
+
+impl Database {
+    /// Posts by id with their authors and the viewer's likes, in the order of `ids`.
+    async fn posts_by_ids(&self, ids: &[i64], viewer: Option<UserId>) -> DbResult<Vec<Post>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (rows, liked): (Vec<(PostRow, AuthorRow)>, Vec<i64>) = with_conn!(self, conn => {
+            let rows = posts::table
+                .inner_join(users::table)
+                .filter(posts::id.eq_any(ids))
+                .select((PostRow::as_select(), AuthorRow::as_select()))
+                .load(conn)
+                .await?;
+            let liked = match viewer {
+                Some(viewer) => likes::table
+                    .filter(likes::user_id.eq(viewer))
+                    .filter(likes::post_id.eq_any(ids))
+                    .select(likes::post_id)
+                    .load(conn)
+                    .await?,
+                None => Vec::new(),
+            };
+            (rows, liked)
+        });
+        let mut found = into_posts(rows, &liked);
+        let position = |id: &i64| ids.iter().position(|x| x == id).unwrap_or(usize::MAX);
+        found.sort_by_key(|p| position(&p.id));
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl PostRepository for Database {
+    #[tracing::instrument(skip_all, fields(author = post.author))]
+    async fn create(&self, post: NewPost) -> Result<Post> {
+        let now = Ts::now();
+        let row = NewPostRow {
+            author_id: post.author,
+            image_key: &post.image_key,
+            thumbnail_key: &post.thumbnail_key,
+            width: post.width,
+            height: post.height,
+            caption: post.caption.as_str(),
+            alt_text: post.alt_text.as_str(),
+            created_at: now,
+            updated_at: now,
+        };
+        let result: DbResult<(PostRow, AuthorRow)> = async {
+            transaction!(self, conn => {
+                let created: PostRow = diesel::insert_into(posts::table)
+                    .values(&row)
+                    .returning(PostRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                let author: AuthorRow = diesel::update(users::table.find(row.author_id))
+                    .set(users::post_count.eq(users::post_count + 1))
+                    .returning(AuthorRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                Ok((created, author))
+            })
+        }
+        .await;
+        match result {
+            Ok((created, author)) => Ok(created.into_post(author, false)),
+            Err(err) if is_violation(&err, &DatabaseErrorKind::ForeignKeyViolation) => {
+                Err(DomainError::NotFound("user"))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn get(&self, id: PostId, viewer: Option<UserId>) -> Result<Option<Post>> {
+        Ok(self.posts_by_ids(&[id], viewer).await?.pop())
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn author_of(&self, id: PostId) -> Result<Option<UserId>> {
+        let author = async {
+            with_conn!(self, conn => {
+                DbResult::Ok(posts::table.find(id).select(posts::author_id).first::<i64>(conn).await.optional()?)
+            })
+        }
+        .await?;
+        Ok(author)
+    }
+
+    #[tracing::instrument(skip(self, changes))]
+    async fn update_text(&self, id: PostId, changes: PostTextChanges, viewer: UserId) -> Result<Post> {
+        let changeset = PostTextChangeset {
+            caption: changes.caption.map(|c| c.into_inner()),
+            alt_text: changes.alt_text.map(|a| a.into_inner()),
+            updated_at: Some(Ts::now()),
+        };
+        let updated: Option<i64> = async {
+            with_conn!(self, conn => {
+                DbResult::Ok(diesel::update(posts::table.find(id))
+                    .set(&changeset)
+                    .returning(posts::id)
+                    .get_result(conn)
+                    .await
+                    .optional()?)
+            })
+        }
+        .await?;
+        if updated.is_none() {
+            return Err(DomainError::NotFound("post"));
+        }
+        self.posts_by_ids(&[id], Some(viewer))
+            .await?
+            .pop()
+            .ok_or(DomainError::NotFound("post"))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn delete(&self, id: PostId, author: UserId) -> Result<RemovedMedia> {
+        let keys = async {
+            transaction!(self, conn => {
+                // Users before posts: the author's row first, then the post's.
+                conn.lock_users(&[author]).await?;
+                let deleted: Option<(String, String)> = diesel::delete(
+                    posts::table.filter(posts::id.eq(id)).filter(posts::author_id.eq(author)),
+                )
+                .returning((posts::image_key, posts::thumbnail_key))
+                .get_result(conn)
+                .await
+                .optional()?;
+                let Some((image, thumbnail)) = deleted else {
+                    return Err(DomainError::NotFound("post").into());
+                };
+                diesel::update(users::table.find(author))
+                    .set(users::post_count.eq(users::post_count - 1))
+                    .execute(conn)
+                    .await?;
+                Ok(vec![image, thumbnail])
+            })
+        }
+        .await?;
+        Ok(RemovedMedia { keys })
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn by_author(&self, author: UserId, viewer: UserId, page: PageRequest) -> Result<Page<Post>> {
+        let (at, id) = newest_first_start(page.after);
+        let limit = page.fetch_limit();
+        let (rows, liked): (Vec<(PostRow, AuthorRow)>, Vec<i64>) = async {
+            with_conn!(self, conn => {
+                let rows: Vec<(PostRow, AuthorRow)> = posts::table
+                    .inner_join(users::table)
+                    .filter(posts::author_id.eq(author))
+                    .filter(posts::created_at.le(at))
+                    .filter(posts::created_at.lt(at).or(posts::id.lt(id)))
+                    .order((posts::created_at.desc(), posts::id.desc()))
+                    .limit(limit)
+                    .select((PostRow::as_select(), AuthorRow::as_select()))
+                    .load(conn)
+                    .await?;
+                let ids: Vec<i64> = rows.iter().map(|(p, _)| p.id).collect();
+                let liked: Vec<i64> = likes::table
+                    .filter(likes::user_id.eq(viewer))
+                    .filter(likes::post_id.eq_any(&ids))
+                    .select(likes::post_id)
+                    .load(conn)
+                    .await?;
+                DbResult::Ok((rows, liked))
+            })
+        }
+        .await?;
+        Ok(Page::from_rows(into_posts(rows, &liked), &page, post_cursor))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn feed(&self, viewer: UserId, page: PageRequest) -> Result<Page<Post>> {
+        let after = newest_first_start(page.after);
+        let limit = page.fetch_limit();
+        let ids: Vec<i64> = async {
+            with_conn!(self, conn => DbResult::Ok(conn.feed_ids(viewer, after, limit).await?))
+        }
+        .await?;
+        let posts = self.posts_by_ids(&ids, Some(viewer)).await?;
+        Ok(Page::from_rows(posts, &page, post_cursor))
+    }
+}
+
+#[async_trait]
+impl LikeRepository for Database {
+    #[tracing::instrument(skip(self))]
+    async fn like(&self, user: UserId, post: PostId) -> Result<LikeOutcome> {
+        let result: DbResult<LikeOutcome> = async {
+            transaction!(self, conn => {
+                let inserted = diesel::insert_into(likes::table)
+                    .values(NewLikeRow {
+                        user_id: user,
+                        post_id: post,
+                        created_at: Ts::now(),
+                    })
+                    .on_conflict_do_nothing()
+                    .execute(conn)
+                    .await?;
+                let likes_count: Option<i64> = if inserted == 1 {
+                    diesel::update(posts::table.find(post))
+                        .set(posts::likes_count.eq(posts::likes_count + 1))
+                        .returning(posts::likes_count)
+                        .get_result(conn)
+                        .await
+                        .optional()?
+                } else {
+                    posts::table
+                        .find(post)
+                        .select(posts::likes_count)
+                        .first(conn)
+                        .await
+                        .optional()?
+                };
+                let likes_count = likes_count.ok_or(DbError::Domain(DomainError::NotFound("post")))?;
+                Ok(LikeOutcome {
+                    created: inserted == 1,
+                    likes_count,
+                })
+            })
+        }
+        .await;
+        match result {
+            Err(err) if is_violation(&err, &DatabaseErrorKind::ForeignKeyViolation) => {
+                Err(DomainError::NotFound("post"))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn unlike(&self, user: UserId, post: PostId) -> Result<bool> {
+        let removed = async {
+            transaction!(self, conn => {
+                let deleted = diesel::delete(likes::table.find((post, user))).execute(conn).await?;
+                if deleted == 1 {
+                    diesel::update(posts::table.find(post))
+                        .set(posts::likes_count.eq(posts::likes_count - 1))
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(deleted == 1)
+            })
+        }
+        .await?;
+        Ok(removed)
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn likers(&self, post: PostId, page: PageRequest) -> Result<Page<ListedUser>> {
+        let (at, id) = newest_first_start(page.after);
+        let limit = page.fetch_limit();
+        let rows: Vec<(Ts, UserRow)> = async {
+            with_conn!(self, conn => {
+                DbResult::Ok(likes::table
+                    .inner_join(users::table)
+                    .filter(likes::post_id.eq(post))
+                    .filter(likes::created_at.le(at))
+                    .filter(likes::created_at.lt(at).or(likes::user_id.lt(id)))
+                    .order((likes::created_at.desc(), likes::user_id.desc()))
+                    .limit(limit)
+                    .select((likes::created_at, UserRow::as_select()))
+                    .load(conn)
+                    .await?)
+            })
+        }
+        .await?;
+        Ok(listed_page(rows, &page))
+    }
+}

@@ -1,0 +1,158 @@
+//! The tables, written once for both backends (diesel's CLI would print one schema per backend).
+//! Only timestamps differ in storage; [`Instant`] hides that difference.
+
+use chrono::{DateTime, Utc};
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::pg::{Pg, PgValue};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::{BigInt, SqlType, Timestamptz};
+use diesel::sqlite::{Sqlite, SqliteValue};
+
+/// A point in time: `timestamptz` on PostgreSQL, integer microseconds on SQLite.
+#[derive(Debug, Clone, Copy, SqlType, diesel::query_builder::QueryId)]
+#[diesel(postgres_type(oid = 1184, array_oid = 1185))]
+#[diesel(sqlite_type(name = "Long"))]
+pub struct Instant;
+
+/// A timestamp as stored: microsecond precision on both backends, so what is written is
+/// exactly what is read back (and a cursor made from it matches the row it came from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Instant)]
+pub struct Ts(pub DateTime<Utc>);
+
+impl Ts {
+    pub fn now() -> Self {
+        Self::from(Utc::now())
+    }
+}
+
+impl From<DateTime<Utc>> for Ts {
+    fn from(value: DateTime<Utc>) -> Self {
+        let micros = value.timestamp_micros();
+        Self(DateTime::from_timestamp_micros(micros).unwrap_or(value))
+    }
+}
+
+impl ToSql<Instant, Pg> for Ts {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        ToSql::<Timestamptz, Pg>::to_sql(&self.0, &mut out.reborrow())
+    }
+}
+
+impl FromSql<Instant, Pg> for Ts {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        <DateTime<Utc> as FromSql<Timestamptz, Pg>>::from_sql(bytes).map(Self)
+    }
+}
+
+impl ToSql<Instant, Sqlite> for Ts {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(self.0.timestamp_micros());
+        Ok(serialize::IsNull::No)
+    }
+}
+
+impl FromSql<Instant, Sqlite> for Ts {
+    fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        let micros = <i64 as FromSql<BigInt, Sqlite>>::from_sql(value)?;
+        DateTime::from_timestamp_micros(micros)
+            .map(Self)
+            .ok_or_else(|| format!("timestamp out of range: {micros}").into())
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::Instant;
+
+    users (id) {
+        id -> BigInt,
+        email -> Text,
+        full_name -> Text,
+        bio -> Text,
+        password_hash -> Text,
+        avatar_key -> Nullable<Text>,
+        post_count -> BigInt,
+        follower_count -> BigInt,
+        following_count -> BigInt,
+        created_at -> Instant,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::Instant;
+
+    tokens (hash) {
+        hash -> Binary,
+        user_id -> BigInt,
+        created_at -> Instant,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::Instant;
+
+    follows (follower_id, leader_id) {
+        follower_id -> BigInt,
+        leader_id -> BigInt,
+        created_at -> Instant,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::Instant;
+
+    posts (id) {
+        id -> BigInt,
+        author_id -> BigInt,
+        image_key -> Text,
+        thumbnail_key -> Text,
+        width -> Integer,
+        height -> Integer,
+        caption -> Text,
+        alt_text -> Text,
+        likes_count -> BigInt,
+        comments_count -> BigInt,
+        created_at -> Instant,
+        updated_at -> Instant,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::Instant;
+
+    likes (post_id, user_id) {
+        user_id -> BigInt,
+        post_id -> BigInt,
+        created_at -> Instant,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::Instant;
+
+    comments (id) {
+        id -> BigInt,
+        author_id -> BigInt,
+        post_id -> BigInt,
+        parent_id -> Nullable<BigInt>,
+        content -> Text,
+        reply_count -> BigInt,
+        created_at -> Instant,
+        updated_at -> Instant,
+    }
+}
+
+diesel::joinable!(tokens -> users (user_id));
+diesel::joinable!(posts -> users (author_id));
+diesel::joinable!(comments -> users (author_id));
+diesel::joinable!(comments -> posts (post_id));
+diesel::joinable!(likes -> posts (post_id));
+diesel::joinable!(likes -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, tokens, follows, posts, likes, comments);

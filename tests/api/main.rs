@@ -1,1 +1,6 @@
-fn main() {}
+//! HTTP integration tests: the real application, a real database per test, both backends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod accounts;

@@ -1,1 +1,7 @@
+//! The Being Social server: configuration, telemetry, and the wiring of adapters to handlers.
+//! `main.rs` is a thin command line over this library; the integration tests start the same
+//! [`startup::Application`].
 
+pub mod configuration;
+pub mod startup;
+pub mod telemetry;

@@ -73,6 +73,7 @@ macro_rules! transaction {
 }
 
 
+pub mod check;
 mod comments;
 mod follows;
 pub mod models;

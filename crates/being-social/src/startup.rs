@@ -1,0 +1,115 @@
+//! Wiring: adapters into ports, ports into services, services into the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use being_social_domain::services::{Ports, Services};
+use being_social_http::{AppState, HttpLimits};
+use being_social_infra::credentials::Argon2Credentials;
+use being_social_infra::db::Database;
+use being_social_infra::images::{ImageLimits, RustImageProcessor};
+use being_social_infra::media::LocalMediaStore;
+
+use crate::configuration::Settings;
+
+/// Opens the database and brings its schema up to date.
+///
+/// # Errors
+/// A one-line message naming the setting to change.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    let db = Database::open(&settings.database_url, settings.pool_size)?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// Builds every adapter and the services on top of them.
+///
+/// # Errors
+/// When the media directory cannot be created or the argon2 parameters are invalid.
+pub fn build_services(settings: &Settings, db: Database) -> anyhow::Result<Services> {
+    let db = Arc::new(db);
+    let media = LocalMediaStore::new(settings.media_dir.clone()).with_context(|| {
+        format!(
+            "cannot create the media directory {} (set MEDIA_DIR)",
+            settings.media_dir.display()
+        )
+    })?;
+    let images = RustImageProcessor::new(ImageLimits {
+        max_pixels: settings.max_image_pixels,
+        ..ImageLimits::default()
+    });
+    Ok(Services::new(Ports {
+        users: db.clone(),
+        tokens: db.clone(),
+        follows: db.clone(),
+        posts: db.clone(),
+        likes: db.clone(),
+        comments: db,
+        media: Arc::new(media),
+        images: Arc::new(images),
+        credentials: Arc::new(Argon2Credentials::default()),
+    }))
+}
+
+/// A server bound to its port, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Opens the database (applying migrations), builds the services and binds the listener.
+    ///
+    /// Must run inside a multi-thread tokio runtime: migrations block in place.
+    ///
+    /// # Errors
+    /// A one-line message naming the setting to change.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let db = open_database(settings).await?;
+        let services = build_services(settings, db)?;
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("cannot listen on {} (set BIND)", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            services,
+            limits: HttpLimits {
+                max_upload_bytes: settings.max_upload_bytes,
+                ..HttpLimits::default()
+            },
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(being_social_http::configure)
+        })
+        .listen(listener)?;
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers.max(1));
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server from elsewhere.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the process is told to stop (SIGINT/SIGTERM), finishing in-flight requests.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

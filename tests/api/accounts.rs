@@ -23,6 +23,17 @@ async fn signup_login_me(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["email"], "Ann@Example.com");
 
-    let (status, body) = app.post("/accounts/login", None, json!({"username": "ANN@example.com", "password": "wrong-pass"})).await;
-    assert_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_credentials");
+    let (status, body) = app
+        .post(
+            "/accounts/login",
+            None,
+            json!({"username": "ANN@example.com", "password": "wrong-pass"}),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    );
 }

@@ -56,7 +56,9 @@ impl TestDatabase {
                          tests at one with DATABASE_URL=postgres://USER@HOST:PORT/postgres"
                     )
                 });
-                conn.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap();
                 database_url(&admin, &name)
             }
             Backend::Sqlite => format!("sqlite://{}", dir.join("db.sqlite").display()),
@@ -82,7 +84,10 @@ impl Drop for TestDatabase {
             let name = self.name.clone();
             // Drop cannot await: a short-lived runtime on its own thread does the cleanup.
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
                     return;
                 };
                 rt.block_on(async move {
@@ -132,7 +137,9 @@ impl TestApp {
         let db = TestDatabase::create(backend).await;
         let mut settings = Settings::for_database(db.url.clone(), db.dir.join("media"));
         adjust(&mut settings);
-        let app = Application::build(&settings).await.expect("the application starts");
+        let app = Application::build(&settings)
+            .await
+            .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
@@ -155,7 +162,13 @@ impl TestApp {
     }
 
     /// Sends a request with an optional token and JSON body; returns status and JSON (or Null).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut request = self.client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.header("Authorization", format!("Token {token}"));
@@ -166,7 +179,10 @@ impl TestApp {
         let response = request.send().await.expect("the request is answered");
         let status = response.status();
         let bytes = response.bytes().await.unwrap_or_default();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
@@ -195,8 +211,12 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
-        self.post("/accounts/login/", None, json!({"email": email, "password": password}))
-            .await
+        self.post(
+            "/accounts/login/",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     /// Signs up and logs in a new user named `name`.
@@ -227,7 +247,10 @@ impl TestApp {
     /// Uploads a picture as a new post.
     pub async fn upload(&self, token: &str, image: Vec<u8>, caption: &str) -> (StatusCode, Value) {
         let form = reqwest::multipart::Form::new()
-            .part("image", reqwest::multipart::Part::bytes(image).file_name("photo.jpg"))
+            .part(
+                "image",
+                reqwest::multipart::Part::bytes(image).file_name("photo.jpg"),
+            )
             .text("caption", caption.to_owned());
         let response = self
             .client
@@ -239,7 +262,10 @@ impl TestApp {
             .expect("the upload is answered");
         let status = response.status();
         let bytes = response.bytes().await.unwrap_or_default();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// Creates a post with a small generated picture and returns its id.
@@ -285,7 +311,9 @@ pub fn assert_error(status: StatusCode, body: &Value, expected_status: StatusCod
 
 /// A PNG of the given size with a gradient (and full opacity).
 pub fn png(width: u32, height: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    });
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
@@ -293,7 +321,9 @@ pub fn png(width: u32, height: u32) -> Vec<u8> {
 
 /// A JPEG of the given size.
 pub fn jpeg(width: u32, height: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, 64, (y % 256) as u8]));
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, 64, (y % 256) as u8])
+    });
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
     out.into_inner()

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "being-social", version, about = "Being Social: a photo-sharing social REST API.")]
+#[command(
+    name = "being-social",
+    version,
+    about = "Being Social: a photo-sharing social REST API."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -22,6 +26,12 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Compare every counter with the rows it counts; exit status 1 if any differs.
+    Check {
+        /// Set every differing counter to the count of its rows.
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -52,7 +62,12 @@ pub struct Settings {
     pub max_upload_bytes: usize,
 
     /// Largest accepted picture, in pixels (width × height; 400 beyond).
-    #[arg(long, env = "MAX_IMAGE_PIXELS", default_value_t = 40_000_000, global = true)]
+    #[arg(
+        long,
+        env = "MAX_IMAGE_PIXELS",
+        default_value_t = 40_000_000,
+        global = true
+    )]
     pub max_image_pixels: u64,
 
     /// HTTP worker threads (default: one per CPU core).

@@ -1,23 +1,25 @@
 use anyhow::Context;
-use being_social::configuration::{Cli, Command};
+use std::process::ExitCode;
+
+use being_social::configuration::{Cli, Command, Settings};
 use being_social::startup::{Application, open_database};
 use being_social::telemetry;
 use clap::Parser;
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.settings.log_format);
     match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             // One line, naming the setting to change; no backtrace.
             eprintln!("being-social: {err:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Multi-thread: the migration harness blocks in place. HTTP workers get their own threads.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -29,16 +31,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Migrate => {
                 open_database(&settings).await?;
                 tracing::info!("migrations applied");
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             }
+            Command::Check { repair } => check(&settings, repair).await,
             Command::Serve => {
                 let app = Application::build(&settings).await?;
                 tracing::info!(port = app.port(), database = %redacted_scheme(&settings.database_url), "serving");
                 app.run_until_stopped().await?;
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             }
         }
     })
+}
+
+/// Reports every counter that differs from its rows (exit 1 if any), repairing them on request.
+async fn check(settings: &Settings, repair: bool) -> anyhow::Result<ExitCode> {
+    let db = open_database(settings).await?;
+    let drift = db.counter_drift().await?;
+    for counter in &drift {
+        println!("{counter}");
+    }
+    if drift.is_empty() {
+        println!("every counter equals its rows");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} counter(s) differ from their rows", drift.len());
+    if repair {
+        db.repair_counters().await?;
+        let left = db.counter_drift().await?;
+        println!("repaired; {} left", left.len());
+    }
+    Ok(ExitCode::from(1))
 }
 
 /// The database kind without credentials, for the start-up log line.

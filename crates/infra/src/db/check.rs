@@ -32,12 +32,36 @@ impl std::fmt::Display for Drift {
 
 /// For each counter: its table, column, and the count of its rows for the row `t`.
 const COUNTERS: [(&str, &str, &str); 6] = [
-    ("users", "post_count", "SELECT COUNT(*) FROM posts x WHERE x.author_id = t.id"),
-    ("users", "follower_count", "SELECT COUNT(*) FROM follows x WHERE x.leader_id = t.id"),
-    ("users", "following_count", "SELECT COUNT(*) FROM follows x WHERE x.follower_id = t.id"),
-    ("posts", "likes_count", "SELECT COUNT(*) FROM likes x WHERE x.post_id = t.id"),
-    ("posts", "comments_count", "SELECT COUNT(*) FROM comments x WHERE x.post_id = t.id"),
-    ("comments", "reply_count", "SELECT COUNT(*) FROM comments x WHERE x.parent_id = t.id"),
+    (
+        "users",
+        "post_count",
+        "SELECT COUNT(*) FROM posts x WHERE x.author_id = t.id",
+    ),
+    (
+        "users",
+        "follower_count",
+        "SELECT COUNT(*) FROM follows x WHERE x.leader_id = t.id",
+    ),
+    (
+        "users",
+        "following_count",
+        "SELECT COUNT(*) FROM follows x WHERE x.follower_id = t.id",
+    ),
+    (
+        "posts",
+        "likes_count",
+        "SELECT COUNT(*) FROM likes x WHERE x.post_id = t.id",
+    ),
+    (
+        "posts",
+        "comments_count",
+        "SELECT COUNT(*) FROM comments x WHERE x.post_id = t.id",
+    ),
+    (
+        "comments",
+        "reply_count",
+        "SELECT COUNT(*) FROM comments x WHERE x.parent_id = t.id",
+    ),
 ];
 
 fn drift_query() -> String {

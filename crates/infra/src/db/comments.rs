@@ -90,11 +90,13 @@ impl CommentRepository for Database {
             })
         }
         .await?;
-        Ok(found.map(|(post_id, comment_author, post_author)| CommentOwnership {
-            post_id,
-            comment_author,
-            post_author,
-        }))
+        Ok(
+            found.map(|(post_id, comment_author, post_author)| CommentOwnership {
+                post_id,
+                comment_author,
+                post_author,
+            }),
+        )
     }
 
     #[tracing::instrument(skip(self))]
@@ -138,7 +140,12 @@ impl CommentRepository for Database {
     }
 
     #[tracing::instrument(skip(self))]
-    async fn list(&self, post: PostId, parent: Option<CommentId>, page: PageRequest) -> Result<Page<Comment>> {
+    async fn list(
+        &self,
+        post: PostId,
+        parent: Option<CommentId>,
+        page: PageRequest,
+    ) -> Result<Page<Comment>> {
         let (at, id) = page
             .after
             .map(|c| (Ts::from(c.at), c.id))

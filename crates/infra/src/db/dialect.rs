@@ -89,7 +89,12 @@ pub(crate) trait Dialect: Send {
     async fn threads_of_author(&mut self, user: i64) -> QueryResult<Vec<i64>>;
 
     /// Ids of the next `limit` posts of the viewer's feed after `after`, newest first.
-    async fn feed_ids(&mut self, viewer: i64, after: (Ts, i64), limit: i64) -> QueryResult<Vec<i64>>;
+    async fn feed_ids(
+        &mut self,
+        viewer: i64,
+        after: (Ts, i64),
+        limit: i64,
+    ) -> QueryResult<Vec<i64>>;
 }
 
 impl Dialect for AsyncPgConnection {
@@ -156,7 +161,12 @@ impl Dialect for AsyncPgConnection {
             .map(ids)
     }
 
-    async fn feed_ids(&mut self, viewer: i64, after: (Ts, i64), limit: i64) -> QueryResult<Vec<i64>> {
+    async fn feed_ids(
+        &mut self,
+        viewer: i64,
+        after: (Ts, i64),
+        limit: i64,
+    ) -> QueryResult<Vec<i64>> {
         diesel::sql_query(PG_FEED)
             .bind::<BigInt, _>(viewer)
             .bind::<super::schema::Instant, _>(after.0)
@@ -218,14 +228,23 @@ impl Dialect for SqliteConn {
             .map(ids)
     }
 
-    async fn feed_ids(&mut self, viewer: i64, after: (Ts, i64), limit: i64) -> QueryResult<Vec<i64>> {
+    async fn feed_ids(
+        &mut self,
+        viewer: i64,
+        after: (Ts, i64),
+        limit: i64,
+    ) -> QueryResult<Vec<i64>> {
         // SQLite has no LATERAL: the posts of the followed authors are read through
         // posts_author_recent and sorted. PostgreSQL is the store for large followings.
         let leaders = follows::table
             .filter(follows::follower_id.eq(viewer))
             .select(follows::leader_id);
         posts::table
-            .filter(posts::author_id.eq_any(leaders).or(posts::author_id.eq(viewer)))
+            .filter(
+                posts::author_id
+                    .eq_any(leaders)
+                    .or(posts::author_id.eq(viewer)),
+            )
             .filter(
                 posts::created_at
                     .lt(after.0)

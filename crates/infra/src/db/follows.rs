@@ -24,7 +24,12 @@ enum Side {
 }
 
 impl Database {
-    async fn follow_list(&self, user: UserId, side: Side, page: PageRequest) -> Result<Page<ListedUser>> {
+    async fn follow_list(
+        &self,
+        user: UserId,
+        side: Side,
+        page: PageRequest,
+    ) -> Result<Page<ListedUser>> {
         let (at, id) = newest_first_start(page.after);
         let limit = page.fetch_limit();
         let rows: Vec<(Ts, UserRow)> = async {

@@ -72,7 +72,6 @@ macro_rules! transaction {
     }};
 }
 
-
 pub mod check;
 mod comments;
 mod follows;
@@ -93,7 +92,9 @@ use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
+};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub(crate) use dialect::Dialect;
@@ -137,7 +138,9 @@ impl std::fmt::Debug for Database {
 pub enum ConnectError {
     #[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got {0:?})")]
     UnknownScheme(String),
-    #[error("cannot create the directory of the SQLite database {path}: {source} (set DATABASE_URL)")]
+    #[error(
+        "cannot create the directory of the SQLite database {path}: {source} (set DATABASE_URL)"
+    )]
     Directory {
         path: String,
         source: std::io::Error,
@@ -163,7 +166,10 @@ impl Database {
             let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
             Backend::Postgres(build_pool(manager, pool_size)?)
         } else if let Some(path) = url.strip_prefix("sqlite://") {
-            if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(dir) = Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(dir).map_err(|source| ConnectError::Directory {
                     path: path.to_owned(),
                     source,
@@ -218,7 +224,11 @@ impl Database {
             Backend::Postgres(pool) => pool.status(),
             Backend::Sqlite(pool) => pool.status(),
         };
-        (status.size, status.size.saturating_sub(status.available), status.waiting)
+        (
+            status.size,
+            status.size.saturating_sub(status.available),
+            status.waiting,
+        )
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -226,7 +236,10 @@ impl Database {
     }
 }
 
-fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, size: usize) -> Result<Pool<C>, ConnectError>
+fn build_pool<C>(
+    manager: AsyncDieselConnectionManager<C>,
+    size: usize,
+) -> Result<Pool<C>, ConnectError>
 where
     C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
     AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
@@ -295,7 +308,10 @@ impl From<DbError> for DomainError {
         match err {
             DbError::Domain(err) => err,
             DbError::Pool(err) => DomainError::Unavailable(format!("database pool: {err}")),
-            DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info)) => {
+            DbError::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection,
+                info,
+            )) => {
                 DomainError::Unavailable(format!("database connection closed: {}", info.message()))
             }
             DbError::Query(DieselError::DatabaseError(kind, info))
@@ -319,8 +335,12 @@ pub(crate) const TRANSIENT_ATTEMPTS: u32 = 4;
 /// A failure that running the same transaction again can cure.
 pub(crate) fn is_transient(err: &DbError) -> bool {
     match err {
-        DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => true,
-        DbError::Query(DieselError::DatabaseError(_, info)) => info.message().contains("deadlock detected"),
+        DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+            true
+        }
+        DbError::Query(DieselError::DatabaseError(_, info)) => {
+            info.message().contains("deadlock detected")
+        }
         _ => false,
     }
 }
@@ -333,7 +353,10 @@ pub(crate) fn newest_first_start(after: Option<Cursor>) -> (Ts, i64) {
 }
 
 /// A page of users listed by the time of the edge that lists them (follows, likes).
-pub(crate) fn listed_page(rows: Vec<(Ts, models::UserRow)>, page: &PageRequest) -> Page<ListedUser> {
+pub(crate) fn listed_page(
+    rows: Vec<(Ts, models::UserRow)>,
+    page: &PageRequest,
+) -> Page<ListedUser> {
     let listed = rows
         .into_iter()
         .map(|(since, user)| ListedUser {
@@ -352,8 +375,6 @@ pub(crate) fn listed_page(rows: Vec<(Ts, models::UserRow)>, page: &PageRequest) 
 pub(crate) fn is_violation(err: &DbError, kind: &DatabaseErrorKind) -> bool {
     matches!(err, DbError::Query(DieselError::DatabaseError(k, _)) if std::mem::discriminant(k) == std::mem::discriminant(kind))
 }
-
-
 
 #[cfg(test)]
 mod tests {

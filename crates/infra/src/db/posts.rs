@@ -8,7 +8,9 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use being_social_domain::model::{LikeOutcome, ListedUser, Post, PostId, UserId};
 use being_social_domain::pagination::{Cursor, Page, PageRequest};
-use being_social_domain::ports::{LikeRepository, NewPost, PostRepository, PostTextChanges, RemovedMedia};
+use being_social_domain::ports::{
+    LikeRepository, NewPost, PostRepository, PostTextChanges, RemovedMedia,
+};
 use being_social_domain::{DomainError, Result};
 use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
@@ -16,9 +18,7 @@ use diesel_async::RunQueryDsl;
 
 use super::models::{AuthorRow, NewLikeRow, NewPostRow, PostRow, PostTextChangeset, UserRow};
 use super::schema::{Ts, likes, posts, users};
-use super::{
-    Database, DbError, DbResult, Dialect, is_violation, listed_page, newest_first_start,
-};
+use super::{Database, DbError, DbResult, Dialect, is_violation, listed_page, newest_first_start};
 
 fn post_cursor(post: &Post) -> Cursor {
     Cursor {
@@ -127,7 +127,12 @@ impl PostRepository for Database {
     }
 
     #[tracing::instrument(skip(self, changes))]
-    async fn update_text(&self, id: PostId, changes: PostTextChanges, viewer: UserId) -> Result<Post> {
+    async fn update_text(
+        &self,
+        id: PostId,
+        changes: PostTextChanges,
+        viewer: UserId,
+    ) -> Result<Post> {
         let changeset = PostTextChangeset {
             caption: changes.caption.map(|c| c.into_inner()),
             alt_text: changes.alt_text.map(|a| a.into_inner()),
@@ -181,7 +186,12 @@ impl PostRepository for Database {
     }
 
     #[tracing::instrument(skip(self))]
-    async fn by_author(&self, author: UserId, viewer: UserId, page: PageRequest) -> Result<Page<Post>> {
+    async fn by_author(
+        &self,
+        author: UserId,
+        viewer: UserId,
+        page: PageRequest,
+    ) -> Result<Page<Post>> {
         let (at, id) = newest_first_start(page.after);
         let limit = page.fetch_limit();
         let (rows, liked): (Vec<(PostRow, AuthorRow)>, Vec<i64>) = async {
@@ -207,7 +217,11 @@ impl PostRepository for Database {
             })
         }
         .await?;
-        Ok(Page::from_rows(into_posts(rows, &liked), &page, post_cursor))
+        Ok(Page::from_rows(
+            into_posts(rows, &liked),
+            &page,
+            post_cursor,
+        ))
     }
 
     #[tracing::instrument(skip(self))]

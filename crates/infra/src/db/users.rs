@@ -224,10 +224,12 @@ impl UserRepository for Database {
         .await;
         match result {
             Ok(row) => Ok(row.into()),
-            Err(err) if is_violation(&err, &DatabaseErrorKind::UniqueViolation) => Err(DomainError::Conflict {
-                code: "email_taken",
-                detail: "A user with this email already exists.".into(),
-            }),
+            Err(err) if is_violation(&err, &DatabaseErrorKind::UniqueViolation) => {
+                Err(DomainError::Conflict {
+                    code: "email_taken",
+                    detail: "A user with this email already exists.".into(),
+                })
+            }
             Err(err) => Err(err.into()),
         }
     }
@@ -261,7 +263,9 @@ impl UserRepository for Database {
 
     #[tracing::instrument(skip(self))]
     async fn credentials_by_email(&self, email: &str) -> Result<Option<StoredCredentials>> {
-        Ok(self.credentials_where_id_or_email(None, Some(email)).await?)
+        Ok(self
+            .credentials_where_id_or_email(None, Some(email))
+            .await?)
     }
 
     #[tracing::instrument(skip(self))]
@@ -316,7 +320,11 @@ impl UserRepository for Database {
     }
 
     #[tracing::instrument(skip(self, others))]
-    async fn relationships(&self, viewer: UserId, others: Vec<UserId>) -> Result<Vec<Relationship>> {
+    async fn relationships(
+        &self,
+        viewer: UserId,
+        others: Vec<UserId>,
+    ) -> Result<Vec<Relationship>> {
         let (following, followed_by): (Vec<i64>, Vec<i64>) = async {
             with_conn!(self, conn => {
                 let following = follows::table

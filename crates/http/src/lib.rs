@@ -1,1 +1,77 @@
+//! The HTTP face of Being Social: actix-web handlers, the token extractor, pagination, multipart
+//! uploads and the one place where errors become status codes and bodies.
+//!
+//! # Wiring it up
+//!
+//! ```ignore
+//! let state = being_social_http::AppState { services, limits: HttpLimits::default() };
+//! let state = web::Data::new(state);
+//! HttpServer::new(move || {
+//!     App::new()
+//!         .app_data(state.clone())
+//!         .wrap(tracing_actix_web::TracingLogger::default())
+//!         .configure(being_social_http::configure)
+//! })
+//! ```
+//!
+//! The application state must be registered as `web::Data<AppState>`. Nothing else needs to be
+//! wrapped: every path is registered both with and without its trailing slash (do not add
+//! `NormalizePath`, it is not needed), the extractor error handlers and a JSON `404` default
+//! service are part of [`configure`]. Body limits are read from [`AppState::limits`] on each
+//! request.
 
+pub mod auth;
+mod body;
+pub mod dto;
+pub mod error;
+pub mod multipart;
+pub mod pagination;
+pub mod routes;
+
+use actix_web::web;
+use being_social_domain::services::Services;
+
+pub use error::ApiError;
+
+/// Everything the handlers share; register it as `web::Data<AppState>`.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub limits: HttpLimits,
+}
+
+/// Request body limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// The largest uploaded file (post image, avatar). The whole multipart body may exceed this by
+    /// [`multipart::FORM_OVERHEAD_BYTES`] for the text fields and the multipart framing.
+    pub max_upload_bytes: usize,
+    /// The largest JSON (or url-encoded form) body.
+    pub max_json_bytes: usize,
+}
+
+impl HttpLimits {
+    pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
+    pub const DEFAULT_MAX_JSON_BYTES: usize = 64 * 1024;
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: Self::DEFAULT_MAX_UPLOAD_BYTES,
+            max_json_bytes: Self::DEFAULT_MAX_JSON_BYTES,
+        }
+    }
+}
+
+/// Registers every route, the extractor error handlers and the JSON `404` default service.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(error::json_config())
+        .app_data(error::path_config())
+        .app_data(error::query_config());
+    routes::service::configure(cfg);
+    routes::accounts::configure(cfg);
+    routes::posts::configure(cfg);
+    routes::media::configure(cfg);
+    cfg.default_service(web::to(routes::not_found));
+}

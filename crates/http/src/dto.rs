@@ -1,0 +1,263 @@
+//! What clients receive. Media keys become absolute URLs here and timestamps RFC 3339 in UTC.
+
+use actix_web::HttpRequest;
+use being_social_domain::model::{
+    Comment, ListedUser, Post, Relationship, User, UserId, UserSummary,
+};
+use being_social_domain::pagination::Page;
+use being_social_domain::services::Profile;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::pagination::{PageBody, encode_cursor};
+
+/// Absolute URLs for this request's scheme and host.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    base: String,
+}
+
+impl Urls {
+    pub fn from_request(req: &HttpRequest) -> Self {
+        let info = req.connection_info();
+        Self {
+            base: format!("{}://{}", info.scheme(), info.host()),
+        }
+    }
+
+    pub fn media(&self, key: &str) -> String {
+        format!("{}/media/{key}", self.base)
+    }
+
+    /// `path` starts with `/`.
+    pub fn absolute(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserBody {
+    pub id: UserId,
+    pub email: String,
+    pub full_name: String,
+    pub bio: String,
+    pub avatar_url: Option<String>,
+    pub post_count: i64,
+    pub follower_count: i64,
+    pub following_count: i64,
+    pub created_at: String,
+    /// Only for an authenticated viewer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_following: Option<bool>,
+    /// Only for an authenticated viewer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follows_you: Option<bool>,
+}
+
+impl UserBody {
+    /// The user as a viewer related to it by `relationship` sees it (`None`: anonymous).
+    pub fn new(user: User, relationship: Option<Relationship>, urls: &Urls) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            full_name: user.full_name,
+            bio: user.bio,
+            avatar_url: user.avatar_key.as_deref().map(|key| urls.media(key)),
+            post_count: user.post_count,
+            follower_count: user.follower_count,
+            following_count: user.following_count,
+            created_at: timestamp(user.created_at),
+            is_following: relationship.map(|r| r.is_following),
+            follows_you: relationship.map(|r| r.follows_you),
+        }
+    }
+
+    /// The caller's own user, as it sees itself.
+    pub fn own(user: User, urls: &Urls) -> Self {
+        Self::new(user, Some(Relationship::default()), urls)
+    }
+
+    pub fn listed(listed: ListedUser, urls: &Urls) -> Self {
+        Self::new(listed.user, Some(listed.relationship), urls)
+    }
+}
+
+/// `GET /accounts/{user}/`: the user, and for an authenticated viewer the first page of its posts.
+#[derive(Debug, Serialize)]
+pub struct ProfileBody {
+    #[serde(flatten)]
+    pub user: UserBody,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posts: Option<PageBody<PostBody>>,
+}
+
+impl ProfileBody {
+    pub fn new(profile: Profile, urls: &Urls) -> Self {
+        let user_id = profile.user.id;
+        let posts = profile.posts.map(|page: Page<Post>| {
+            PageBody::new(
+                page,
+                |cursor| {
+                    urls.absolute(&format!(
+                        "/accounts/{user_id}/posts/?cursor={}",
+                        encode_cursor(&cursor)
+                    ))
+                },
+                |post| PostBody::new(post, urls),
+            )
+        });
+        Self {
+            user: UserBody::new(profile.user, profile.relationship, urls),
+            posts,
+        }
+    }
+}
+
+/// What a post or comment shows of its author.
+#[derive(Debug, Serialize)]
+pub struct AuthorBody {
+    pub id: UserId,
+    pub email: String,
+    pub full_name: String,
+    pub avatar_url: Option<String>,
+}
+
+impl AuthorBody {
+    pub fn new(author: UserSummary, urls: &Urls) -> Self {
+        Self {
+            id: author.id,
+            email: author.email,
+            full_name: author.full_name,
+            avatar_url: author.avatar_key.as_deref().map(|key| urls.media(key)),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PostBody {
+    pub id: i64,
+    pub author: AuthorBody,
+    pub image_url: String,
+    pub thumbnail_url: String,
+    pub width: i32,
+    pub height: i32,
+    pub caption: String,
+    pub alt_text: String,
+    pub likes_count: i64,
+    pub comments_count: i64,
+    pub liked_by_me: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl PostBody {
+    pub fn new(post: Post, urls: &Urls) -> Self {
+        Self {
+            id: post.id,
+            author: AuthorBody::new(post.author, urls),
+            image_url: urls.media(&post.image_key),
+            thumbnail_url: urls.media(&post.thumbnail_key),
+            width: post.width,
+            height: post.height,
+            caption: post.caption,
+            alt_text: post.alt_text,
+            likes_count: post.likes_count,
+            comments_count: post.comments_count,
+            liked_by_me: post.liked_by_me,
+            created_at: timestamp(post.created_at),
+            updated_at: timestamp(post.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct CommentBody {
+    pub id: i64,
+    pub post_id: i64,
+    pub parent_id: Option<i64>,
+    pub author: AuthorBody,
+    pub content: String,
+    pub reply_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl CommentBody {
+    pub fn new(comment: Comment, urls: &Urls) -> Self {
+        Self {
+            id: comment.id,
+            post_id: comment.post_id,
+            parent_id: comment.parent_id,
+            author: AuthorBody::new(comment.author, urls),
+            content: comment.content,
+            reply_count: comment.reply_count,
+            created_at: timestamp(comment.created_at),
+            updated_at: timestamp(comment.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoginBody {
+    pub token: String,
+    pub user: UserBody,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FollowBody {
+    pub following: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LikeBody {
+    pub liked: bool,
+    pub likes_count: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn user() -> User {
+        User {
+            id: 7,
+            email: "a@example.com".into(),
+            full_name: "A".into(),
+            bio: String::new(),
+            avatar_key: None,
+            post_count: 1,
+            follower_count: 2,
+            following_count: 3,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn user_json() {
+        let req = TestRequest::get()
+            .insert_header(("host", "api.example"))
+            .to_http_request();
+        let urls = Urls::from_request(&req);
+        let anonymous = serde_json::to_value(UserBody::new(user(), None, &urls)).ok();
+        let Some(anonymous) = anonymous else {
+            panic!("serialize")
+        };
+        assert!(anonymous.get("is_following").is_none());
+        assert!(anonymous["avatar_url"].is_null());
+        assert_eq!(anonymous["created_at"], "1970-01-01T00:00:00.000000Z");
+        let mut with_avatar = user();
+        with_avatar.avatar_key = Some("ab.jpg".into());
+        let viewer = serde_json::to_value(UserBody::own(with_avatar, &urls)).ok();
+        let Some(viewer) = viewer else {
+            panic!("serialize")
+        };
+        assert_eq!(viewer["is_following"], false);
+        assert_eq!(viewer["follows_you"], false);
+        assert_eq!(viewer["avatar_url"], "http://api.example/media/ab.jpg");
+    }
+}

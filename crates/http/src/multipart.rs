@@ -1,0 +1,296 @@
+//! Streaming `multipart/form-data` reader with hard limits.
+//!
+//! The raw body is counted as it arrives: once it exceeds the upload limit plus
+//! [`FORM_OVERHEAD_BYTES`] reading stops and the request is answered `413`, without buffering
+//! the rest. Each file field is capped at the upload limit and each text field at
+//! [`TEXT_FIELD_MAX_BYTES`], both also `413` as soon as they go over. Fields the endpoint does not
+//! know are read and dropped (still within the body cap).
+
+use std::collections::HashMap;
+
+use actix_multipart::{Multipart, MultipartError};
+use actix_web::error::PayloadError;
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use futures_util::StreamExt as _;
+
+use crate::body::{BodyKind, body_kind, unsupported};
+use crate::error::{ApiError, payload_error};
+
+/// The most bytes one text field may have.
+pub const TEXT_FIELD_MAX_BYTES: usize = 16 * 1024;
+
+/// What the whole body may carry beyond the file: text fields and the multipart framing.
+pub const FORM_OVERHEAD_BYTES: usize = 256 * 1024;
+
+/// The fields an endpoint reads.
+#[derive(Debug, Clone, Copy)]
+pub struct FormSpec {
+    pub files: &'static [&'static str],
+    pub texts: &'static [&'static str],
+}
+
+/// The fields read; a repeated field keeps its last value.
+#[derive(Debug, Default)]
+pub struct FormData {
+    texts: HashMap<&'static str, String>,
+    files: HashMap<&'static str, Vec<u8>>,
+}
+
+impl FormData {
+    pub fn text(&mut self, name: &str) -> Option<String> {
+        self.texts.remove(name)
+    }
+
+    pub fn has_file(&self, name: &str) -> bool {
+        self.files.contains_key(name)
+    }
+
+    /// The file's bytes; a file field sent empty is a validation error on it.
+    ///
+    /// # Errors
+    /// `Validation` for an empty file.
+    pub fn file(&mut self, name: &'static str) -> Result<Option<Vec<u8>>, ApiError> {
+        match self.files.remove(name) {
+            Some(bytes) if bytes.is_empty() => {
+                Err(ApiError::validation(name, "The submitted file is empty."))
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+/// Whether the request says it is `multipart/form-data`.
+pub fn is_multipart(req: &HttpRequest) -> bool {
+    body_kind(req) == BodyKind::Multipart
+}
+
+enum Target {
+    File(&'static str),
+    Text(&'static str),
+    Skip,
+}
+
+fn multipart_error(err: MultipartError) -> ApiError {
+    match err {
+        MultipartError::Payload(err) => payload_error(err),
+        MultipartError::ContentTypeMissing
+        | MultipartError::ContentTypeParse
+        | MultipartError::ContentTypeIncompatible => {
+            unsupported(&BodyKind::Other("(not multipart/form-data)".into()))
+        }
+        other => ApiError::Parse(format!("Malformed multipart body: {other}.")),
+    }
+}
+
+/// Reads the form. A request that is not `multipart/form-data` is answered `415`.
+///
+/// # Errors
+/// `415` for another content type, `413` over a limit, `400 parse_error` for a broken body,
+/// a validation error for a text field that is not UTF-8.
+pub async fn read_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    spec: FormSpec,
+    max_file_bytes: usize,
+) -> Result<FormData, ApiError> {
+    let kind = body_kind(req);
+    if kind != BodyKind::Multipart {
+        return Err(unsupported(&kind));
+    }
+    let body_cap = max_file_bytes.saturating_add(FORM_OVERHEAD_BYTES);
+    let too_large = || {
+        ApiError::payload_too_large(format!("The upload is larger than {max_file_bytes} bytes."))
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > body_cap) {
+        return Err(too_large());
+    }
+
+    let mut received = 0usize;
+    let capped = payload.map(move |chunk| {
+        let chunk = chunk?;
+        received = received.saturating_add(chunk.len());
+        if received > body_cap {
+            Err(PayloadError::Overflow)
+        } else {
+            Ok(chunk)
+        }
+    });
+    let mut multipart = Multipart::new(req.headers(), capped);
+    let mut form = FormData::default();
+
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(|err| match err {
+            MultipartError::Payload(PayloadError::Overflow) => too_large(),
+            other => multipart_error(other),
+        })?;
+        let name = field.name().unwrap_or_default();
+        let target = if let Some(name) = spec.files.iter().find(|f| **f == name) {
+            Target::File(name)
+        } else if let Some(name) = spec.texts.iter().find(|f| **f == name) {
+            Target::Text(name)
+        } else {
+            Target::Skip
+        };
+        let cap = match target {
+            Target::File(_) => max_file_bytes,
+            Target::Text(_) => TEXT_FIELD_MAX_BYTES,
+            Target::Skip => usize::MAX,
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|err| match err {
+                MultipartError::Payload(PayloadError::Overflow) => too_large(),
+                other => multipart_error(other),
+            })?;
+            if matches!(target, Target::Skip) {
+                continue;
+            }
+            if bytes.len().saturating_add(chunk.len()) > cap {
+                return Err(match target {
+                    Target::Text(name) => ApiError::payload_too_large(format!(
+                        "The field \"{name}\" is larger than {TEXT_FIELD_MAX_BYTES} bytes."
+                    )),
+                    _ => too_large(),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        match target {
+            Target::File(name) => {
+                form.files.insert(name, bytes);
+            }
+            Target::Text(name) => {
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| ApiError::validation(name, "The value is not UTF-8 text."))?;
+                form.texts.insert(name, text);
+            }
+            Target::Skip => {}
+        }
+    }
+    Ok(form)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::StatusCode;
+    use actix_web::test::TestRequest;
+    use actix_web::{FromRequest, ResponseError};
+
+    const SPEC: FormSpec = FormSpec {
+        files: &["image"],
+        texts: &["caption"],
+    };
+
+    fn body(parts: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, value) in parts {
+            out.extend_from_slice(
+                format!(
+                    "--XB\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"f\"\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"--XB--\r\n");
+        out
+    }
+
+    async fn read(bytes: Vec<u8>, content_type: &str, max: usize) -> Result<FormData, ApiError> {
+        let (req, mut payload) = TestRequest::post()
+            .insert_header(("content-type", content_type))
+            .set_payload(bytes)
+            .to_http_parts();
+        let payload = web::Payload::from_request(&req, &mut payload)
+            .await
+            .unwrap_or_else(|_| panic!("payload"));
+        read_form(&req, payload, SPEC, max).await
+    }
+
+    #[actix_web::test]
+    async fn reads_known_fields_and_skips_others() {
+        let bytes = body(&[("image", b"\x89PNG"), ("other", b"zzz"), ("caption", b"hi")]);
+        let form = read(bytes, "multipart/form-data; boundary=XB", 100).await;
+        let Ok(mut form) = form else {
+            panic!("read failed: {form:?}")
+        };
+        assert_eq!(form.text("caption").as_deref(), Some("hi"));
+        assert_eq!(form.file("image").ok().flatten(), Some(b"\x89PNG".to_vec()));
+        assert!(!form.has_file("other"));
+    }
+
+    #[actix_web::test]
+    async fn a_file_over_the_limit_is_413() {
+        let bytes = body(&[("image", &[0u8; 200])]);
+        let err = read(bytes, "multipart/form-data; boundary=XB", 100)
+            .await
+            .err();
+        assert_eq!(
+            err.map(|e| e.status_code()),
+            Some(StatusCode::PAYLOAD_TOO_LARGE)
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_body_over_the_cap_is_413_even_in_unknown_fields() {
+        let big = vec![b'a'; FORM_OVERHEAD_BYTES + 200];
+        let bytes = body(&[("junk", &big)]);
+        let err = read(bytes, "multipart/form-data; boundary=XB", 100)
+            .await
+            .err();
+        assert_eq!(
+            err.map(|e| e.status_code()),
+            Some(StatusCode::PAYLOAD_TOO_LARGE)
+        );
+    }
+
+    /// A chunked body that never ends, starting a field named `name`: only a cap stops it.
+    async fn endless(name: &str, max: usize) -> Result<FormData, ApiError> {
+        use actix_web::web::Bytes;
+        use futures_util::stream;
+        let head = format!(
+            "--XB\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"f\"\r\n\r\n"
+        );
+        let chunks = stream::once(async move { Ok(Bytes::from(head)) })
+            .chain(stream::repeat_with(|| Ok(Bytes::from(vec![b'a'; 8192]))));
+        let req = TestRequest::post()
+            .insert_header(("content-type", "multipart/form-data; boundary=XB"))
+            .to_http_request();
+        let mut payload: actix_web::dev::Payload = actix_web::dev::Payload::Stream {
+            payload: Box::pin(chunks),
+        };
+        let payload = web::Payload::from_request(&req, &mut payload)
+            .await
+            .unwrap_or_else(|_| panic!("payload"));
+        read_form(&req, payload, SPEC, max).await
+    }
+
+    #[actix_web::test]
+    async fn an_endless_upload_is_cut_off() {
+        for name in ["image", "caption", "junk"] {
+            let err = endless(name, 100_000).await.err();
+            assert_eq!(
+                err.map(|e| e.status_code()),
+                Some(StatusCode::PAYLOAD_TOO_LARGE),
+                "{name}"
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn not_multipart_is_415() {
+        let err = read(b"{}".to_vec(), "application/json", 100).await.err();
+        assert_eq!(
+            err.map(|e| e.status_code()),
+            Some(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! The handlers, one module per area. Handlers are thin: they read the request, call one service
+//! and shape the answer.
+
+pub mod accounts;
+pub mod media;
+pub mod posts;
+pub mod service;
+
+use std::future::Future;
+
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use being_social_domain::DomainError;
+
+use crate::error::ApiError;
+
+/// A resource answering at `path` both with and without its trailing slash; a method it does not
+/// serve gets a JSON `405`.
+pub(crate) fn resource(path: &str) -> Resource {
+    let bare = path.trim_end_matches('/');
+    web::resource([bare.to_owned(), format!("{bare}/")])
+        .default_service(web::to(method_not_allowed))
+}
+
+pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(req.method().clone()))
+}
+
+/// The JSON `404` for paths no route matches.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NoRoute)
+}
+
+/// Runs a state-changing service call in its own task and waits for it. actix drops a handler's
+/// future when the client goes away; the task is not dropped with it, so a change that has started
+/// always runs to its end (commit or rollback) instead of being cut off between two awaits.
+pub(crate) async fn detached<T, F>(work: F) -> Result<T, ApiError>
+where
+    F: Future<Output = Result<T, DomainError>> + 'static,
+    T: 'static,
+{
+    match actix_web::rt::spawn(work).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(err) => Err(ApiError::internal(format!("write task failed: {err}"))),
+    }
+}

@@ -1,0 +1,279 @@
+//! The real routes over mocked ports: routing, trailing slashes, status codes and bodies. The
+//! behaviour against real databases is tested elsewhere.
+
+use std::sync::Arc;
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{StatusCode, header};
+use actix_web::{App, test, web};
+use being_social_domain::DomainError;
+use being_social_domain::model::{Relationship, User};
+use being_social_domain::pagination::Page;
+use being_social_domain::ports::{
+    MockCommentRepository, MockCredentials, MockFollowRepository, MockImageProcessor,
+    MockLikeRepository, MockMediaStore, MockPostRepository, MockTokenRepository,
+    MockUserRepository,
+};
+use being_social_domain::services::{Ports, Services};
+use being_social_http::{AppState, HttpLimits, configure};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+fn user(id: i64) -> User {
+    User {
+        id,
+        email: format!("u{id}@example.com"),
+        full_name: format!("User {id}"),
+        bio: String::new(),
+        avatar_key: None,
+        post_count: 0,
+        follower_count: 0,
+        following_count: 0,
+        created_at: DateTime::<Utc>::UNIX_EPOCH,
+    }
+}
+
+/// User 1 holds the token `good`; users 1 to 3 exist; following 2 is new, 3 already followed.
+fn state() -> AppState {
+    let mut users = MockUserRepository::new();
+    users
+        .expect_find_by_id()
+        .returning(|id| Ok((1..=3).contains(&id).then(|| user(id))));
+    users.expect_find_by_email().returning(|_| Ok(None));
+    users
+        .expect_relationships()
+        .returning(|_, others| Ok(vec![Relationship::default(); others.len()]));
+    let mut tokens = MockTokenRepository::new();
+    tokens
+        .expect_user_for()
+        .returning(|hash| Ok((hash == b"good").then(|| user(1))));
+    let mut credentials = MockCredentials::new();
+    credentials
+        .expect_hash_token()
+        .returning(|secret| secret.as_bytes().to_vec());
+    let mut follows = MockFollowRepository::new();
+    follows.expect_follow().returning(|_, leader| match leader {
+        2 => Ok(true),
+        3 => Ok(false),
+        _ => Err(DomainError::NotFound("user")),
+    });
+    let mut posts = MockPostRepository::new();
+    posts
+        .expect_by_author()
+        .returning(|_, _, _| Ok(Page::empty()));
+    let mut media = MockMediaStore::new();
+    media.expect_get().returning(|key| {
+        Ok(
+            (key == "abc.jpg").then(|| being_social_domain::model::StoredMedia {
+                bytes: vec![1, 2, 3],
+                content_type: "image/jpeg",
+            }),
+        )
+    });
+    let ports = Ports {
+        users: Arc::new(users),
+        tokens: Arc::new(tokens),
+        follows: Arc::new(follows),
+        posts: Arc::new(posts),
+        likes: Arc::new(MockLikeRepository::new()),
+        comments: Arc::new(MockCommentRepository::new()),
+        media: Arc::new(media),
+        images: Arc::new(MockImageProcessor::new()),
+        credentials: Arc::new(credentials),
+    };
+    AppState {
+        services: Services::new(ports),
+        limits: HttpLimits::default(),
+    }
+}
+
+async fn call(req: test::TestRequest) -> (StatusCode, header::HeaderMap, Value) {
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(state()))
+            .configure(configure),
+    )
+    .await;
+    let response: ServiceResponse = test::call_service(&app, req.to_request()).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = test::read_body(response).await;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::String(format!("{bytes:?}")))
+    };
+    (status, headers, body)
+}
+
+fn authed(req: test::TestRequest) -> test::TestRequest {
+    req.insert_header((header::AUTHORIZATION, "Token good"))
+}
+
+#[actix_web::test]
+async fn health_with_and_without_slash() {
+    for path in ["/healthz", "/healthz/"] {
+        let (status, _, body) = call(test::TestRequest::get().uri(path)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "ok");
+    }
+}
+
+#[actix_web::test]
+async fn unknown_path_and_wrong_method_are_json() {
+    let (status, _, body) = call(test::TestRequest::get().uri("/nowhere/")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "not_found");
+    let (status, _, body) = call(test::TestRequest::get().uri("/accounts/signup/")).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["code"], "method_not_allowed");
+    let (status, _, body) = call(authed(test::TestRequest::get().uri("/posts/edit/abc/"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "not_found");
+}
+
+#[actix_web::test]
+async fn me_wins_over_a_user_named_me() {
+    for path in ["/accounts/me", "/accounts/me/"] {
+        let (status, _, body) = call(authed(test::TestRequest::get().uri(path))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["id"], 1);
+        assert_eq!(body["is_following"], false);
+        assert_eq!(body["created_at"], "1970-01-01T00:00:00.000000Z");
+    }
+    let req = test::TestRequest::get()
+        .uri("/accounts/me/")
+        .insert_header((header::AUTHORIZATION, "bearer good"));
+    assert_eq!(call(req).await.0, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn tokens_are_required_and_checked() {
+    let (status, headers, body) = call(test::TestRequest::get().uri("/accounts/me/")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["code"], "not_authenticated");
+    assert_eq!(
+        headers
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok()),
+        Some("Token")
+    );
+    let req = test::TestRequest::get()
+        .uri("/accounts/2/")
+        .insert_header((header::AUTHORIZATION, "Token bad"));
+    let (status, _, body) = call(req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["code"], "not_authenticated");
+}
+
+#[actix_web::test]
+async fn profiles_show_posts_to_authenticated_viewers_only() {
+    let (status, _, body) = call(test::TestRequest::get().uri("/accounts/2")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.get("posts").is_none());
+    assert!(body.get("is_following").is_none());
+    let (status, _, body) = call(authed(test::TestRequest::get().uri("/accounts/2/"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["is_following"], false);
+    assert_eq!(body["posts"]["results"], Value::Array(vec![]));
+    assert!(body["posts"]["next"].is_null());
+    let (status, _, body) = call(test::TestRequest::get().uri("/accounts/nobody@x.y/")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["detail"], "User not found.");
+}
+
+#[actix_web::test]
+async fn follow_answers() {
+    let cases = [
+        ("/accounts/follow/2/", StatusCode::CREATED),
+        ("/accounts/follow/3", StatusCode::OK),
+        ("/accounts/follow/1/", StatusCode::BAD_REQUEST),
+        ("/accounts/follow/99/", StatusCode::NOT_FOUND),
+        ("/accounts/follow/abc/", StatusCode::NOT_FOUND),
+    ];
+    for (path, expected) in cases {
+        let (status, _, body) = call(authed(test::TestRequest::post().uri(path))).await;
+        assert_eq!(status, expected, "{path}: {body}");
+        if expected.is_success() {
+            assert_eq!(body["following"], true);
+        }
+    }
+}
+
+#[actix_web::test]
+async fn bad_pages_bodies_and_content_types() {
+    let (status, _, body) = call(authed(
+        test::TestRequest::get().uri("/posts/post-feed/?limit=0"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "validation_error");
+    assert!(body["errors"]["limit"].is_array());
+
+    let req = authed(test::TestRequest::patch().uri("/posts/edit/5/"))
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .set_payload(r#"{"caption": "x", "image": null}"#);
+    let (status, _, body) = call(req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "image_not_editable");
+
+    let req = authed(test::TestRequest::patch().uri("/posts/edit/5/"))
+        .insert_header((header::CONTENT_TYPE, "text/plain"))
+        .set_payload("hello");
+    assert_eq!(call(req).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let req = authed(test::TestRequest::post().uri("/posts/create/"))
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .set_payload("{}");
+    let (status, _, body) = call(req).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(body["code"], "unsupported_media_type");
+
+    let req = test::TestRequest::post()
+        .uri("/accounts/signup/")
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .set_payload("{\"email\": ");
+    let (status, _, body) = call(req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "parse_error");
+
+    let req = test::TestRequest::post()
+        .uri("/accounts/signup/")
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .set_payload(format!("{{\"bio\": \"{}\"}}", "x".repeat(70 * 1024)));
+    let (status, _, body) = call(req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["code"], "payload_too_large");
+
+    let req = test::TestRequest::post()
+        .uri("/accounts/signup/")
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .set_payload(r#"{"email": "nope"}"#);
+    let (status, _, body) = call(req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "validation_error");
+    assert!(body["errors"]["full_name"].is_array());
+}
+
+#[actix_web::test]
+async fn media_is_cached_and_revalidated() {
+    let (status, headers, _) = call(test::TestRequest::get().uri("/media/abc.jpg")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        Some("image/jpeg")
+    );
+    assert_eq!(
+        headers.get(header::ETAG).and_then(|v| v.to_str().ok()),
+        Some("\"abc.jpg\"")
+    );
+    let req = test::TestRequest::get()
+        .uri("/media/abc.jpg")
+        .insert_header((header::IF_NONE_MATCH, "\"abc.jpg\""));
+    assert_eq!(call(req).await.0, StatusCode::NOT_MODIFIED);
+    let (status, _, body) = call(test::TestRequest::get().uri("/media/other.jpg")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "not_found");
+}

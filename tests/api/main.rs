@@ -4,3 +4,8 @@
 mod helpers;
 
 mod accounts;
+mod comments;
+mod feed;
+mod follows;
+mod media;
+mod posts;

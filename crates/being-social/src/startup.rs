@@ -9,7 +9,7 @@ use anyhow::Context;
 use being_social_domain::services::{Ports, Services};
 use being_social_http::{AppState, HttpLimits};
 use being_social_infra::credentials::Argon2Credentials;
-use being_social_infra::db::Database;
+use being_social_infra::db::{CoalescedLikes, CoalescedTokens, Database};
 use being_social_infra::images::{ImageLimits, RustImageProcessor};
 use being_social_infra::media::LocalMediaStore;
 
@@ -30,6 +30,9 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 /// # Errors
 /// When the media directory cannot be created or the argon2 parameters are invalid.
 pub fn build_services(settings: &Settings, db: Database) -> anyhow::Result<Services> {
+    // Likes and token lookups go through coalescing adapters; see `db::batched`.
+    let likes = Arc::new(CoalescedLikes::new(db.clone()));
+    let tokens = Arc::new(CoalescedTokens::new(db.clone()));
     let db = Arc::new(db);
     let media = LocalMediaStore::new(settings.media_dir.clone()).with_context(|| {
         format!(
@@ -43,10 +46,10 @@ pub fn build_services(settings: &Settings, db: Database) -> anyhow::Result<Servi
     });
     Ok(Services::new(Ports {
         users: db.clone(),
-        tokens: db.clone(),
+        tokens,
         follows: db.clone(),
         posts: db.clone(),
-        likes: db.clone(),
+        likes,
         comments: db,
         media: Arc::new(media),
         images: Arc::new(images),

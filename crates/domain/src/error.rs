@@ -49,7 +49,7 @@ impl FieldErrors {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DomainError {
     /// Input that breaks a field's rules; nothing was changed.
     #[error("the request has invalid fields")]

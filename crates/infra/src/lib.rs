@@ -5,6 +5,7 @@
 //! - [`images`]: decoding, orienting, resizing and re-encoding pictures with the `image` crate.
 //! - [`credentials`]: argon2id password hashes and login tokens.
 
+pub mod coalesce;
 pub mod credentials;
 pub mod db;
 pub mod images;

@@ -6,7 +6,8 @@ use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::SqliteConn;
-use super::schema::{Ts, follows, posts, users};
+use super::models::NewLikeRow;
+use super::schema::{Ts, follows, likes, posts, users};
 
 #[derive(QueryableByName)]
 struct IdRow {
@@ -88,6 +89,9 @@ pub(crate) trait Dialect: Send {
     /// See [`THREADS_OF_AUTHOR`].
     async fn threads_of_author(&mut self, user: i64) -> QueryResult<Vec<i64>>;
 
+    /// Inserts the likes that do not exist yet and returns the users whose like was new.
+    async fn insert_likes(&mut self, rows: &[NewLikeRow]) -> QueryResult<Vec<i64>>;
+
     /// Ids of the next `limit` posts of the viewer's feed after `after`, newest first.
     async fn feed_ids(
         &mut self,
@@ -98,6 +102,16 @@ pub(crate) trait Dialect: Send {
 }
 
 impl Dialect for AsyncPgConnection {
+    async fn insert_likes(&mut self, rows: &[NewLikeRow]) -> QueryResult<Vec<i64>> {
+        // One multi-row statement: one round trip for the whole batch.
+        diesel::insert_into(likes::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(likes::user_id)
+            .get_results(self)
+            .await
+    }
+
     async fn lock_users(&mut self, ids: &[i64]) -> QueryResult<Vec<i64>> {
         users::table
             .filter(users::id.eq_any(ids))
@@ -179,6 +193,23 @@ impl Dialect for AsyncPgConnection {
 }
 
 impl Dialect for SqliteConn {
+    async fn insert_likes(&mut self, rows: &[NewLikeRow]) -> QueryResult<Vec<i64>> {
+        // diesel cannot write a multi-row INSERT ... RETURNING for SQLite; row by row costs no
+        // round trips here, and the transaction already holds the write lock.
+        let mut inserted = Vec::new();
+        for row in rows {
+            let added = diesel::insert_into(likes::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(self)
+                .await?;
+            if added == 1 {
+                inserted.push(row.user_id);
+            }
+        }
+        Ok(inserted)
+    }
+
     async fn lock_users(&mut self, ids: &[i64]) -> QueryResult<Vec<i64>> {
         users::table
             .filter(users::id.eq_any(ids))

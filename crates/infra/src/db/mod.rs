@@ -72,6 +72,7 @@ macro_rules! transaction {
     }};
 }
 
+mod batched;
 pub mod check;
 mod comments;
 mod follows;
@@ -97,6 +98,7 @@ use diesel_async::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+pub use batched::{CoalescedLikes, CoalescedTokens};
 pub(crate) use dialect::Dialect;
 use schema::Ts;
 

@@ -1,0 +1,203 @@
+//! Coalescing: requests for the same key that arrive while one batch for that key is running are
+//! gathered and run together as the next batch.
+//!
+//! There is no timer and no waiting for a batch to fill: the first request of an idle key starts
+//! at once (a lone request is as fast as without batching), and batches grow only as large as the
+//! arrivals during the previous batch. Under contention this turns N row-locked transactions into
+//! N / batch-size transactions, each answering every request of its batch after its commit.
+//!
+//! Each batch runs in a spawned task, so a client that goes away never cancels a batch midway.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::oneshot;
+
+type RunBatch<K, Req, Resp> =
+    dyn Fn(K, Vec<Req>) -> Pin<Box<dyn Future<Output = Vec<Resp>> + Send>> + Send + Sync;
+
+type Waiting<Req, Resp> = Vec<(Req, oneshot::Sender<Resp>)>;
+
+/// Figures for the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct CoalescerStats {
+    pub batches: AtomicU64,
+    pub requests: AtomicU64,
+    pub largest_batch: AtomicU64,
+}
+
+pub struct Coalescer<K, Req, Resp> {
+    inner: Arc<Inner<K, Req, Resp>>,
+}
+
+impl<K, Req, Resp> Clone for Coalescer<K, Req, Resp> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<K, Req, Resp> {
+    /// A key is present while a drain task runs for it; its vector holds the requests that wait
+    /// for the next batch.
+    queues: Mutex<HashMap<K, Waiting<Req, Resp>>>,
+    max_batch: usize,
+    run: Box<RunBatch<K, Req, Resp>>,
+    stats: CoalescerStats,
+}
+
+impl<K, Req, Resp> Coalescer<K, Req, Resp>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    Req: Send + 'static,
+    Resp: Send + 'static,
+{
+    /// `run` receives a key and its batch (at most `max_batch` requests, in arrival order) and must
+    /// return one response per request, in the same order.
+    pub fn new<F, Fut>(max_batch: usize, run: F) -> Self
+    where
+        F: Fn(K, Vec<Req>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<Resp>> + Send + 'static,
+    {
+        Self {
+            inner: Arc::new(Inner {
+                queues: Mutex::new(HashMap::new()),
+                max_batch: max_batch.max(1),
+                run: Box::new(move |key, batch| Box::pin(run(key, batch))),
+                stats: CoalescerStats::default(),
+            }),
+        }
+    }
+
+    /// Runs `request` in the next batch of `key` and returns its response; `None` only if the
+    /// batch task died (a bug: it is logged by the runtime).
+    pub async fn submit(&self, key: K, request: Req) -> Option<Resp> {
+        let (tx, rx) = oneshot::channel();
+        let start_drain = {
+            let mut queues = self.inner.lock();
+            match queues.get_mut(&key) {
+                Some(waiting) => {
+                    waiting.push((request, tx));
+                    false
+                }
+                None => {
+                    queues.insert(key.clone(), vec![(request, tx)]);
+                    true
+                }
+            }
+        };
+        if start_drain {
+            tokio::spawn(drain(self.inner.clone(), key));
+        }
+        rx.await.ok()
+    }
+
+    pub fn stats(&self) -> &CoalescerStats {
+        &self.inner.stats
+    }
+}
+
+impl<K, Req, Resp> Inner<K, Req, Resp> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Waiting<Req, Resp>>> {
+        // The map is never left half-updated, so a poisoned lock is still consistent.
+        self.queues.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Removes the key when the drain task ends, even by a panic, so that the next request starts a
+/// new task instead of waiting forever; requests still queued are dropped (their callers see
+/// `None`).
+struct KeyGuard<'a, K: Hash + Eq, Req, Resp> {
+    inner: &'a Inner<K, Req, Resp>,
+    key: &'a K,
+}
+
+impl<K: Hash + Eq, Req, Resp> Drop for KeyGuard<'_, K, Req, Resp> {
+    fn drop(&mut self) {
+        self.inner.lock().remove(self.key);
+    }
+}
+
+async fn drain<K, Req, Resp>(inner: Arc<Inner<K, Req, Resp>>, key: K)
+where
+    K: Hash + Eq + Clone,
+{
+    let _guard = KeyGuard {
+        inner: &inner,
+        key: &key,
+    };
+    loop {
+        let batch: Waiting<Req, Resp> = {
+            let mut queues = inner.lock();
+            let Some(waiting) = queues.get_mut(&key) else {
+                return;
+            };
+            if waiting.is_empty() {
+                return; // the guard removes the key while no one can add to it
+            }
+            let take = waiting.len().min(inner.max_batch);
+            waiting.drain(..take).collect()
+        };
+        let size = batch.len() as u64;
+        inner.stats.batches.fetch_add(1, Ordering::Relaxed);
+        inner.stats.requests.fetch_add(size, Ordering::Relaxed);
+        inner.stats.largest_batch.fetch_max(size, Ordering::Relaxed);
+        let (requests, senders): (Vec<Req>, Vec<oneshot::Sender<Resp>>) = batch.into_iter().unzip();
+        let responses = (inner.run)(key.clone(), requests).await;
+        for (sender, response) in senders.into_iter().zip(responses) {
+            let _ = sender.send(response);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_lone_request_runs_at_once_and_concurrent_ones_share_batches() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let recorded = sizes.clone();
+        let coalescer = Coalescer::new(100, move |key: u8, batch: Vec<u32>| {
+            recorded.lock().unwrap().push(batch.len());
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                batch.into_iter().map(|r| (key, r * 2)).collect::<Vec<_>>()
+            }
+        });
+        assert_eq!(coalescer.submit(1, 5).await, Some((1, 10)));
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let c = coalescer.clone();
+                tokio::spawn(async move { c.submit(2, i).await })
+            })
+            .collect();
+        for (i, handle) in handles.into_iter().enumerate() {
+            assert_eq!(handle.await.unwrap(), Some((2, i as u32 * 2)));
+        }
+        let sizes = sizes.lock().unwrap().clone();
+        assert_eq!(sizes.iter().sum::<usize>(), 51);
+        assert!(sizes.len() < 51, "requests were not coalesced: {sizes:?}");
+        assert!(coalescer.inner.lock().is_empty(), "idle keys are removed");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_batch_frees_its_key() {
+        let coalescer = Coalescer::new(10, |_: u8, batch: Vec<u32>| async move {
+            if batch.contains(&13) {
+                panic!("boom");
+            }
+            batch
+        });
+        assert_eq!(coalescer.submit(1, 13).await, None);
+        tokio::task::yield_now().await;
+        assert_eq!(coalescer.submit(1, 7).await, Some(7));
+    }
+}

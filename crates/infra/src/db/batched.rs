@@ -1,0 +1,217 @@
+//! The two hot paths, coalesced (see [`crate::coalesce`]):
+//!
+//! - Likes of one post that arrive together commit in one transaction: one multi-row
+//!   `INSERT ... ON CONFLICT DO NOTHING RETURNING` and one `likes_count = likes_count + n`.
+//!   A hot post's row lock is then taken once per batch instead of once per like, which is what
+//!   limited the naive transaction to about a thousand likes a second.
+//! - Token lookups that arrive together are answered by one `hash = ANY(...)` query. Revocation
+//!   stays immediate: nothing is cached, a lookup still reads the committed state.
+//!
+//! Each request is answered only after the commit of its batch. Several server processes may share
+//! one database: their batches are ordinary transactions and queue on the same row lock.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use being_social_domain::model::{LikeOutcome, ListedUser, PostId, User, UserId};
+use being_social_domain::pagination::{Page, PageRequest};
+use being_social_domain::ports::{LikeRepository, TokenRepository};
+use being_social_domain::{DomainError, Result};
+use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
+use diesel_async::RunQueryDsl;
+
+use super::models::{NewLikeRow, UserRow};
+use super::schema::{Ts, posts, tokens, users};
+use super::{Database, DbResult, Dialect, is_violation};
+use crate::coalesce::{Coalescer, CoalescerStats};
+
+/// The most requests one batch carries; bounds a transaction's size and a statement's binds.
+pub const MAX_BATCH: usize = 512;
+
+impl Database {
+    /// Likes `post` for every user of the batch in one transaction; one outcome per request.
+    async fn like_batch(&self, post: PostId, batch: Vec<UserId>) -> Vec<Result<LikeOutcome>> {
+        let mut unique = batch.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        let result: DbResult<(HashSet<i64>, i64)> = async {
+            transaction!(self, conn => {
+                let now = Ts::now();
+                let rows: Vec<NewLikeRow> = unique
+                    .iter()
+                    .map(|user| NewLikeRow {
+                        user_id: *user,
+                        post_id: post,
+                        created_at: now,
+                    })
+                    .collect();
+                let inserted = conn.insert_likes(&rows).await?;
+                let added = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
+                let likes_count: Option<i64> = if added > 0 {
+                    diesel::update(posts::table.find(post))
+                        .set(posts::likes_count.eq(posts::likes_count + added))
+                        .returning(posts::likes_count)
+                        .get_result(conn)
+                        .await
+                        .optional()?
+                } else {
+                    posts::table
+                        .find(post)
+                        .select(posts::likes_count)
+                        .first(conn)
+                        .await
+                        .optional()?
+                };
+                let likes_count = likes_count.ok_or(DomainError::NotFound("post"))?;
+                Ok((inserted.into_iter().collect(), likes_count))
+            })
+        }
+        .await;
+        match result {
+            Ok((inserted, likes_count)) => {
+                // A user twice in one batch: the first request created the like, the second found it.
+                let mut answered = HashSet::new();
+                batch
+                    .iter()
+                    .map(|user| {
+                        Ok(LikeOutcome {
+                            created: inserted.contains(user) && answered.insert(*user),
+                            likes_count,
+                        })
+                    })
+                    .collect()
+            }
+            // The post, or one liker's account, is gone: settle each like alone so that only the
+            // requests concerned fail.
+            Err(err) if batch.len() > 1 && is_violation(&err, &DatabaseErrorKind::ForeignKeyViolation) => {
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for user in batch {
+                    outcomes.push(LikeRepository::like(self, user, post).await);
+                }
+                outcomes
+            }
+            Err(err) if is_violation(&err, &DatabaseErrorKind::ForeignKeyViolation) => {
+                vec![Err(DomainError::NotFound("post"))]
+            }
+            Err(err) => {
+                let err = DomainError::from(err);
+                batch.iter().map(|_| Err(err.clone())).collect()
+            }
+        }
+    }
+
+    /// The owners of a batch of token hashes, in one query.
+    async fn users_for_tokens(&self, hashes: Vec<Vec<u8>>) -> Vec<Result<Option<User>>> {
+        let found: DbResult<Vec<(Vec<u8>, UserRow)>> = async {
+            with_conn!(self, conn => {
+                DbResult::Ok(tokens::table
+                    .inner_join(users::table)
+                    .filter(tokens::hash.eq_any(&hashes))
+                    .select((tokens::hash, UserRow::as_select()))
+                    .load(conn)
+                    .await?)
+            })
+        }
+        .await;
+        match found {
+            Ok(rows) => {
+                let by_hash: HashMap<Vec<u8>, UserRow> = rows.into_iter().collect();
+                hashes
+                    .iter()
+                    .map(|hash| Ok(by_hash.get(hash).cloned().map(User::from)))
+                    .collect()
+            }
+            Err(err) => {
+                let err = DomainError::from(err);
+                hashes.iter().map(|_| Err(err.clone())).collect()
+            }
+        }
+    }
+}
+
+fn batch_task_failed() -> DomainError {
+    DomainError::Internal("a batch task ended without answering".into())
+}
+
+/// [`LikeRepository`] with likes coalesced per post; unlikes and lists go straight through.
+#[derive(Clone)]
+pub struct CoalescedLikes {
+    db: Database,
+    coalescer: Coalescer<PostId, UserId, Result<LikeOutcome>>,
+}
+
+impl CoalescedLikes {
+    pub fn new(db: Database) -> Self {
+        let runner = db.clone();
+        let coalescer = Coalescer::new(MAX_BATCH, move |post, users| {
+            let db = runner.clone();
+            async move { db.like_batch(post, users).await }
+        });
+        Self { db, coalescer }
+    }
+
+    pub fn stats(&self) -> &CoalescerStats {
+        self.coalescer.stats()
+    }
+}
+
+#[async_trait]
+impl LikeRepository for CoalescedLikes {
+    #[tracing::instrument(skip(self))]
+    async fn like(&self, user: UserId, post: PostId) -> Result<LikeOutcome> {
+        self.coalescer
+            .submit(post, user)
+            .await
+            .unwrap_or_else(|| Err(batch_task_failed()))
+    }
+
+    async fn unlike(&self, user: UserId, post: PostId) -> Result<bool> {
+        self.db.unlike(user, post).await
+    }
+
+    async fn likers(&self, post: PostId, page: PageRequest) -> Result<Page<ListedUser>> {
+        self.db.likers(post, page).await
+    }
+}
+
+/// [`TokenRepository`] with lookups coalesced into one query; writes go straight through.
+#[derive(Clone)]
+pub struct CoalescedTokens {
+    db: Database,
+    coalescer: Coalescer<(), Vec<u8>, Result<Option<User>>>,
+}
+
+impl CoalescedTokens {
+    pub fn new(db: Database) -> Self {
+        let runner = db.clone();
+        let coalescer = Coalescer::new(MAX_BATCH, move |(), hashes| {
+            let db = runner.clone();
+            async move { db.users_for_tokens(hashes).await }
+        });
+        Self { db, coalescer }
+    }
+
+    pub fn stats(&self) -> &CoalescerStats {
+        self.coalescer.stats()
+    }
+}
+
+#[async_trait]
+impl TokenRepository for CoalescedTokens {
+    async fn insert(&self, user: UserId, token_hash: Vec<u8>) -> Result<()> {
+        self.db.insert(user, token_hash).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn user_for(&self, token_hash: Vec<u8>) -> Result<Option<User>> {
+        self.coalescer
+            .submit((), token_hash)
+            .await
+            .unwrap_or_else(|| Err(batch_task_failed()))
+    }
+
+    async fn revoke(&self, token_hash: Vec<u8>) -> Result<()> {
+        self.db.revoke(token_hash).await
+    }
+}

@@ -283,6 +283,13 @@ pub trait ImageProcessor: Send + Sync {
     async fn process(&self, bytes: Vec<u8>, purpose: ImagePurpose) -> Result<ProcessedImage>;
 }
 
+/// Whether the stores the service depends on answer now (`/readyz`).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    async fn ready(&self) -> bool;
+}
+
 /// Password hashing and login tokens. Implementations keep slow work off the async executor.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]

@@ -10,9 +10,9 @@ use being_social_domain::DomainError;
 use being_social_domain::model::{Relationship, User};
 use being_social_domain::pagination::Page;
 use being_social_domain::ports::{
-    MockCommentRepository, MockCredentials, MockFollowRepository, MockImageProcessor,
-    MockLikeRepository, MockMediaStore, MockPostRepository, MockTokenRepository,
-    MockUserRepository,
+    MockCommentRepository, MockCredentials, MockFollowRepository, MockHealthCheck,
+    MockImageProcessor, MockLikeRepository, MockMediaStore, MockPostRepository,
+    MockTokenRepository, MockUserRepository,
 };
 use being_social_domain::services::{Ports, Services};
 use being_social_http::{AppState, HttpLimits, configure};
@@ -80,6 +80,7 @@ fn state() -> AppState {
         media: Arc::new(media),
         images: Arc::new(MockImageProcessor::new()),
         credentials: Arc::new(credentials),
+        health: Arc::new(MockHealthCheck::new()),
     };
     AppState {
         services: Services::new(ports),

@@ -15,8 +15,8 @@ pub use social::FollowService;
 
 use crate::model::UserId;
 use crate::ports::{
-    CommentRepository, Credentials, FollowRepository, ImageProcessor, LikeRepository, MediaStore,
-    PostRepository, TokenRepository, UserRepository,
+    CommentRepository, Credentials, FollowRepository, HealthCheck, ImageProcessor, LikeRepository,
+    MediaStore, PostRepository, TokenRepository, UserRepository,
 };
 use crate::{DomainError, Result};
 
@@ -32,6 +32,7 @@ pub struct Ports {
     pub media: Arc<dyn MediaStore>,
     pub images: Arc<dyn ImageProcessor>,
     pub credentials: Arc<dyn Credentials>,
+    pub health: Arc<dyn HealthCheck>,
 }
 
 /// The services, built once at start-up and shared by every request.
@@ -42,6 +43,7 @@ pub struct Services {
     pub posts: PostService,
     pub comments: CommentService,
     pub media: Arc<dyn MediaStore>,
+    pub health: Arc<dyn HealthCheck>,
 }
 
 impl Services {
@@ -52,6 +54,7 @@ impl Services {
             posts: PostService::new(&ports),
             comments: CommentService::new(&ports),
             media: ports.media,
+            health: ports.health,
         }
     }
 }

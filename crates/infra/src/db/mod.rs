@@ -79,6 +79,7 @@ mod follows;
 pub mod models;
 mod posts;
 pub mod schema;
+pub mod seed;
 mod tokens;
 mod users;
 
@@ -208,18 +209,6 @@ impl Database {
         }
     }
 
-    /// Whether the database answers a trivial query now.
-    pub async fn ping(&self) -> bool {
-        let result: Result<(), DbError> = async {
-            with_conn!(self, conn => {
-                conn.batch_execute("SELECT 1").await?;
-                Ok(())
-            })
-        }
-        .await;
-        result.is_ok()
-    }
-
     /// Connections open and in use, and requests waiting for one.
     pub fn pool_status(&self) -> (usize, usize, usize) {
         let status = match &self.backend {
@@ -235,6 +224,20 @@ impl Database {
 
     pub fn is_postgres(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
+    }
+}
+
+#[async_trait::async_trait]
+impl being_social_domain::ports::HealthCheck for Database {
+    async fn ready(&self) -> bool {
+        let result: Result<(), DbError> = async {
+            with_conn!(self, conn => {
+                conn.batch_execute("SELECT 1").await?;
+                Ok(())
+            })
+        }
+        .await;
+        result.is_ok()
     }
 }
 

@@ -118,9 +118,12 @@ impl CommentRepository for Database {
                 if thread.is_empty() {
                     return Ok(0);
                 }
-                let removed = diesel::delete(comments::table.filter(comments::id.eq_any(&thread)))
+                diesel::delete(comments::table.filter(comments::id.eq_any(&thread)))
                     .execute(conn)
                     .await?;
+                // Count the thread, not the rows the statement reports: SQLite's ON DELETE CASCADE
+                // removes replies before the statement reaches them, and those are not in its count.
+                let removed = thread.len();
                 let n = i64::try_from(removed).unwrap_or(i64::MAX);
                 diesel::update(posts::table.find(post))
                     .set(posts::comments_count.eq(posts::comments_count - n))

@@ -1,0 +1,485 @@
+//! PostRepository: creation, reads, text changes, deletion with its cascade, the author's posts
+//! and the feed.
+
+use being_social_domain::model::{Post, UserSummary};
+use being_social_domain::pagination::PageRequest;
+use being_social_domain::ports::{
+    CommentRepository, FollowRepository, LikeRepository, PostRepository, PostTextChanges,
+    UserRepository,
+};
+use being_social_domain::values::{AltText, Caption};
+
+use crate::fixture::Fixture;
+use crate::support::*;
+
+on_both_backends!(
+    create_round_trips_every_field_and_counts_the_post,
+    create_for_unknown_author_is_not_found,
+    get_and_author_of_answer_none_for_unknown_posts,
+    update_text_changes_only_what_is_given,
+    update_text_of_unknown_post_is_not_found,
+    delete_removes_the_post_with_its_likes_and_comments,
+    delete_by_someone_else_or_twice_is_not_found,
+    by_author_paginates_newest_first,
+    feed_paginates_the_viewer_and_followed_authors_newest_first,
+    feed_of_someone_following_many_authors,
+);
+
+async fn create_round_trips_every_field_and_counts_the_post(fx: &Fixture) {
+    let db = &fx.db;
+    let author = user(db, "author").await;
+    let before = now_micros();
+    let created = PostRepository::create(db, new_post(author.id, "p1"))
+        .await
+        .unwrap();
+    let after = now_micros();
+    assert!(created.id > 0);
+    assert_eq!(created.author, author.summary());
+    assert_eq!(created.image_key, "image-p1.jpg");
+    assert_eq!(created.thumbnail_key, "thumb-p1.jpg");
+    assert_eq!((created.width, created.height), (640, 480));
+    assert_eq!(created.caption, "caption p1");
+    assert_eq!(created.alt_text, "alt p1");
+    assert_eq!((created.likes_count, created.comments_count), (0, 0));
+    assert!(!created.liked_by_me);
+    assert_micros(created.created_at);
+    assert_eq!(created.updated_at, created.created_at);
+    assert!(before <= created.created_at && created.created_at <= after);
+    assert_eq!(user_counts(db, author.id).await, (1, 0, 0));
+
+    // Every read answers exactly what creation answered.
+    assert_eq!(
+        db.get(created.id, None).await.unwrap(),
+        Some(created.clone())
+    );
+    assert_eq!(
+        db.get(created.id, Some(author.id)).await.unwrap(),
+        Some(created.clone())
+    );
+    assert_eq!(db.author_of(created.id).await.unwrap(), Some(author.id));
+    let listed = db
+        .by_author(author.id, author.id, PageRequest::first(5))
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![created.clone()]);
+    assert_eq!(listed.next, None);
+    let feed = db.feed(author.id, PageRequest::first(5)).await.unwrap();
+    assert_eq!(feed.items, vec![created.clone()]);
+
+    // Empty caption and alt text are kept empty; odd sizes round-trip.
+    let bare = PostRepository::create(
+        db,
+        being_social_domain::ports::NewPost {
+            caption: Caption::parse("").unwrap(),
+            alt_text: AltText::parse("").unwrap(),
+            width: 1,
+            height: 4096,
+            ..new_post(author.id, "p2")
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((bare.caption.as_str(), bare.alt_text.as_str()), ("", ""));
+    assert_eq!((bare.width, bare.height), (1, 4096));
+    assert_eq!(fresh_post(db, bare.id).await, bare);
+    assert_eq!(user_counts(db, author.id).await, (2, 0, 0));
+    assert_no_drift(db).await;
+}
+
+async fn create_for_unknown_author_is_not_found(fx: &Fixture) {
+    let db = &fx.db;
+    let someone = user(db, "someone").await;
+    let gone = user(db, "gone").await;
+    UserRepository::delete(db, gone.id).await.unwrap();
+    assert_not_found(
+        PostRepository::create(db, new_post(someone.id + 1000, "x")).await,
+        "user",
+    );
+    assert_not_found(
+        PostRepository::create(db, new_post(gone.id, "y")).await,
+        "user",
+    );
+    assert!(
+        db.by_author(gone.id, someone.id, PageRequest::first(5))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(user_counts(db, someone.id).await, (0, 0, 0));
+    assert_no_drift(db).await;
+}
+
+async fn get_and_author_of_answer_none_for_unknown_posts(fx: &Fixture) {
+    let db = &fx.db;
+    let u = user(db, "u").await;
+    let p = post(db, u.id, "p").await;
+    assert_eq!(db.get(p.id + 1000, None).await.unwrap(), None);
+    assert_eq!(db.get(p.id + 1000, Some(u.id)).await.unwrap(), None);
+    assert_eq!(db.author_of(p.id + 1000).await.unwrap(), None);
+    // A viewer that does not exist reads the post like anyone.
+    assert_eq!(db.get(p.id, Some(u.id + 1000)).await.unwrap(), Some(p));
+}
+
+async fn update_text_changes_only_what_is_given(fx: &Fixture) {
+    let db = &fx.db;
+    let author = user(db, "author").await;
+    let fan = user(db, "fan").await;
+    let original = post(db, author.id, "t").await;
+    db.like(fan.id, original.id).await.unwrap();
+    comment(db, original.id, None, fan.id, "hi").await;
+
+    let updated = db
+        .update_text(
+            original.id,
+            PostTextChanges {
+                caption: Some(Caption::parse("new caption").unwrap()),
+                alt_text: None,
+            },
+            fan.id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.caption, "new caption");
+    assert_eq!(updated.alt_text, "alt t");
+    assert!(updated.liked_by_me, "read for the viewer, who likes it");
+    assert_eq!((updated.likes_count, updated.comments_count), (1, 1));
+    assert_eq!(updated.created_at, original.created_at);
+    assert_micros(updated.updated_at);
+    assert!(updated.updated_at >= original.updated_at);
+    let expected = Post {
+        caption: "new caption".into(),
+        updated_at: updated.updated_at,
+        likes_count: 1,
+        comments_count: 1,
+        liked_by_me: true,
+        ..original.clone()
+    };
+    assert_eq!(updated, expected);
+    assert_eq!(
+        db.get(original.id, Some(fan.id)).await.unwrap(),
+        Some(expected.clone())
+    );
+
+    let updated = db
+        .update_text(
+            original.id,
+            PostTextChanges {
+                caption: None,
+                alt_text: Some(AltText::parse("new alt").unwrap()),
+            },
+            author.id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.caption.as_str(), updated.alt_text.as_str()),
+        ("new caption", "new alt")
+    );
+    assert!(!updated.liked_by_me, "the author does not like it");
+    assert!(updated.updated_at >= expected.updated_at);
+
+    let updated = db
+        .update_text(
+            original.id,
+            PostTextChanges {
+                caption: Some(Caption::parse("").unwrap()),
+                alt_text: Some(AltText::parse("").unwrap()),
+            },
+            author.id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.caption.as_str(), updated.alt_text.as_str()),
+        ("", "")
+    );
+    assert_eq!(
+        fresh_post(db, original.id).await,
+        Post {
+            liked_by_me: false,
+            ..updated.clone()
+        }
+    );
+
+    // No text change: the post comes back as it is (only updated_at may move).
+    let same = db
+        .update_text(original.id, PostTextChanges::default(), author.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        same,
+        Post {
+            updated_at: same.updated_at,
+            ..updated.clone()
+        }
+    );
+    assert!(same.updated_at >= updated.updated_at);
+    assert_no_drift(db).await;
+}
+
+async fn update_text_of_unknown_post_is_not_found(fx: &Fixture) {
+    let db = &fx.db;
+    let author = user(db, "author").await;
+    let p = post(db, author.id, "t").await;
+    let change = || PostTextChanges {
+        caption: Some(Caption::parse("x").unwrap()),
+        alt_text: None,
+    };
+    assert_not_found(
+        db.update_text(p.id + 1000, change(), author.id).await,
+        "post",
+    );
+    PostRepository::delete(db, p.id, author.id).await.unwrap();
+    assert_not_found(db.update_text(p.id, change(), author.id).await, "post");
+    assert_not_found(
+        db.update_text(p.id, PostTextChanges::default(), author.id)
+            .await,
+        "post",
+    );
+}
+
+async fn delete_removes_the_post_with_its_likes_and_comments(fx: &Fixture) {
+    let db = &fx.db;
+    let author = user(db, "author").await;
+    let [x, y] = <[_; 2]>::try_from(users(db, "x", 2).await).unwrap();
+    let doomed = post(db, author.id, "doomed").await;
+    let kept = post(db, author.id, "kept").await;
+    for liker in [x.id, y.id, author.id] {
+        db.like(liker, doomed.id).await.unwrap();
+    }
+    db.like(x.id, kept.id).await.unwrap();
+    let c1 = comment(db, doomed.id, None, x.id, "c1").await;
+    let r1 = comment(db, doomed.id, Some(c1.id), y.id, "r1").await;
+    let r2 = comment(db, doomed.id, Some(r1.id), author.id, "r2").await;
+    let k1 = comment(db, kept.id, None, y.id, "k1").await;
+    assert_eq!(post_counts(db, doomed.id).await, (3, 3));
+
+    let removed = PostRepository::delete(db, doomed.id, author.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        removed.keys,
+        vec!["image-doomed.jpg".to_owned(), "thumb-doomed.jpg".to_owned()]
+    );
+    assert_eq!(db.get(doomed.id, None).await.unwrap(), None);
+    assert_eq!(db.author_of(doomed.id).await.unwrap(), None);
+    let likers = db.likers(doomed.id, PageRequest::first(10)).await.unwrap();
+    assert!(likers.items.is_empty() && likers.next.is_none());
+    assert_not_found(
+        db.list(doomed.id, None, PageRequest::first(10)).await,
+        "post",
+    );
+    for c in [c1.id, r1.id, r2.id] {
+        assert_eq!(db.ownership(c).await.unwrap(), None);
+        assert_eq!(CommentRepository::delete(db, c).await.unwrap(), 0);
+    }
+    // Unliking a deleted post finds nothing.
+    assert!(!db.unlike(x.id, doomed.id).await.unwrap());
+
+    // The other post and the users are untouched but for the author's post_count.
+    assert_eq!(user_counts(db, author.id).await, (1, 0, 0));
+    assert_eq!(post_counts(db, kept.id).await, (1, 1));
+    assert_eq!(
+        db.ownership(k1.id).await.unwrap().map(|o| o.post_id),
+        Some(kept.id)
+    );
+    let remaining = walk(5, |page| db.by_author(author.id, x.id, page)).await;
+    assert_eq!(
+        remaining.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![kept.id]
+    );
+    assert!(remaining[0].liked_by_me);
+    assert_no_drift(db).await;
+}
+
+async fn delete_by_someone_else_or_twice_is_not_found(fx: &Fixture) {
+    let db = &fx.db;
+    let author = user(db, "author").await;
+    let other = user(db, "other").await;
+    let p = post(db, author.id, "p").await;
+    assert_not_found(PostRepository::delete(db, p.id, other.id).await, "post");
+    assert_not_found(
+        PostRepository::delete(db, p.id, other.id + 1000).await,
+        "post",
+    );
+    assert_not_found(
+        PostRepository::delete(db, p.id + 1000, author.id).await,
+        "post",
+    );
+    assert_eq!(
+        fresh_post(db, p.id).await,
+        p,
+        "a refused deletion changes nothing"
+    );
+    assert_eq!(user_counts(db, author.id).await, (1, 0, 0));
+    assert_eq!(user_counts(db, other.id).await, (0, 0, 0));
+    PostRepository::delete(db, p.id, author.id).await.unwrap();
+    assert_not_found(PostRepository::delete(db, p.id, author.id).await, "post");
+    assert_eq!(user_counts(db, author.id).await, (0, 0, 0));
+    assert_no_drift(db).await;
+}
+
+/// Newest first by (created_at, id), timestamps at microsecond precision.
+#[track_caller]
+fn assert_newest_first(posts: &[Post]) {
+    for p in posts {
+        assert_micros(p.created_at);
+        assert_micros(p.updated_at);
+    }
+    for pair in posts.windows(2) {
+        assert!(
+            (pair[0].created_at, pair[0].id) > (pair[1].created_at, pair[1].id),
+            "not newest first: {} before {}",
+            pair[0].id,
+            pair[1].id
+        );
+    }
+}
+
+async fn by_author_paginates_newest_first(fx: &Fixture) {
+    let db = &fx.db;
+    let author = user(db, "author").await;
+    let other = user(db, "other").await;
+    let viewer = user(db, "viewer").await;
+    let mut mine = Vec::new();
+    for i in 0..7 {
+        mine.push(post(db, author.id, &format!("a{i}")).await);
+        post(db, other.id, &format!("o{i}")).await;
+    }
+    for p in [&mine[1], &mine[4], &mine[6]] {
+        db.like(viewer.id, p.id).await.unwrap();
+    }
+    let expected: Vec<i64> = mine.iter().rev().map(|p| p.id).collect();
+    for limit in LIMITS {
+        let listed = walk(limit, |page| db.by_author(author.id, viewer.id, page)).await;
+        assert_eq!(
+            listed.iter().map(|p| p.id).collect::<Vec<_>>(),
+            expected,
+            "limit {limit}"
+        );
+        assert_newest_first(&listed);
+        for p in &listed {
+            let liked = [mine[1].id, mine[4].id, mine[6].id].contains(&p.id);
+            assert_eq!(p.liked_by_me, liked, "post {}", p.id);
+            assert_eq!(p.author, author.summary());
+            let created = mine.iter().find(|m| m.id == p.id).unwrap();
+            assert_eq!(
+                *p,
+                Post {
+                    liked_by_me: liked,
+                    likes_count: i64::from(liked),
+                    ..created.clone()
+                }
+            );
+        }
+    }
+    // Read by the author, nothing is liked.
+    let listed = walk(3, |page| db.by_author(author.id, author.id, page)).await;
+    assert!(listed.iter().all(|p| !p.liked_by_me));
+    // Nobody's posts: an empty last page.
+    let none = db
+        .by_author(viewer.id, author.id, PageRequest::first(3))
+        .await
+        .unwrap();
+    assert!(none.items.is_empty() && none.next.is_none());
+}
+
+async fn feed_paginates_the_viewer_and_followed_authors_newest_first(fx: &Fixture) {
+    let db = &fx.db;
+    let viewer = user(db, "viewer").await;
+    let a = user(db, "a").await;
+    let b = user(db, "b").await;
+    let stranger = user(db, "stranger").await;
+    db.follow(viewer.id, a.id).await.unwrap();
+    db.follow(viewer.id, b.id).await.unwrap();
+    // Following the viewer does not put one's posts in the viewer's feed.
+    db.follow(stranger.id, viewer.id).await.unwrap();
+
+    let mut expected = Vec::new();
+    for i in 0..4 {
+        for author in [&viewer, &a, &stranger, &b] {
+            let p = post(db, author.id, &format!("{}-{i}", author.full_name)).await;
+            if author.id != stranger.id {
+                expected.push(p.id);
+            }
+        }
+    }
+    expected.reverse();
+    let liked = [expected[0], expected[5], expected[11]];
+    for p in liked {
+        db.like(viewer.id, p).await.unwrap();
+    }
+    for limit in LIMITS {
+        let feed = walk(limit, |page| db.feed(viewer.id, page)).await;
+        assert_eq!(
+            feed.iter().map(|p| p.id).collect::<Vec<_>>(),
+            expected,
+            "limit {limit}"
+        );
+        assert_newest_first(&feed);
+        for p in &feed {
+            assert_eq!(p.liked_by_me, liked.contains(&p.id), "post {}", p.id);
+            let fresh = fresh_post(db, p.id).await;
+            assert_eq!(
+                *p,
+                Post {
+                    liked_by_me: p.liked_by_me,
+                    ..fresh
+                }
+            );
+        }
+    }
+    let authors: Vec<UserSummary> = vec![viewer.summary(), a.summary(), b.summary()];
+    let feed = walk(100, |page| db.feed(viewer.id, page)).await;
+    assert!(feed.iter().all(|p| authors.contains(&p.author)));
+
+    // Unfollowing b removes b's posts; a's feed has only a's posts.
+    db.unfollow(viewer.id, b.id).await.unwrap();
+    let feed = walk(4, |page| db.feed(viewer.id, page)).await;
+    assert_eq!(feed.len(), 8);
+    assert!(feed.iter().all(|p| p.author.id != b.id));
+    let feed = walk(3, |page| db.feed(a.id, page)).await;
+    assert_eq!(feed.len(), 4);
+    assert!(feed.iter().all(|p| p.author.id == a.id));
+    // Someone without posts who follows nobody has an empty feed; so has an unknown user.
+    let newcomer = user(db, "newcomer").await;
+    for who in [newcomer.id, newcomer.id + 1000] {
+        let feed = db.feed(who, PageRequest::first(10)).await.unwrap();
+        assert!(feed.items.is_empty() && feed.next.is_none());
+    }
+}
+
+async fn feed_of_someone_following_many_authors(fx: &Fixture) {
+    // More followed authors than the per-author plan's threshold (100 on PostgreSQL), so the
+    // other plan answers; the contract is the same.
+    let db = &fx.db;
+    let viewer = user(db, "viewer").await;
+    let authors = users(db, "author", 110).await;
+    let mut expected = Vec::new();
+    for (i, author) in authors.iter().enumerate() {
+        if i % 11 != 0 {
+            db.follow(viewer.id, author.id).await.unwrap();
+        }
+    }
+    for round in 0..2 {
+        for (i, author) in authors.iter().enumerate() {
+            let p = post(db, author.id, &format!("m{round}-{i}")).await;
+            if i % 11 != 0 {
+                expected.push(p.id);
+            }
+        }
+        expected.push(post(db, viewer.id, &format!("v{round}")).await.id);
+    }
+    expected.reverse();
+    assert_eq!(expected.len(), 2 * 101);
+    for limit in [7, 100] {
+        let feed = walk(limit, |page| db.feed(viewer.id, page)).await;
+        assert_eq!(
+            feed.iter().map(|p| p.id).collect::<Vec<_>>(),
+            expected,
+            "limit {limit}"
+        );
+        assert_newest_first(&feed);
+    }
+}

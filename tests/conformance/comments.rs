@@ -17,23 +17,11 @@ on_both_backends!(
     delete_of_a_leaf_reply_and_of_unknown_comments,
 );
 
-conformance_test!(
-    first_page_of_comments_needs_no_cursor,
-    postgres: [#[ignore = "adapter bug: comments.rs list() starts a cursor-less page at DateTime::MIN_UTC, below PostgreSQL's timestamptz range -> Internal(timestamp out of range)"]],
-    sqlite: []
-);
+conformance_test!(first_page_of_comments_needs_no_cursor);
 
-conformance_test!(
-    delete_removes_the_whole_thread_and_corrects_counters,
-    postgres: [],
-    sqlite: [#[ignore = "adapter bug: comments.rs delete() counts with execute(); SQLite does not count FK-cascaded replies, so it returns 1 and comments_count drifts"]]
-);
+conformance_test!(delete_removes_the_whole_thread_and_corrects_counters);
 
-conformance_test!(
-    reply_to_the_latest_deleted_comment_is_not_found,
-    postgres: [],
-    sqlite: [#[ignore = "adapter bug: SQLite reuses the id of the newest deleted comment (INTEGER PRIMARY KEY without AUTOINCREMENT): the reply becomes its own parent instead of NotFound(comment)"]]
-);
+conformance_test!(reply_to_the_latest_deleted_comment_is_not_found);
 
 async fn create_round_trips_every_field_and_counts(fx: &Fixture) {
     let db = &fx.db;

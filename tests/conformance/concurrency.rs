@@ -30,17 +30,9 @@ on_both_backends!(
     account_deletion_racing_follows_likes_comments_posts_tokens,
 );
 
-conformance_test!(
-    comments_replies_and_thread_deletions_on_one_post,
-    postgres: [],
-    sqlite: [#[ignore = "adapter bug: comments.rs delete() under-counts FK-cascaded replies on SQLite (see comments::delete_removes_the_whole_thread_and_corrects_counters), so comments_count drifts"]]
-);
+conformance_test!(comments_replies_and_thread_deletions_on_one_post);
 
-conformance_test!(
-    account_deletion_racing_profile_updates,
-    postgres: [#[ignore = "adapter bug: users.rs update_profile() reads, then UPDATE ... RETURNING finds the row deleted meanwhile -> Internal(Record not found) instead of NotFound(user)"]],
-    sqlite: []
-);
+conformance_test!(account_deletion_racing_profile_updates);
 
 async fn settle<T: Send + 'static>(tasks: Vec<JoinHandle<T>>) -> Vec<T> {
     let mut out = Vec::with_capacity(tasks.len());

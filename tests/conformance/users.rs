@@ -28,17 +28,9 @@ on_both_backends!(
     account_deletion_of_a_user_without_activity,
 );
 
-conformance_test!(
-    duplicate_email_conflicts_for_non_ascii_letters,
-    postgres: [],
-    sqlite: [#[ignore = "adapter bug: SQLite lower() folds ASCII only, so Zoë@… and ZOË@… become two accounts (migrations/sqlite users_email_lower_key)"]]
-);
+conformance_test!(duplicate_email_conflicts_for_non_ascii_letters);
 
-conformance_test!(
-    update_profile_without_changes_returns_the_user,
-    postgres: [#[ignore = "adapter bug: users.rs update_profile() runs an UPDATE with an empty changeset -> Internal(There are no changes to save)"]],
-    sqlite: [#[ignore = "adapter bug: users.rs update_profile() runs an UPDATE with an empty changeset -> Internal(There are no changes to save)"]]
-);
+conformance_test!(update_profile_without_changes_returns_the_user);
 
 async fn create_round_trips_every_field(fx: &Fixture) {
     let db = &fx.db;

@@ -77,6 +77,20 @@ impl Email {
     }
 }
 
+impl Email {
+    /// The form under which emails are unique and looked up: see [`email_key`].
+    pub fn key(&self) -> String {
+        email_key(&self.0)
+    }
+}
+
+/// Emails are unique regardless of letter case, in every script ("Zoë" and "ZOË" are one
+/// address), so the comparison key is Unicode lower case, computed here once rather than by each
+/// database's `lower()` (SQLite's folds ASCII only). Callers trim; the key does not.
+pub fn email_key(email: &str) -> String {
+    email.to_lowercase()
+}
+
 impl fmt::Debug for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Email").field(&self.0).finish()

@@ -7,10 +7,13 @@
 -- - There are no row locks: every write runs in a `BEGIN IMMEDIATE` transaction, which takes the
 --   database's single write lock up front, so writers queue (busy_timeout) instead of failing.
 -- - Foreign keys are enforced only with `PRAGMA foreign_keys = ON`, set on every connection.
+-- - Ids are AUTOINCREMENT: without it SQLite hands the id of the newest deleted row out again, and
+--   a like or reply aimed at something just deleted would land on its successor.
 
 CREATE TABLE users (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     email           TEXT    NOT NULL,
+    email_key       TEXT    NOT NULL,
     full_name       TEXT    NOT NULL,
     bio             TEXT    NOT NULL DEFAULT '',
     password_hash   TEXT    NOT NULL,
@@ -20,7 +23,7 @@ CREATE TABLE users (
     following_count INTEGER NOT NULL DEFAULT 0 CHECK (following_count >= 0),
     created_at      INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));
+CREATE UNIQUE INDEX users_email_key ON users (email_key);
 
 CREATE TABLE tokens (
     hash       BLOB    PRIMARY KEY,
@@ -40,7 +43,7 @@ CREATE INDEX follows_leader_recent ON follows (leader_id, created_at DESC, follo
 CREATE INDEX follows_follower_recent ON follows (follower_id, created_at DESC, leader_id DESC);
 
 CREATE TABLE posts (
-    id             INTEGER PRIMARY KEY,
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
     author_id      INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     image_key      TEXT    NOT NULL,
     thumbnail_key  TEXT    NOT NULL,
@@ -65,7 +68,7 @@ CREATE INDEX likes_post_recent ON likes (post_id, created_at DESC, user_id DESC)
 CREATE INDEX likes_user_post ON likes (user_id, post_id);
 
 CREATE TABLE comments (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     author_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     post_id     INTEGER NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
     parent_id   INTEGER,

@@ -15,6 +15,11 @@ use super::models::{AuthorRow, CommentRow, NewCommentRow};
 use super::schema::{Ts, comments, posts, users};
 use super::{Database, DbError, DbResult, Dialect, is_violation};
 
+/// `at` moved into the range both backends store and compare (see [`Ts::earliest`]).
+pub(crate) fn storable(at: chrono::DateTime<chrono::Utc>) -> Ts {
+    Ts::from(at.clamp(Ts::earliest().0, Ts::latest().0))
+}
+
 #[async_trait]
 impl CommentRepository for Database {
     #[tracing::instrument(skip_all, fields(post = comment.post_id, parent = comment.parent_id))]
@@ -149,10 +154,12 @@ impl CommentRepository for Database {
         parent: Option<CommentId>,
         page: PageRequest,
     ) -> Result<Page<Comment>> {
+        // A (forged) cursor outside the storable range is read as its nearest end, which changes
+        // no answer; unclamped, PostgreSQL refuses it as out of range.
         let (at, id) = page
             .after
-            .map(|c| (Ts::from(c.at), c.id))
-            .unwrap_or((Ts(chrono::DateTime::<chrono::Utc>::MIN_UTC), i64::MIN));
+            .map(|c| (storable(c.at), c.id))
+            .unwrap_or((Ts::earliest(), i64::MIN));
         let limit = page.fetch_limit();
         let rows: Vec<(CommentRow, AuthorRow)> = async {
             with_conn!(self, conn => {

@@ -354,7 +354,7 @@ pub(crate) fn is_transient(err: &DbError) -> bool {
 pub(crate) fn newest_first_start(after: Option<Cursor>) -> (Ts, i64) {
     after
         .map(|c| (Ts::from(c.at), c.id))
-        .unwrap_or((Ts(chrono::DateTime::<chrono::Utc>::MAX_UTC), i64::MAX))
+        .unwrap_or((Ts::latest(), i64::MAX))
 }
 
 /// A page of users listed by the time of the edge that lists them (follows, likes).

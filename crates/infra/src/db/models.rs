@@ -61,6 +61,7 @@ impl From<AuthorRow> for UserSummary {
 #[diesel(table_name = users)]
 pub struct NewUserRow<'a> {
     pub email: &'a str,
+    pub email_key: String,
     pub full_name: &'a str,
     pub password_hash: &'a str,
     pub created_at: Ts,

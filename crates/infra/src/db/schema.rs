@@ -25,6 +25,17 @@ impl Ts {
     pub fn now() -> Self {
         Self::from(Utc::now())
     }
+
+    /// Before every stored timestamp (0001-01-01), within both backends' ranges: the start of an
+    /// oldest-first list. (chrono's own minimum is below PostgreSQL's.)
+    pub fn earliest() -> Self {
+        Self(DateTime::from_timestamp(-62_135_596_800, 0).unwrap_or(DateTime::UNIX_EPOCH))
+    }
+
+    /// After every stored timestamp (9999-12-31): the start of a newest-first list.
+    pub fn latest() -> Self {
+        Self(DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC))
+    }
 }
 
 impl From<DateTime<Utc>> for Ts {
@@ -69,6 +80,7 @@ diesel::table! {
     users (id) {
         id -> BigInt,
         email -> Text,
+        email_key -> Text,
         full_name -> Text,
         bio -> Text,
         password_hash -> Text,

@@ -7,6 +7,7 @@ use being_social_domain::model::{Relationship, User, UserId};
 use being_social_domain::ports::{
     NewUser, ProfileChanges, RemovedMedia, StoredCredentials, UpdatedProfile, UserRepository,
 };
+use being_social_domain::values::email_key;
 use being_social_domain::{DomainError, Result};
 use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
@@ -15,8 +16,6 @@ use diesel_async::RunQueryDsl;
 use super::models::{NewUserRow, UserChangeset, UserRow};
 use super::schema::{Ts, comments, follows, likes, posts, tokens, users};
 use super::{Database, DbError, DbResult, Dialect, is_violation};
-
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 /// How often an account deletion re-runs when the accounts it must lock changed meanwhile.
 const DELETE_ATTEMPTS: usize = 8;
@@ -35,7 +34,7 @@ impl Database {
                 query = query.filter(users::id.eq(id));
             }
             if let Some(email) = email {
-                query = query.filter(lower(users::email).eq(lower(email)));
+                query = query.filter(users::email_key.eq(email_key(email)));
             }
             query.first(conn).await.optional()?
         });
@@ -93,12 +92,17 @@ impl Database {
             // Comments on other people's posts, with every reply beneath them.
             let doomed = conn.threads_of_author(id).await?;
             if !doomed.is_empty() {
-                let removed: Vec<(i64, i64, Option<i64>)> = diesel::delete(
-                    comments::table.filter(comments::id.eq_any(&doomed)),
-                )
-                .returning((comments::id, comments::post_id, comments::parent_id))
-                .get_results(conn)
-                .await?;
+                // Read the rows before deleting them: SQLite runs ON DELETE CASCADE row by row,
+                // so a reply that the cascade removes before the statement reaches it is missing
+                // from DELETE ... RETURNING, and the counters would be corrected by too little.
+                let removed: Vec<(i64, i64, Option<i64>)> = comments::table
+                    .filter(comments::id.eq_any(&doomed))
+                    .select((comments::id, comments::post_id, comments::parent_id))
+                    .load(conn)
+                    .await?;
+                diesel::delete(comments::table.filter(comments::id.eq_any(&doomed)))
+                    .execute(conn)
+                    .await?;
                 let removed_ids: HashSet<i64> = removed.iter().map(|r| r.0).collect();
                 let mut per_post: BTreeMap<i64, i64> = BTreeMap::new();
                 let mut per_parent: BTreeMap<i64, i64> = BTreeMap::new();
@@ -208,6 +212,7 @@ impl UserRepository for Database {
     async fn create(&self, user: NewUser) -> Result<User> {
         let row = NewUserRow {
             email: user.email.as_str(),
+            email_key: user.email.key(),
             full_name: user.full_name.as_str(),
             password_hash: &user.password_hash,
             created_at: Ts::now(),
@@ -250,7 +255,7 @@ impl UserRepository for Database {
         let row: Option<UserRow> = async {
             with_conn!(self, conn => {
                 DbResult::Ok(users::table
-                    .filter(lower(users::email).eq(lower(email)))
+                    .filter(users::email_key.eq(email_key(email)))
                     .select(UserRow::as_select())
                     .first(conn)
                     .await
@@ -276,6 +281,7 @@ impl UserRepository for Database {
     #[tracing::instrument(skip(self, changes))]
     async fn update_profile(&self, id: UserId, changes: ProfileChanges) -> Result<UpdatedProfile> {
         let new_avatar = changes.avatar_key.is_some();
+        let nothing_to_change = changes.is_empty();
         let changeset = UserChangeset {
             full_name: changes.full_name.map(|v| v.into_inner()),
             bio: changes.bio.map(|v| v.into_inner()),
@@ -284,20 +290,22 @@ impl UserRepository for Database {
         };
         let (previous_avatar, row): (Option<String>, UserRow) = async {
             transaction!(self, conn => {
-                let previous: Option<Option<String>> = users::table
-                    .find(id)
-                    .select(users::avatar_key)
-                    .first(conn)
-                    .await
-                    .optional()?;
-                let Some(previous) = previous else {
+                // Locked, so that the avatar read here is the one this update replaces, and an
+                // account deletion cannot slip between the read and the update.
+                if conn.lock_users(&[id]).await?.is_empty() {
                     return Err(DomainError::NotFound("user").into());
+                }
+                let previous: Option<String> =
+                    users::table.find(id).select(users::avatar_key).first(conn).await?;
+                let row = if nothing_to_change {
+                    users::table.find(id).select(UserRow::as_select()).first(conn).await?
+                } else {
+                    diesel::update(users::table.find(id))
+                        .set(&changeset)
+                        .returning(UserRow::as_returning())
+                        .get_result(conn)
+                        .await?
                 };
-                let row = diesel::update(users::table.find(id))
-                    .set(&changeset)
-                    .returning(UserRow::as_returning())
-                    .get_result(conn)
-                    .await?;
                 Ok((previous, row))
             })
         }

@@ -146,6 +146,9 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
+            // actix closes a keep-alive connection after 5 s idle; reusing one just as it closes
+            // fails the request with "connection reset". Idle connections are dropped first.
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .unwrap();
         Self {
@@ -348,4 +351,355 @@ macro_rules! on_both_backends {
             }
         )*
     };
+}
+
+/// Requests with full control over headers and body, for tests of authentication and parsing.
+impl TestApp {
+    /// Sends `body` as raw bytes with the given headers; returns status, headers and JSON (or Null).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.expect("the request is answered");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Like [`TestApp::call`], with the `Authorization` header given verbatim (e.g.
+    /// `"Bearer abc"`) and the response headers returned too.
+    pub async fn call_with_header(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut headers = Vec::new();
+        if let Some(value) = authorization {
+            headers.push(("Authorization", value));
+        }
+        let bytes = body.map(|b| {
+            headers.push(("Content-Type", "application/json"));
+            serde_json::to_vec(&b).unwrap()
+        });
+        self.send_raw(method, path, &headers, bytes).await
+    }
+}
+
+/// Asserts a `401` with the contract's error body and the `WWW-Authenticate: Token` challenge.
+pub fn assert_unauthenticated(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &Value,
+) {
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "body: {body}");
+    assert!(body["code"].is_string(), "401 without code: {body}");
+    assert!(body["detail"].is_string(), "401 without detail: {body}");
+    let challenge = headers
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok());
+    assert_eq!(
+        challenge,
+        Some("Token"),
+        "WWW-Authenticate of a 401: {body}"
+    );
+}
+
+/// Runs each named test body against both backends like [`on_both_backends`], on an application
+/// whose settings `$adjust` (a closure over `&mut Settings`) changed first.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($name:ident, $adjust:expr) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(
+                    $crate::helpers::TestApp::spawn_with(
+                        $crate::helpers::Backend::Postgres,
+                        $adjust,
+                    )
+                    .await,
+                )
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(
+                    $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, $adjust)
+                        .await,
+                )
+                .await;
+            }
+        }
+    };
+}
+
+/// One part of a multipart form: a text field or a file, with an optional file name and type.
+#[derive(Debug, Clone)]
+pub struct FormPart {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    pub file_name: Option<String>,
+    pub mime: Option<String>,
+}
+
+impl FormPart {
+    /// A text field.
+    pub fn text(name: &str, value: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            bytes: value.as_bytes().to_vec(),
+            file_name: None,
+            mime: None,
+        }
+    }
+
+    /// A file field named `name`, sent as `file_name`.
+    pub fn file(name: &str, bytes: Vec<u8>, file_name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            bytes,
+            file_name: Some(file_name.to_owned()),
+            mime: None,
+        }
+    }
+
+    /// The part with a declared `Content-Type`.
+    pub fn mime(mut self, mime: &str) -> Self {
+        self.mime = Some(mime.to_owned());
+        self
+    }
+}
+
+/// Status, headers and raw bytes of a response.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl RawResponse {
+    /// A header's value as text (empty when missing).
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The body parsed as JSON (Null when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+}
+
+impl TestApp {
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    /// Sends a multipart form built from `parts`; returns status and JSON (or Null).
+    pub async fn multipart(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        parts: Vec<FormPart>,
+    ) -> (StatusCode, Value) {
+        let mut form = reqwest::multipart::Form::new();
+        for part in parts {
+            let mut p = reqwest::multipart::Part::bytes(part.bytes);
+            if let Some(file_name) = part.file_name {
+                p = p.file_name(file_name);
+            }
+            if let Some(mime) = part.mime {
+                p = p.mime_str(&mime).expect("a valid mime type");
+            }
+            form = form.part(part.name, p);
+        }
+        let mut request = self.client.request(method, self.url(path)).multipart(form);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Token {token}"));
+        }
+        let response = request.send().await.expect("the form is answered");
+        let status = response.status();
+        let bytes = response.bytes().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// `POST /posts/create/` with the given form parts.
+    pub async fn upload_with(
+        &self,
+        token: Option<&str>,
+        parts: Vec<FormPart>,
+    ) -> (StatusCode, Value) {
+        self.multipart(Method::POST, "/posts/create/", token, parts)
+            .await
+    }
+
+    /// Sends `body` as is with the given `Content-Type` (none when `None`).
+    pub async fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> RawResponse {
+        let mut request = self.client.request(method, self.url(path)).body(body);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Token {token}"));
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        let response = request.send().await.expect("the request is answered");
+        RawResponse {
+            status: response.status(),
+            headers: response.headers().clone(),
+            bytes: response.bytes().await.unwrap_or_default().to_vec(),
+        }
+    }
+
+    /// `GET path` (a path, or an absolute URL of this app) with extra headers; the raw answer.
+    pub async fn get_bytes(&self, path: &str, headers: &[(&str, &str)]) -> RawResponse {
+        let mut request = self.client.get(self.url(&self.path_of(path)));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("the request is answered");
+        RawResponse {
+            status: response.status(),
+            headers: response.headers().clone(),
+            bytes: response.bytes().await.unwrap_or_default().to_vec(),
+        }
+    }
+
+    /// The path of an absolute URL of this app (a path is returned as is).
+    pub fn path_of(&self, url: &str) -> String {
+        url.strip_prefix(&self.address).unwrap_or(url).to_owned()
+    }
+
+    /// Sends `request` (the raw bytes of an HTTP/1.1 request) over a new TCP connection, unchanged
+    /// by any client library (paths with `..` stay as they are); returns status and body.
+    pub async fn raw_http(&self, request: &str) -> (u16, Vec<u8>) {
+        use std::io::{Read, Write};
+        let host = self.address.trim_start_matches("http://").to_owned();
+        let request = request.to_owned();
+        let response = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(host).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut response = Vec::new();
+            let _ = stream.read_to_end(&mut response);
+            response
+        })
+        .await
+        .unwrap();
+        let text = String::from_utf8_lossy(&response);
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = match response.windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(at) => response[at + 4..].to_vec(),
+            None => Vec::new(),
+        };
+        (status, body)
+    }
+
+    /// Every regular file under the media directory (empty directories do not count).
+    pub fn media_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&self.settings.media_dir, &mut files);
+        files
+    }
+
+    /// `n` users made `batch` at a time (each batch concurrently). Hundreds of concurrent sign-ups
+    /// each hash a password on the blocking pool at once, which can starve the server's workers.
+    pub async fn users_in_batches(&self, prefix: &str, n: usize, batch: usize) -> Vec<TestUser> {
+        let mut users = Vec::with_capacity(n);
+        let mut start = 0;
+        while start < n {
+            let size = batch.max(1).min(n - start);
+            users.extend(self.users(&format!("{prefix}{start}x"), size).await);
+            start += size;
+        }
+        users
+    }
+
+    /// The app with a client that drops connections idle for over two seconds, well before the
+    /// server's keep-alive (5 s) closes them: under heavy load a request sent on a connection the
+    /// server is closing at that moment is reset, which is a property of HTTP/1.1 keep-alive and
+    /// not of the API.
+    pub fn with_short_lived_connections(mut self) -> Self {
+        self.client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        self
+    }
+
+    /// A user's `post_count`, as `GET /accounts/{id}/` shows it.
+    pub async fn post_count(&self, user_id: i64) -> i64 {
+        let (status, body) = self.get(&format!("/accounts/{user_id}/"), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["post_count"].as_i64().unwrap()
+    }
+}
+
+/// Bytes that compress badly: a PNG of pseudo-random noise, about `width × height × 3` bytes.
+pub fn noisy_png(width: u32, height: u32) -> Vec<u8> {
+    let mut state: u32 = 0x1234_5678;
+    let img = image::RgbImage::from_fn(width, height, |_, _| {
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state & 0xff) as u8
+        };
+        image::Rgb([next(), next(), next()])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
 }

@@ -14,6 +14,7 @@ use being_social_domain::ports::Credentials;
 use being_social_domain::{DomainError, Result};
 use rand::TryRng;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 /// The password behind the dummy hash. Never matches anything that matters: the dummy hash is
 /// only verified to spend time, and the answer is always false.
@@ -34,6 +35,15 @@ pub struct Argon2Credentials {
     /// A hash of [`DUMMY_PASSWORD`] with the current parameters, made on first use on the
     /// blocking pool rather than at construction, which may happen on the executor.
     dummy_hash: Arc<OnceLock<Option<PasswordHash>>>,
+    /// One permit per core: hashes beyond that wait here instead of filling the blocking pool
+    /// (each takes 19 MiB and a core for tens of milliseconds), so a burst of sign-ups or logins
+    /// cannot starve everything else.
+    hashing: Arc<Semaphore>,
+}
+
+fn hashing_permits() -> Arc<Semaphore> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    Arc::new(Semaphore::new(cores))
 }
 
 impl Argon2Credentials {
@@ -56,6 +66,7 @@ impl Argon2Credentials {
         Ok(Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             dummy_hash: Arc::new(OnceLock::new()),
+            hashing: hashing_permits(),
         })
     }
 }
@@ -66,6 +77,7 @@ impl Default for Argon2Credentials {
         Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2::Params::DEFAULT),
             dummy_hash: Arc::new(OnceLock::new()),
+            hashing: hashing_permits(),
         }
     }
 }
@@ -81,13 +93,22 @@ impl std::fmt::Debug for Argon2Credentials {
     }
 }
 
-/// Runs CPU-heavy work on the blocking pool; a panic or cancellation there becomes `Internal`.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| DomainError::internal(format!("password hashing task failed: {e}")))?
+impl Argon2Credentials {
+    /// Runs CPU-heavy work on the blocking pool, at most one task per core at a time; a panic
+    /// there becomes `Internal`.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| DomainError::internal(format!("password hashing closed: {e}")))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| DomainError::internal(format!("password hashing task failed: {e}")))?
+    }
 }
 
 /// Spends the work of one real verification and discards the answer, so that an unknown account,
@@ -126,7 +147,7 @@ fn spend_dummy_verification(
 impl Credentials for Argon2Credentials {
     async fn hash_password(&self, password: String) -> Result<String> {
         let argon2 = self.argon2.clone();
-        blocking(move || {
+        self.blocking(move || {
             argon2
                 .hash_password(password.as_bytes())
                 .map(|hash| hash.to_string())
@@ -138,7 +159,7 @@ impl Credentials for Argon2Credentials {
     async fn verify_password(&self, password: String, hash: Option<String>) -> Result<bool> {
         let argon2 = self.argon2.clone();
         let dummy = Arc::clone(&self.dummy_hash);
-        blocking(move || {
+        self.blocking(move || {
             let password = password.as_bytes();
             let Some(stored) = hash else {
                 spend_dummy_verification(&argon2, &dummy, password);

@@ -1,1 +1,1404 @@
-//! See the module list in main.rs.
+//! Posts: create, get, edit, delete, likes — and likes under concurrency.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{FormPart, TestApp, TestUser, assert_error, jpeg, noisy_png, png};
+use crate::{on_both_backends, on_both_backends_with};
+
+fn ts(value: &Value) -> DateTime<Utc> {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a timestamp: {value}"));
+    assert!(text.ends_with('Z'), "timestamps are UTC: {text}");
+    DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .with_timezone(&Utc)
+}
+
+fn keys(value: &Value) -> HashSet<String> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn set(names: &[&str]) -> HashSet<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Asserts the contract's Post shape and returns it.
+pub fn assert_post_shape(app: &TestApp, post: &Value) {
+    assert_eq!(
+        keys(post),
+        set(&[
+            "id",
+            "author",
+            "image_url",
+            "thumbnail_url",
+            "width",
+            "height",
+            "caption",
+            "alt_text",
+            "likes_count",
+            "comments_count",
+            "liked_by_me",
+            "created_at",
+            "updated_at",
+        ]),
+        "{post}"
+    );
+    assert!(post["id"].is_i64(), "{post}");
+    assert_eq!(
+        keys(&post["author"]),
+        set(&["id", "email", "full_name", "avatar_url"]),
+        "{post}"
+    );
+    for url in ["image_url", "thumbnail_url"] {
+        let url = post[url].as_str().unwrap();
+        assert!(
+            url.starts_with(&format!("{}/media/", app.address)),
+            "media URLs are absolute: {url}"
+        );
+    }
+    assert_ne!(post["image_url"], post["thumbnail_url"]);
+    assert!(post["width"].as_i64().unwrap() > 0);
+    assert!(post["height"].as_i64().unwrap() > 0);
+    assert!(post["caption"].is_string() && post["alt_text"].is_string());
+    assert!(post["likes_count"].is_i64() && post["comments_count"].is_i64());
+    assert!(post["liked_by_me"].is_boolean());
+    assert!(ts(&post["updated_at"]) >= ts(&post["created_at"]));
+}
+
+async fn get_post(app: &TestApp, id: i64, user: &TestUser) -> Value {
+    let (status, body) = app
+        .get(&format!("/posts/edit/{id}/"), Some(&user.token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+fn image_part(bytes: Vec<u8>) -> FormPart {
+    FormPart::file("image", bytes, "photo.jpg")
+}
+
+on_both_backends!(
+    create_returns_the_post,
+    create_needs_a_token,
+    create_needs_an_image,
+    non_images_are_415,
+    a_body_that_is_not_multipart_is_415,
+    caption_and_alt_text_are_bounded,
+    get_a_post,
+    edit_caption_and_alt_text,
+    edit_refusals_change_nothing,
+    delete_a_post,
+    likes_are_idempotent,
+    likers_list,
+    likes_under_concurrency,
+    post_deleted_while_liked_and_commented,
+    decompression_bombs_are_refused,
+    posts_of_a_user,
+    concurrent_uploads_count_exactly,
+    default_upload_limit_is_10_mib,
+    broken_multipart_bodies_are_4xx,
+);
+on_both_backends_with!(uploads_over_the_size_limit_are_413, |s| s
+    .max_upload_bytes =
+    50_000);
+on_both_backends_with!(pictures_over_the_pixel_limit_are_400, |s| s
+    .max_image_pixels =
+    10_000);
+
+async fn create_returns_the_post(app: TestApp) {
+    let ann = app.user("ann").await;
+    let before = Utc::now();
+    let (status, post) = app
+        .upload_with(
+            Some(&ann.token),
+            vec![
+                image_part(jpeg(64, 48)),
+                FormPart::text("caption", "Sunset at the pier"),
+                FormPart::text("alt_text", "An orange sky over a wooden pier"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{post}");
+    assert_post_shape(&app, &post);
+    assert_eq!(post["author"]["id"], ann.id);
+    assert_eq!(post["author"]["email"], ann.email);
+    assert_eq!(post["author"]["full_name"], "Test Person");
+    assert!(post["author"]["avatar_url"].is_null());
+    assert_eq!(
+        (post["width"].as_i64(), post["height"].as_i64()),
+        (Some(64), Some(48))
+    );
+    assert_eq!(post["caption"], "Sunset at the pier");
+    assert_eq!(post["alt_text"], "An orange sky over a wooden pier");
+    assert_eq!(post["likes_count"], 0);
+    assert_eq!(post["comments_count"], 0);
+    assert_eq!(post["liked_by_me"], false);
+    let created = ts(&post["created_at"]);
+    assert!(created >= before - chrono::Duration::seconds(5) && created <= Utc::now());
+    assert_eq!(app.post_count(ann.id).await, 1);
+
+    // The same post is what GET answers.
+    let id = post["id"].as_i64().unwrap();
+    let got = get_post(&app, id, &ann).await;
+    assert_eq!(got, post);
+
+    // Caption and alt text are optional; Bearer works as well as Token.
+    let form = reqwest::multipart::Form::new().part(
+        "image",
+        reqwest::multipart::Part::bytes(png(30, 20)).file_name("x.png"),
+    );
+    let response = app
+        .client
+        .post(app.url("/posts/create"))
+        .header("Authorization", format!("Bearer {}", ann.token))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let second: Value = response.json().await.unwrap();
+    assert_post_shape(&app, &second);
+    assert_eq!(second["caption"], "");
+    assert_eq!(second["alt_text"], "");
+    assert!(second["id"].as_i64().unwrap() > id);
+    assert_eq!(app.post_count(ann.id).await, 2);
+    app.assert_counters_exact().await;
+}
+
+async fn create_needs_a_token(app: TestApp) {
+    let ann = app.user("ann").await;
+    let (status, body) = app.upload_with(None, vec![image_part(jpeg(20, 20))]).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "not_authenticated");
+    let (status, body) = app
+        .upload_with(Some("not-a-token"), vec![image_part(jpeg(20, 20))])
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let response = app.get_bytes("/posts/create/", &[]).await;
+    assert_ne!(response.status, StatusCode::OK);
+    assert_eq!(app.post_count(ann.id).await, 0);
+    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+}
+
+async fn create_needs_an_image(app: TestApp) {
+    let ann = app.user("ann").await;
+    // No image at all.
+    let (status, body) = app
+        .upload_with(
+            Some(&ann.token),
+            vec![FormPart::text("caption", "no picture")],
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
+    assert!(body["errors"]["image"].is_array(), "{body}");
+    // A picture under another field name is not the image.
+    let (status, body) = app
+        .upload_with(
+            Some(&ann.token),
+            vec![FormPart::file("photo", jpeg(20, 20), "photo.jpg")],
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
+    assert!(body["errors"]["image"].is_array(), "{body}");
+    // An empty file.
+    let (status, body) = app
+        .upload_with(Some(&ann.token), vec![image_part(Vec::new())])
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
+    assert!(body["errors"]["image"].is_array(), "{body}");
+    // An empty form.
+    let (status, body) = app.upload_with(Some(&ann.token), vec![]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(app.post_count(ann.id).await, 0);
+    assert!(app.media_files().is_empty());
+}
+
+/// A 2×2 24-bit BMP, which the server does not accept.
+fn bmp() -> Vec<u8> {
+    let pixels: Vec<u8> = vec![
+        0, 0, 255, 0, 255, 0, 0, 0, // row 1: red, green, padding to 4 bytes
+        255, 0, 0, 255, 255, 255, 0, 0, // row 2: blue, white, padding
+    ];
+    let mut out = b"BM".to_vec();
+    out.extend_from_slice(&(54 + pixels.len() as u32).to_le_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&54u32.to_le_bytes());
+    out.extend_from_slice(&40u32.to_le_bytes());
+    out.extend_from_slice(&2i32.to_le_bytes());
+    out.extend_from_slice(&2i32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&24u16.to_le_bytes());
+    out.extend_from_slice(&[0; 4]); // no compression
+    out.extend_from_slice(&(pixels.len() as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 16]);
+    out.extend_from_slice(&pixels);
+    out
+}
+
+async fn non_images_are_415(app: TestApp) {
+    let ann = app.user("ann").await;
+    let mut broken_jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    broken_jpeg.extend(std::iter::repeat_n(0x42u8, 500));
+    let truncated_png = png(50, 50)[..40].to_vec();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("text", b"just some words, not a picture at all".to_vec()),
+        ("bmp", bmp()),
+        ("html", b"<html><body>hi</body></html>".to_vec()),
+        ("broken jpeg", broken_jpeg),
+        ("truncated png", truncated_png),
+    ];
+    for (what, bytes) in cases {
+        for mime in ["image/jpeg", "image/png", "application/octet-stream"] {
+            let (status, body) = app
+                .upload_with(
+                    Some(&ann.token),
+                    vec![
+                        FormPart::file("image", bytes.clone(), "holiday.jpg").mime(mime),
+                        FormPart::text("caption", "hello"),
+                    ],
+                )
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{what} as {mime}: {body}"
+            );
+            assert_error(
+                status,
+                &body,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+            );
+        }
+    }
+    assert_eq!(app.post_count(ann.id).await, 0);
+    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+    app.assert_counters_exact().await;
+}
+
+async fn a_body_that_is_not_multipart_is_415(app: TestApp) {
+    let ann = app.user("ann").await;
+    let (status, body) = app
+        .post("/posts/create/", Some(&ann.token), json!({"caption": "hi"}))
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let response = app
+        .send_bytes(
+            Method::POST,
+            "/posts/create/",
+            Some(&ann.token),
+            Some("image/jpeg"),
+            jpeg(20, 20),
+        )
+        .await;
+    assert_error(
+        response.status,
+        &response.json(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let response = app
+        .send_bytes(
+            Method::POST,
+            "/posts/create/",
+            Some(&ann.token),
+            Some("application/x-www-form-urlencoded"),
+            b"caption=hi".to_vec(),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Multipart without a boundary is not a readable form either.
+    let response = app
+        .send_bytes(
+            Method::POST,
+            "/posts/create/",
+            Some(&ann.token),
+            Some("multipart/form-data"),
+            b"garbage".to_vec(),
+        )
+        .await;
+    assert!(
+        response.status.is_client_error(),
+        "{} {:?}",
+        response.status,
+        response.json()
+    );
+    assert_eq!(app.post_count(ann.id).await, 0);
+}
+
+async fn uploads_over_the_size_limit_are_413(app: TestApp) {
+    assert_eq!(app.settings.max_upload_bytes, 50_000);
+    let ann = app.user("ann").await;
+    // Over the file limit, under the whole-body cap: cut off while streaming.
+    let big = noisy_png(150, 150);
+    assert!(big.len() > 50_000, "{}", big.len());
+    let (status, body) = app
+        .upload_with(Some(&ann.token), vec![image_part(big)])
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    // Far over: refused from the declared length.
+    let huge = noisy_png(400, 400);
+    assert!(huge.len() > 400_000, "{}", huge.len());
+    let (status, body) = app
+        .upload_with(Some(&ann.token), vec![image_part(huge)])
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    assert_eq!(app.post_count(ann.id).await, 0);
+    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+    // The limit is inclusive: a valid picture of exactly 50,000 bytes is taken, one more is not.
+    let exact = png_of_size(50_000);
+    assert_eq!(exact.len(), 50_000);
+    let (status, body) = app
+        .upload_with(Some(&ann.token), vec![image_part(exact)])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .upload_with(Some(&ann.token), vec![image_part(png_of_size(50_001))])
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    assert_eq!(app.post_count(ann.id).await, 1);
+    // Under the limit is fine, and the server still answers on a fresh request.
+    let small = png(40, 30);
+    assert!(small.len() < 50_000);
+    let (status, body) = app
+        .upload_with(Some(&ann.token), vec![image_part(small)])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(app.post_count(ann.id).await, 2);
+}
+
+/// A valid PNG of exactly `size` bytes: a small picture padded with a private ancillary chunk,
+/// which decoders skip.
+fn png_of_size(size: usize) -> Vec<u8> {
+    let base = png(40, 30);
+    let (head, iend) = base.split_at(base.len() - 12);
+    let padding = size - base.len() - 12;
+    let mut out = head.to_vec();
+    out.extend_from_slice(&u32::try_from(padding).unwrap().to_be_bytes());
+    let mut body = b"zzZz".to_vec();
+    body.extend(std::iter::repeat_n(0x5Au8, padding));
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc32(&body).to_be_bytes());
+    out.extend_from_slice(iend);
+    out
+}
+
+/// The default limit is 10 MiB: one byte more is `413` before anything is decoded.
+async fn default_upload_limit_is_10_mib(app: TestApp) {
+    let ann = app.user("ann").await;
+    let (status, body) = app
+        .upload_with(
+            Some(&ann.token),
+            vec![image_part(vec![0x42; 10 * 1024 * 1024 + 1])],
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    // Exactly 10 MiB is read in full and then judged on its bytes (not a picture: 415).
+    let (status, body) = app
+        .upload_with(
+            Some(&ann.token),
+            vec![image_part(vec![0x42; 10 * 1024 * 1024])],
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    assert_eq!(app.post_count(ann.id).await, 0);
+}
+
+async fn pictures_over_the_pixel_limit_are_400(app: TestApp) {
+    let ann = app.user("ann").await;
+    for bytes in [jpeg(200, 200), png(200, 200), png(10_001, 1)] {
+        let (status, body) = app
+            .upload_with(
+                Some(&ann.token),
+                vec![image_part(bytes), FormPart::text("caption", "too big")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["code"].is_string() && body["detail"].is_string(),
+            "{body}"
+        );
+        assert_ne!(body["code"], "validation_error", "{body}");
+    }
+    assert_eq!(app.post_count(ann.id).await, 0);
+    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+    app.assert_counters_exact().await;
+    // Exactly at the limit is accepted.
+    let (status, body) = app
+        .upload_with(Some(&ann.token), vec![image_part(jpeg(100, 100))])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(app.post_count(ann.id).await, 1);
+}
+
+async fn caption_and_alt_text_are_bounded(app: TestApp) {
+    let ann = app.user("ann").await;
+    let upload = |caption: String, alt: String| {
+        let token = ann.token.clone();
+        let app = &app;
+        async move {
+            app.upload_with(
+                Some(&token),
+                vec![
+                    image_part(png(20, 20)),
+                    FormPart::text("caption", &caption),
+                    FormPart::text("alt_text", &alt),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, body) = upload("x".repeat(2201), String::new()).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
+    assert!(body["errors"]["caption"].is_array(), "{body}");
+    let (status, body) = upload("é".repeat(2201), String::new()).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
+    let (status, body) = upload(String::new(), "y".repeat(1001)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
+    assert!(body["errors"]["alt_text"].is_array(), "{body}");
+    assert_eq!(app.post_count(ann.id).await, 0);
+    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+
+    // The limits count characters, not bytes.
+    let caption = "é".repeat(2200);
+    let alt = "ü".repeat(1000);
+    let (status, body) = upload(caption.clone(), alt.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["caption"], caption.as_str());
+    assert_eq!(body["alt_text"], alt.as_str());
+    let (status, body) = upload("🙂".repeat(2200), String::new()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(app.post_count(ann.id).await, 2);
+}
+
+async fn get_a_post(app: TestApp) {
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let id = app.post_by(&ann, "hello").await;
+    let seen_by_bob = get_post(&app, id, &bob).await;
+    assert_post_shape(&app, &seen_by_bob);
+    assert_eq!(seen_by_bob["liked_by_me"], false);
+    let (status, _) = app
+        .post(
+            &format!("/posts/post-reaction/{id}/"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let seen_by_bob = get_post(&app, id, &bob).await;
+    assert_eq!(seen_by_bob["liked_by_me"], true);
+    assert_eq!(seen_by_bob["likes_count"], 1);
+    let seen_by_ann = get_post(&app, id, &ann).await;
+    assert_eq!(seen_by_ann["liked_by_me"], false);
+    assert_eq!(seen_by_ann["likes_count"], 1);
+    // Without the trailing slash too.
+    let (status, body) = app
+        .get(&format!("/posts/edit/{id}"), Some(&ann.token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], id);
+
+    let (status, body) = app.get(&format!("/posts/edit/{id}/"), None).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "not_authenticated");
+    let (status, body) = app.get("/posts/edit/999999/", Some(&ann.token)).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = app.get("/posts/edit/abc/", Some(&ann.token)).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+}
+
+async fn edit_caption_and_alt_text(app: TestApp) {
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let id = app.post_by(&ann, "first").await;
+    let original = get_post(&app, id, &ann).await;
+    let path = format!("/posts/edit/{id}/");
+
+    // PATCH the caption only: the alt text stays.
+    let (status, body) = app
+        .patch(&path, Some(&ann.token), json!({"alt_text": "a test card"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .patch(&path, Some(&ann.token), json!({"caption": "  second  "}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_post_shape(&app, &body);
+    assert_eq!(body["caption"], "second");
+    assert_eq!(body["alt_text"], "a test card");
+    assert_eq!(body["image_url"], original["image_url"]);
+    assert_eq!(body["width"], original["width"]);
+    assert_eq!(body["created_at"], original["created_at"]);
+    assert!(ts(&body["updated_at"]) >= ts(&body["created_at"]));
+    assert!(ts(&body["updated_at"]) >= ts(&original["updated_at"]));
+
+    // PUT both.
+    let (status, body) = app
+        .put(
+            &path,
+            Some(&ann.token),
+            json!({"caption": "third", "alt_text": "new alt"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["caption"], "third");
+    assert_eq!(body["alt_text"], "new alt");
+
+    // A multipart form with text fields only is accepted too.
+    let (status, body) = app
+        .multipart(
+            Method::PATCH,
+            &path,
+            Some(&ann.token),
+            vec![FormPart::text("caption", "fourth")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["caption"], "fourth");
+    assert_eq!(body["alt_text"], "new alt");
+
+    // A url-encoded form too.
+    let response = app
+        .send_bytes(
+            Method::PATCH,
+            &path,
+            Some(&ann.token),
+            Some("application/x-www-form-urlencoded"),
+            b"alt_text=a+form%27s+alt".to_vec(),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{:?}", response.json());
+    assert_eq!(response.json()["alt_text"], "a form's alt");
+    assert_eq!(response.json()["caption"], "fourth");
+    app.patch(&path, Some(&ann.token), json!({"alt_text": "new alt"}))
+        .await;
+    // An empty change changes nothing.
+    let (status, body) = app.patch(&path, Some(&ann.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["caption"], "fourth");
+
+    // The caption can be cleared.
+    let (status, body) = app
+        .patch(&path, Some(&ann.token), json!({"caption": ""}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["caption"], "");
+
+    // liked_by_me in the edit answer reflects the editor.
+    app.post(
+        &format!("/posts/post-reaction/{id}/"),
+        Some(&ann.token),
+        json!({}),
+    )
+    .await;
+    let (status, body) = app
+        .patch(&path, Some(&ann.token), json!({"caption": "liked"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["liked_by_me"], true);
+    assert_eq!(body["likes_count"], 1);
+
+    let seen = get_post(&app, id, &bob).await;
+    assert_eq!(seen["caption"], "liked");
+    assert_eq!(seen["alt_text"], "new alt");
+    assert_eq!(seen["liked_by_me"], false);
+    app.assert_counters_exact().await;
+}
+
+async fn edit_refusals_change_nothing(app: TestApp) {
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let id = app.post_by(&ann, "original").await;
+    let path = format!("/posts/edit/{id}/");
+    let before = get_post(&app, id, &ann).await;
+
+    // Someone else.
+    for method in [Method::PATCH, Method::PUT] {
+        let (status, body) = app
+            .call(
+                method,
+                &path,
+                Some(&bob.token),
+                Some(json!({"caption": "mine now"})),
+            )
+            .await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "permission_denied");
+    }
+    let (status, body) = app.patch(&path, None, json!({"caption": "anon"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // Unknown post.
+    let (status, body) = app
+        .patch(
+            "/posts/edit/999999/",
+            Some(&ann.token),
+            json!({"caption": "x"}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    // An image, as JSON or as a file.
+    let (status, body) = app
+        .patch(
+            &path,
+            Some(&ann.token),
+            json!({"caption": "with image", "image": "x.jpg"}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "image_not_editable");
+    for method in [Method::PATCH, Method::PUT] {
+        let (status, body) = app
+            .multipart(
+                method,
+                &path,
+                Some(&ann.token),
+                vec![
+                    FormPart::text("caption", "with image"),
+                    FormPart::file("image", png(20, 20), "new.png"),
+                ],
+            )
+            .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "image_not_editable");
+    }
+    // Bad text: nothing changes, not even the other field.
+    let (status, body) = app
+        .patch(
+            &path,
+            Some(&ann.token),
+            json!({"caption": "x".repeat(2201), "alt_text": "fine"}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
+    assert!(body["errors"]["caption"].is_array(), "{body}");
+    let (status, body) = app
+        .put(
+            &path,
+            Some(&ann.token),
+            json!({"caption": "fine", "alt_text": "y".repeat(1001)}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
+    let (status, body) = app
+        .patch(&path, Some(&ann.token), json!({"caption": 42}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let response = app
+        .send_bytes(
+            Method::PATCH,
+            &path,
+            Some(&ann.token),
+            Some("application/json"),
+            b"{not json".to_vec(),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+
+    let after = get_post(&app, id, &ann).await;
+    assert_eq!(after, before);
+}
+
+async fn delete_a_post(app: TestApp) {
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let cat = app.user("cat").await;
+    let keep = app.post_by(&ann, "keep").await;
+    let doomed = app.post_by(&ann, "doomed").await;
+    let other = app.post_by(&bob, "bob's").await;
+    assert_eq!(app.post_count(ann.id).await, 2);
+    let post = get_post(&app, doomed, &ann).await;
+    let image = app.path_of(post["image_url"].as_str().unwrap());
+    let thumbnail = app.path_of(post["thumbnail_url"].as_str().unwrap());
+    assert_eq!(app.get_bytes(&image, &[]).await.status, StatusCode::OK);
+    assert_eq!(app.get_bytes(&thumbnail, &[]).await.status, StatusCode::OK);
+    assert_eq!(app.media_files().len(), 6);
+
+    // Likes, comments and a reply tree on it, and a like and comment on another post.
+    for user in [&ann, &bob, &cat] {
+        let (status, _) = app
+            .post(
+                &format!("/posts/post-reaction/{doomed}/"),
+                Some(&user.token),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (_, c1) = app
+        .post(
+            &format!("/posts/post-comment/{doomed}/"),
+            Some(&bob.token),
+            json!({"content": "nice"}),
+        )
+        .await;
+    let c1 = c1["id"].as_i64().unwrap();
+    let (status, _) = app
+        .post(
+            &format!("/posts/post-comment/{doomed}/{c1}/"),
+            Some(&cat.token),
+            json!({"content": "agreed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.post(
+        &format!("/posts/post-reaction/{keep}/"),
+        Some(&bob.token),
+        json!({}),
+    )
+    .await;
+    app.post(
+        &format!("/posts/post-comment/{keep}/"),
+        Some(&cat.token),
+        json!({"content": "stays"}),
+    )
+    .await;
+
+    // Others may not.
+    let (status, body) = app
+        .delete(&format!("/posts/edit/{doomed}/"), Some(&bob.token))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "permission_denied");
+    let (status, _) = app.delete(&format!("/posts/edit/{doomed}/"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = app
+        .delete(&format!("/posts/edit/{other}/"), Some(&ann.token))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "permission_denied");
+    let (status, body) = app.delete("/posts/edit/999999/", Some(&ann.token)).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(get_post(&app, doomed, &ann).await["likes_count"], 3);
+
+    // The author may.
+    let (status, body) = app
+        .delete(&format!("/posts/edit/{doomed}/"), Some(&ann.token))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = app
+        .get(&format!("/posts/edit/{doomed}/"), Some(&ann.token))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = app
+        .delete(&format!("/posts/edit/{doomed}/"), Some(&ann.token))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(app.post_count(ann.id).await, 1);
+    assert_eq!(app.post_count(bob.id).await, 1);
+    let (status, _) = app
+        .get(&format!("/posts/post-comment/{doomed}/"), Some(&ann.token))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .get(&format!("/posts/post-reaction/{doomed}/"), Some(&ann.token))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .post(
+            &format!("/posts/post-reaction/{doomed}/"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Its files are gone; the others stay.
+    for path in [&image, &thumbnail] {
+        let response = app.get_bytes(path, &[]).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(response.json()["code"], "not_found");
+    }
+    assert_eq!(app.media_files().len(), 4);
+    let kept = get_post(&app, keep, &bob).await;
+    assert_eq!(kept["likes_count"], 1);
+    assert_eq!(kept["comments_count"], 1);
+    assert_eq!(kept["liked_by_me"], true);
+    let response = app
+        .get_bytes(kept["image_url"].as_str().unwrap(), &[])
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
+    app.assert_counters_exact().await;
+}
+
+async fn likes_are_idempotent(app: TestApp) {
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let id = app.post_by(&ann, "like me").await;
+    let like = format!("/posts/post-reaction/{id}/");
+
+    let (status, body) = app.post(&like, Some(&bob.token), json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body, json!({"liked": true, "likes_count": 1}));
+    let (status, body) = app.post(&like, Some(&bob.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"liked": true, "likes_count": 1}));
+    // Without a body or trailing slash.
+    let response = app
+        .send_bytes(
+            Method::POST,
+            &format!("/posts/post-reaction/{id}"),
+            Some(&ann.token),
+            None,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::CREATED,
+        "{:?}",
+        response.json()
+    );
+    assert_eq!(response.json()["likes_count"], 2);
+    assert_eq!(get_post(&app, id, &bob).await["likes_count"], 2);
+    assert_eq!(get_post(&app, id, &bob).await["liked_by_me"], true);
+
+    let (status, body) = app.post(&like, None, json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = app
+        .post("/posts/post-reaction/999999/", Some(&bob.token), json!({}))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+
+    // Unlike by either path, repeatedly: always 204.
+    let (status, _) = app
+        .delete(&format!("/posts/delete-like/{id}/"), Some(&bob.token))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let post = get_post(&app, id, &bob).await;
+    assert_eq!(
+        (post["likes_count"].as_i64(), &post["liked_by_me"]),
+        (Some(1), &json!(false))
+    );
+    let (status, _) = app
+        .delete(&format!("/posts/delete-like/{id}"), Some(&bob.token))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.delete(&like, Some(&bob.token)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(get_post(&app, id, &bob).await["likes_count"], 1);
+    let (status, _) = app.delete(&like, Some(&ann.token)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.delete(&like, Some(&ann.token)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(get_post(&app, id, &bob).await["likes_count"], 0);
+    let (status, _) = app.delete(&like, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Like again after unliking: a new like.
+    let (status, body) = app.post(&like, Some(&bob.token), json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["likes_count"], 1);
+    app.assert_counters_exact().await;
+}
+
+async fn likers_list(app: TestApp) {
+    let ann = app.user("ann").await;
+    let likers = app.users("liker", 7).await;
+    let id = app.post_by(&ann, "popular").await;
+    for user in &likers {
+        let (status, _) = app
+            .post(
+                &format!("/posts/post-reaction/{id}/"),
+                Some(&user.token),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    // Ann follows liker 1; liker 2 follows ann.
+    let (status, _) = app
+        .post(
+            &format!("/accounts/follow/{}/", likers[1].id),
+            Some(&ann.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app
+        .post(
+            &format!("/accounts/follow/{}/", ann.id),
+            Some(&likers[2].token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let path = format!("/posts/post-reaction/{id}/");
+    let (status, page) = app.get(&path, Some(&ann.token)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page["next"].is_null());
+    let listed: Vec<i64> = page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_i64().unwrap())
+        .collect();
+    let newest_first: Vec<i64> = likers.iter().rev().map(|u| u.id).collect();
+    assert_eq!(listed, newest_first);
+    for user in page["results"].as_array().unwrap() {
+        assert!(
+            user["email"].is_string() && user["post_count"].is_i64(),
+            "{user}"
+        );
+        assert!(user.get("password_hash").is_none());
+        let uid = user["id"].as_i64().unwrap();
+        assert_eq!(user["is_following"], uid == likers[1].id, "{user}");
+        assert_eq!(user["follows_you"], uid == likers[2].id, "{user}");
+    }
+
+    // Walking pages of two returns each liker once, in the same order.
+    let walked = app.walk(&format!("{path}?limit=2"), Some(&ann.token)).await;
+    let walked: Vec<i64> = walked.iter().map(|u| u["id"].as_i64().unwrap()).collect();
+    assert_eq!(walked, newest_first);
+    let walked = app
+        .walk(&format!("{path}?limit=1"), Some(&likers[0].token))
+        .await;
+    assert_eq!(walked.len(), 7);
+
+    // An unlike removes the liker; a later like puts it first.
+    app.delete(&format!("/posts/delete-like/{id}/"), Some(&likers[3].token))
+        .await;
+    app.post(&path, Some(&likers[0].token), json!({})).await; // already liked: no change
+    let walked = app.walk(&format!("{path}?limit=3"), Some(&ann.token)).await;
+    let ids: Vec<i64> = walked.iter().map(|u| u["id"].as_i64().unwrap()).collect();
+    let expected: Vec<i64> = newest_first
+        .iter()
+        .copied()
+        .filter(|i| *i != likers[3].id)
+        .collect();
+    assert_eq!(ids, expected);
+    app.post(&path, Some(&likers[3].token), json!({})).await;
+    let (_, page) = app.get(&format!("{path}?limit=1"), Some(&ann.token)).await;
+    assert_eq!(page["results"][0]["id"], likers[3].id);
+
+    // liked_by_me in the feed of a liker who follows the author.
+    app.post(
+        &format!("/accounts/follow/{}/", ann.id),
+        Some(&likers[0].token),
+        json!({}),
+    )
+    .await;
+    let feed = app.walk("/posts/post-feed/", Some(&likers[0].token)).await;
+    assert_eq!(feed.len(), 1);
+    assert_eq!(feed[0]["id"], id);
+    assert_eq!(feed[0]["liked_by_me"], true);
+    assert_eq!(feed[0]["likes_count"], 7);
+    let feed = app.walk("/posts/post-feed/", Some(&ann.token)).await;
+    assert_eq!(feed[0]["liked_by_me"], false);
+
+    let (status, _) = app.get(&path, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = app
+        .get("/posts/post-reaction/999999/", Some(&ann.token))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = app.get(&format!("{path}?limit=0"), Some(&ann.token)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
+    let (status, body) = app
+        .get(&format!("{path}?cursor=bogus"), Some(&ann.token))
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
+    app.assert_counters_exact().await;
+}
+
+/// (a) 200 users like one post at the same instant; (b) 50 of them each like, unlike, like,
+/// unlike, like another post in sequence, all 50 at once.
+async fn likes_under_concurrency(app: TestApp) {
+    let app = app.with_short_lived_connections();
+    let author = app.user("author").await;
+    let users = app.users("fan", 200).await;
+    let first = app.post_by(&author, "storm").await;
+    let second = app.post_by(&author, "flicker").await;
+
+    let barrier = tokio::sync::Barrier::new(users.len());
+    let likes = users.iter().map(|user| {
+        let barrier = &barrier;
+        let app = &app;
+        async move {
+            barrier.wait().await;
+            app.post(
+                &format!("/posts/post-reaction/{first}/"),
+                Some(&user.token),
+                json!({}),
+            )
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(likes).await;
+    let mut highest = 0;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["liked"], true);
+        // The count after the request's commit (likes arriving together may commit together).
+        let count = body["likes_count"].as_i64().unwrap();
+        assert!((1..=200).contains(&count), "{body}");
+        highest = highest.max(count);
+    }
+    assert_eq!(highest, 200);
+    let post = get_post(&app, first, &author).await;
+    assert_eq!(post["likes_count"], 200, "on {:?}", app.backend);
+    let likers = app
+        .walk(
+            &format!("/posts/post-reaction/{first}/?limit=100"),
+            Some(&author.token),
+        )
+        .await;
+    let ids: HashSet<i64> = likers.iter().map(|u| u["id"].as_i64().unwrap()).collect();
+    assert_eq!(likers.len(), 200);
+    assert_eq!(ids, users.iter().map(|u| u.id).collect::<HashSet<_>>());
+    app.assert_counters_exact().await;
+
+    let flickers = users.iter().take(50).map(|user| {
+        let app = &app;
+        async move {
+            let like = format!("/posts/post-reaction/{second}/");
+            let unlike = format!("/posts/delete-like/{second}/");
+            for step in 0..5 {
+                let (status, body) = if step % 2 == 0 {
+                    app.post(&like, Some(&user.token), json!({})).await
+                } else {
+                    app.delete(&unlike, Some(&user.token)).await
+                };
+                let expected = if step % 2 == 0 {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::NO_CONTENT
+                };
+                assert_eq!(status, expected, "step {step}: {body}");
+            }
+        }
+    });
+    futures_util::future::join_all(flickers).await;
+    let post = get_post(&app, second, &users[0]).await;
+    assert_eq!(post["likes_count"], 50);
+    assert_eq!(post["liked_by_me"], true);
+    for user in users.iter().take(50) {
+        assert_eq!(get_post(&app, second, user).await["liked_by_me"], true);
+    }
+    assert_eq!(
+        get_post(&app, second, &users[50]).await["liked_by_me"],
+        false
+    );
+    app.assert_counters_exact().await;
+}
+
+/// (d) A post deleted while 50 users like and comment on it: every answer is a success or a
+/// `404`, never a `5xx`, and the counters stay exact.
+async fn post_deleted_while_liked_and_commented(app: TestApp) {
+    let app = app.with_short_lived_connections();
+    let author = app.user("author").await;
+    let users = app.users_in_batches("crowd", 50, 25).await;
+    for round in 0..4 {
+        let id = app.post_by(&author, "short-lived").await;
+        let (_, first) = app
+            .post(
+                &format!("/posts/post-comment/{id}/"),
+                Some(&author.token),
+                json!({"content": "first"}),
+            )
+            .await;
+        let first = first["id"].as_i64().unwrap();
+        let crowd = users.iter().enumerate().map(|(i, user)| {
+            let app = &app;
+            async move {
+                let mut seen = Vec::new();
+                let like = app
+                    .post(
+                        &format!("/posts/post-reaction/{id}/"),
+                        Some(&user.token),
+                        json!({}),
+                    )
+                    .await;
+                seen.push(("like", like));
+                let comment = if i % 2 == 0 {
+                    app.post(
+                        &format!("/posts/post-comment/{id}/"),
+                        Some(&user.token),
+                        json!({"content": format!("comment {i}")}),
+                    )
+                    .await
+                } else {
+                    app.post(
+                        &format!("/posts/post-comment/{id}/{first}/"),
+                        Some(&user.token),
+                        json!({"content": format!("reply {i}")}),
+                    )
+                    .await
+                };
+                seen.push(("comment", comment));
+                let unlike = app
+                    .delete(&format!("/posts/delete-like/{id}/"), Some(&user.token))
+                    .await;
+                seen.push(("unlike", unlike));
+                let like = app
+                    .post(
+                        &format!("/posts/post-reaction/{id}/"),
+                        Some(&user.token),
+                        json!({}),
+                    )
+                    .await;
+                seen.push(("like again", like));
+                seen
+            }
+        });
+        let deleter = async {
+            // Let some of the crowd in first (more in the second round).
+            tokio::time::sleep(std::time::Duration::from_millis(10 + 60 * round)).await;
+            app.delete(&format!("/posts/edit/{id}/"), Some(&author.token))
+                .await
+        };
+        let (answers, (status, body)) =
+            tokio::join!(futures_util::future::join_all(crowd), deleter);
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        for seen in answers {
+            for (what, (status, body)) in seen {
+                assert!(!status.is_server_error(), "{what}: {status} {body}");
+                let allowed: &[StatusCode] = match what {
+                    "unlike" => &[StatusCode::NO_CONTENT, StatusCode::NOT_FOUND],
+                    _ => &[StatusCode::OK, StatusCode::CREATED, StatusCode::NOT_FOUND],
+                };
+                assert!(allowed.contains(&status), "{what}: {status} {body}");
+                if status == StatusCode::NOT_FOUND {
+                    assert_eq!(body["code"], "not_found", "{body}");
+                }
+            }
+        }
+        let (status, _) = app
+            .get(&format!("/posts/edit/{id}/"), Some(&author.token))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        app.assert_counters_exact().await;
+    }
+    assert_eq!(app.post_count(author.id).await, 0);
+    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A tiny PNG whose header claims `width`×`height` pixels: a decompression bomb's shape.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(
+        &mut png,
+        b"IDAT",
+        &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+/// With the default limits (40 megapixels), a small file claiming a huge picture is refused
+/// from its header, with a `400`, and the server stays up.
+async fn decompression_bombs_are_refused(app: TestApp) {
+    let ann = app.user("ann").await;
+    for (w, h) in [(50_000, 50_000), (40_001, 1_000), (1, 4_000_000_000)] {
+        let bomb = png_claiming(w, h);
+        assert!(bomb.len() < 100);
+        let (status, body) = app
+            .upload_with(Some(&ann.token), vec![image_part(bomb)])
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{w}x{h}: {body}");
+        assert!(
+            body["code"].is_string() && body["detail"].is_string(),
+            "{body}"
+        );
+    }
+    assert_eq!(app.post_count(ann.id).await, 0);
+    assert!(app.media_files().is_empty());
+    let (status, _) = app.get("/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    app.post_by(&ann, "still works").await;
+}
+
+/// `GET /accounts/{user}/posts/`: that user's posts, newest first, paginated, seen by the viewer.
+async fn posts_of_a_user(app: TestApp) {
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let mut mine = Vec::new();
+    for i in 0..5 {
+        mine.push(app.post_by(&ann, &format!("ann {i}")).await);
+        app.post_by(&bob, "bob").await;
+    }
+    mine.reverse();
+    app.post(
+        &format!("/posts/post-reaction/{}/", mine[1]),
+        Some(&bob.token),
+        json!({}),
+    )
+    .await;
+    for path in [
+        format!("/accounts/{}/posts/?limit=2", ann.id),
+        format!("/accounts/{}/posts?limit=2", ann.email.to_uppercase()),
+    ] {
+        let walked = app.walk(&path, Some(&bob.token)).await;
+        let ids: Vec<i64> = walked.iter().map(|p| p["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, mine, "{path}");
+        for post in &walked {
+            assert_post_shape(&app, post);
+            assert_eq!(post["author"]["id"], ann.id);
+            assert_eq!(post["liked_by_me"], post["id"] == mine[1], "{post}");
+        }
+    }
+    let (status, _) = app.get(&format!("/accounts/{}/posts/", ann.id), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.get("/accounts/999999/posts/", Some(&ann.token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Uploads by one author at the same time: every one is a post, and post_count counts them all.
+async fn concurrent_uploads_count_exactly(app: TestApp) {
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let uploads = (0..12).map(|i| {
+        let app = &app;
+        let user = if i % 3 == 0 { &bob } else { &ann };
+        async move {
+            app.upload_with(
+                Some(&user.token),
+                vec![
+                    image_part(png(30 + i, 20)),
+                    FormPart::text("caption", &format!("{i}")),
+                ],
+            )
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(uploads).await;
+    let mut ids = HashSet::new();
+    for (status, body) in answers {
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert!(ids.insert(body["id"].as_i64().unwrap()));
+    }
+    assert_eq!(app.post_count(ann.id).await, 8);
+    assert_eq!(app.post_count(bob.id).await, 4);
+    assert_eq!(app.media_files().len(), 24);
+    app.assert_counters_exact().await;
+}
+
+/// Multipart bodies that break off or carry bad text: a `4xx` with the error body, never a `5xx`,
+/// and nothing stored.
+async fn broken_multipart_bodies_are_4xx(app: TestApp) {
+    let ann = app.user("ann").await;
+    let content_type = "multipart/form-data; boundary=XyZ";
+    let head = b"--XyZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\
+                 Content-Type: image/png\r\n\r\n";
+    let picture = png(20, 20);
+
+    // No closing boundary.
+    let mut truncated = head.to_vec();
+    truncated.extend_from_slice(&picture);
+    // A caption that is not UTF-8.
+    let mut bad_text = head.to_vec();
+    bad_text.extend_from_slice(&picture);
+    bad_text.extend_from_slice(
+        b"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\n\xff\xfe\xfd\r\n--XyZ--\r\n",
+    );
+    // Garbage where the first boundary should be.
+    let garbage = b"this is not a multipart body at all".to_vec();
+    // Only the closing boundary: a form without fields.
+    let empty = b"--XyZ--\r\n".to_vec();
+
+    for (what, body) in [
+        ("truncated", truncated),
+        ("bad text", bad_text.clone()),
+        ("garbage", garbage),
+        ("empty", empty),
+    ] {
+        let response = app
+            .send_bytes(
+                Method::POST,
+                "/posts/create/",
+                Some(&ann.token),
+                Some(content_type),
+                body,
+            )
+            .await;
+        let json = response.json();
+        assert!(
+            response.status.is_client_error(),
+            "{what}: {} {json}",
+            response.status
+        );
+        assert!(
+            json["code"].is_string() && json["detail"].is_string(),
+            "{what}: {json}"
+        );
+    }
+    let response = app
+        .send_bytes(
+            Method::POST,
+            "/posts/create/",
+            Some(&ann.token),
+            Some(content_type),
+            bad_text,
+        )
+        .await;
+    assert_error(
+        response.status,
+        &response.json(),
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    );
+    assert!(response.json()["errors"]["caption"].is_array());
+    assert_eq!(app.post_count(ann.id).await, 0);
+    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+}

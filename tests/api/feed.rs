@@ -365,18 +365,4 @@ async fn forged_cursors_on_follow_lists(app: TestApp) {
     assert_forged_cursors_answered(&app, &ann, &lists).await;
 }
 
-mod forged_cursors_on_follow_lists {
-    use crate::helpers::{Backend, TestApp};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "server bug: crates/infra/src/db/follows.rs sends a forged cursor's timestamp \
-                (before 4713 BC) to PostgreSQL unclamped, which refuses it: 500"]
-    async fn postgres() {
-        super::forged_cursors_on_follow_lists(TestApp::spawn(Backend::Postgres).await).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::forged_cursors_on_follow_lists(TestApp::spawn(Backend::Sqlite).await).await;
-    }
-}
+on_both_backends!(forged_cursors_on_follow_lists);

@@ -13,12 +13,7 @@ use diesel_async::RunQueryDsl;
 
 use super::models::{AuthorRow, CommentRow, NewCommentRow};
 use super::schema::{Ts, comments, posts, users};
-use super::{Database, DbError, DbResult, Dialect, is_violation};
-
-/// `at` moved into the range both backends store and compare (see [`Ts::earliest`]).
-pub(crate) fn storable(at: chrono::DateTime<chrono::Utc>) -> Ts {
-    Ts::from(at.clamp(Ts::earliest().0, Ts::latest().0))
-}
+use super::{Database, DbError, DbResult, Dialect, is_violation, oldest_first_start};
 
 #[async_trait]
 impl CommentRepository for Database {
@@ -154,12 +149,7 @@ impl CommentRepository for Database {
         parent: Option<CommentId>,
         page: PageRequest,
     ) -> Result<Page<Comment>> {
-        // A (forged) cursor outside the storable range is read as its nearest end, which changes
-        // no answer; unclamped, PostgreSQL refuses it as out of range.
-        let (at, id) = page
-            .after
-            .map(|c| (storable(c.at), c.id))
-            .unwrap_or((Ts::earliest(), i64::MIN));
+        let (at, id) = oldest_first_start(page.after);
         let limit = page.fetch_limit();
         let rows: Vec<(CommentRow, AuthorRow)> = async {
             with_conn!(self, conn => {

@@ -352,9 +352,19 @@ pub(crate) fn is_transient(err: &DbError) -> bool {
 
 /// The keyset position before every item of a newest-first list, or the page's cursor.
 pub(crate) fn newest_first_start(after: Option<Cursor>) -> (Ts, i64) {
-    after
-        .map(|c| (Ts::from(c.at), c.id))
-        .unwrap_or((Ts::latest(), i64::MAX))
+    after.map(storable).unwrap_or((Ts::latest(), i64::MAX))
+}
+
+/// The keyset position before every item of an oldest-first list, or the page's cursor.
+pub(crate) fn oldest_first_start(after: Option<Cursor>) -> (Ts, i64) {
+    after.map(storable).unwrap_or((Ts::earliest(), i64::MIN))
+}
+
+/// A cursor moved into the range both backends store and compare: a forged cursor far outside
+/// it is read as its nearest end, which changes no answer (PostgreSQL would refuse it).
+fn storable(cursor: Cursor) -> (Ts, i64) {
+    let at = cursor.at.clamp(Ts::earliest().0, Ts::latest().0);
+    (Ts::from(at), cursor.id)
 }
 
 /// A page of users listed by the time of the edge that lists them (follows, likes).

@@ -16,18 +16,9 @@ use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
 
-use super::comments::storable;
 use super::models::{AuthorRow, NewLikeRow, NewPostRow, PostRow, PostTextChangeset, UserRow};
 use super::schema::{Ts, likes, posts, users};
 use super::{Database, DbError, DbResult, Dialect, is_violation, listed_page, newest_first_start};
-
-/// The start of a newest-first page, with a (forged) cursor outside the storable range read as
-/// its nearest end: PostgreSQL refuses timestamps before 4713 BC, which chrono and so a cursor
-/// can name.
-fn page_start(page: &PageRequest) -> (Ts, i64) {
-    let (at, id) = newest_first_start(page.after);
-    (storable(at.0), id)
-}
 
 fn post_cursor(post: &Post) -> Cursor {
     Cursor {
@@ -201,7 +192,7 @@ impl PostRepository for Database {
         viewer: UserId,
         page: PageRequest,
     ) -> Result<Page<Post>> {
-        let (at, id) = page_start(&page);
+        let (at, id) = newest_first_start(page.after);
         let limit = page.fetch_limit();
         let (rows, liked): (Vec<(PostRow, AuthorRow)>, Vec<i64>) = async {
             with_conn!(self, conn => {
@@ -235,7 +226,7 @@ impl PostRepository for Database {
 
     #[tracing::instrument(skip(self))]
     async fn feed(&self, viewer: UserId, page: PageRequest) -> Result<Page<Post>> {
-        let after = page_start(&page);
+        let after = newest_first_start(page.after);
         let limit = page.fetch_limit();
         let ids: Vec<i64> = async {
             with_conn!(self, conn => DbResult::Ok(conn.feed_ids(viewer, after, limit).await?))
@@ -318,7 +309,7 @@ impl LikeRepository for Database {
 
     #[tracing::instrument(skip(self))]
     async fn likers(&self, post: PostId, page: PageRequest) -> Result<Page<ListedUser>> {
-        let (at, id) = page_start(&page);
+        let (at, id) = newest_first_start(page.after);
         let limit = page.fetch_limit();
         let rows: Vec<(Ts, UserRow)> = async {
             with_conn!(self, conn => {

@@ -32,6 +32,31 @@ pub enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Fill an empty PostgreSQL database with the benchmark dataset (see docs/benchmarks.md).
+    Seed(SeedArgs),
+}
+
+/// Sizes of the benchmark dataset. Users `1..=users` post and follow; the likers come after them.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// Users who post and follow ("feed users").
+    #[arg(long, default_value_t = 10_000)]
+    pub users: u32,
+    /// Posts, spread over the feed users (plus the hot post and the pgbench post).
+    #[arg(long, default_value_t = 500_000)]
+    pub posts: u32,
+    /// How many users each feed user other than user 1 follows.
+    #[arg(long, default_value_t = 100)]
+    pub follows_per_user: u32,
+    /// How many users user 1 follows (users 2..=N+1).
+    #[arg(long, default_value_t = 1_000)]
+    pub heavy_follows: u32,
+    /// Extra users with a token and nothing else (hot-likes, mutual follows).
+    #[arg(long, default_value_t = 400_000)]
+    pub likers: u32,
+    /// Write every user's token secret to this file, one a line (line k: user k).
+    #[arg(long)]
+    pub tokens_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,9 +1,10 @@
 use anyhow::Context;
 use std::process::ExitCode;
 
-use being_social::configuration::{Cli, Command, Settings};
+use being_social::configuration::{Cli, Command, SeedArgs, Settings};
 use being_social::startup::{Application, open_database};
 use being_social::telemetry;
+use being_social_infra::db::seed::{SeedSpec, write_token_file};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -34,6 +35,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Check { repair } => check(&settings, repair).await,
+            Command::Seed(args) => seed(&settings, args).await,
             Command::Serve => {
                 let app = Application::build(&settings).await?;
                 tracing::info!(port = app.port(), database = %redacted_scheme(&settings.database_url), "serving");
@@ -62,6 +64,47 @@ async fn check(settings: &Settings, repair: bool) -> anyhow::Result<ExitCode> {
         println!("repaired; {} left", left.len());
     }
     Ok(ExitCode::from(1))
+}
+
+/// Fills an empty PostgreSQL database with the benchmark dataset; prints `key=value` lines that
+/// the benchmark script reads (`hot_post=`, `naive_post=`, ...).
+async fn seed(settings: &Settings, args: SeedArgs) -> anyhow::Result<ExitCode> {
+    let db = open_database(settings).await?;
+    let spec = SeedSpec {
+        users: i64::from(args.users),
+        posts: i64::from(args.posts),
+        follows_per_user: i64::from(args.follows_per_user),
+        heavy_follows: i64::from(args.heavy_follows),
+        likers: i64::from(args.likers),
+    };
+    let report = db.seed(spec).await?;
+    if let Some(path) = &args.tokens_out {
+        write_token_file(path, report.users)
+            .with_context(|| format!("cannot write the tokens to {}", path.display()))?;
+    }
+    println!(
+        "seeded {} users, {} posts, {} follows in {:.1} s (foreign-key checks {})",
+        report.users,
+        report.posts,
+        report.follows,
+        report.elapsed.as_secs_f64(),
+        if report.skipped_foreign_key_checks {
+            "skipped: superuser"
+        } else {
+            "kept"
+        }
+    );
+    println!("users={}", report.users);
+    println!("feed_users={}", spec.users);
+    println!("likers={}..{}", report.likers.0, report.likers.1);
+    println!("posts={}", report.posts);
+    println!("follows={}", report.follows);
+    println!("hot_post={}", report.hot_post);
+    println!("naive_post={}", report.naive_post);
+    if let Some(path) = &args.tokens_out {
+        println!("tokens_out={}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The database kind without credentials, for the start-up log line.

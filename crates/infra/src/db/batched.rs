@@ -84,7 +84,10 @@ impl Database {
             }
             // The post, or one liker's account, is gone: settle each like alone so that only the
             // requests concerned fail.
-            Err(err) if batch.len() > 1 && is_violation(&err, &DatabaseErrorKind::ForeignKeyViolation) => {
+            Err(err)
+                if batch.len() > 1
+                    && is_violation(&err, &DatabaseErrorKind::ForeignKeyViolation) =>
+            {
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for user in batch {
                     outcomes.push(LikeRepository::like(self, user, post).await);

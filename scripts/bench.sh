@@ -1,0 +1,370 @@
+#!/usr/bin/env bash
+# The benchmark harness of issue 5; see docs/benchmarks.md.
+#
+#   scripts/bench.sh [hot-likes] [pgbench] [mutual-follows] [feed] [memory]   (none: all)
+#
+# Builds in release mode, creates a fresh PostgreSQL database (dropping an old one of that name),
+# migrates and seeds it, starts the release server on it, runs the chosen scenarios, stops the
+# server and prints one table of figures against the targets, with the machine's load.
+# Every knob is an environment variable (BENCH_*), listed below with its default.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+# --- settings ---------------------------------------------------------------------------------
+PG_ADMIN_URL=${BENCH_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+BENCH_DB=${BENCH_DB:-being_social_bench}
+DB_URL=${PG_ADMIN_URL%/*}/$BENCH_DB
+PORT=${BENCH_PORT:-18480}
+WORKERS=${BENCH_WORKERS:-2}
+POOL_SIZE=${BENCH_POOL_SIZE:-32}
+SEED_USERS=${BENCH_USERS:-10000}
+SEED_POSTS=${BENCH_POSTS:-500000}
+SEED_FOLLOWS=${BENCH_FOLLOWS_PER_USER:-100}
+SEED_HEAVY=${BENCH_HEAVY_FOLLOWS:-1000}
+SEED_LIKERS=${BENCH_LIKERS:-400000}
+HOT_THREADS=${BENCH_HOT_THREADS:-2}
+HOT_CONNECTIONS=${BENCH_HOT_CONNECTIONS:-256}
+HOT_DURATION=${BENCH_HOT_DURATION:-20s}
+PGBENCH_CLIENTS=${BENCH_PGBENCH_CLIENTS:-64}
+PGBENCH_SECONDS=${BENCH_PGBENCH_SECONDS:-20}
+PAIRS=${BENCH_PAIRS:-2000}
+PAIR_CONCURRENCY=${BENCH_PAIR_CONCURRENCY:-64}
+FEED_PAGES=${BENCH_FEED_PAGES:-1 50 500}
+FEED_LIMIT=${BENCH_FEED_LIMIT:-30}
+FEED_CONNECTIONS=${BENCH_FEED_CONNECTIONS:-16}
+FEED_DURATION=${BENCH_FEED_DURATION:-10s}
+
+# Targets of issue 5.
+T_HOT_RPS=12000      # likes/s on one post, at least
+T_HOT_P99=50         # ms, below
+T_RATIO=10           # API likes/s over the naive transaction's, at least
+T_PAIR_P99=20        # ms, below
+T_FEED_P99=5         # ms, below, every page
+T_FEED_RPS=2000      # requests/s at 16 connections, at least
+T_RSS_MIB=64         # peak server RSS, below
+
+ALL_SCENARIOS=(hot-likes pgbench mutual-follows feed memory)
+
+# --- helpers ----------------------------------------------------------------------------------
+say() { printf '\n==> %s\n' "$*"; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+now() { date +%s.%N; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+psql_bench() { psql -X -q -At -v ON_ERROR_STOP=1 "$DB_URL" "$@"; }
+# The value of key=... in a line of key=value pairs.
+kv() { sed -n "s/.*[[:space:]]$2=\([^[:space:]]*\).*/\1/p" <<<" $1" | head -n 1; }
+# The value of "key": number in a JSON line.
+jnum() { sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p" <<<"$1" | head -n 1; }
+fmt1() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
+fmt2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
+
+RESULTS=()
+# record SCENARIO FIGURE VALUE TARGET VERDICT
+record() { RESULTS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"); }
+# verdict VALUE OP TARGET -> PASS/FAIL (OP: ge, lt, eq)
+verdict() {
+    awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+        ok = (op == "ge") ? (v + 0 >= t + 0) : (op == "lt") ? (v + 0 < t + 0) : (v == t);
+        print ok ? "PASS" : "FAIL" }'
+}
+
+# CPU seconds used so far (utime + stime): by one process; by every PostgreSQL process (all
+# databases; backends that exit in between are lost, which only matters for pgbench); by this
+# shell's waited-for children (the load tool); by the whole machine (busy time of all cores).
+HZ=$(getconf CLK_TCK)
+proc_cpu() { awk -v hz="$HZ" '{ print ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+postgres_cpu() {
+    local files=() p
+    for p in $(pgrep -u postgres 2>/dev/null); do files+=("/proc/$p/stat"); done
+    [ ${#files[@]} -gt 0 ] || { echo 0; return; }
+    awk -v hz="$HZ" '{ s += $14 + $15 } END { print s / hz }' "${files[@]}" 2>/dev/null || echo 0
+}
+# `times` must run in this shell (a subshell has no children yet): call children_cpu_save first.
+children_cpu_save() { times >"$WORK/times.txt"; }
+children_cpu() {
+    awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' \
+        "$WORK/times.txt"
+}
+machine_busy() { awk -v hz="$HZ" '/^cpu / { print ($2 + $3 + $4 + $7 + $8) / hz; exit }' /proc/stat; }
+CPU_MARK=()
+cpu_mark() {
+    children_cpu_save
+    CPU_MARK=("$(now)" "$(proc_cpu "$SERVER_PID")" "$(postgres_cpu)" "$(children_cpu)" "$(machine_busy)")
+}
+# cpu_report SCENARIO [PREFIX]: who used the cores since cpu_mark, in % of all cores; "other" is everything
+# else on the machine (another build or benchmark): well above 0, the figures are not the machine's.
+# Prints a line and records a table row.
+cpu_report() {
+    local line
+    children_cpu_save
+    line=$(awk -v t0="${CPU_MARK[0]}" -v s0="${CPU_MARK[1]}" -v p0="${CPU_MARK[2]}" \
+        -v c0="${CPU_MARK[3]}" -v m0="${CPU_MARK[4]}" -v t1="$(now)" -v s1="$(proc_cpu "$SERVER_PID")" \
+        -v p1="$(postgres_cpu)" -v c1="$(children_cpu)" -v m1="$(machine_busy)" -v n="$(nproc)" 'BEGIN {
+        w = (t1 - t0) * n; if (w <= 0) w = 1;
+        srv = 100 * (s1 - s0) / w; pg = 100 * (p1 - p0) / w; tool = 100 * (c1 - c0) / w;
+        busy = 100 * (m1 - m0) / w; if (busy > 100) busy = 100;
+        other = busy - srv - pg - tool; if (other < 0) other = 0;
+        printf "%.0f/%.0f/%.0f/%.0f/%.0f", srv, pg, tool, other, 100 - busy }')
+    echo "$1: ${2:-}CPU of $(nproc) cores, server/PostgreSQL/load tool/other/idle %: $line"
+    record "$1" "${2:-}CPU % server/pg/tool/other/idle" "$line" "-" "info"
+}
+
+need() {
+    local tool=$1 package=$2
+    command -v "$tool" >/dev/null 2>&1 && return 0
+    echo "installing $package (for $tool)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get install -y "$package" >/dev/null || { $sudo apt-get update >/dev/null && $sudo apt-get install -y "$package" >/dev/null; } \
+        || die "cannot install $package; install $tool yourself"
+}
+
+# --- scenarios to run -------------------------------------------------------------------------
+SCENARIOS=()
+if [ $# -eq 0 ]; then
+    SCENARIOS=("${ALL_SCENARIOS[@]}")
+else
+    for s in "$@"; do
+        case " ${ALL_SCENARIOS[*]} " in
+            *" $s "*) SCENARIOS+=("$s") ;;
+            *) die "unknown scenario '$s' (known: ${ALL_SCENARIOS[*]})" ;;
+        esac
+    done
+fi
+wants() { case " ${SCENARIOS[*]} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# --- tools ------------------------------------------------------------------------------------
+need curl curl
+need psql postgresql-client
+need pgbench postgresql-client
+need wrk wrk
+command -v cargo >/dev/null || die "cargo is needed (https://rustup.rs)"
+
+LOAD_START=$(loadavg)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/being-social-bench.XXXXXX")
+TOKENS=$WORK/tokens.txt
+SERVER_PID=""
+SAMPLER_PID=""
+cleanup() {
+    [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK/media" "$TOKENS"
+}
+trap cleanup EXIT
+
+say "cargo build --release"
+cargo build --release -p being-social -p being-social-bench
+SERVER_BIN=$ROOT/target/release/being-social
+DRIVER_BIN=$ROOT/target/release/being-social-bench
+
+say "fresh database $BENCH_DB"
+psql -X -q -v ON_ERROR_STOP=1 "$PG_ADMIN_URL" \
+    -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB" 2>&1 | grep -v NOTICE || true
+max_conn=$(psql_bench -c "SHOW max_connections")
+if wants pgbench && [ $((POOL_SIZE + PGBENCH_CLIENTS + 2)) -gt "$max_conn" ]; then
+    die "pool ($POOL_SIZE) + pgbench clients ($PGBENCH_CLIENTS) exceed max_connections ($max_conn)"
+fi
+export DATABASE_URL=$DB_URL RUST_LOG=warn
+"$SERVER_BIN" migrate
+
+say "being-social seed"
+seed_started=$(now)
+SEED_OUT=$("$SERVER_BIN" seed --users "$SEED_USERS" --posts "$SEED_POSTS" \
+    --follows-per-user "$SEED_FOLLOWS" --heavy-follows "$SEED_HEAVY" --likers "$SEED_LIKERS" \
+    --tokens-out "$TOKENS")
+echo "$SEED_OUT"
+SEED_SECONDS=$(awk -v a="$seed_started" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+seed_value() { sed -n "s/^$1=//p" <<<"$SEED_OUT"; }
+HOT_POST=$(seed_value hot_post)
+NAIVE_POST=$(seed_value naive_post)
+LIKERS=$(seed_value likers)
+LIKER_FIRST=${LIKERS%..*}
+LIKER_LAST=${LIKERS#*..}
+[ -n "$HOT_POST" ] && [ -n "$NAIVE_POST" ] && [ "$LIKER_LAST" -ge "$LIKER_FIRST" ] || die "unexpected seed output"
+record seed "time (all tables, tokens file)" "${SEED_SECONDS} s" "minutes" "info"
+
+say "starting the server on 127.0.0.1:$PORT (workers $WORKERS, pool $POOL_SIZE)"
+mkdir -p "$WORK/media"
+BIND=127.0.0.1:$PORT WORKERS=$WORKERS DATABASE_POOL_SIZE=$POOL_SIZE MEDIA_DIR=$WORK/media \
+    "$SERVER_BIN" serve >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+BASE=http://127.0.0.1:$PORT
+for _ in $(seq 1 100); do
+    curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; die "the server exited"; }
+    sleep 0.2
+done
+curl -fsS "$BASE/readyz" >/dev/null || die "the server did not become ready"
+
+# Peak RSS: VmRSS sampled every 0.2 s (VmHWM is read again at the end).
+RSS_LOG=$WORK/rss.log
+(
+    while kill -0 "$SERVER_PID" 2>/dev/null; do
+        awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null >>"$RSS_LOG" || true
+        sleep 0.2
+    done
+) &
+SAMPLER_PID=$!
+
+LOAD_BEFORE=$(loadavg)
+echo "load average before the scenarios: $LOAD_BEFORE ($(nproc) cores)"
+
+# --- hot-likes --------------------------------------------------------------------------------
+HOT_RPS=""
+hot_likes() {
+    say "hot-likes: $HOT_CONNECTIONS connections, $HOT_DURATION, every request a different user's like of post $HOT_POST"
+    cpu_mark
+    local out line
+    out=$(wrk -t"$HOT_THREADS" -c"$HOT_CONNECTIONS" -d"$HOT_DURATION" --timeout 5s --latency \
+        -s "$ROOT/bench/hot_likes.lua" "$BASE" -- "$TOKENS" "$LIKER_FIRST" "$LIKER_LAST" "$HOT_POST" "$HOT_THREADS")
+    echo "$out"
+    cpu_report hot-likes
+    line=$(grep '^RESULT ' <<<"$out") || die "hot-likes: wrk printed no result"
+    sleep 1 # answers still in flight when wrk stopped commit or roll back now
+    local stored rows stamps errors wraps
+    # The server stamps every like of one batch (one transaction) with the same time, so distinct
+    # times count the transactions that committed the likes.
+    read -r stored rows stamps < <(psql_bench -F ' ' -c \
+        "SELECT likes_count, (SELECT count(*) FROM likes WHERE post_id = $HOT_POST),
+                (SELECT count(DISTINCT created_at) FROM likes WHERE post_id = $HOT_POST)
+         FROM posts WHERE id = $HOT_POST")
+    echo "hot-likes: likes_count $stored, like rows $rows, in $stamps transactions (distinct like times)"
+    HOT_RPS=$(kv "$line" rps)
+    errors=$(($(kv "$line" non2xx) + $(kv "$line" connect) + $(kv "$line" read) + $(kv "$line" write) + $(kv "$line" timeout)))
+    wraps=$(kv "$line" wraps)
+    record hot-likes "likes/s ($HOT_CONNECTIONS conns)" "$(fmt1 "$HOT_RPS")" ">= $T_HOT_RPS" "$(verdict "$HOT_RPS" ge $T_HOT_RPS)"
+    record hot-likes "p50 ms" "$(fmt2 "$(kv "$line" p50_ms)")" "-" "info"
+    record hot-likes "p99 ms" "$(fmt2 "$(kv "$line" p99_ms)")" "< $T_HOT_P99" "$(verdict "$(kv "$line" p99_ms)" lt $T_HOT_P99)"
+    record hot-likes "errors (non-2xx + socket)" "$errors" "0" "$(verdict "$errors" eq 0)"
+    record hot-likes "likes_count vs rows" "$stored / $rows" "equal" "$(verdict "$stored" eq "$rows")"
+    record hot-likes "likes per transaction (rows / distinct times)" \
+        "$(awk -v r="$rows" -v t="$stamps" 'BEGIN { printf "%.1f", (t > 0 ? r / t : 0) }')" "-" "info"
+    [ "$wraps" = 0 ] || record hot-likes "token slices reused (repeat likes)" "$wraps" "0" "info"
+}
+
+# --- pgbench ----------------------------------------------------------------------------------
+NAIVE_TPS=""
+naive_pgbench() {
+    say "pgbench: the naive like transaction on post $NAIVE_POST, $PGBENCH_CLIENTS clients, ${PGBENCH_SECONDS} s"
+    psql_bench -c "CHECKPOINT" >/dev/null 2>&1 || true
+    local out stored rows
+    out=$(pgbench -n -c"$PGBENCH_CLIENTS" -j2 -T"$PGBENCH_SECONDS" -f "$ROOT/bench/naive_like.sql" \
+        -D n=0 -D post="$NAIVE_POST" -D first="$LIKER_FIRST" -D span=$((LIKER_LAST - LIKER_FIRST + 1)) \
+        -D clients="$PGBENCH_CLIENTS" "$DB_URL" 2>&1)
+    echo "$out"
+    NAIVE_TPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -n 1)
+    [ -n "$NAIVE_TPS" ] || die "pgbench printed no tps"
+    read -r stored rows < <(psql_bench -F ' ' -c \
+        "SELECT likes_count, (SELECT count(*) FROM likes WHERE post_id = $NAIVE_POST) FROM posts WHERE id = $NAIVE_POST")
+    echo "pgbench: likes_count $stored, like rows $rows"
+    record pgbench "naive tps (1 post, $PGBENCH_CLIENTS clients)" "$(fmt1 "$NAIVE_TPS")" "reference" "info"
+}
+
+# --- mutual-follows ---------------------------------------------------------------------------
+mutual_follows() {
+    local first=$((LIKER_LAST - 2 * PAIRS + 1)) last=$LIKER_LAST
+    say "mutual-follows: $PAIRS pairs (users $first..$last), $PAIR_CONCURRENCY pairs in flight"
+    psql_bench -c "CHECKPOINT" >/dev/null 2>&1 || true
+    cpu_mark
+    local out line failures both edges
+    out=$("$DRIVER_BIN" mutual-follows --base-url "$BASE" --tokens "$TOKENS" \
+        --first-user "$first" --pairs "$PAIRS" --concurrency "$PAIR_CONCURRENCY")
+    echo "$out"
+    cpu_report mutual-follows
+    line=$(grep '^RESULT ' <<<"$out") || die "mutual-follows: the driver printed no result"
+    failures=$(jnum "$line" failures)
+    read -r both edges < <(psql_bench -F ' ' -c \
+        "SELECT (SELECT count(*) FROM users WHERE id BETWEEN $first AND $last
+                   AND follower_count = 1 AND following_count = 1),
+                (SELECT count(*) FROM follows WHERE follower_id BETWEEN $first AND $last)")
+    echo "mutual-follows: $both of $((2 * PAIRS)) users follow and are followed once; $edges follow rows"
+    record mutual-follows "failures" "$failures" "0" "$(verdict "$failures" eq 0)"
+    record mutual-follows "p50 ms" "$(fmt2 "$(jnum "$line" p50_ms)")" "-" "info"
+    record mutual-follows "p99 ms" "$(fmt2 "$(jnum "$line" p99_ms)")" "< $T_PAIR_P99" "$(verdict "$(jnum "$line" p99_ms)" lt $T_PAIR_P99)"
+    record mutual-follows "users with 1 follower + 1 following" "$both / $((2 * PAIRS))" "all" "$(verdict "$both" eq $((2 * PAIRS)))"
+    local check_out status=0
+    check_out=$("$SERVER_BIN" check 2>&1) || status=$?
+    echo "being-social check: $(tail -n 1 <<<"$check_out")"
+    record mutual-follows "being-social check" "$(tail -n 1 <<<"$check_out" | cut -c1-40)" "no drift" \
+        "$([ "$status" = 0 ] && echo PASS || echo FAIL)"
+}
+
+# --- feed -------------------------------------------------------------------------------------
+feed() {
+    local token1 url page body target_pages max_page walked_at
+    token1=$(sed -n 1p "$TOKENS")
+    # shellcheck disable=SC2206
+    target_pages=($FEED_PAGES)
+    max_page=$(printf '%s\n' "${target_pages[@]}" | sort -n | tail -n 1)
+    say "feed: user 1 (follows $SEED_HEAVY users); walking pages 1..$max_page of $FEED_LIMIT posts"
+    declare -A page_url=()
+    url="$BASE/posts/post-feed/?limit=$FEED_LIMIT"
+    walked_at=$(now)
+    for page in $(seq 1 "$max_page"); do
+        page_url[$page]=$url
+        [ "$page" = "$max_page" ] && break
+        body=$(curl -fsS -H "Authorization: Token $token1" "$url") || die "feed: page $page failed"
+        url=$(sed -n 's/.*"next":"\([^"]*\)".*/\1/p' <<<"$body")
+        [ -n "$url" ] || die "feed: the feed ends before page $max_page (at page $page)"
+    done
+    echo "feed: walked $max_page pages in $(awk -v a="$walked_at" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s (one curl at a time)"
+    for page in "${target_pages[@]}"; do
+        echo "feed: page $page: ${page_url[$page]}"
+        cpu_mark
+        local out line
+        out=$(wrk -t2 -c"$FEED_CONNECTIONS" -d"$FEED_DURATION" --latency -s "$ROOT/bench/report.lua" \
+            -H "Authorization: Token $token1" "${page_url[$page]}")
+        echo "$out"
+        cpu_report feed "page $page "
+        line=$(grep '^RESULT ' <<<"$out") || die "feed: wrk printed no result"
+        local errors=$(($(kv "$line" non2xx) + $(kv "$line" connect) + $(kv "$line" read) + $(kv "$line" write) + $(kv "$line" timeout)))
+        record feed "page $page p50 ms" "$(fmt2 "$(kv "$line" p50_ms)")" "-" "info"
+        record feed "page $page p99 ms" "$(fmt2 "$(kv "$line" p99_ms)")" "< $T_FEED_P99" "$(verdict "$(kv "$line" p99_ms)" lt $T_FEED_P99)"
+        record feed "page $page req/s ($FEED_CONNECTIONS conns)" "$(fmt1 "$(kv "$line" rps)")" ">= $T_FEED_RPS" "$(verdict "$(kv "$line" rps)" ge $T_FEED_RPS)"
+        [ "$errors" = 0 ] || record feed "page $page errors" "$errors" "0" "FAIL"
+    done
+}
+
+# --- run --------------------------------------------------------------------------------------
+SCENARIOS_STARTED=$(now)
+wants hot-likes && hot_likes
+wants pgbench && naive_pgbench
+if [ -n "$HOT_RPS" ] && [ -n "$NAIVE_TPS" ]; then
+    ratio=$(awk -v a="$HOT_RPS" -v b="$NAIVE_TPS" 'BEGIN { printf "%.1f", a / b }')
+    record pgbench "ratio API / pgbench" "${ratio}x" ">= ${T_RATIO}x" "$(verdict "$ratio" ge $T_RATIO)"
+fi
+wants mutual-follows && mutual_follows
+wants feed && feed
+SCENARIOS_SECONDS=$(awk -v a="$SCENARIOS_STARTED" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }')
+
+# Memory: the kernel's high-water mark and the sampled peak, whichever is higher.
+hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || echo 0)
+sampled=$(sort -n "$RSS_LOG" 2>/dev/null | tail -n 1)
+peak_kib=$(( ${hwm:-0} > ${sampled:-0} ? ${hwm:-0} : ${sampled:-0} ))
+peak_mib=$(awk -v k="$peak_kib" 'BEGIN { printf "%.1f", k / 1024 }')
+echo "memory: VmHWM ${hwm:-?} KiB, sampled VmRSS peak ${sampled:-?} KiB"
+record memory "peak RSS MiB (whole run)" "$peak_mib" "< $T_RSS_MIB" "$(verdict "$peak_mib" lt $T_RSS_MIB)"
+
+LOAD_AFTER=$(loadavg)
+kill -TERM "$SERVER_PID" 2>/dev/null || true
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=""
+if grep -qiE 'error|panic' "$WORK/server.log"; then
+    echo "server log (errors):"
+    grep -iE 'error|panic' "$WORK/server.log" | sort | uniq -c | sort -rn | head -n 10
+fi
+
+# --- the table --------------------------------------------------------------------------------
+say "results ($(date -u +%Y-%m-%dT%H:%MZ), $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty'))"
+{
+    printf 'scenario\tfigure\tvalue\ttarget\tresult\n'
+    printf '%s\n' "${RESULTS[@]}"
+} | column -t -s $'\t'
+echo
+echo "machine: $(nproc) cores; load average (1/5/15 min) at start $LOAD_START, before the scenarios $LOAD_BEFORE, after $LOAD_AFTER"
+echo "server: release build, $WORKERS workers, pool $POOL_SIZE, RUST_LOG=warn; scenarios took ${SCENARIOS_SECONDS} s; the load tools run on the same cores"
+echo "scratch files: $WORK (server.log, rss.log)"

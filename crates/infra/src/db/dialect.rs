@@ -54,9 +54,13 @@ const PG_FEED_PER_AUTHOR: &str = "
 /// The feed on PostgreSQL for someone who follows many people: walk `posts_recent` backwards from
 /// the cursor, keeping the posts of the authors in `$1` (an index-only scan). Reads about
 /// (page size × all posts / posts of those authors) entries.
+///
+/// `author_id + 0` is deliberate: with a plain `author_id = ANY($1)` the planner prefers
+/// `posts_author_recent`, reads every post of the thousand authors and sorts them (24 ms a page in
+/// the benchmark's data set, against 0.5 ms for this walk).
 const PG_FEED_RECENT: &str = "
     SELECT id FROM posts
-    WHERE (created_at, id) < ($2, $3) AND author_id = ANY($1::bigint[])
+    WHERE (created_at, id) < ($2, $3) AND author_id + 0 = ANY($1::bigint[])
     ORDER BY created_at DESC, id DESC
     LIMIT $4";
 

@@ -116,7 +116,8 @@ need() {
     echo "installing $package (for $tool)"
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get install -y "$package" >/dev/null || { $sudo apt-get update >/dev/null && $sudo apt-get install -y "$package" >/dev/null; } \
+    local apt=($sudo env DEBIAN_FRONTEND=noninteractive apt-get)
+    "${apt[@]}" install -y "$package" >/dev/null || { "${apt[@]}" update >/dev/null && "${apt[@]}" install -y "$package" >/dev/null; } \
         || die "cannot install $package; install $tool yourself"
 }
 
@@ -188,17 +189,21 @@ LIKER_LAST=${LIKERS#*..}
 record seed "time (all tables, tokens file)" "${SEED_SECONDS} s" "minutes" "info"
 
 say "starting the server on 127.0.0.1:$PORT (workers $WORKERS, pool $POOL_SIZE)"
+BASE=http://127.0.0.1:$PORT
+# Another process on the port would answer in our server's place.
+if curl -s -o /dev/null --max-time 2 "$BASE/healthz"; then
+    die "something already listens on port $PORT; set BENCH_PORT"
+fi
 mkdir -p "$WORK/media"
 BIND=127.0.0.1:$PORT WORKERS=$WORKERS DATABASE_POOL_SIZE=$POOL_SIZE MEDIA_DIR=$WORK/media \
     "$SERVER_BIN" serve >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
-BASE=http://127.0.0.1:$PORT
 for _ in $(seq 1 100); do
     curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; die "the server exited"; }
     sleep 0.2
 done
-curl -fsS "$BASE/readyz" >/dev/null || die "the server did not become ready"
+curl -fsS "$BASE/readyz" >/dev/null && kill -0 "$SERVER_PID" 2>/dev/null || die "the server did not become ready"
 
 # Peak RSS: VmRSS sampled every 0.2 s (VmHWM is read again at the end).
 RSS_LOG=$WORK/rss.log
@@ -284,6 +289,7 @@ mutual_follows() {
     echo "mutual-follows: $both of $((2 * PAIRS)) users follow and are followed once; $edges follow rows"
     record mutual-follows "failures" "$failures" "0" "$(verdict "$failures" eq 0)"
     record mutual-follows "p50 ms" "$(fmt2 "$(jnum "$line" p50_ms)")" "-" "info"
+    record mutual-follows "follows/s ($((2 * PAIR_CONCURRENCY)) in flight)" "$(fmt1 "$(jnum "$line" requests_per_s)")" "-" "info"
     record mutual-follows "p99 ms" "$(fmt2 "$(jnum "$line" p99_ms)")" "< $T_PAIR_P99" "$(verdict "$(jnum "$line" p99_ms)" lt $T_PAIR_P99)"
     record mutual-follows "users with 1 follower + 1 following" "$both / $((2 * PAIRS))" "all" "$(verdict "$both" eq $((2 * PAIRS)))"
     local check_out status=0

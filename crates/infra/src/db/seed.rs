@@ -7,12 +7,13 @@
 //! # The dataset
 //! - Users `1..=users` are the "feed users". User 1 follows users `2..=heavy_follows + 1`; every
 //!   other feed user `i` follows the `follows_per_user` users after it (cyclically among the feed
-//!   users). Posts `1..=posts` are spread round-robin over the feed users, one second apart, the
-//!   highest id the newest.
+//!   users). Posts `1..=posts` are spread evenly over the feed users (scattered, see `load`), one
+//!   second apart, the highest id the newest.
 //! - Users `users + 1..=users + likers` are "likers": no posts, no follows, fresh counters. The
 //!   hot-likes and mutual-follows scenarios use them.
-//! - Two more posts: the naive post (id `posts + 1`, by user 2), which only pgbench touches, and
-//!   the hot post (id `posts + 2`, by user 1, the newest of all).
+//! - Two more posts: the hot post (id `posts + 2`, by user 1, the newest of all), and the naive
+//!   post (id `posts + 1`), which only pgbench touches, by the last feed user, whom user 1 does
+//!   not follow: pgbench's thousands of updates stay out of user 1's feed.
 //! - Every user has one token whose secret is [`bench_token`] of its id; every password is
 //!   `bench-password` (one argon2 hash, shared).
 //! - Every counter is then set to the count of its rows with one set-based UPDATE, and the
@@ -297,7 +298,7 @@ async fn load(
     diesel::sql_query(
         "INSERT INTO posts (id, author_id, image_key, thumbnail_key, width, height, caption, \
                             alt_text, created_at, updated_at) \
-         SELECT p, CASE WHEN p = $1 + 2 THEN 1 WHEN p = $1 + 1 THEN 2 \
+         SELECT p, CASE WHEN p = $1 + 2 THEN 1 WHEN p = $1 + 1 THEN $2 \
                         ELSE (p - 1) % $2 * $5 % $2 + 1 END, \
                 $3, $4, 1080, 1080, 'Bench post ' || p, '', \
                 now() - ($1 + 2 - p) * interval '1 second', \

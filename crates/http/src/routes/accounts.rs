@@ -5,14 +5,14 @@ use being_social_domain::model::UserId;
 use being_social_domain::services::{LoginInput, ProfileUpdate, SignupInput, UserRef};
 use serde::Deserialize;
 
-use super::{detached, resource};
+use super::{detached, post_page, resource, user_page};
 use crate::AppState;
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::body;
-use crate::dto::{FollowBody, LoginBody, PostBody, ProfileBody, Urls, UserBody};
+use crate::dto::{FollowBody, LoginBody, ProfileBody, Urls, UserBody};
 use crate::error::ApiError;
 use crate::multipart::{FormSpec, is_multipart, read_form};
-use crate::pagination::{PageBody, PageParams};
+use crate::pagination::PageParams;
 
 /// Fixed paths first: they must win over `/accounts/{user}/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -130,12 +130,7 @@ async fn user_posts(
         .posts
         .by_author(&UserRef::parse(&user), auth.user.id, page.0)
         .await?;
-    let urls = Urls::from_request(&req);
-    Ok(
-        HttpResponse::Ok().json(PageBody::for_request(&req, posts, |p| {
-            PostBody::new(p, &urls)
-        })),
-    )
+    Ok(post_page(&req, posts))
 }
 
 #[derive(Deserialize)]
@@ -263,12 +258,7 @@ async fn followers(
         .follows
         .followers(&UserRef::parse(&user), auth.user.id, page.0)
         .await?;
-    let urls = Urls::from_request(&req);
-    Ok(
-        HttpResponse::Ok().json(PageBody::for_request(&req, users, |u| {
-            UserBody::listed(u, &urls)
-        })),
-    )
+    Ok(user_page(&req, users))
 }
 
 #[tracing::instrument(name = "following", skip_all, fields(user = %user))]
@@ -284,10 +274,5 @@ async fn following(
         .follows
         .following(&UserRef::parse(&user), auth.user.id, page.0)
         .await?;
-    let urls = Urls::from_request(&req);
-    Ok(
-        HttpResponse::Ok().json(PageBody::for_request(&req, users, |u| {
-            UserBody::listed(u, &urls)
-        })),
-    )
+    Ok(user_page(&req, users))
 }

@@ -10,8 +10,12 @@ use std::future::Future;
 
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use being_social_domain::DomainError;
+use being_social_domain::model::{Comment, ListedUser, Post};
+use being_social_domain::pagination::Page;
 
+use crate::dto::{CommentBody, PostBody, Urls, UserBody};
 use crate::error::ApiError;
+use crate::pagination::PageBody;
 
 /// A resource answering at `path` both with and without its trailing slash; a method it does not
 /// serve gets a JSON `405`.
@@ -28,6 +32,30 @@ pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse,
 /// The JSON `404` for paths no route matches.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NoRoute)
+}
+
+/// `200` with a page of posts; `next` points at the same request with the next cursor.
+pub(crate) fn post_page(req: &HttpRequest, page: Page<Post>) -> HttpResponse {
+    let urls = Urls::from_request(req);
+    HttpResponse::Ok().json(PageBody::for_request(req, page, |p| {
+        PostBody::new(p, &urls)
+    }))
+}
+
+/// `200` with a page of listed users (followers, following, likers).
+pub(crate) fn user_page(req: &HttpRequest, page: Page<ListedUser>) -> HttpResponse {
+    let urls = Urls::from_request(req);
+    HttpResponse::Ok().json(PageBody::for_request(req, page, |u| {
+        UserBody::listed(u, &urls)
+    }))
+}
+
+/// `200` with a page of comments or replies.
+pub(crate) fn comment_page(req: &HttpRequest, page: Page<Comment>) -> HttpResponse {
+    let urls = Urls::from_request(req);
+    HttpResponse::Ok().json(PageBody::for_request(req, page, |c| {
+        CommentBody::new(c, &urls)
+    }))
 }
 
 /// Runs a state-changing service call in its own task and waits for it. actix drops a handler's

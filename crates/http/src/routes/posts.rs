@@ -6,14 +6,14 @@ use being_social_domain::model::{CommentId, PostId};
 use being_social_domain::services::PostUpdate;
 use serde::Deserialize;
 
-use super::{detached, resource};
+use super::{comment_page, detached, post_page, resource, user_page};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::body;
-use crate::dto::{CommentBody, LikeBody, PostBody, Urls, UserBody};
+use crate::dto::{CommentBody, LikeBody, PostBody, Urls};
 use crate::error::ApiError;
 use crate::multipart::{FormSpec, is_multipart, read_form};
-use crate::pagination::{PageBody, PageParams};
+use crate::pagination::PageParams;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/posts/create/").route(web::post().to(create)))
@@ -202,12 +202,7 @@ async fn likers(
         .posts
         .likers(*id, auth.user.id, page.0)
         .await?;
-    let urls = Urls::from_request(&req);
-    Ok(
-        HttpResponse::Ok().json(PageBody::for_request(&req, users, |u| {
-            UserBody::listed(u, &urls)
-        })),
-    )
+    Ok(user_page(&req, users))
 }
 
 #[derive(Deserialize)]
@@ -227,12 +222,7 @@ async fn list_comments(
         .comments
         .list(post_id, parent_id, page.0)
         .await?;
-    let urls = Urls::from_request(req);
-    Ok(
-        HttpResponse::Ok().json(PageBody::for_request(req, comments, |c| {
-            CommentBody::new(c, &urls)
-        })),
-    )
+    Ok(comment_page(req, comments))
 }
 
 async fn create_comment(
@@ -325,10 +315,5 @@ async fn feed(
     page: PageParams,
 ) -> Result<HttpResponse, ApiError> {
     let posts = state.services.posts.feed(auth.user.id, page.0).await?;
-    let urls = Urls::from_request(&req);
-    Ok(
-        HttpResponse::Ok().json(PageBody::for_request(&req, posts, |p| {
-            PostBody::new(p, &urls)
-        })),
-    )
+    Ok(post_page(&req, posts))
 }

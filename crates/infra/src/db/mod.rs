@@ -92,7 +92,9 @@ use being_social_domain::pagination::{Cursor, Page, PageRequest};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
@@ -166,7 +168,13 @@ impl Database {
     /// built.
     pub fn open(url: &str, pool_size: usize) -> Result<Self, ConnectError> {
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            let mut config = ManagerConfig::<AsyncPgConnection>::default();
+            // No `SELECT 1` before every checkout (a round trip per request): a connection whose
+            // server went away is closed, and `is_broken` drops it when it comes back to the pool;
+            // the one request that met it answers 503 like any other outage.
+            config.recycling_method = RecyclingMethod::Fast;
+            let manager =
+                AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
             Backend::Postgres(build_pool(manager, pool_size)?)
         } else if let Some(path) = url.strip_prefix("sqlite://") {
             if let Some(dir) = Path::new(path)
@@ -179,6 +187,7 @@ impl Database {
                 })?;
             }
             let mut config = ManagerConfig::<SqliteConn>::default();
+            config.recycling_method = RecyclingMethod::Fast;
             config.custom_setup = Box::new(|url| Box::pin(establish_sqlite(url.to_owned())));
             let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
             Backend::Sqlite(build_pool(manager, pool_size)?)

@@ -2,12 +2,14 @@
 
 use diesel::QueryResult;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types::{Array, BigInt};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::SqliteConn;
 use super::models::NewLikeRow;
-use super::schema::{Ts, follows, likes, posts, users};
+use super::schema::{Instant, Ts, follows, likes, posts, users};
 
 #[derive(QueryableByName)]
 struct IdRow {
@@ -36,38 +38,144 @@ const THREADS_OF_AUTHOR: &str = "
     )
     SELECT id FROM doomed";
 
-/// The feed on PostgreSQL for someone who follows few people: for each author (`$1`, the viewer
-/// and the people followed), at most one page of post keys from `posts_author_recent`, then the
-/// newest page of those. Reads at most (authors × page size) index entries, however many posts
-/// each author has. `$2`/`$3` the cursor (exclusive), `$4` the number of rows to return.
-const PG_FEED_PER_AUTHOR: &str = "
-    SELECT p.id FROM unnest($1::bigint[]) AS a (author_id)
-    CROSS JOIN LATERAL (
-        SELECT id, created_at FROM posts
-        WHERE posts.author_id = a.author_id AND (posts.created_at, posts.id) < ($2, $3)
-        ORDER BY posts.created_at DESC, posts.id DESC
-        LIMIT $4
-    ) AS p
-    ORDER BY p.created_at DESC, p.id DESC
-    LIMIT $4";
-
-/// The feed on PostgreSQL for someone who follows many people: walk `posts_recent` backwards from
-/// the cursor, keeping the posts of the authors in `$1` (an index-only scan). Reads about
-/// (page size × all posts / posts of those authors) entries.
+/// The feed on PostgreSQL, in one statement that PostgreSQL prepares once per connection.
+/// `$viewer`, the cursor `($at, $id)` (exclusive) and `$limit`, the number of rows to return, are
+/// bound by [`PgFeedQuery`].
 ///
-/// `author_id + 0` is deliberate: with a plain `author_id = ANY($1)` the planner prefers
-/// `posts_author_recent`, reads every post of the thousand authors and sorts them (24 ms a page in
-/// the benchmark's data set, against 0.5 ms for this walk).
-const PG_FEED_RECENT: &str = "
-    SELECT id FROM posts
-    WHERE (created_at, id) < ($2, $3) AND author_id + 0 = ANY($1::bigint[])
+/// The authors (the people followed, and the viewer) never leave the database. Which of two
+/// plans runs is decided per execution by the viewer's `following_count`, through one-time
+/// filters: PostgreSQL evaluates the scalar subquery once and skips the branch whose filter is
+/// false without reading anything.
+///
+/// - Few authors: for each author at most one page of post keys from `posts_author_recent`, then
+///   the newest page of those. Reads at most (authors × page size) index entries, however many
+///   posts each author has.
+/// - Many authors: walk `posts_recent` backwards from the cursor, keeping the posts whose author
+///   is among the followed (an index-only scan). Reads about
+///   (page size × all posts / posts of those authors) entries. The `OR $viewer IS NULL` (never
+///   true) is deliberate: PostgreSQL turns an `IN (subquery)` at the top of a WHERE clause into a
+///   join, and both joins it picks are slow here (a loop over the thousand authors for every post
+///   read: 94 ms a page in the benchmark's data set; or every post of those authors read through
+///   `posts_author_recent` and sorted: 24 ms). Below an OR the subquery stays a filter, which
+///   PostgreSQL answers from a hash of the authors built once: 1 ms.
+///
+/// Up to 100 followed accounts the per-author join reads less: at F
+/// authors it reads F·L entries and the walk about L·N/F, equal at F = √N (100 for the 10,000
+/// accounts the benchmark seeds).
+const PG_FEED: &str = "
+    WITH viewer AS MATERIALIZED (SELECT following_count FROM users WHERE id = $viewer),
+    authors AS MATERIALIZED (
+        SELECT leader_id AS author_id FROM follows WHERE follower_id = $viewer
+        UNION ALL SELECT $viewer
+    )
+    SELECT id FROM (
+        (SELECT p.id, p.created_at FROM authors a
+        CROSS JOIN LATERAL (
+            SELECT id, created_at FROM posts
+            WHERE posts.author_id = a.author_id AND (posts.created_at, posts.id) < ($at, $id)
+            ORDER BY posts.created_at DESC, posts.id DESC
+            LIMIT $limit
+        ) AS p
+        WHERE (SELECT following_count FROM viewer) < 100
+        ORDER BY p.created_at DESC, p.id DESC
+        LIMIT $limit)
+        UNION ALL
+        (SELECT id, created_at FROM posts
+        WHERE (SELECT following_count FROM viewer) >= 100
+          AND (created_at, id) < ($at, $id)
+          AND (author_id IN (SELECT author_id FROM authors) OR $viewer IS NULL)
+        ORDER BY created_at DESC, id DESC
+        LIMIT $limit)
+    ) AS page
     ORDER BY created_at DESC, id DESC
-    LIMIT $4";
+    LIMIT $limit";
 
-/// Up to this many authors the per-author join reads less than the walk of all recent posts. At
-/// F authors the join reads F·L entries and the walk about L·N/F, equal at F = √N: 100 for the
-/// 10,000 accounts the benchmark seeds.
-const PER_AUTHOR_FEED_MAX_AUTHORS: usize = 100;
+/// [`PG_FEED`] as a query diesel can cache: `sql_query` text is never put in the connection's
+/// prepared-statement cache, so it would be parsed and planned again at every page.
+#[derive(diesel::query_builder::QueryId)]
+struct PgFeedQuery {
+    viewer: i64,
+    at: Ts,
+    id: i64,
+    limit: i64,
+}
+
+impl diesel::query_builder::Query for PgFeedQuery {
+    type SqlType = BigInt;
+}
+
+impl QueryFragment<Pg> for PgFeedQuery {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_named_sql(out, PG_FEED, |name, out| match name {
+            "viewer" => out.push_bind_param::<BigInt, _>(&self.viewer),
+            "at" => out.push_bind_param::<Instant, _>(&self.at),
+            "id" => out.push_bind_param::<BigInt, _>(&self.id),
+            "limit" => out.push_bind_param::<BigInt, _>(&self.limit),
+            _ => Err(unknown_parameter(name)),
+        })
+    }
+}
+
+/// Inserts the likes of `$users` on `$post` that do not exist yet, returning their users. One
+/// statement whatever the batch size (the users travel as one array), so PostgreSQL prepares it
+/// once per connection instead of parsing a new multi-row VALUES list for every batch.
+const PG_INSERT_LIKES: &str = "
+    INSERT INTO likes (post_id, user_id, created_at)
+    SELECT $post, liker, $at FROM unnest($users) AS liker
+    ON CONFLICT DO NOTHING
+    RETURNING user_id";
+
+struct PgInsertLikes<'a> {
+    post: i64,
+    users: &'a [i64],
+    at: Ts,
+}
+
+impl diesel::query_builder::QueryId for PgInsertLikes<'_> {
+    type QueryId = PgInsertLikes<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for PgInsertLikes<'_> {
+    type SqlType = BigInt;
+}
+
+impl QueryFragment<Pg> for PgInsertLikes<'_> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_named_sql(out, PG_INSERT_LIKES, |name, out| match name {
+            "post" => out.push_bind_param::<BigInt, _>(&self.post),
+            "users" => out.push_bind_param::<Array<BigInt>, _>(&self.users),
+            "at" => out.push_bind_param::<Instant, _>(&self.at),
+            _ => Err(unknown_parameter(name)),
+        })
+    }
+}
+
+/// Writes `sql`, turning each `$name` into the next positional parameter, bound by `bind`. A
+/// value used several times is bound several times. Statements written this way, unlike
+/// `sql_query`, go into the connection's prepared-statement cache.
+fn push_named_sql<'b>(
+    mut out: AstPass<'_, 'b, Pg>,
+    sql: &str,
+    mut bind: impl FnMut(&str, &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>,
+) -> QueryResult<()> {
+    let mut rest = sql;
+    while let Some(start) = rest.find('$') {
+        out.push_sql(&rest[..start]);
+        let name = &rest[start + 1..];
+        let len = name
+            .find(|c: char| !c.is_ascii_lowercase())
+            .unwrap_or(name.len());
+        bind(&name[..len], &mut out)?;
+        rest = &name[len..];
+    }
+    out.push_sql(rest);
+    Ok(())
+}
+
+fn unknown_parameter(name: &str) -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(format!("no value for the parameter ${name}").into())
+}
 
 fn sqlite_placeholders(sql: &str) -> String {
     // SQLite's numbered parameters (?1, ?2) bind like PostgreSQL's $1, $2, reuse included.
@@ -103,8 +211,9 @@ pub(crate) trait Dialect: Send {
     /// See [`THREADS_OF_AUTHOR`].
     async fn threads_of_author(&mut self, user: i64) -> QueryResult<Vec<i64>>;
 
-    /// Inserts the likes that do not exist yet and returns the users whose like was new.
-    async fn insert_likes(&mut self, rows: &[NewLikeRow]) -> QueryResult<Vec<i64>>;
+    /// Inserts the likes of `users` on `post` that do not exist yet and returns the users whose
+    /// like was new.
+    async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>>;
 
     /// Ids of the next `limit` posts of the viewer's feed after `after`, newest first.
     async fn feed_ids(
@@ -116,14 +225,8 @@ pub(crate) trait Dialect: Send {
 }
 
 impl Dialect for AsyncPgConnection {
-    async fn insert_likes(&mut self, rows: &[NewLikeRow]) -> QueryResult<Vec<i64>> {
-        // One multi-row statement: one round trip for the whole batch.
-        diesel::insert_into(likes::table)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(likes::user_id)
-            .get_results(self)
-            .await
+    async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>> {
+        PgInsertLikes { post, users, at }.load(self).await
     }
 
     async fn lock_users(&mut self, ids: &[i64]) -> QueryResult<Vec<i64>> {
@@ -195,41 +298,34 @@ impl Dialect for AsyncPgConnection {
         after: (Ts, i64),
         limit: i64,
     ) -> QueryResult<Vec<i64>> {
-        let mut authors: Vec<i64> = follows::table
-            .filter(follows::follower_id.eq(viewer))
-            .select(follows::leader_id)
-            .load(self)
-            .await?;
-        authors.push(viewer);
-        let query = if authors.len() <= PER_AUTHOR_FEED_MAX_AUTHORS {
-            PG_FEED_PER_AUTHOR
-        } else {
-            PG_FEED_RECENT
-        };
-        diesel::sql_query(query)
-            .bind::<diesel::sql_types::Array<BigInt>, _>(authors)
-            .bind::<super::schema::Instant, _>(after.0)
-            .bind::<BigInt, _>(after.1)
-            .bind::<BigInt, _>(limit)
-            .load::<IdRow>(self)
-            .await
-            .map(ids)
+        PgFeedQuery {
+            viewer,
+            at: after.0,
+            id: after.1,
+            limit,
+        }
+        .load(self)
+        .await
     }
 }
 
 impl Dialect for SqliteConn {
-    async fn insert_likes(&mut self, rows: &[NewLikeRow]) -> QueryResult<Vec<i64>> {
-        // diesel cannot write a multi-row INSERT ... RETURNING for SQLite; row by row costs no
-        // round trips here, and the transaction already holds the write lock.
+    async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>> {
+        // Row by row costs no round trips here, and the transaction already holds the write lock.
         let mut inserted = Vec::new();
-        for row in rows {
+        for &user_id in users {
+            let row = NewLikeRow {
+                user_id,
+                post_id: post,
+                created_at: at,
+            };
             let added = diesel::insert_into(likes::table)
-                .values(row)
+                .values(&row)
                 .on_conflict_do_nothing()
                 .execute(self)
                 .await?;
             if added == 1 {
-                inserted.push(row.user_id);
+                inserted.push(user_id);
             }
         }
         Ok(inserted)

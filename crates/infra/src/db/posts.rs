@@ -1,9 +1,7 @@
 //! Posts, likes and the feed.
 //!
-//! A page of posts is read with a fixed number of queries, whatever its size: the posts joined
-//! with their authors, then the viewer's likes among them.
-
-use std::collections::HashSet;
+//! A page of posts is one query, whatever its size: the posts joined with their authors and with
+//! the viewer's like of each (the feed first reads the page's ids, on the same connection).
 
 use async_trait::async_trait;
 use being_social_domain::model::{LikeOutcome, ListedUser, Post, PostId, UserId};
@@ -27,15 +25,43 @@ fn post_cursor(post: &Post) -> Cursor {
     }
 }
 
-/// Turns rows into posts, marking the ones `liked` contains.
-fn into_posts(rows: Vec<(PostRow, AuthorRow)>, liked: &[i64]) -> Vec<Post> {
-    let liked: HashSet<i64> = liked.iter().copied().collect();
+/// A post, its author and the viewer's like of it (`None`: not liked).
+type PostWithLike = (PostRow, AuthorRow, Option<i64>);
+
+/// Posts joined with their authors and with `$viewer`'s like of each. There is no user 0, so a
+/// viewer of 0 (no one signed in) likes nothing.
+macro_rules! posts_with_likes {
+    ($viewer:expr) => {
+        posts::table.inner_join(users::table).left_join(
+            likes::table.on(likes::post_id
+                .eq(posts::id)
+                .and(likes::user_id.eq($viewer))),
+        )
+    };
+}
+
+/// The columns of a [`PostWithLike`], for `posts_with_likes!`.
+macro_rules! post_with_like_columns {
+    () => {
+        (
+            PostRow::as_select(),
+            AuthorRow::as_select(),
+            likes::user_id.nullable(),
+        )
+    };
+}
+
+fn into_posts(rows: Vec<PostWithLike>) -> Vec<Post> {
     rows.into_iter()
-        .map(|(post, author)| {
-            let liked_by_me = liked.contains(&post.id);
-            post.into_post(author, liked_by_me)
-        })
+        .map(|(post, author, like)| post.into_post(author, like.is_some()))
         .collect()
+}
+
+/// Sorts `posts` into the order of `ids`.
+fn in_order_of(ids: &[i64], mut posts: Vec<Post>) -> Vec<Post> {
+    let position = |id: &i64| ids.iter().position(|x| x == id).unwrap_or(usize::MAX);
+    posts.sort_by_key(|p| position(&p.id));
+    posts
 }
 
 impl Database {
@@ -44,28 +70,15 @@ impl Database {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let (rows, liked): (Vec<(PostRow, AuthorRow)>, Vec<i64>) = with_conn!(self, conn => {
-            let rows = posts::table
-                .inner_join(users::table)
+        let viewer = viewer.unwrap_or(0);
+        let rows: Vec<PostWithLike> = with_conn!(self, conn => {
+            posts_with_likes!(viewer)
                 .filter(posts::id.eq_any(ids))
-                .select((PostRow::as_select(), AuthorRow::as_select()))
+                .select(post_with_like_columns!())
                 .load(conn)
-                .await?;
-            let liked = match viewer {
-                Some(viewer) => likes::table
-                    .filter(likes::user_id.eq(viewer))
-                    .filter(likes::post_id.eq_any(ids))
-                    .select(likes::post_id)
-                    .load(conn)
-                    .await?,
-                None => Vec::new(),
-            };
-            (rows, liked)
+                .await?
         });
-        let mut found = into_posts(rows, &liked);
-        let position = |id: &i64| ids.iter().position(|x| x == id).unwrap_or(usize::MAX);
-        found.sort_by_key(|p| position(&p.id));
-        Ok(found)
+        Ok(in_order_of(ids, into_posts(rows)))
     }
 }
 
@@ -194,45 +207,45 @@ impl PostRepository for Database {
     ) -> Result<Page<Post>> {
         let (at, id) = newest_first_start(page.after);
         let limit = page.fetch_limit();
-        let (rows, liked): (Vec<(PostRow, AuthorRow)>, Vec<i64>) = async {
+        let rows: Vec<PostWithLike> = async {
             with_conn!(self, conn => {
-                let rows: Vec<(PostRow, AuthorRow)> = posts::table
-                    .inner_join(users::table)
+                DbResult::Ok(posts_with_likes!(viewer)
                     .filter(posts::author_id.eq(author))
                     .filter(posts::created_at.le(at))
                     .filter(posts::created_at.lt(at).or(posts::id.lt(id)))
                     .order((posts::created_at.desc(), posts::id.desc()))
                     .limit(limit)
-                    .select((PostRow::as_select(), AuthorRow::as_select()))
+                    .select(post_with_like_columns!())
                     .load(conn)
-                    .await?;
-                let ids: Vec<i64> = rows.iter().map(|(p, _)| p.id).collect();
-                let liked: Vec<i64> = likes::table
-                    .filter(likes::user_id.eq(viewer))
-                    .filter(likes::post_id.eq_any(&ids))
-                    .select(likes::post_id)
-                    .load(conn)
-                    .await?;
-                DbResult::Ok((rows, liked))
+                    .await?)
             })
         }
         .await?;
-        Ok(Page::from_rows(
-            into_posts(rows, &liked),
-            &page,
-            post_cursor,
-        ))
+        Ok(Page::from_rows(into_posts(rows), &page, post_cursor))
     }
 
     #[tracing::instrument(skip(self))]
     async fn feed(&self, viewer: UserId, page: PageRequest) -> Result<Page<Post>> {
         let after = newest_first_start(page.after);
         let limit = page.fetch_limit();
-        let ids: Vec<i64> = async {
-            with_conn!(self, conn => DbResult::Ok(conn.feed_ids(viewer, after, limit).await?))
+        // One connection for both steps: the ids of the page, then the page.
+        let (ids, rows): (Vec<i64>, Vec<PostWithLike>) = async {
+            with_conn!(self, conn => {
+                let ids = conn.feed_ids(viewer, after, limit).await?;
+                let rows = if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    posts_with_likes!(viewer)
+                        .filter(posts::id.eq_any(&ids))
+                        .select(post_with_like_columns!())
+                        .load(conn)
+                        .await?
+                };
+                DbResult::Ok((ids, rows))
+            })
         }
         .await?;
-        let posts = self.posts_by_ids(&ids, Some(viewer)).await?;
+        let posts = in_order_of(&ids, into_posts(rows));
         Ok(Page::from_rows(posts, &page, post_cursor))
     }
 }

@@ -1,10 +1,14 @@
-//! Coalescing: requests for the same key that arrive while one batch for that key is running are
-//! gathered and run together as the next batch.
+//! Coalescing: requests for the same key that arrive while the batches of that key are running
+//! are gathered and run together as the next batch.
 //!
 //! There is no timer and no waiting for a batch to fill: the first request of an idle key starts
 //! at once (a lone request is as fast as without batching), and batches grow only as large as the
 //! arrivals during the previous batch. Under contention this turns N row-locked transactions into
 //! N / batch-size transactions, each answering every request of its batch after its commit.
+//!
+//! Up to `depth` batches of one key run at the same time. With two, a batch does its inserts while
+//! the previous one holds the row lock and waits for its commit to reach the disk, so the disk
+//! flush and the database's work overlap instead of alternating.
 //!
 //! Each batch runs in a spawned task, so a client that goes away never cancels a batch midway.
 
@@ -21,6 +25,12 @@ type RunBatch<K, Req, Resp> =
     dyn Fn(K, Vec<Req>) -> Pin<Box<dyn Future<Output = Vec<Resp>> + Send>> + Send + Sync;
 
 type Waiting<Req, Resp> = Vec<(Req, oneshot::Sender<Resp>)>;
+
+/// One key's requests waiting for a batch, and how many drain tasks run for it.
+struct Queue<Req, Resp> {
+    waiting: Waiting<Req, Resp>,
+    draining: usize,
+}
 
 /// Figures for the metrics endpoint.
 #[derive(Debug, Default)]
@@ -43,10 +53,10 @@ impl<K, Req, Resp> Clone for Coalescer<K, Req, Resp> {
 }
 
 struct Inner<K, Req, Resp> {
-    /// A key is present while a drain task runs for it; its vector holds the requests that wait
-    /// for the next batch.
-    queues: Mutex<HashMap<K, Waiting<Req, Resp>>>,
+    /// A key is present while a drain task runs for it.
+    queues: Mutex<HashMap<K, Queue<Req, Resp>>>,
     max_batch: usize,
+    depth: usize,
     run: Box<RunBatch<K, Req, Resp>>,
     stats: CoalescerStats,
 }
@@ -58,8 +68,9 @@ where
     Resp: Send + 'static,
 {
     /// `run` receives a key and its batch (at most `max_batch` requests, in arrival order) and must
-    /// return one response per request, in the same order.
-    pub fn new<F, Fut>(max_batch: usize, run: F) -> Self
+    /// return one response per request, in the same order. At most `depth` batches of one key run
+    /// at the same time.
+    pub fn new<F, Fut>(max_batch: usize, depth: usize, run: F) -> Self
     where
         F: Fn(K, Vec<Req>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<Resp>> + Send + 'static,
@@ -68,6 +79,7 @@ where
             inner: Arc::new(Inner {
                 queues: Mutex::new(HashMap::new()),
                 max_batch: max_batch.max(1),
+                depth: depth.max(1),
                 run: Box::new(move |key, batch| Box::pin(run(key, batch))),
                 stats: CoalescerStats::default(),
             }),
@@ -80,16 +92,16 @@ where
         let (tx, rx) = oneshot::channel();
         let start_drain = {
             let mut queues = self.inner.lock();
-            match queues.get_mut(&key) {
-                Some(waiting) => {
-                    waiting.push((request, tx));
-                    false
-                }
-                None => {
-                    queues.insert(key.clone(), vec![(request, tx)]);
-                    true
-                }
+            let queue = queues.entry(key.clone()).or_insert_with(|| Queue {
+                waiting: Vec::new(),
+                draining: 0,
+            });
+            queue.waiting.push((request, tx));
+            let start = queue.draining < self.inner.depth;
+            if start {
+                queue.draining += 1;
             }
+            start
         };
         if start_drain {
             tokio::spawn(drain(self.inner.clone(), key));
@@ -103,16 +115,17 @@ where
 }
 
 impl<K, Req, Resp> Inner<K, Req, Resp> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Waiting<Req, Resp>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Queue<Req, Resp>>> {
         // The map is never left half-updated, so a poisoned lock is still consistent.
         self.queues.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Removes the key if the drain task ends abnormally (a panic in a batch), so that the next
-/// request starts a new task instead of waiting forever; requests still queued are dropped (their
-/// callers see `None`). A normal end removes the key itself, in the same critical section that
-/// finds the queue empty: removing it later could drop a request queued in between.
+/// Accounts for a drain task that ends abnormally (a panic in a batch): the last one to go removes
+/// the key, so that the next request starts a new task instead of waiting forever; requests still
+/// queued then are dropped (their callers see `None`). A normal end does the same itself, in the
+/// same critical section that finds the queue empty: doing it later could strand a request queued
+/// in between.
 struct PanicGuard<'a, K: Hash + Eq, Req, Resp> {
     inner: &'a Inner<K, Req, Resp>,
     key: &'a K,
@@ -122,7 +135,13 @@ struct PanicGuard<'a, K: Hash + Eq, Req, Resp> {
 impl<K: Hash + Eq, Req, Resp> Drop for PanicGuard<'_, K, Req, Resp> {
     fn drop(&mut self) {
         if !self.finished {
-            self.inner.lock().remove(self.key);
+            let mut queues = self.inner.lock();
+            if let Some(queue) = queues.get_mut(self.key) {
+                queue.draining = queue.draining.saturating_sub(1);
+                if queue.draining == 0 {
+                    queues.remove(self.key);
+                }
+            }
         }
     }
 }
@@ -139,17 +158,20 @@ where
     loop {
         let batch: Waiting<Req, Resp> = {
             let mut queues = inner.lock();
-            let Some(waiting) = queues.get_mut(&key) else {
+            let Some(queue) = queues.get_mut(&key) else {
                 guard.finished = true;
                 return;
             };
-            if waiting.is_empty() {
-                queues.remove(&key);
+            if queue.waiting.is_empty() {
+                queue.draining = queue.draining.saturating_sub(1);
+                if queue.draining == 0 {
+                    queues.remove(&key);
+                }
                 guard.finished = true;
                 return;
             }
-            let take = waiting.len().min(inner.max_batch);
-            waiting.drain(..take).collect()
+            let take = queue.waiting.len().min(inner.max_batch);
+            queue.waiting.drain(..take).collect()
         };
         let size = batch.len() as u64;
         inner.stats.batches.fetch_add(1, Ordering::Relaxed);
@@ -173,7 +195,7 @@ mod tests {
     async fn a_lone_request_runs_at_once_and_concurrent_ones_share_batches() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let recorded = sizes.clone();
-        let coalescer = Coalescer::new(100, move |key: u8, batch: Vec<u32>| {
+        let coalescer = Coalescer::new(100, 1, move |key: u8, batch: Vec<u32>| {
             recorded.lock().unwrap().push(batch.len());
             async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -201,7 +223,7 @@ mod tests {
     /// exercises the path but does not reproduce the old race reliably; the benchmark did, once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn no_request_is_lost_between_batches() {
-        let coalescer = Coalescer::new(4, |_: u8, batch: Vec<u32>| async move {
+        let coalescer = Coalescer::new(4, 2, |_: u8, batch: Vec<u32>| async move {
             tokio::task::yield_now().await;
             batch
         });
@@ -223,9 +245,37 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_depth_batches_of_a_key_run_at_once() {
+        let running = Arc::new(AtomicU64::new(0));
+        let most = Arc::new(AtomicU64::new(0));
+        let (r, m) = (running.clone(), most.clone());
+        let coalescer = Coalescer::new(3, 2, move |_: u8, batch: Vec<u32>| {
+            let (r, m) = (r.clone(), m.clone());
+            async move {
+                let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                r.fetch_sub(1, Ordering::SeqCst);
+                batch
+            }
+        });
+        let handles: Vec<_> = (0..60)
+            .map(|i| {
+                let c = coalescer.clone();
+                tokio::spawn(async move { c.submit(1, i).await })
+            })
+            .collect();
+        for (i, handle) in handles.into_iter().enumerate() {
+            assert_eq!(handle.await.unwrap(), Some(i as u32));
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2, "two batches overlap, never three");
+        assert!(coalescer.inner.lock().is_empty(), "idle keys are removed");
+    }
+
     #[tokio::test]
     async fn a_panicking_batch_frees_its_key() {
-        let coalescer = Coalescer::new(10, |_: u8, batch: Vec<u32>| async move {
+        let coalescer = Coalescer::new(10, 2, |_: u8, batch: Vec<u32>| async move {
             if batch.contains(&13) {
                 panic!("boom");
             }

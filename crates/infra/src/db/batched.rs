@@ -1,7 +1,8 @@
 //! The two hot paths, coalesced (see [`crate::coalesce`]):
 //!
-//! - Likes of one post that arrive together commit in one transaction: one multi-row
-//!   `INSERT ... ON CONFLICT DO NOTHING RETURNING` and one `likes_count = likes_count + n`.
+//! - Likes of one post that arrive together commit in one transaction: one
+//!   `INSERT ... SELECT FROM unnest(users) ON CONFLICT DO NOTHING RETURNING` and one
+//!   `likes_count = likes_count + n`.
 //!   A hot post's row lock is then taken once per batch instead of once per like, which is what
 //!   limited the naive transaction to about a thousand likes a second.
 //! - Token lookups that arrive together are answered by one `hash = ANY(...)` query. Revocation
@@ -21,13 +22,21 @@ use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
 
-use super::models::{NewLikeRow, UserRow};
+use super::models::UserRow;
 use super::schema::{Ts, posts, tokens, users};
 use super::{Database, DbResult, Dialect, is_violation};
 use crate::coalesce::{Coalescer, CoalescerStats};
 
 /// The most requests one batch carries; bounds a transaction's size and a statement's binds.
 pub const MAX_BATCH: usize = 512;
+
+/// Batches of one post's likes in flight at once: one inserting while the other holds the post's
+/// row lock through its commit. Two batches of a post cannot deadlock: each inserts its likes in
+/// ascending user order, and only takes the post's row lock (for the counter) after inserting.
+const LIKE_BATCHES_PER_POST: usize = 2;
+
+/// Token lookups in flight at once; each is one indexed read.
+const TOKEN_LOOKUPS_AT_ONCE: usize = 2;
 
 impl Database {
     /// Likes `post` for every user of the batch in one transaction; one outcome per request.
@@ -37,16 +46,7 @@ impl Database {
         unique.dedup();
         let result: DbResult<(HashSet<i64>, i64)> = async {
             transaction!(self, conn => {
-                let now = Ts::now();
-                let rows: Vec<NewLikeRow> = unique
-                    .iter()
-                    .map(|user| NewLikeRow {
-                        user_id: *user,
-                        post_id: post,
-                        created_at: now,
-                    })
-                    .collect();
-                let inserted = conn.insert_likes(&rows).await?;
+                let inserted = conn.insert_likes(post, &unique, Ts::now()).await?;
                 let added = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
                 let likes_count: Option<i64> = if added > 0 {
                     diesel::update(posts::table.find(post))
@@ -147,7 +147,7 @@ pub struct CoalescedLikes {
 impl CoalescedLikes {
     pub fn new(db: Database) -> Self {
         let runner = db.clone();
-        let coalescer = Coalescer::new(MAX_BATCH, move |post, users| {
+        let coalescer = Coalescer::new(MAX_BATCH, LIKE_BATCHES_PER_POST, move |post, users| {
             let db = runner.clone();
             async move { db.like_batch(post, users).await }
         });
@@ -188,7 +188,7 @@ pub struct CoalescedTokens {
 impl CoalescedTokens {
     pub fn new(db: Database) -> Self {
         let runner = db.clone();
-        let coalescer = Coalescer::new(MAX_BATCH, move |(), hashes| {
+        let coalescer = Coalescer::new(MAX_BATCH, TOKEN_LOOKUPS_AT_ONCE, move |(), hashes| {
             let db = runner.clone();
             async move { db.users_for_tokens(hashes).await }
         });

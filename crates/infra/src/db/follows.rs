@@ -7,12 +7,33 @@ use being_social_domain::model::{ListedUser, UserId};
 use being_social_domain::pagination::{Page, PageRequest};
 use being_social_domain::ports::FollowRepository;
 use being_social_domain::{DomainError, Result};
+use diesel::dsl::case_when;
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 
 use super::models::{NewFollowRow, UserRow};
 use super::schema::{Ts, follows, users};
 use super::{Database, DbResult, Dialect, listed_page, newest_first_start};
+
+/// Moves both counters of one edge by `$delta` in one statement: the follower's
+/// `following_count` and the leader's `follower_count` (the two rows are already locked).
+macro_rules! move_edge_counters {
+    ($conn:expr, $follower:expr, $leader:expr, $delta:expr) => {{
+        let (follower, leader, delta): (i64, i64, i64) = ($follower, $leader, $delta);
+        let delta = delta.into_sql::<BigInt>();
+        let zero = 0_i64.into_sql::<BigInt>();
+        diesel::update(users::table.filter(users::id.eq_any([follower, leader])))
+            .set((
+                users::following_count.eq(users::following_count
+                    + case_when(users::id.eq(follower), delta).otherwise(zero)),
+                users::follower_count.eq(users::follower_count
+                    + case_when(users::id.eq(leader), delta).otherwise(zero)),
+            ))
+            .execute($conn)
+            .await?
+    }};
+}
 
 /// Which side of the edge a list shows.
 #[derive(Clone, Copy)]
@@ -89,14 +110,7 @@ impl FollowRepository for Database {
                     .execute(conn)
                     .await?;
                 if inserted == 1 {
-                    diesel::update(users::table.find(follower))
-                        .set(users::following_count.eq(users::following_count + 1))
-                        .execute(conn)
-                        .await?;
-                    diesel::update(users::table.find(leader))
-                        .set(users::follower_count.eq(users::follower_count + 1))
-                        .execute(conn)
-                        .await?;
+                    move_edge_counters!(conn, follower, leader, 1);
                 }
                 Ok(inserted == 1)
             })
@@ -116,14 +130,7 @@ impl FollowRepository for Database {
                     .execute(conn)
                     .await?;
                 if deleted == 1 {
-                    diesel::update(users::table.find(follower))
-                        .set(users::following_count.eq(users::following_count - 1))
-                        .execute(conn)
-                        .await?;
-                    diesel::update(users::table.find(leader))
-                        .set(users::follower_count.eq(users::follower_count - 1))
-                        .execute(conn)
-                        .await?;
+                    move_edge_counters!(conn, follower, leader, -1);
                 }
                 Ok(deleted == 1)
             })

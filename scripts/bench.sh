@@ -195,7 +195,7 @@ if curl -s -o /dev/null --max-time 2 "$BASE/healthz"; then
     die "something already listens on port $PORT; set BENCH_PORT"
 fi
 mkdir -p "$WORK/media"
-BIND=127.0.0.1:$PORT WORKERS=$WORKERS DATABASE_POOL_SIZE=$POOL_SIZE MEDIA_DIR=$WORK/media \
+BIND=127.0.0.1:$PORT WORKERS=$WORKERS DATABASE_POOL_SIZE=$POOL_SIZE MEDIA_DIR=$WORK/media RATE_LIMITS=off \
     "$SERVER_BIN" serve >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do

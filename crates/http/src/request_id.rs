@@ -186,9 +186,9 @@ impl RootSpanBuilder for RequestIdRootSpan {
         // The fields that `DefaultRootSpanBuilder::on_request_end` fills in are declared here.
         tracing::info_span!(
             "HTTP request",
-            request_id,
+            request_id = %request_id,
             http.method = %request.method(),
-            http.route = route.as_deref().unwrap_or(UNMATCHED_ROUTE),
+            http.route = %route.as_deref().unwrap_or(UNMATCHED_ROUTE),
             http.target = %request.uri(),
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,

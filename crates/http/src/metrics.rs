@@ -258,8 +258,17 @@ impl Metrics {
         status: StatusCode,
         elapsed: Duration,
     ) {
+        self.record_method(route, method_index(method), status, elapsed);
+    }
+
+    fn record_method(
+        &self,
+        route: Option<&str>,
+        method: u8,
+        status: StatusCode,
+        elapsed: Duration,
+    ) {
         let route = route.unwrap_or(UNMATCHED_ROUTE);
-        let method = method_index(method);
         let status = status.as_u16();
         if let Some(metrics) = read(&self.routes).get(route) {
             metrics.record(method, status, elapsed);
@@ -396,7 +405,7 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-        let method = req.method().clone();
+        let method = method_index(req.method());
         Recording {
             inner: self.service.call(req),
             in_flight: InFlight(self.metrics.clone()),
@@ -422,7 +431,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         in_flight: InFlight,
-        method: Method,
+        method: u8,
         start: Instant,
     }
 }
@@ -440,17 +449,17 @@ where
         match &outcome {
             // After routing, actix finds the template by the matched resource, without matching
             // the path again.
-            Ok(response) => this.in_flight.0.record(
+            Ok(response) => this.in_flight.0.record_method(
                 response.request().match_pattern().as_deref(),
-                this.method,
+                *this.method,
                 response.status(),
                 elapsed,
             ),
             // No request comes back with an error, so its route is unknown here. The handlers
             // turn their errors into responses; only a middleware could fail this way.
-            Err(err) => this.in_flight.0.record(
+            Err(err) => this.in_flight.0.record_method(
                 None,
-                this.method,
+                *this.method,
                 err.as_response_error().status_code(),
                 elapsed,
             ),

@@ -218,6 +218,26 @@ mod tests {
         assert!(!is_sane("caf\u{e9}".as_bytes()));
     }
 
+    /// An error that a middleware returns instead of a response still answers with the ID.
+    #[actix_web::test]
+    async fn an_error_instead_of_a_response_carries_the_id() {
+        let inner = std::future::ready(Err::<ServiceResponse, _>(Error::from(
+            crate::ApiError::NoRoute,
+        )));
+        let id = HeaderValue::from_static("from-an-error");
+        let outcome = WithId {
+            inner,
+            id: Some(id.clone()),
+        }
+        .await;
+        let Err(err) = outcome else {
+            panic!("the error is kept");
+        };
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers().get(HEADER), Some(&id));
+    }
+
     #[test]
     fn generated_ids_are_sane_and_differ() {
         let a = RequestId::generate();

@@ -81,7 +81,7 @@ fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed
     Ok((services, observed))
 }
 
-/// The pool and batcher figures of `/metrics` (documented in docs/operations.md).
+/// The pool and batcher figures of `/metrics` (listed in docs/architecture.md).
 fn collect(observed: &Observed, out: &mut Exposition) {
     let pool = observed.db.pool_status();
     for (name, help, value) in [

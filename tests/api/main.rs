@@ -8,4 +8,6 @@ mod comments;
 mod feed;
 mod follows;
 mod media;
+mod metrics;
 mod posts;
+mod request_id;

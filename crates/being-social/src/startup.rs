@@ -2,16 +2,21 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use being_social_domain::services::{Ports, Services};
+use being_social_http::metrics::{Exposition, Kind, Metrics, RecordMetrics};
+use being_social_http::request_id::{AssignRequestId, RequestIdRootSpan};
 use being_social_http::{AppState, HttpLimits};
+use being_social_infra::coalesce::BATCH_SIZE_BOUNDS;
 use being_social_infra::credentials::Argon2Credentials;
 use being_social_infra::db::{CoalescedLikes, CoalescedTokens, Database};
 use being_social_infra::images::{ImageLimits, RustImageProcessor};
 use being_social_infra::media::LocalMediaStore;
+use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
 
@@ -30,9 +35,26 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 /// # Errors
 /// When the media directory cannot be created or the argon2 parameters are invalid.
 pub fn build_services(settings: &Settings, db: Database) -> anyhow::Result<Services> {
+    Ok(wire(settings, db)?.0)
+}
+
+/// The adapters whose figures `/metrics` shows beside the HTTP ones.
+#[derive(Clone)]
+struct Observed {
+    db: Database,
+    likes: CoalescedLikes,
+    tokens: CoalescedTokens,
+}
+
+fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed)> {
     // Likes and token lookups go through coalescing adapters; see `db::batched`.
-    let likes = Arc::new(CoalescedLikes::new(db.clone()));
-    let tokens = Arc::new(CoalescedTokens::new(db.clone()));
+    let observed = Observed {
+        db: db.clone(),
+        likes: CoalescedLikes::new(db.clone()),
+        tokens: CoalescedTokens::new(db.clone()),
+    };
+    let likes = Arc::new(observed.likes.clone());
+    let tokens = Arc::new(observed.tokens.clone());
     let db = Arc::new(db);
     let media = LocalMediaStore::new(settings.media_dir.clone()).with_context(|| {
         format!(
@@ -44,7 +66,7 @@ pub fn build_services(settings: &Settings, db: Database) -> anyhow::Result<Servi
         max_pixels: settings.max_image_pixels,
         ..ImageLimits::default()
     });
-    Ok(Services::new(Ports {
+    let services = Services::new(Ports {
         users: db.clone(),
         tokens,
         follows: db.clone(),
@@ -55,7 +77,80 @@ pub fn build_services(settings: &Settings, db: Database) -> anyhow::Result<Servi
         media: Arc::new(media),
         images: Arc::new(images),
         credentials: Arc::new(Argon2Credentials::default()),
-    }))
+    });
+    Ok((services, observed))
+}
+
+/// The pool and batcher figures of `/metrics` (listed in docs/architecture.md).
+fn collect(observed: &Observed, out: &mut Exposition) {
+    let pool = observed.db.pool_status();
+    for (name, help, value) in [
+        (
+            "db_pool_max_connections",
+            "The most connections the database pool opens.",
+            pool.max_size,
+        ),
+        (
+            "db_pool_connections",
+            "Database connections open now.",
+            pool.size,
+        ),
+        (
+            "db_pool_connections_in_use",
+            "Database connections lent out now.",
+            pool.in_use,
+        ),
+        (
+            "db_pool_connections_available",
+            "Open database connections idle in the pool.",
+            pool.available,
+        ),
+        (
+            "db_pool_waiting",
+            "Requests waiting for a database connection.",
+            pool.waiting,
+        ),
+    ] {
+        out.family(name, Kind::Gauge, help).sample(name, &[], value);
+    }
+
+    let batchers = [
+        ("likes", observed.likes.stats()),
+        ("tokens", observed.tokens.stats()),
+    ];
+    let name = "batch_size";
+    out.family(
+        name,
+        Kind::Histogram,
+        "Requests per batch of a coalescing batcher; _count is the batches run.",
+    );
+    let bounds = BATCH_SIZE_BOUNDS.map(|b| b as f64);
+    for (batcher, stats) in &batchers {
+        let sum = stats.requests.load(Ordering::Relaxed) as f64;
+        out.histogram(
+            name,
+            &[("batcher", batcher)],
+            &bounds,
+            &stats.batch_sizes(),
+            sum,
+        );
+    }
+    let name = "batch_size_max";
+    out.family(name, Kind::Gauge, "The largest batch run so far.");
+    for (batcher, stats) in &batchers {
+        let largest = stats.largest_batch.load(Ordering::Relaxed);
+        out.sample(name, &[("batcher", batcher)], largest);
+    }
+    let name = "batch_waiting";
+    out.family(
+        name,
+        Kind::Gauge,
+        "Requests queued for the next batch of their key.",
+    );
+    for (batcher, stats) in &batchers {
+        let waiting = stats.waiting.load(Ordering::Relaxed);
+        out.sample(name, &[("batcher", batcher)], waiting);
+    }
 }
 
 /// A server bound to its port, not yet running.
@@ -73,7 +168,10 @@ impl Application {
     /// A one-line message naming the setting to change.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let db = open_database(settings).await?;
-        let services = build_services(settings, db)?;
+        let (services, observed) = wire(settings, db)?;
+        let metrics = Arc::new(
+            Metrics::new().with_source(move |out: &mut Exposition| collect(&observed, out)),
+        );
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {} (set BIND)", settings.bind))?;
         let port = listener.local_addr()?.port();
@@ -87,7 +185,13 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .app_data(web::Data::from(metrics.clone()))
+                // The last wrapped runs first: metrics see every answer, and the request ID is
+                // set before the logger makes its span.
+                .wrap(TracingLogger::<RequestIdRootSpan>::new())
+                .wrap(AssignRequestId)
+                .wrap(RecordMetrics::new(metrics.clone()))
+                .configure(being_social_http::metrics::configure)
                 .configure(being_social_http::configure)
         })
         .listen(listener)?;

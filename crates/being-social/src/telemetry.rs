@@ -1,5 +1,6 @@
 //! Logging: `tracing` events to stdout, filtered by `RUST_LOG` (default `info`), one line per
-//! request from the request logger.
+//! request from the request logger. Every event of a request carries its `request_id` (see
+//! `being_social_http::request_id`).
 
 use tracing_subscriber::EnvFilter;
 

@@ -6,13 +6,22 @@
 //! ```ignore
 //! let state = being_social_http::AppState { services, limits: HttpLimits::default() };
 //! let state = web::Data::new(state);
+//! let metrics = Arc::new(Metrics::new().with_source(/* pool and batcher figures */));
 //! HttpServer::new(move || {
 //!     App::new()
 //!         .app_data(state.clone())
-//!         .wrap(tracing_actix_web::TracingLogger::default())
+//!         .app_data(web::Data::from(metrics.clone()))
+//!         .wrap(TracingLogger::<RequestIdRootSpan>::new())
+//!         .wrap(AssignRequestId)
+//!         .wrap(RecordMetrics::new(metrics.clone()))
+//!         .configure(being_social_http::metrics::configure)
 //!         .configure(being_social_http::configure)
 //! })
 //! ```
+//!
+//! The three middlewares are optional, but in this order (the last wrapped runs first): metrics
+//! see every answer, and the request ID exists before the logger's root span is made. `/metrics`
+//! is served only where [`metrics::configure`] is called.
 //!
 //! The application state must be registered as `web::Data<AppState>`. Nothing else needs to be
 //! wrapped: every path is registered both with and without its trailing slash (do not add
@@ -24,8 +33,10 @@ pub mod auth;
 mod body;
 pub mod dto;
 pub mod error;
+pub mod metrics;
 pub mod multipart;
 pub mod pagination;
+pub mod request_id;
 pub mod routes;
 
 use actix_web::web;

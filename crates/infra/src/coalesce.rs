@@ -32,12 +32,41 @@ struct Queue<Req, Resp> {
     draining: usize,
 }
 
-/// Figures for the metrics endpoint.
+/// Upper bounds of the batch-size buckets of [`CoalescerStats::batch_sizes`]; one more bucket
+/// counts the larger batches.
+pub const BATCH_SIZE_BOUNDS: [u64; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+/// Figures for the metrics endpoint: a few relaxed atomics, touched once per request (`waiting`)
+/// and once per batch (the rest), never under contention of their own.
 #[derive(Debug, Default)]
 pub struct CoalescerStats {
+    /// Batches run.
     pub batches: AtomicU64,
+    /// Requests carried by those batches.
     pub requests: AtomicU64,
     pub largest_batch: AtomicU64,
+    /// Requests queued for a batch that has not started yet.
+    pub waiting: AtomicU64,
+    /// How many batches had a size up to each of [`BATCH_SIZE_BOUNDS`] (not cumulative), then
+    /// larger ones.
+    batch_sizes: [AtomicU64; BATCH_SIZE_BOUNDS.len() + 1],
+}
+
+impl CoalescerStats {
+    fn record_batch(&self, size: u64) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(size, Ordering::Relaxed);
+        self.largest_batch.fetch_max(size, Ordering::Relaxed);
+        self.waiting.fetch_sub(size, Ordering::Relaxed);
+        let bucket = BATCH_SIZE_BOUNDS.partition_point(|&bound| bound < size);
+        self.batch_sizes[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Batches per size bucket (see [`BATCH_SIZE_BOUNDS`]), not cumulative; the last entry counts
+    /// the batches larger than every bound.
+    pub fn batch_sizes(&self) -> [u64; BATCH_SIZE_BOUNDS.len() + 1] {
+        std::array::from_fn(|i| self.batch_sizes[i].load(Ordering::Relaxed))
+    }
 }
 
 pub struct Coalescer<K, Req, Resp> {
@@ -90,6 +119,8 @@ where
     /// batch task died (a bug: it is logged by the runtime).
     pub async fn submit(&self, key: K, request: Req) -> Option<Resp> {
         let (tx, rx) = oneshot::channel();
+        // Counted before the request is visible to a drain task, which subtracts it.
+        self.inner.stats.waiting.fetch_add(1, Ordering::Relaxed);
         let start_drain = {
             let mut queues = self.inner.lock();
             let queue = queues.entry(key.clone()).or_insert_with(|| Queue {
@@ -139,7 +170,12 @@ impl<K: Hash + Eq, Req, Resp> Drop for PanicGuard<'_, K, Req, Resp> {
             if let Some(queue) = queues.get_mut(self.key) {
                 queue.draining = queue.draining.saturating_sub(1);
                 if queue.draining == 0 {
+                    let dropped = queue.waiting.len();
                     queues.remove(self.key);
+                    self.inner
+                        .stats
+                        .waiting
+                        .fetch_sub(dropped as u64, Ordering::Relaxed);
                 }
             }
         }
@@ -173,10 +209,7 @@ where
             let take = queue.waiting.len().min(inner.max_batch);
             queue.waiting.drain(..take).collect()
         };
-        let size = batch.len() as u64;
-        inner.stats.batches.fetch_add(1, Ordering::Relaxed);
-        inner.stats.requests.fetch_add(size, Ordering::Relaxed);
-        inner.stats.largest_batch.fetch_max(size, Ordering::Relaxed);
+        inner.stats.record_batch(batch.len() as u64);
         let (requests, senders): (Vec<Req>, Vec<oneshot::Sender<Resp>>) = batch.into_iter().unzip();
         let responses = (inner.run)(key.clone(), requests).await;
         for (sender, response) in senders.into_iter().zip(responses) {
@@ -216,6 +249,63 @@ mod tests {
         assert_eq!(sizes.iter().sum::<usize>(), 51);
         assert!(sizes.len() < 51, "requests were not coalesced: {sizes:?}");
         assert!(coalescer.inner.lock().is_empty(), "idle keys are removed");
+
+        let stats = coalescer.stats();
+        assert_eq!(stats.batches.load(Ordering::Relaxed), sizes.len() as u64);
+        assert_eq!(stats.requests.load(Ordering::Relaxed), 51);
+        assert_eq!(stats.waiting.load(Ordering::Relaxed), 0);
+        let largest = *sizes.iter().max().unwrap() as u64;
+        assert_eq!(stats.largest_batch.load(Ordering::Relaxed), largest);
+        let buckets = stats.batch_sizes();
+        assert_eq!(buckets.iter().sum::<u64>(), sizes.len() as u64);
+        let expected: Vec<u64> = (0..buckets.len())
+            .map(|i| {
+                let low = if i == 0 { 0 } else { BATCH_SIZE_BOUNDS[i - 1] };
+                let high = BATCH_SIZE_BOUNDS.get(i).copied().unwrap_or(u64::MAX);
+                sizes
+                    .iter()
+                    .filter(|&&s| (s as u64) > low && (s as u64) <= high)
+                    .count() as u64
+            })
+            .collect();
+        assert_eq!(buckets.to_vec(), expected, "sizes {sizes:?}");
+    }
+
+    #[tokio::test]
+    async fn requests_queued_behind_a_batch_count_as_waiting() {
+        let (release, gate) = tokio::sync::watch::channel(false);
+        let coalescer = Coalescer::new(10, 1, move |_: u8, batch: Vec<u32>| {
+            let mut gate = gate.clone();
+            async move {
+                let _ = gate.wait_for(|open| *open).await;
+                batch
+            }
+        });
+        let first = tokio::spawn({
+            let c = coalescer.clone();
+            async move { c.submit(1, 1).await }
+        });
+        // The first batch starts and blocks on the gate; the next two queue behind it.
+        while coalescer.stats().batches.load(Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued: Vec<_> = (2..4)
+            .map(|i| {
+                let c = coalescer.clone();
+                tokio::spawn(async move { c.submit(1, i).await })
+            })
+            .collect();
+        while coalescer.stats().waiting.load(Ordering::Relaxed) < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(coalescer.stats().waiting.load(Ordering::Relaxed), 2);
+        release.send(true).unwrap();
+        assert_eq!(first.await.unwrap(), Some(1));
+        for handle in queued {
+            assert!(handle.await.unwrap().is_some());
+        }
+        assert_eq!(coalescer.stats().waiting.load(Ordering::Relaxed), 0);
+        assert_eq!(coalescer.stats().batches.load(Ordering::Relaxed), 2);
     }
 
     /// Requests arriving while drain tasks end must all be answered. The race this guards against

@@ -18,11 +18,16 @@ use crate::error::ApiError;
 use crate::pagination::PageBody;
 
 /// A resource answering at `path` both with and without its trailing slash; a method it does not
-/// serve gets a JSON `405`.
+/// serve gets a JSON `405`. `path` as written comes first: it is the template that logs and
+/// metrics show (`match_pattern`), so they name routes as the API reference does.
 pub(crate) fn resource(path: &str) -> Resource {
     let bare = path.trim_end_matches('/');
-    web::resource([bare.to_owned(), format!("{bare}/")])
-        .default_service(web::to(method_not_allowed))
+    let other = if bare == path {
+        format!("{bare}/")
+    } else {
+        bare.to_owned()
+    };
+    web::resource([path.to_owned(), other]).default_service(web::to(method_not_allowed))
 }
 
 pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {

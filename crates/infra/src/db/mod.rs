@@ -138,6 +138,21 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// A snapshot of the connection pool (deadpool's `Status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// The most connections the pool opens.
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Connections lent out to a request or a batch.
+    pub in_use: usize,
+    /// Open connections idle in the pool.
+    pub available: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+}
+
 /// Why the database could not be opened. Each message names what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -218,17 +233,19 @@ impl Database {
         }
     }
 
-    /// Connections open and in use, and requests waiting for one.
-    pub fn pool_status(&self) -> (usize, usize, usize) {
+    /// The connection pool's figures at this instant, for the metrics endpoint.
+    pub fn pool_status(&self) -> PoolStatus {
         let status = match &self.backend {
             Backend::Postgres(pool) => pool.status(),
             Backend::Sqlite(pool) => pool.status(),
         };
-        (
-            status.size,
-            status.size.saturating_sub(status.available),
-            status.waiting,
-        )
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            in_use: status.size.saturating_sub(status.available),
+            available: status.available,
+            waiting: status.waiting,
+        }
     }
 
     pub fn is_postgres(&self) -> bool {

@@ -4,11 +4,12 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use being_social_domain::services::{Ports, Services};
+use being_social_http::ratelimit::{self, RateLimiter};
 use being_social_http::{AppState, HttpLimits};
-use being_social_infra::credentials::Argon2Credentials;
 use being_social_infra::db::{CoalescedLikes, CoalescedTokens, Database};
 use being_social_infra::images::{ImageLimits, RustImageProcessor};
 use being_social_infra::media::LocalMediaStore;
@@ -54,7 +55,7 @@ pub fn build_services(settings: &Settings, db: Database) -> anyhow::Result<Servi
         health: db,
         media: Arc::new(media),
         images: Arc::new(images),
-        credentials: Arc::new(Argon2Credentials::default()),
+        credentials: Arc::new(settings.credentials()?),
     }))
 }
 
@@ -81,12 +82,18 @@ impl Application {
             services,
             limits: HttpLimits {
                 max_upload_bytes: settings.max_upload_bytes,
+                pages: settings.page_limits(),
                 ..HttpLimits::default()
             },
         });
+        // One limiter for every worker: the counts are per process, not per thread.
+        let limiter = web::Data::new(RateLimiter::new(settings.rate_limits()));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(limiter.clone())
+                // Inside the logger, so that refused requests are logged too.
+                .wrap(from_fn(ratelimit::enforce))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(being_social_http::configure)
         })

@@ -26,9 +26,11 @@ pub mod dto;
 pub mod error;
 pub mod multipart;
 pub mod pagination;
+pub mod ratelimit;
 pub mod routes;
 
 use actix_web::web;
+use being_social_domain::pagination::PageLimits;
 use being_social_domain::services::Services;
 
 pub use error::ApiError;
@@ -40,7 +42,7 @@ pub struct AppState {
     pub limits: HttpLimits,
 }
 
-/// Request body limits.
+/// Request body limits and page sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
     /// The largest uploaded file (post image, avatar). The whole multipart body may exceed this by
@@ -48,6 +50,8 @@ pub struct HttpLimits {
     pub max_upload_bytes: usize,
     /// The largest JSON (or url-encoded form) body.
     pub max_json_bytes: usize,
+    /// The page size of list endpoints when `?limit=` is absent, and the largest one allowed.
+    pub pages: PageLimits,
 }
 
 impl HttpLimits {
@@ -60,6 +64,7 @@ impl Default for HttpLimits {
         Self {
             max_upload_bytes: Self::DEFAULT_MAX_UPLOAD_BYTES,
             max_json_bytes: Self::DEFAULT_MAX_JSON_BYTES,
+            pages: PageLimits::default(),
         }
     }
 }

@@ -159,7 +159,12 @@ impl AccountService {
 
     /// # Errors
     /// `NotFound("user")`.
-    pub async fn profile(&self, user: &UserRef, viewer: Option<UserId>) -> Result<Profile> {
+    pub async fn profile(
+        &self,
+        user: &UserRef,
+        viewer: Option<UserId>,
+        posts: PageRequest,
+    ) -> Result<Profile> {
         let user = resolve_user(self.users.as_ref(), user).await?;
         let (relationship, posts) = match viewer {
             Some(viewer) => {
@@ -171,11 +176,7 @@ impl AccountService {
                     .unwrap_or_default();
                 let posts = self
                     .posts
-                    .by_author(
-                        user.id,
-                        viewer,
-                        PageRequest::first(PageRequest::DEFAULT_LIMIT),
-                    )
+                    .by_author(user.id, viewer, posts)
                     .await?;
                 (Some(relationship), Some(posts))
             }

@@ -5,7 +5,9 @@ mod helpers;
 
 mod accounts;
 mod comments;
+mod configuration;
 mod feed;
 mod follows;
 mod media;
 mod posts;
+mod ratelimit;

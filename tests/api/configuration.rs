@@ -58,7 +58,10 @@ fn a_bad_value_stops_the_binary_with_one_line_and_status_2() {
     let file = dir.join("config.toml");
     for (text, expected) in [
         ("pool_size = \"abc\"\n", "invalid pool_size \"abc\" in "),
-        ("pool_size = 3\npool_sise = 4\n", "unknown key \"pool_sise\" in "),
+        (
+            "pool_size = 3\npool_sise = 4\n",
+            "unknown key \"pool_sise\" in ",
+        ),
     ] {
         std::fs::write(&file, text).unwrap();
         let (code, stderr) = run(&["migrate", "--config", file.to_str().unwrap()], &[]);
@@ -82,7 +85,11 @@ async fn page_sizes_come_from_the_settings(app: TestApp) {
     for name in ["bob", "cat", "dan", "eve"] {
         let fan = app.user(name).await;
         let (status, body) = app
-            .post(&format!("/accounts/follow/{}/", ann.id), Some(&fan.token), json!({}))
+            .post(
+                &format!("/accounts/follow/{}/", ann.id),
+                Some(&fan.token),
+                json!({}),
+            )
             .await;
         assert!(status.is_success(), "{status} {body}");
     }

@@ -43,7 +43,10 @@ fn one_login_behind_a_proxy(s: &mut Settings) {
 }
 
 on_both_backends_with!(login_brute_force_is_refused, crate::ratelimit::four_logins);
-on_both_backends_with!(tokens_are_limited_separately, crate::ratelimit::three_writes);
+on_both_backends_with!(
+    tokens_are_limited_separately,
+    crate::ratelimit::three_writes
+);
 on_both_backends_with!(limits_off_never_refuse, crate::ratelimit::tiny_but_off);
 on_both_backends_with!(
     the_limit_recovers_after_the_window,
@@ -99,9 +102,17 @@ async fn login_brute_force_is_refused(app: TestApp) {
     for remaining in [2, 1, 0] {
         let (status, headers, body) =
             login_as(&app, "ann@example.com", "guess", Some("198.51.100.1")).await;
-        assert_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_credentials");
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
         assert_eq!(header(&headers, "x-ratelimit-limit"), "4");
-        assert_eq!(header(&headers, "x-ratelimit-remaining"), remaining.to_string());
+        assert_eq!(
+            header(&headers, "x-ratelimit-remaining"),
+            remaining.to_string()
+        );
     }
     // Not even the right password gets through now, nor a made-up X-Forwarded-For (the server
     // is not behind a proxy).
@@ -172,7 +183,12 @@ async fn limits_off_never_refuse(app: TestApp) {
     let bob = app.user("bob").await;
     for _ in 0..5 {
         let (status, headers, body) = login_as(&app, "ann@example.com", "guess", None).await;
-        assert_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_credentials");
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
         assert!(headers.get("x-ratelimit-limit").is_none());
         let (status, headers, body) = follow(&app, &ann, &bob).await;
         assert!(status.is_success(), "{status} {body}");
@@ -182,7 +198,12 @@ async fn limits_off_never_refuse(app: TestApp) {
 
 async fn the_limit_recovers_after_the_window(app: TestApp) {
     let (status, _, body) = login_as(&app, "nobody@example.com", "guess", None).await;
-    assert_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_credentials");
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    );
     let (status, headers, body) = login_as(&app, "nobody@example.com", "guess", None).await;
     assert_limited(status, &headers, &body, 1);
     // A one-second window: the next login is let in again soon; poll rather than time it.
@@ -191,7 +212,12 @@ async fn the_limit_recovers_after_the_window(app: TestApp) {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let (status, _, body) = login_as(&app, "nobody@example.com", "guess", None).await;
         if status != StatusCode::TOO_MANY_REQUESTS {
-            assert_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_credentials");
+            assert_error(
+                status,
+                &body,
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+            );
             break;
         }
         assert!(Instant::now() < deadline, "still limited after a minute");
@@ -205,7 +231,12 @@ async fn behind_a_proxy_the_forwarded_address_counts(app: TestApp) {
     let (status, headers, body) = login_as(&app, "x@example.com", "guess", one).await;
     assert_limited(status, &headers, &body, 1);
     // Another client behind the same proxy (the proxy appends the address it saw).
-    let (status, _, _) =
-        login_as(&app, "x@example.com", "guess", Some("198.51.100.1, 198.51.100.2")).await;
+    let (status, _, _) = login_as(
+        &app,
+        "x@example.com",
+        "guess",
+        Some("198.51.100.1, 198.51.100.2"),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

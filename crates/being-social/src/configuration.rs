@@ -332,7 +332,9 @@ impl Value for Duration {
     const HINT: &'static str = "DURATION";
     fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
         let number: u64 = number
             .parse()
@@ -480,10 +482,7 @@ impl SettingsArgs {
     ///
     /// # Errors
     /// A bad value from any source, an unknown key or bad TOML in the file, a missing file.
-    pub fn resolve(
-        &self,
-        env: impl Fn(&str) -> Option<OsString>,
-    ) -> Result<Settings, ConfigError> {
+    pub fn resolve(&self, env: impl Fn(&str) -> Option<OsString>) -> Result<Settings, ConfigError> {
         let env_text = |name: &str| -> Result<Option<String>, ConfigError> {
             env(name)
                 .map(|value| {
@@ -591,7 +590,10 @@ fn spec(key: &str) -> Option<&'static Spec> {
 }
 
 /// Rules between settings, or beyond what their type says.
-fn validate(settings: &Settings, found: &HashMap<&'static str, Found<'_>>) -> Result<(), ConfigError> {
+fn validate(
+    settings: &Settings,
+    found: &HashMap<&'static str, Found<'_>>,
+) -> Result<(), ConfigError> {
     let invalid = |key: &str, reason: &str| -> ConfigError {
         let Some(spec) = spec(key) else {
             return ConfigError(format!("invalid {key}: {reason}"));
@@ -631,18 +633,19 @@ fn validate(settings: &Settings, found: &HashMap<&'static str, Found<'_>>) -> Re
     if settings.default_page_size > settings.max_page_size {
         return Err(invalid(
             "default_page_size",
-            &format!(
-                "must not exceed max_page_size ({})",
-                settings.max_page_size
-            ),
+            &format!("must not exceed max_page_size ({})", settings.max_page_size),
         ));
     }
     if let Err(err) = settings.credentials() {
         // Blame the costs that were set; all three when none was (a bad default is a bug).
-        let key = ["argon2_memory_kib", "argon2_iterations", "argon2_parallelism"]
-            .into_iter()
-            .find(|key| found.contains_key(key))
-            .unwrap_or("argon2_memory_kib");
+        let key = [
+            "argon2_memory_kib",
+            "argon2_iterations",
+            "argon2_parallelism",
+        ]
+        .into_iter()
+        .find(|key| found.contains_key(key))
+        .unwrap_or("argon2_memory_kib");
         return Err(invalid(
             key,
             &format!(
@@ -665,7 +668,11 @@ mod tests {
     use super::*;
 
     /// The settings from `args` (flags), `env` and a config file with `toml` (when given).
-    fn resolve(args: &[&str], env: &[(&str, &str)], toml: Option<&str>) -> Result<Settings, String> {
+    fn resolve(
+        args: &[&str],
+        env: &[(&str, &str)],
+        toml: Option<&str>,
+    ) -> Result<Settings, String> {
         let file = toml.map(|text| {
             let mut file = tempfile().expect("a temporary file");
             file.1.write_all(text.as_bytes()).unwrap();
@@ -727,7 +734,11 @@ mod tests {
             want(env),
             "{key}: env"
         );
-        assert_eq!(expect(resolve(&[], &[], Some(&toml))), want(file), "{key}: file");
+        assert_eq!(
+            expect(resolve(&[], &[], Some(&toml))),
+            want(file),
+            "{key}: file"
+        );
         assert_eq!(expect(resolve(&[], &[], None)), default, "{key}: default");
         assert_ne!(want(file), default, "{key}: the test must change something");
     }
@@ -813,7 +824,10 @@ mod tests {
             "invalid value \"maybe\" for RATE_LIMITS: expected on or off"
         );
         let err = resolve(&[], &[], Some("auth_rate_window = \"5 fortnights\"")).unwrap_err();
-        assert!(err.contains("auth_rate_window") && err.contains("unit"), "{err}");
+        assert!(
+            err.contains("auth_rate_window") && err.contains("unit"),
+            "{err}"
+        );
         let err = resolve(&[], &[], Some("media_dir = [\"a\"]")).unwrap_err();
         assert!(err.starts_with("invalid media_dir"), "{err}");
         for err in [&err] {
@@ -828,15 +842,28 @@ mod tests {
             err,
             "invalid value \"200\" for --default-page-size: must not exceed max_page_size (100)"
         );
-        let ok = resolve(&["--default-page-size", "200", "--max-page-size", "500"], &[], None);
-        assert_eq!(ok.unwrap().page_limits(), PageLimits { default: 200, max: 500 });
+        let ok = resolve(
+            &["--default-page-size", "200", "--max-page-size", "500"],
+            &[],
+            None,
+        );
+        assert_eq!(
+            ok.unwrap().page_limits(),
+            PageLimits {
+                default: 200,
+                max: 500
+            }
+        );
         let err = resolve(&[], &[("DATABASE_POOL_SIZE", "0")], None).unwrap_err();
         assert_eq!(
             err,
             "invalid value \"0\" for DATABASE_POOL_SIZE: must be at least 1"
         );
         let err = resolve(&[], &[], Some("argon2_memory_kib = 1")).unwrap_err();
-        assert!(err.starts_with("invalid argon2_memory_kib \"1\" in "), "{err}");
+        assert!(
+            err.starts_with("invalid argon2_memory_kib \"1\" in "),
+            "{err}"
+        );
         assert!(!err.contains('\n'), "{err}");
     }
 
@@ -847,7 +874,10 @@ mod tests {
         let err = resolve(&[], &[], Some("[server]\nbind = \"0.0.0.0:1\"")).unwrap_err();
         assert!(err.starts_with("unknown key \"server\""), "{err}");
         let err = resolve(&[], &[], Some("pool_size = ")).unwrap_err();
-        assert!(err.starts_with("invalid TOML in ") && err.contains("line 1"), "{err}");
+        assert!(
+            err.starts_with("invalid TOML in ") && err.contains("line 1"),
+            "{err}"
+        );
         assert!(!err.contains('\n'), "{err}");
         let err = resolve(&["--config", "/nonexistent/being-social.toml"], &[], None).unwrap_err();
         assert!(
@@ -862,15 +892,48 @@ mod tests {
         assert!(err.to_string().contains("/nonexistent/x.toml"), "{err}");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn argon2_costs_reach_the_hasher() {
+        use being_social_domain::ports::Credentials as _;
+        let settings = resolve(
+            &["--argon2-memory-kib", "8192", "--argon2-iterations", "1"],
+            &[("ARGON2_PARALLELISM", "2")],
+            None,
+        )
+        .unwrap();
+        let hash = settings
+            .credentials()
+            .unwrap()
+            .hash_password("correct horse".into())
+            .await
+            .unwrap();
+        assert!(hash.contains("$m=8192,t=1,p=2$"), "{hash}");
+        let default = Settings::default().credentials().unwrap();
+        let hash = default.hash_password("x".into()).await.unwrap();
+        assert!(hash.contains("$m=19456,t=2,p=1$"), "{hash}");
+    }
+
     #[test]
     fn every_setting_is_in_the_help_and_the_docs() {
         let help = Cli::command().render_long_help().to_string();
         let docs = include_str!("../../../docs/configuration.md");
         for spec in SETTINGS {
-            assert_eq!(spec.flag, spec.key.replace('_', "-"), "flag of {}", spec.key);
-            for name in [format!("--{}", spec.flag), spec.env.to_owned(), spec.key.to_owned()] {
+            assert_eq!(
+                spec.flag,
+                spec.key.replace('_', "-"),
+                "flag of {}",
+                spec.key
+            );
+            for name in [
+                format!("--{}", spec.flag),
+                spec.env.to_owned(),
+                spec.key.to_owned(),
+            ] {
                 assert!(help.contains(&name), "{name} missing from --help");
-                assert!(docs.contains(&name), "{name} missing from docs/configuration.md");
+                assert!(
+                    docs.contains(&name),
+                    "{name} missing from docs/configuration.md"
+                );
             }
         }
         assert!(help.contains("--config") && help.contains("CONFIG_FILE"));

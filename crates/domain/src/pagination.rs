@@ -128,8 +128,14 @@ mod tests {
         assert!(PageRequest::new(Some(0), None).is_err());
         assert!(PageRequest::new(Some(101), None).is_err());
         assert_eq!(PageRequest::new(None, None).map(|p| p.limit()), Ok(30));
-        let limits = PageLimits { default: 7, max: 500 };
-        assert_eq!(PageRequest::within(&limits, None, None).map(|p| p.limit()), Ok(7));
+        let limits = PageLimits {
+            default: 7,
+            max: 500,
+        };
+        assert_eq!(
+            PageRequest::within(&limits, None, None).map(|p| p.limit()),
+            Ok(7)
+        );
         assert!(PageRequest::within(&limits, Some(500), None).is_ok());
         assert!(PageRequest::within(&limits, Some(501), None).is_err());
     }

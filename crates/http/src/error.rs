@@ -403,6 +403,24 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn rate_limited_says_when_to_come_back() {
+        let err = ApiError::RateLimited {
+            retry_after: std::time::Duration::from_millis(1500),
+        };
+        let (status, headers, body) = render(err).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body["code"], "rate_limited");
+        assert!(body["detail"].is_string());
+        // Rounded up: a client that waits exactly that long is let in.
+        assert_eq!(
+            headers
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("2")
+        );
+    }
+
+    #[actix_web::test]
     async fn json_extractor_errors() {
         let err = json_error(JsonPayloadError::Overflow { limit: 10 });
         assert_eq!(err.status_code(), StatusCode::PAYLOAD_TOO_LARGE);

@@ -227,10 +227,18 @@ mod tests {
             };
             assert_eq!(errors.iter().map(|(f, _)| f).collect::<Vec<_>>(), ["limit"]);
         }
-        let wide = PageLimits { default: 5, max: 500 };
-        assert_eq!(parse_query_within(&wide, "").map(|p| p.limit()).ok(), Some(5));
+        let wide = PageLimits {
+            default: 5,
+            max: 500,
+        };
         assert_eq!(
-            parse_query_within(&wide, "limit=500").map(|p| p.limit()).ok(),
+            parse_query_within(&wide, "").map(|p| p.limit()).ok(),
+            Some(5)
+        );
+        assert_eq!(
+            parse_query_within(&wide, "limit=500")
+                .map(|p| p.limit())
+                .ok(),
             Some(500)
         );
         assert!(parse_query_within(&wide, "limit=501").is_err());

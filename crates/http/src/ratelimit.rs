@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 use chrono::{SecondsFormat, Utc};
@@ -146,8 +146,8 @@ pub async fn enforce<B: MessageBody + 'static>(
 }
 
 fn rate_headers(headers: &mut HeaderMap, quota: Quota, decision: &Decision) {
-    let reset = Utc::now()
-        + chrono::Duration::from_std(decision.reset).unwrap_or(chrono::Duration::MAX);
+    let reset =
+        Utc::now() + chrono::Duration::from_std(decision.reset).unwrap_or(chrono::Duration::MAX);
     let values = [
         ("x-ratelimit-limit", quota.count.to_string()),
         ("x-ratelimit-remaining", decision.remaining.to_string()),
@@ -369,10 +369,18 @@ mod tests {
         });
         let class = |req: TestRequest| {
             let req = req.to_srv_request();
-            limiter.classify(&req).map(|(l, _)| std::ptr::eq(l, limiter.auth.as_ref().unwrap_or(l)))
+            limiter
+                .classify(&req)
+                .map(|(l, _)| std::ptr::eq(l, limiter.auth.as_ref().unwrap_or(l)))
         };
-        assert_eq!(class(TestRequest::post().uri("/accounts/login/")), Some(true));
-        assert_eq!(class(TestRequest::post().uri("/accounts/signup")), Some(true));
+        assert_eq!(
+            class(TestRequest::post().uri("/accounts/login/")),
+            Some(true)
+        );
+        assert_eq!(
+            class(TestRequest::post().uri("/accounts/signup")),
+            Some(true)
+        );
         assert_eq!(class(TestRequest::get().uri("/accounts/login/")), None);
         assert_eq!(class(TestRequest::post().uri("/posts/create/")), None);
         let with_token = |req: TestRequest| req.insert_header(("authorization", "Token abc"));
@@ -381,9 +389,11 @@ mod tests {
             Some(false)
         );
         assert_eq!(class(with_token(TestRequest::get().uri("/posts/1/"))), None);
-        assert!(RateLimiter::new(RateLimits::off())
-            .classify(&TestRequest::post().uri("/accounts/login/").to_srv_request())
-            .is_none());
+        assert!(
+            RateLimiter::new(RateLimits::off())
+                .classify(&TestRequest::post().uri("/accounts/login/").to_srv_request())
+                .is_none()
+        );
     }
 
     #[test]

@@ -174,10 +174,7 @@ impl AccountService {
                     .await?
                     .pop()
                     .unwrap_or_default();
-                let posts = self
-                    .posts
-                    .by_author(user.id, viewer, posts)
-                    .await?;
+                let posts = self.posts.by_author(user.id, viewer, posts).await?;
                 (Some(relationship), Some(posts))
             }
             None => (None, None),

@@ -27,7 +27,9 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
 
 #[test]
 fn a_bad_value_stops_the_binary_with_one_line_and_status_2() {
-    let cases: [(&[&str], &[(&str, &str)], &str); 3] = [
+    // Arguments, environment, the start of stderr.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case<'_>; 3] = [
         (
             &["migrate"],
             &[("DATABASE_POOL_SIZE", "abc")],

@@ -352,7 +352,7 @@ impl Value for Duration {
     }
     fn show(&self) -> Option<String> {
         let millis = self.as_millis();
-        Some(if millis % 1000 == 0 {
+        Some(if millis.is_multiple_of(1000) {
             format!("{}s", millis / 1000)
         } else {
             format!("{millis}ms")
@@ -828,11 +828,13 @@ mod tests {
             err.contains("auth_rate_window") && err.contains("unit"),
             "{err}"
         );
-        let err = resolve(&[], &[], Some("media_dir = [\"a\"]")).unwrap_err();
+        let err = resolve(&[], &[], Some("media_dir = [\n\"a\",\n\"b\"]")).unwrap_err();
         assert!(err.starts_with("invalid media_dir"), "{err}");
-        for err in [&err] {
-            assert!(!err.contains('\n'), "one line: {err}");
-        }
+        assert!(
+            err.ends_with("expected a string, number or boolean"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "one line: {err}");
     }
 
     #[test]

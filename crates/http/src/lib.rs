@@ -6,19 +6,22 @@
 //! ```ignore
 //! let state = being_social_http::AppState { services, limits: HttpLimits::default() };
 //! let state = web::Data::new(state);
+//! let limiter = web::Data::new(ratelimit::RateLimiter::new(rate_limits));
 //! HttpServer::new(move || {
 //!     App::new()
 //!         .app_data(state.clone())
+//!         .app_data(limiter.clone())
+//!         .wrap(actix_web::middleware::from_fn(being_social_http::ratelimit::enforce))
 //!         .wrap(tracing_actix_web::TracingLogger::default())
 //!         .configure(being_social_http::configure)
 //! })
 //! ```
 //!
-//! The application state must be registered as `web::Data<AppState>`. Nothing else needs to be
-//! wrapped: every path is registered both with and without its trailing slash (do not add
-//! `NormalizePath`, it is not needed), the extractor error handlers and a JSON `404` default
-//! service are part of [`configure`]. Body limits are read from [`AppState::limits`] on each
-//! request.
+//! The application state must be registered as `web::Data<AppState>`. Apart from the optional
+//! rate limits ([`ratelimit`]), nothing else needs to be wrapped: every path is registered both
+//! with and without its trailing slash (do not add `NormalizePath`, it is not needed), the
+//! extractor error handlers and a JSON `404` default service are part of [`configure`]. Body
+//! limits and page sizes are read from [`AppState::limits`] on each request.
 
 pub mod auth;
 mod body;

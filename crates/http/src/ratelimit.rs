@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -84,7 +84,8 @@ impl RateLimiter {
         let method = req.method();
         if method == Method::POST && is_auth_path(req.path()) {
             let limiter = self.auth.as_ref()?;
-            return Some((limiter, limiter.key(&("auth", self.client_address(req)))));
+            let client = self.client_address(req).map(address_block);
+            return Some((limiter, limiter.key(&("auth", client))));
         }
         let writes = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
         if !writes.contains(method) {
@@ -101,6 +102,15 @@ impl RateLimiter {
             .then(|| last_forwarded_for(req.headers()))
             .flatten();
         forwarded.or_else(|| req.peer_addr().map(|addr| addr.ip()))
+    }
+}
+
+/// The unit an address is limited by: an IPv4 address, or an IPv6 /64 (one subscriber usually
+/// holds a whole /64, so single IPv6 addresses would give everyone 2^64 allowances).
+fn address_block(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u128::from(u64::MAX)))),
+        v4 => v4,
     }
 }
 
@@ -184,6 +194,11 @@ struct Decision {
 /// Shards of the key map: writers of different keys rarely wait for each other.
 const SHARDS: usize = 64;
 
+/// Keys one shard holds at most (64 × 4096 per class, a few MiB): past that, a flood of new keys
+/// (made-up tokens, many addresses) evicts the key closest to going idle instead of growing the
+/// map without bound.
+const SHARD_CAPACITY: usize = 4096;
+
 /// GCRA over a sharded map of "theoretical arrival times", in nanoseconds since `epoch`.
 ///
 /// A key's stored time is when its bucket would be full again; a request is allowed when that
@@ -198,6 +213,7 @@ struct Limiter {
     epoch: Instant,
     hasher: RandomState,
     shards: Box<[Mutex<Shard>]>,
+    capacity: usize,
 }
 
 #[derive(Default)]
@@ -219,6 +235,7 @@ impl Limiter {
             epoch: Instant::now(),
             hasher: RandomState::new(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            capacity: SHARD_CAPACITY,
         }
     }
 
@@ -240,7 +257,10 @@ impl Limiter {
         let tat = shard.tats.get(&key).copied().unwrap_or(now).max(now);
         let decision = self.decide(tat, now);
         if decision.allowed {
-            shard.tats.insert(key, tat + self.interval);
+            if shard.tats.len() >= self.capacity && !shard.tats.contains_key(&key) {
+                shard.make_room(now, self.capacity);
+            }
+            shard.tats.insert(key, tat.saturating_add(self.interval));
         }
         decision
     }
@@ -263,6 +283,23 @@ impl Limiter {
                 remaining: 0,
                 reset: Duration::from_nanos(tat - now),
                 retry_after: Duration::from_nanos(ahead - self.tolerance),
+            }
+        }
+    }
+}
+
+impl Shard {
+    /// Drops the idle keys, and if that is not enough the one that would go idle first.
+    fn make_room(&mut self, now: u64, capacity: usize) {
+        self.tats.retain(|_, tat| *tat > now);
+        if self.tats.len() >= capacity {
+            let soonest = self
+                .tats
+                .iter()
+                .min_by_key(|(_, tat)| **tat)
+                .map(|(k, _)| *k);
+            if let Some(key) = soonest {
+                self.tats.remove(&key);
             }
         }
     }
@@ -354,6 +391,35 @@ mod tests {
             short.check(i);
         }
         assert!(entries(&short) <= 2 * SHARDS);
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_stays_within_capacity() {
+        let mut l = limiter(1, 3600);
+        l.capacity = 3;
+        // Keys that are multiples of SHARDS all land in shard 0.
+        for i in 0..10 {
+            assert!(l.check(i * SHARDS as u64).allowed);
+        }
+        let held = l.shards[0].lock().map(|s| s.tats.len()).unwrap_or(0);
+        assert_eq!(held, 3);
+        // The latest keys are the ones kept.
+        assert!(!l.check(9 * SHARDS as u64).allowed);
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or_else(|_| panic!("{s}"));
+        assert_eq!(
+            address_block(ip("2001:db8:1:2:aaaa::1")),
+            address_block(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            address_block(ip("2001:db8:1:2::1")),
+            address_block(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(address_block(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+        assert_eq!(address_block(ip("192.0.2.1")), ip("192.0.2.1"));
     }
 
     #[test]

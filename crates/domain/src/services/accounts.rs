@@ -157,6 +157,9 @@ impl AccountService {
             .await
     }
 
+    /// With a viewer, the profile embeds the page `posts` of the user's posts (the HTTP layer asks
+    /// for the first page at the configured default size).
+    ///
     /// # Errors
     /// `NotFound("user")`.
     pub async fn profile(

@@ -5,9 +5,11 @@ mod helpers;
 
 mod accounts;
 mod comments;
+mod configuration;
 mod feed;
 mod follows;
 mod media;
 mod metrics;
 mod posts;
+mod ratelimit;
 mod request_id;

@@ -9,8 +9,16 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.settings.log_format);
-    match run(cli) {
+    let settings = match cli.settings.resolve(|name| std::env::var_os(name)) {
+        Ok(settings) => settings,
+        Err(err) => {
+            // The same status as clap's usage errors: the command line (or its setup) is wrong.
+            eprintln!("being-social: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    match run(cli.command, settings) {
         Ok(code) => code,
         Err(err) => {
             // One line, naming the setting to change; no backtrace.
@@ -20,15 +28,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<ExitCode> {
     // Multi-thread: the migration harness blocks in place. HTTP workers get their own threads.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let settings = cli.settings;
-        match cli.command.unwrap_or(Command::Serve) {
+        match command.unwrap_or(Command::Serve) {
             Command::Migrate => {
                 open_database(&settings).await?;
                 tracing::info!("migrations applied");

@@ -5,14 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use being_social_domain::services::{Ports, Services};
 use being_social_http::metrics::{Exposition, Kind, Metrics, RecordMetrics};
+use being_social_http::ratelimit::{self, RateLimiter};
 use being_social_http::request_id::{AssignRequestId, RequestIdRootSpan};
 use being_social_http::{AppState, HttpLimits};
 use being_social_infra::coalesce::BATCH_SIZE_BOUNDS;
-use being_social_infra::credentials::Argon2Credentials;
 use being_social_infra::db::{CoalescedLikes, CoalescedTokens, Database};
 use being_social_infra::images::{ImageLimits, RustImageProcessor};
 use being_social_infra::media::LocalMediaStore;
@@ -76,7 +77,7 @@ fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed
         health: db,
         media: Arc::new(media),
         images: Arc::new(images),
-        credentials: Arc::new(Argon2Credentials::default()),
+        credentials: Arc::new(settings.credentials()?),
     });
     Ok((services, observed))
 }
@@ -179,15 +180,21 @@ impl Application {
             services,
             limits: HttpLimits {
                 max_upload_bytes: settings.max_upload_bytes,
+                pages: settings.page_limits(),
                 ..HttpLimits::default()
             },
         });
+        // One limiter for every worker: the counts are per process, not per thread.
+        let limiter = web::Data::new(RateLimiter::new(settings.rate_limits()));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::Data::from(metrics.clone()))
-                // The last wrapped runs first: metrics see every answer, and the request ID is
-                // set before the logger makes its span.
+                .app_data(limiter.clone())
+                // The last wrapped runs first: metrics see every answer, the request ID is set
+                // before the logger makes its span, and the rate limits run inside the logger so
+                // that refused requests are logged too.
+                .wrap(from_fn(ratelimit::enforce))
                 .wrap(TracingLogger::<RequestIdRootSpan>::new())
                 .wrap(AssignRequestId)
                 .wrap(RecordMetrics::new(metrics.clone()))

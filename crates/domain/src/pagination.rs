@@ -16,20 +16,56 @@ pub struct PageRequest {
     pub after: Option<Cursor>,
 }
 
+/// The page sizes a client may ask for: `default` when it names none, at most `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimits {
+    pub default: u32,
+    pub max: u32,
+}
+
+impl Default for PageLimits {
+    fn default() -> Self {
+        Self {
+            default: PageRequest::DEFAULT_LIMIT,
+            max: PageRequest::MAX_LIMIT,
+        }
+    }
+}
+
 impl PageRequest {
     pub const DEFAULT_LIMIT: u32 = 30;
     pub const MAX_LIMIT: u32 = 100;
 
-    /// A request for `limit` items (1 to 100) after `after`.
+    /// A request for `limit` items (1 to 100, 30 when absent) after `after`.
     ///
     /// # Errors
     /// A message for the `limit` field when it is out of range.
     pub fn new(limit: Option<u32>, after: Option<Cursor>) -> Result<Self, String> {
-        let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
-        if !(1..=Self::MAX_LIMIT).contains(&limit) {
-            return Err(format!("Limit must be between 1 and {}.", Self::MAX_LIMIT));
+        Self::within(&PageLimits::default(), limit, after)
+    }
+
+    /// A request for `limit` items (1 to `limits.max`, `limits.default` when absent) after `after`.
+    ///
+    /// # Errors
+    /// A message for the `limit` field when it is out of range.
+    pub fn within(
+        limits: &PageLimits,
+        limit: Option<u32>,
+        after: Option<Cursor>,
+    ) -> Result<Self, String> {
+        let limit = limit.unwrap_or(limits.default);
+        if !(1..=limits.max).contains(&limit) {
+            return Err(format!("Limit must be between 1 and {}.", limits.max));
         }
         Ok(Self { limit, after })
+    }
+
+    /// The first page at the default size of `limits`.
+    pub fn first_within(limits: &PageLimits) -> Self {
+        Self {
+            limit: limits.default.clamp(1, limits.max.max(1)),
+            after: None,
+        }
     }
 
     pub fn first(limit: u32) -> Self {
@@ -92,6 +128,16 @@ mod tests {
         assert!(PageRequest::new(Some(0), None).is_err());
         assert!(PageRequest::new(Some(101), None).is_err());
         assert_eq!(PageRequest::new(None, None).map(|p| p.limit()), Ok(30));
+        let limits = PageLimits {
+            default: 7,
+            max: 500,
+        };
+        assert_eq!(
+            PageRequest::within(&limits, None, None).map(|p| p.limit()),
+            Ok(7)
+        );
+        assert!(PageRequest::within(&limits, Some(500), None).is_ok());
+        assert!(PageRequest::within(&limits, Some(501), None).is_err());
     }
 
     #[test]

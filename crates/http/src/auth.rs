@@ -50,7 +50,19 @@ enum Presented {
 }
 
 fn presented(req: &HttpRequest) -> Presented {
-    match req.headers().get(header::AUTHORIZATION) {
+    presented_in(req.headers())
+}
+
+/// The token a request presents, if its `Authorization` header is a well-formed one.
+pub(crate) fn presented_token(headers: &header::HeaderMap) -> Option<String> {
+    match presented_in(headers) {
+        Presented::Token(token) => Some(token),
+        Presented::Nothing | Presented::Malformed => None,
+    }
+}
+
+fn presented_in(headers: &header::HeaderMap) -> Presented {
+    match headers.get(header::AUTHORIZATION) {
         None => Presented::Nothing,
         Some(value) => match value.to_str() {
             Ok(value) => parse_authorization(value),

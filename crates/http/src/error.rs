@@ -30,6 +30,8 @@ pub enum ApiError {
     MethodNotAllowed(Method),
     /// No route matches the path, or a path parameter has the wrong shape.
     NoRoute,
+    /// Over a rate limit (see `crate::ratelimit`); the next request is allowed after `retry_after`.
+    RateLimited { retry_after: std::time::Duration },
 }
 
 impl ApiError {
@@ -140,6 +142,12 @@ impl ApiError {
                 "Not found.".into(),
                 None,
             ),
+            Self::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests. Please try again later.".into(),
+                None,
+            ),
         };
         Parts {
             status,
@@ -211,6 +219,9 @@ impl ResponseError for ApiError {
             errors: parts.errors.map(|errors| errors.iter().collect()),
         };
         let mut response = HttpResponse::build(parts.status);
+        if let Self::RateLimited { retry_after } = self {
+            response.insert_header(crate::ratelimit::retry_after_header(*retry_after));
+        }
         match parts.status {
             StatusCode::UNAUTHORIZED => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Token"));
@@ -389,6 +400,24 @@ mod tests {
             assert_eq!(body["code"], code);
             assert_eq!(body["detail"], detail);
         }
+    }
+
+    #[actix_web::test]
+    async fn rate_limited_says_when_to_come_back() {
+        let err = ApiError::RateLimited {
+            retry_after: std::time::Duration::from_millis(1500),
+        };
+        let (status, headers, body) = render(err).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body["code"], "rate_limited");
+        assert!(body["detail"].is_string());
+        // Rounded up: a client that waits exactly that long is let in.
+        assert_eq!(
+            headers
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("2")
+        );
     }
 
     #[actix_web::test]

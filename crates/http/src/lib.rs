@@ -7,10 +7,13 @@
 //! let state = being_social_http::AppState { services, limits: HttpLimits::default() };
 //! let state = web::Data::new(state);
 //! let metrics = Arc::new(Metrics::new().with_source(/* pool and batcher figures */));
+//! let limiter = web::Data::new(ratelimit::RateLimiter::new(rate_limits));
 //! HttpServer::new(move || {
 //!     App::new()
 //!         .app_data(state.clone())
 //!         .app_data(web::Data::from(metrics.clone()))
+//!         .app_data(limiter.clone())
+//!         .wrap(actix_web::middleware::from_fn(being_social_http::ratelimit::enforce))
 //!         .wrap(TracingLogger::<RequestIdRootSpan>::new())
 //!         .wrap(AssignRequestId)
 //!         .wrap(RecordMetrics::new(metrics.clone()))
@@ -19,15 +22,16 @@
 //! })
 //! ```
 //!
-//! The three middlewares are optional, but in this order (the last wrapped runs first): metrics
-//! see every answer, and the request ID exists before the logger's root span is made. `/metrics`
-//! is served only where [`metrics::configure`] is called.
+//! The four middlewares are optional, but in this order (the last wrapped runs first): metrics
+//! see every answer, the request ID exists before the logger's root span is made, and refused
+//! requests ([`ratelimit`]) are logged. `/metrics` is served only where [`metrics::configure`] is
+//! called.
 //!
 //! The application state must be registered as `web::Data<AppState>`. Nothing else needs to be
 //! wrapped: every path is registered both with and without its trailing slash (do not add
 //! `NormalizePath`, it is not needed), the extractor error handlers and a JSON `404` default
-//! service are part of [`configure`]. Body limits are read from [`AppState::limits`] on each
-//! request.
+//! service are part of [`configure`]. Body limits and page sizes are read from
+//! [`AppState::limits`] on each request.
 
 pub mod auth;
 mod body;
@@ -36,10 +40,12 @@ pub mod error;
 pub mod metrics;
 pub mod multipart;
 pub mod pagination;
+pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
 
 use actix_web::web;
+use being_social_domain::pagination::PageLimits;
 use being_social_domain::services::Services;
 
 pub use error::ApiError;
@@ -51,7 +57,7 @@ pub struct AppState {
     pub limits: HttpLimits,
 }
 
-/// Request body limits.
+/// Request body limits and page sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
     /// The largest uploaded file (post image, avatar). The whole multipart body may exceed this by
@@ -59,6 +65,8 @@ pub struct HttpLimits {
     pub max_upload_bytes: usize,
     /// The largest JSON (or url-encoded form) body.
     pub max_json_bytes: usize,
+    /// The page size of list endpoints when `?limit=` is absent, and the largest one allowed.
+    pub pages: PageLimits,
 }
 
 impl HttpLimits {
@@ -71,6 +79,7 @@ impl Default for HttpLimits {
         Self {
             max_upload_bytes: Self::DEFAULT_MAX_UPLOAD_BYTES,
             max_json_bytes: Self::DEFAULT_MAX_JSON_BYTES,
+            pages: PageLimits::default(),
         }
     }
 }

@@ -10,10 +10,11 @@ use actix_web::{FromRequest, HttpRequest, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use being_social_domain::FieldErrors;
-use being_social_domain::pagination::{Cursor, Page, PageRequest};
+use being_social_domain::pagination::{Cursor, Page, PageLimits, PageRequest};
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 
+use crate::AppState;
 use crate::error::ApiError;
 
 /// The page a list request asks for, read from its query string.
@@ -25,7 +26,11 @@ impl FromRequest for PageParams {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(parse_query(req.query_string()).map(Self))
+        let limits = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.limits.pages)
+            .unwrap_or_default();
+        ready(parse_query_within(&limits, req.query_string()).map(Self))
     }
 }
 
@@ -35,11 +40,19 @@ struct RawPageQuery {
     cursor: Option<String>,
 }
 
-/// Reads `limit` and `cursor`; other parameters are ignored.
+/// Reads `limit` and `cursor` within the default page sizes; other parameters are ignored.
 ///
 /// # Errors
 /// A validation error on `limit` or `cursor`.
 pub fn parse_query(query: &str) -> Result<PageRequest, ApiError> {
+    parse_query_within(&PageLimits::default(), query)
+}
+
+/// Reads `limit` (`limits.default` when absent, at most `limits.max`) and `cursor`.
+///
+/// # Errors
+/// A validation error on `limit` or `cursor`.
+pub fn parse_query_within(limits: &PageLimits, query: &str) -> Result<PageRequest, ApiError> {
     let raw = web::Query::<RawPageQuery>::from_query(query)
         .map_err(|err| ApiError::Parse(format!("Invalid query string: {err}.")))?
         .into_inner();
@@ -60,7 +73,7 @@ pub fn parse_query(query: &str) -> Result<PageRequest, ApiError> {
             }
         },
     };
-    if let Err(message) = PageRequest::new(limit, None) {
+    if let Err(message) = PageRequest::within(limits, limit, None) {
         errors.add("limit", message);
     }
     let cursor = match raw
@@ -79,7 +92,8 @@ pub fn parse_query(query: &str) -> Result<PageRequest, ApiError> {
         }
     };
     errors.into_result()?;
-    PageRequest::new(limit, cursor).map_err(|message| ApiError::validation("limit", message))
+    PageRequest::within(limits, limit, cursor)
+        .map_err(|message| ApiError::validation("limit", message))
 }
 
 pub fn encode_cursor(cursor: &Cursor) -> String {
@@ -213,6 +227,21 @@ mod tests {
             };
             assert_eq!(errors.iter().map(|(f, _)| f).collect::<Vec<_>>(), ["limit"]);
         }
+        let wide = PageLimits {
+            default: 5,
+            max: 500,
+        };
+        assert_eq!(
+            parse_query_within(&wide, "").map(|p| p.limit()).ok(),
+            Some(5)
+        );
+        assert_eq!(
+            parse_query_within(&wide, "limit=500")
+                .map(|p| p.limit())
+                .ok(),
+            Some(500)
+        );
+        assert!(parse_query_within(&wide, "limit=501").is_err());
         let c = encode_cursor(&cursor());
         let page = parse_query(&format!("limit=2&cursor={c}")).ok();
         assert_eq!(page.and_then(|p| p.after), Some(cursor()));

@@ -157,9 +157,17 @@ impl AccountService {
             .await
     }
 
+    /// With a viewer, the profile embeds the page `posts` of the user's posts (the HTTP layer asks
+    /// for the first page at the configured default size).
+    ///
     /// # Errors
     /// `NotFound("user")`.
-    pub async fn profile(&self, user: &UserRef, viewer: Option<UserId>) -> Result<Profile> {
+    pub async fn profile(
+        &self,
+        user: &UserRef,
+        viewer: Option<UserId>,
+        posts: PageRequest,
+    ) -> Result<Profile> {
         let user = resolve_user(self.users.as_ref(), user).await?;
         let (relationship, posts) = match viewer {
             Some(viewer) => {
@@ -169,14 +177,7 @@ impl AccountService {
                     .await?
                     .pop()
                     .unwrap_or_default();
-                let posts = self
-                    .posts
-                    .by_author(
-                        user.id,
-                        viewer,
-                        PageRequest::first(PageRequest::DEFAULT_LIMIT),
-                    )
-                    .await?;
+                let posts = self.posts.by_author(user.id, viewer, posts).await?;
                 (Some(relationship), Some(posts))
             }
             None => (None, None),

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use being_social_domain::model::UserId;
+use being_social_domain::pagination::PageRequest;
 use being_social_domain::services::{LoginInput, ProfileUpdate, SignupInput, UserRef};
 use serde::Deserialize;
 
@@ -112,7 +113,11 @@ async fn profile(
     let profile = state
         .services
         .accounts
-        .profile(&UserRef::parse(&user), viewer.user_id())
+        .profile(
+            &UserRef::parse(&user),
+            viewer.user_id(),
+            PageRequest::first_within(&state.limits.pages),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(ProfileBody::new(profile, &Urls::from_request(&req))))
 }

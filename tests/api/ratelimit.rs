@@ -1,0 +1,242 @@
+//! Rate limits: logins and sign-ups per client address, writes per token, `429` with
+//! `Retry-After` and the `X-RateLimit-*` headers, nothing changed by a refused request.
+
+use std::time::{Duration, Instant};
+
+use being_social::configuration::Settings;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser, assert_error};
+use crate::on_both_backends_with;
+
+/// Turns the limits on, small enough to reach in a test: `auth` logins and sign-ups per address,
+/// `writes` per token, both per `window`.
+fn limits(s: &mut Settings, auth: u32, writes: u32, window: Duration) {
+    s.rate_limits = true;
+    s.auth_rate_limit = auth;
+    s.auth_rate_window = window;
+    s.write_rate_limit = writes;
+    s.write_rate_window = window;
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+// The settings of each test (the macro expands in a module of its own, hence the full paths).
+fn four_logins(s: &mut Settings) {
+    limits(s, 4, 1000, HOUR);
+}
+fn three_writes(s: &mut Settings) {
+    limits(s, 100, 3, HOUR);
+}
+fn tiny_but_off(s: &mut Settings) {
+    limits(s, 1, 1, HOUR);
+    s.rate_limits = false;
+}
+fn one_a_second(s: &mut Settings) {
+    limits(s, 1, 1, Duration::from_secs(1));
+}
+fn one_login_behind_a_proxy(s: &mut Settings) {
+    limits(s, 1, 1000, HOUR);
+    s.behind_proxy = true;
+}
+
+on_both_backends_with!(login_brute_force_is_refused, crate::ratelimit::four_logins);
+on_both_backends_with!(
+    tokens_are_limited_separately,
+    crate::ratelimit::three_writes
+);
+on_both_backends_with!(limits_off_never_refuse, crate::ratelimit::tiny_but_off);
+on_both_backends_with!(
+    the_limit_recovers_after_the_window,
+    crate::ratelimit::one_a_second
+);
+on_both_backends_with!(
+    behind_a_proxy_the_forwarded_address_counts,
+    crate::ratelimit::one_login_behind_a_proxy
+);
+
+async fn login_as(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> (StatusCode, HeaderMap, Value) {
+    let body = serde_json::to_vec(&json!({"email": email, "password": password})).unwrap();
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(address) = forwarded_for {
+        headers.push(("X-Forwarded-For", address));
+    }
+    app.send_raw(Method::POST, "/accounts/login/", &headers, Some(body))
+        .await
+}
+
+fn header(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Asserts a `429` with the error body, `Retry-After` and the `X-RateLimit-*` headers.
+fn assert_limited(status: StatusCode, headers: &HeaderMap, body: &Value, limit: u32) {
+    assert_error(status, body, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(body["detail"].is_string(), "{body}");
+    let retry_after: u64 = header(headers, "retry-after").parse().unwrap();
+    assert!(retry_after >= 1, "Retry-After {retry_after}");
+    assert_eq!(header(headers, "x-ratelimit-limit"), limit.to_string());
+    assert_eq!(header(headers, "x-ratelimit-remaining"), "0");
+    let reset = header(headers, "x-ratelimit-reset");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(&reset).is_ok(),
+        "X-RateLimit-Reset {reset:?}"
+    );
+}
+
+async fn login_brute_force_is_refused(app: TestApp) {
+    // The sign-up is the first of the four requests this address may make.
+    let (status, body) = app.signup("ann@example.com", "ann-password").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for remaining in [2, 1, 0] {
+        let (status, headers, body) =
+            login_as(&app, "ann@example.com", "guess", Some("198.51.100.1")).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
+        assert_eq!(header(&headers, "x-ratelimit-limit"), "4");
+        assert_eq!(
+            header(&headers, "x-ratelimit-remaining"),
+            remaining.to_string()
+        );
+    }
+    // Not even the right password gets through now, nor a made-up X-Forwarded-For (the server
+    // is not behind a proxy).
+    let (status, headers, body) =
+        login_as(&app, "ann@example.com", "ann-password", Some("203.0.113.9")).await;
+    assert_limited(status, &headers, &body, 4);
+    assert!(body.get("token").is_none(), "{body}");
+
+    // A refused sign-up creates nobody.
+    let (status, body) = app.signup("bob@example.com", "bob-password").await;
+    assert_error(status, &body, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let (status, body) = app.get("/accounts/bob@example.com/", None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+
+    // Reads are not limited, and neither are other addresses' logins (see the proxy test).
+    let (status, body) = app.get("/accounts/ann@example.com/", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn follow(app: &TestApp, from: &TestUser, to: &TestUser) -> (StatusCode, HeaderMap, Value) {
+    app.call_with_header(
+        Method::POST,
+        &format!("/accounts/follow/{}/", to.id),
+        Some(&format!("Token {}", from.token)),
+        Some(json!({})),
+    )
+    .await
+}
+
+async fn follower_count(app: &TestApp, user: &TestUser) -> i64 {
+    let (status, body) = app.get(&format!("/accounts/{}/", user.id), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["follower_count"].as_i64().unwrap()
+}
+
+async fn tokens_are_limited_separately(app: TestApp) {
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let cat = app.user("cat").await;
+    // Ann's three writes: follow, unfollow, follow.
+    let (status, headers, body) = follow(&app, &ann, &bob).await;
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(header(&headers, "x-ratelimit-remaining"), "2");
+    let (status, body) = app
+        .delete(&format!("/accounts/follow/{}/", bob.id), Some(&ann.token))
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let (status, _, body) = follow(&app, &ann, &bob).await;
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(follower_count(&app, &bob).await, 1);
+
+    // The fourth is refused and changes nothing.
+    let (status, headers, body) = follow(&app, &ann, &cat).await;
+    assert_limited(status, &headers, &body, 3);
+    assert_eq!(follower_count(&app, &cat).await, 0);
+
+    // Ann can still read; Bob's token has its own allowance.
+    let (status, body) = app.get("/accounts/me/", Some(&ann.token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, headers, body) = follow(&app, &bob, &cat).await;
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(header(&headers, "x-ratelimit-remaining"), "2");
+    assert_eq!(follower_count(&app, &cat).await, 1);
+}
+
+async fn limits_off_never_refuse(app: TestApp) {
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    for _ in 0..5 {
+        let (status, headers, body) = login_as(&app, "ann@example.com", "guess", None).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
+        assert!(headers.get("x-ratelimit-limit").is_none());
+        let (status, headers, body) = follow(&app, &ann, &bob).await;
+        assert!(status.is_success(), "{status} {body}");
+        assert!(headers.get("x-ratelimit-limit").is_none());
+    }
+}
+
+async fn the_limit_recovers_after_the_window(app: TestApp) {
+    let (status, _, body) = login_as(&app, "nobody@example.com", "guess", None).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    );
+    let (status, headers, body) = login_as(&app, "nobody@example.com", "guess", None).await;
+    assert_limited(status, &headers, &body, 1);
+    // A one-second window: the next login is let in again soon; poll rather than time it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (status, _, body) = login_as(&app, "nobody@example.com", "guess", None).await;
+        if status != StatusCode::TOO_MANY_REQUESTS {
+            assert_error(
+                status,
+                &body,
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "still limited after a minute");
+    }
+}
+
+async fn behind_a_proxy_the_forwarded_address_counts(app: TestApp) {
+    let one = Some("198.51.100.1");
+    let (status, _, _) = login_as(&app, "x@example.com", "guess", one).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, headers, body) = login_as(&app, "x@example.com", "guess", one).await;
+    assert_limited(status, &headers, &body, 1);
+    // Another client behind the same proxy (the proxy appends the address it saw).
+    let (status, _, _) = login_as(
+        &app,
+        "x@example.com",
+        "guess",
+        Some("198.51.100.1, 198.51.100.2"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -99,6 +99,11 @@ pub struct Settings {
     #[arg(long, env = "WORKERS", global = true)]
     pub workers: Option<usize>,
 
+    /// Seconds that in-flight requests get to finish after SIGTERM or SIGINT; requests still
+    /// running then are cut off.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 30, global = true)]
+    pub shutdown_timeout: u64,
+
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
@@ -123,6 +128,7 @@ impl Settings {
             max_upload_bytes: 10 * 1024 * 1024,
             max_image_pixels: 40_000_000,
             workers: Some(2),
+            shutdown_timeout: 30,
             log_format: LogFormat::Human,
         }
     }

@@ -3,11 +3,12 @@
 //! and the service comes back by itself, with no dead pooled connection handed out afterwards.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
 use crate::helpers::{Backend, TestApp, TestDatabase, assert_error};
@@ -27,6 +28,57 @@ async fn many_me(app: &TestApp, token: &str, n: usize) -> Vec<(StatusCode, serde
     join_all((0..n).map(|_| app.get("/accounts/me/", Some(token)))).await
 }
 
+/// Requests sent without pause by a few concurrent clients until stopped; each answer must be a
+/// success or the contract's 503, within [`NO_HANG`].
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    clients: Vec<tokio::task::JoinHandle<usize>>,
+}
+
+impl Traffic {
+    fn start(app: &TestApp, token: &str, post: i64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = (0..4)
+            .map(|k| {
+                let (client, stop) = (app.client.clone(), stop.clone());
+                let url = if k % 2 == 0 {
+                    app.url("/accounts/me/")
+                } else {
+                    app.url(&format!("/posts/post-comment/{post}/"))
+                };
+                let token = format!("Token {token}");
+                tokio::spawn(async move {
+                    let mut sent = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let request = client.get(&url).header("Authorization", &token).send();
+                        let response = bounded("traffic", request).await.unwrap();
+                        let status = response.status();
+                        let body = response.json().await.unwrap_or(Value::Null);
+                        if status != StatusCode::OK {
+                            assert_error(
+                                status,
+                                &body,
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "service_unavailable",
+                            );
+                        }
+                        sent += 1;
+                    }
+                    sent
+                })
+            })
+            .collect();
+        Self { stop, clients }
+    }
+
+    async fn stop_and_check(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for client in self.clients {
+            assert!(client.await.unwrap() > 0);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_rides_out_a_postgresql_restart() {
     let cluster = Cluster::start();
@@ -42,6 +94,10 @@ async fn the_server_rides_out_a_postgresql_restart() {
     for (status, body) in many_me(&app, &ann.token, 12).await {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
+
+    // Traffic all through the stop and the start: requests that meet a dying connection, one
+    // the pool hands out before noticing it died, or a database starting up.
+    let traffic = Traffic::start(&app, &ann.token, post);
 
     cluster.stop();
 
@@ -117,6 +173,7 @@ async fn the_server_rides_out_a_postgresql_restart() {
     }
     let (status, _) = app.get("/readyz", None).await;
     assert_eq!(status, StatusCode::OK);
+    traffic.stop_and_check().await;
     // No dead connection is left in the pool to fail a later request.
     for (status, body) in many_me(&app, &ann.token, 12).await {
         assert_eq!(status, StatusCode::OK, "{body}");

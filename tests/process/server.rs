@@ -69,10 +69,10 @@ impl ServerProcess {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("the server exited ({status}) before ready:\n{}", self.log());
             }
-            if let Ok(response) = client.get(&url).send().await {
-                if response.status() == 200 {
-                    return;
-                }
+            if let Ok(response) = client.get(&url).send().await
+                && response.status() == 200
+            {
+                return;
             }
             assert!(
                 Instant::now() < deadline,

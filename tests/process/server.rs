@@ -50,7 +50,7 @@ impl ServerProcess {
             .env("WORKERS", settings.workers.unwrap_or(2).to_string())
             .env("SHUTDOWN_TIMEOUT", settings.shutdown_timeout.to_string())
             .env("RATE_LIMITS", "off")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::options().append(true).open(&log).unwrap())

@@ -14,41 +14,50 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, TestDatabase, noisy_png};
 use crate::server::{ServerProcess, settings_for};
 
-/// A request on its own connection, sent up to the middle of its body: the server has accepted
-/// the connection and is reading the body, so the request is in flight until [`Self::finish`].
-struct HalfSent {
+/// A request whose head the server has read and started to serve: it answered the head's
+/// `Expect: 100-continue`. Sent whole or up to the middle of its body, it is in flight until
+/// [`Self::finish`], running (a sign-up hashing, an upload decoding) or reading its body.
+///
+/// A request still unread in the socket when the signal comes is not in flight: actix-web closes
+/// such a connection like an idle keep-alive one, without an answer.
+struct InFlight {
     stream: TcpStream,
     rest: Vec<u8>,
 }
 
-impl HalfSent {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Whole,
+    Half,
+}
+
+impl InFlight {
     fn begin(
         port: u16,
         path: &str,
         token: Option<&str>,
         content_type: &str,
         body: Vec<u8>,
+        sent: Sent,
     ) -> Self {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(60)))
             .unwrap();
-        // A first, complete request on the same connection proves that a worker has accepted it.
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-            .unwrap();
-        let (status, _) = read_response(&mut stream);
-        assert_eq!(status, 200);
         let auth = token
             .map(|t| format!("Authorization: Token {t}\r\n"))
             .unwrap_or_default();
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}\
-             Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+             Content-Type: {content_type}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
             body.len()
         );
         stream.write_all(head.as_bytes()).unwrap();
-        let half = body.len() / 2;
+        assert_eq!(read_head(&mut stream), 100, "no 100 Continue for {path}");
+        let half = match sent {
+            Sent::Whole => body.len(),
+            Sent::Half => body.len() / 2,
+        };
         stream.write_all(&body[..half]).unwrap();
         stream.flush().unwrap();
         Self {
@@ -80,24 +89,16 @@ impl HalfSent {
     }
 }
 
-/// Reads one `Content-Length` response from a kept-alive connection.
-fn read_response(stream: &mut TcpStream) -> (u16, Vec<u8>) {
+/// Reads a response head (up to its blank line); its status.
+fn read_head(stream: &mut TcpStream) -> u16 {
     let mut bytes = Vec::new();
     let mut byte = [0u8; 1];
     while !bytes.ends_with(b"\r\n\r\n") {
         stream.read_exact(&mut byte).unwrap();
         bytes.push(byte[0]);
     }
-    let head = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .map(|v| v.trim().parse().unwrap())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    stream.read_exact(&mut body).unwrap();
-    (status, body)
+    let head = String::from_utf8_lossy(&bytes);
+    head.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn signup_body(name: &str) -> Vec<u8> {
@@ -141,71 +142,57 @@ async fn wait_until_refused(port: u16) {
     }
 }
 
-/// Starts slow requests (sign-ups hash a password, uploads decode and re-encode a picture), some
-/// of them half-sent, sends `signal`, and checks that the listener closed while they were in
+/// Starts slow requests (sign-ups hash a password, uploads decode and re-encode a picture), half
+/// of them sent whole and half of them half-sent, sends `signal`, and checks that the listener closed while they were in
 /// flight, that every one of them succeeded, and that the process exited 0.
 async fn stops_gracefully_on(signal: &str, requests: usize) {
     let db = Arc::new(TestDatabase::create(Backend::Postgres).await);
     let settings = settings_for(&db);
     let mut server = ServerProcess::start(&settings).await;
-    let app = Arc::new(server.app(&settings, &db));
+    let app = server.app(&settings, &db);
     let uploader = app.user("uploader").await;
     let picture = noisy_png(800, 800);
 
-    let half_sent: Vec<HalfSent> = (0..requests)
-        .flat_map(|i| {
+    let in_flight: Vec<InFlight> = [Sent::Whole, Sent::Half]
+        .into_iter()
+        .flat_map(|sent| (0..requests).map(move |i| (sent, format!("{sent:?}{i}"))))
+        .flat_map(|(sent, name)| {
             [
-                HalfSent::begin(
+                InFlight::begin(
                     server.port,
                     "/accounts/signup/",
                     None,
                     "application/json",
-                    signup_body(&format!("half{i}")),
+                    signup_body(&name.to_lowercase()),
+                    sent,
                 ),
-                HalfSent::begin(
+                InFlight::begin(
                     server.port,
                     "/posts/create/",
                     Some(&uploader.token),
                     &format!("multipart/form-data; boundary={BOUNDARY}"),
-                    upload_body(&picture, &format!("half {i}")),
+                    upload_body(&picture, &name),
+                    sent,
                 ),
             ]
         })
         .collect();
-    // Complete slow requests too, as a client sends them; most are still running at the signal.
-    let complete: Vec<_> = (0..requests)
-        .flat_map(|i| {
-            let (a, b) = (app.clone(), app.clone());
-            let (token, picture) = (uploader.token.clone(), picture.clone());
-            [
-                tokio::spawn(async move {
-                    a.signup(&format!("full{i}@example.com"), "full-password")
-                        .await
-                }),
-                tokio::spawn(async move { b.upload(&token, picture, "full").await }),
-            ]
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
 
     server.signal(signal);
     wait_until_refused(server.port).await;
 
-    let finished = tokio::task::spawn_blocking(move || {
-        half_sent
+    let answers = tokio::task::spawn_blocking(move || {
+        in_flight
             .into_iter()
-            .map(HalfSent::finish)
+            .map(InFlight::finish)
             .collect::<Vec<_>>()
     })
     .await
     .unwrap();
-    for (i, answer) in finished.into_iter().enumerate() {
-        let (status, body) = answer.unwrap_or_else(|e| panic!("half-sent request {i}: {e}"));
-        assert_eq!(status, 201, "half-sent request {i}: {body}");
-    }
-    for task in complete {
-        let (status, body) = task.await.unwrap();
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (i, answer) in answers.into_iter().enumerate() {
+        let (status, body) =
+            answer.unwrap_or_else(|e| panic!("request {i} in flight: {e}\n{}", server.log()));
+        assert_eq!(status, 201, "request {i} in flight: {body}");
     }
     let status = server.exit_status(Duration::from_secs(60)).await;
     assert!(status.success(), "exit status {status}:\n{}", server.log());
@@ -236,12 +223,13 @@ async fn requests_still_running_at_the_deadline_are_cut_off() {
     let mut settings = settings_for(&db);
     settings.shutdown_timeout = 0;
     let mut server = ServerProcess::start(&settings).await;
-    let request = HalfSent::begin(
+    let request = InFlight::begin(
         server.port,
         "/accounts/signup/",
         None,
         "application/json",
         signup_body("late"),
+        Sent::Half,
     );
     server.signal("TERM");
     // Well below actix-web's own default deadline (30 s), which would keep waiting.

@@ -93,7 +93,7 @@ impl Application {
         })
         .listen(listener)?
         // actix-web stops gracefully on SIGTERM but cuts requests off on SIGINT; both mean "stop
-        // gracefully" here (an operator's Ctrl-C must not lose an answered-to-be upload).
+        // gracefully" here: an operator's Ctrl-C must not cut a request off half-way.
         .shutdown_signal(termination_requested())
         .shutdown_timeout(settings.shutdown_timeout);
         if let Some(workers) = settings.workers {

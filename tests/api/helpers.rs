@@ -2,6 +2,7 @@
 //! database (PostgreSQL or SQLite), and drops that database afterwards.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
@@ -39,17 +40,23 @@ pub struct TestDatabase {
     pub url: String,
     backend: Backend,
     name: String,
-    dir: PathBuf,
+    pub dir: PathBuf,
+    /// The server's maintenance database, where this one is created and dropped.
+    admin: String,
 }
 
 impl TestDatabase {
     pub async fn create(backend: Backend) -> Self {
+        Self::create_on(backend, admin_url()).await
+    }
+
+    /// A database on the PostgreSQL server of `admin` (a URL of its maintenance database).
+    pub async fn create_on(backend: Backend, admin: String) -> Self {
         let name = format!("bs_test_{}", uuid::Uuid::new_v4().simple());
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir).unwrap();
         let url = match backend {
             Backend::Postgres => {
-                let admin = admin_url();
                 let mut conn = AsyncPgConnection::establish(&admin).await.unwrap_or_else(|e| {
                     panic!(
                         "cannot reach PostgreSQL at {admin} ({e}). Start PostgreSQL, or point the \
@@ -68,6 +75,7 @@ impl TestDatabase {
             backend,
             name,
             dir,
+            admin,
         }
     }
 
@@ -82,6 +90,7 @@ impl Drop for TestDatabase {
         let _ = std::fs::remove_dir_all(&self.dir);
         if self.backend == Backend::Postgres {
             let name = self.name.clone();
+            let admin = self.admin.clone();
             // Drop cannot await: a short-lived runtime on its own thread does the cleanup.
             let _ = std::thread::spawn(move || {
                 let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -91,7 +100,7 @@ impl Drop for TestDatabase {
                     return;
                 };
                 rt.block_on(async move {
-                    if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url()).await {
+                    if let Ok(mut conn) = AsyncPgConnection::establish(&admin).await {
                         let _ = conn
                             .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                             .await;
@@ -108,15 +117,19 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub backend: Backend,
     pub settings: Settings,
-    handle: ServerHandle,
-    // Dropped last: the server must stop before its database goes.
-    pub db: TestDatabase,
+    /// `None` when the server is another process (tests/process), which stops it itself.
+    handle: Option<ServerHandle>,
+    // Dropped last: the server must stop before its database goes. Shared by the apps of
+    // several server processes on one database.
+    pub db: Arc<TestDatabase>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         // The stop command is sent at once; its completion is not awaited (Drop cannot).
-        drop(self.handle.stop(false));
+        if let Some(handle) = &self.handle {
+            drop(handle.stop(false));
+        }
     }
 }
 
@@ -144,6 +157,18 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
+        let mut this = Self::at(address, backend, settings, Arc::new(db));
+        this.handle = Some(handle);
+        this
+    }
+
+    /// The helpers for a server already listening at `address` (e.g. a process of its own).
+    pub fn at(
+        address: String,
+        backend: Backend,
+        settings: Settings,
+        db: Arc<TestDatabase>,
+    ) -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
             // actix closes a keep-alive connection after 5 s idle; reusing one just as it closes
@@ -156,7 +181,7 @@ impl TestApp {
             client,
             backend,
             settings,
-            handle,
+            handle: None,
             db,
         }
     }

@@ -146,6 +146,9 @@ settings! {
     behind_proxy: bool = false, "behind-proxy", "BEHIND_PROXY";
     /// HTTP worker threads (default: one per CPU core).
     workers: Option<usize> = None, "workers", "WORKERS";
+    /// Seconds that in-flight requests get to finish after SIGTERM or SIGINT; requests still
+    /// running then are cut off.
+    shutdown_timeout: u64 = 30, "shutdown-timeout", "SHUTDOWN_TIMEOUT";
     /// Log format: `human` (one readable line per event) or `json` (one object per event).
     log_format: LogFormat = LogFormat::Human, "log-format", "LOG_FORMAT";
 }

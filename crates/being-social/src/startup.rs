@@ -158,6 +158,7 @@ fn collect(observed: &Observed, out: &mut Exposition) {
 pub struct Application {
     port: u16,
     server: Server,
+    db: Database,
 }
 
 impl Application {
@@ -169,7 +170,7 @@ impl Application {
     /// A one-line message naming the setting to change.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let db = open_database(settings).await?;
-        let (services, observed) = wire(settings, db)?;
+        let (services, observed) = wire(settings, db.clone())?;
         let metrics = Arc::new(
             Metrics::new().with_source(move |out: &mut Exposition| collect(&observed, out)),
         );
@@ -201,13 +202,18 @@ impl Application {
                 .configure(being_social_http::metrics::configure)
                 .configure(being_social_http::configure)
         })
-        .listen(listener)?;
+        .listen(listener)?
+        // actix-web stops gracefully on SIGTERM but cuts requests off on SIGINT; both mean "stop
+        // gracefully" here: an operator's Ctrl-C must not cut a request off half-way.
+        .shutdown_signal(termination_requested())
+        .shutdown_timeout(settings.shutdown_timeout);
         if let Some(workers) = settings.workers {
             server = server.workers(workers.max(1));
         }
         Ok(Self {
             port,
             server: server.run(),
+            db,
         })
     }
 
@@ -220,11 +226,49 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the process is told to stop (SIGINT/SIGTERM), finishing in-flight requests.
+    /// Serves until the process is told to stop (SIGTERM, SIGINT, or [`Self::handle`]): the
+    /// listener closes at once, in-flight requests get `shutdown_timeout` seconds to finish, then
+    /// the database pool closes.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.db.close();
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C elsewhere than Unix).
+async fn termination_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                let name = tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                };
+                tracing::info!(signal = name, "stopping: finishing in-flight requests");
+            }
+            (Err(err), _) | (_, Err(err)) => {
+                // Only a runtime without its signal driver refuses; serve on, stoppable by handle.
+                tracing::warn!(error = %err, "cannot listen for SIGTERM/SIGINT");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("stopping: finishing in-flight requests");
+        } else {
+            std::future::pending::<()>().await;
+        }
     }
 }

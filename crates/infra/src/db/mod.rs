@@ -183,10 +183,10 @@ impl Database {
     /// built.
     pub fn open(url: &str, pool_size: usize) -> Result<Self, ConnectError> {
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // No `SELECT 1` on every checkout: a connection whose server went away is closed
+            // (`is_broken`) and dropped by the pool; one that died unnoticed fails its query once,
+            // which answers 503 (see `is_unavailable`) and marks it broken.
             let mut config = ManagerConfig::<AsyncPgConnection>::default();
-            // No `SELECT 1` before every checkout (a round trip per request): a connection whose
-            // server went away is closed, and `is_broken` drops it when it comes back to the pool;
-            // the one request that met it answers 503 like any other outage.
             config.recycling_method = RecyclingMethod::Fast;
             let manager =
                 AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
@@ -245,6 +245,15 @@ impl Database {
             in_use: status.size.saturating_sub(status.available),
             available: status.available,
             waiting: status.waiting,
+        }
+    }
+
+    /// Closes the pool: idle connections close now, connections in use when they come back, and
+    /// every later checkout fails (503). Called once the server has stopped.
+    pub fn close(&self) {
+        match &self.backend {
+            Backend::Postgres(pool) => pool.close(),
+            Backend::Sqlite(pool) => pool.close(),
         }
     }
 
@@ -339,22 +348,38 @@ impl From<DbError> for DomainError {
         match err {
             DbError::Domain(err) => err,
             DbError::Pool(err) => DomainError::Unavailable(format!("database pool: {err}")),
-            DbError::Query(DieselError::DatabaseError(
-                DatabaseErrorKind::ClosedConnection,
-                info,
-            )) => {
-                DomainError::Unavailable(format!("database connection closed: {}", info.message()))
-            }
             DbError::Query(DieselError::DatabaseError(kind, info))
-                if matches!(kind, DatabaseErrorKind::Unknown)
-                    && (info.message().contains("database is locked")
-                        || info.message().contains("connection")) =>
+                if is_unavailable(&kind, info.message()) =>
             {
                 DomainError::Unavailable(format!("database: {}", info.message()))
             }
             DbError::Query(err) => DomainError::Internal(format!("database: {err}")),
             DbError::Retry => DomainError::Unavailable("database: too much contention".into()),
         }
+    }
+}
+
+/// Whether a query failed because the database cannot serve now (closed or broken connection,
+/// server shutting down, restarting or overloaded, SQLite busy) rather than because of the query:
+/// the client may try again, so it gets 503, not 500.
+fn is_unavailable(kind: &DatabaseErrorKind, message: &str) -> bool {
+    match kind {
+        // tokio-postgres reports a connection that died (server stopped, socket reset) without
+        // a SQLSTATE, which diesel-async maps to this kind.
+        DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => true,
+        // diesel exposes no SQLSTATE; these are PostgreSQL's messages of class 08 (connection
+        // exception), 53 (insufficient resources) and 57P01-57P03 (shutdown, crash, not ready),
+        // and SQLite's busy lock.
+        DatabaseErrorKind::Unknown => [
+            "connection",
+            "database system is",
+            "too many clients",
+            "out of memory",
+            "database is locked",
+        ]
+        .iter()
+        .any(|known| message.contains(known)),
+        _ => false,
     }
 }
 
@@ -419,7 +444,56 @@ pub(crate) fn is_violation(err: &DbError, kind: &DatabaseErrorKind) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{DbError, redact};
+    use being_social_domain::DomainError;
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+    fn mapped(kind: DatabaseErrorKind, message: &str) -> DomainError {
+        DbError::Query(DieselError::DatabaseError(
+            kind,
+            Box::new(message.to_owned()),
+        ))
+        .into()
+    }
+
+    #[test]
+    fn a_database_that_went_away_is_unavailable_not_internal() {
+        for (kind, message) in [
+            (DatabaseErrorKind::UnableToSendCommand, "connection closed"),
+            (
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "the database system is shutting down",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "the database system is starting up",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "sorry, too many clients already",
+            ),
+            (DatabaseErrorKind::Unknown, "database is locked"),
+        ] {
+            let err = mapped(kind, message);
+            assert!(
+                matches!(err, DomainError::Unavailable(_)),
+                "{message}: {err:?}"
+            );
+        }
+        let err = mapped(
+            DatabaseErrorKind::Unknown,
+            "syntax error at or near \"SELEC\"",
+        );
+        assert!(matches!(err, DomainError::Internal(_)), "{err:?}");
+    }
 
     #[test]
     fn passwords_never_reach_error_messages() {

@@ -1,0 +1,15 @@
+//! Process-level tests: the real binary in its own process, stopped by signals, killed, run twice
+//! on one database, and kept running while PostgreSQL restarts under it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+// The HTTP helpers of the API suites (users, uploads, error bodies), pointed at a process.
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+mod cluster;
+mod kill;
+mod outage;
+mod server;
+mod shutdown;
+mod storm;

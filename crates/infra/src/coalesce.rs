@@ -359,7 +359,11 @@ mod tests {
         for (i, handle) in handles.into_iter().enumerate() {
             assert_eq!(handle.await.unwrap(), Some(i as u32));
         }
-        assert_eq!(most.load(Ordering::SeqCst), 2, "two batches overlap, never three");
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            2,
+            "two batches overlap, never three"
+        );
         assert!(coalescer.inner.lock().is_empty(), "idle keys are removed");
     }
 

@@ -1,8 +1,8 @@
 //! The few steps whose SQL differs between the backends. Everything else is shared DSL.
 
 use diesel::QueryResult;
-use diesel::prelude::*;
 use diesel::pg::Pg;
+use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, BigInt};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

@@ -27,8 +27,9 @@ macro_rules! move_edge_counters {
             .set((
                 users::following_count.eq(users::following_count
                     + case_when(users::id.eq(follower), delta).otherwise(zero)),
-                users::follower_count.eq(users::follower_count
-                    + case_when(users::id.eq(leader), delta).otherwise(zero)),
+                users::follower_count
+                    .eq(users::follower_count
+                        + case_when(users::id.eq(leader), delta).otherwise(zero)),
             ))
             .execute($conn)
             .await?

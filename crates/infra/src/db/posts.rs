@@ -33,9 +33,7 @@ type PostWithLike = (PostRow, AuthorRow, Option<i64>);
 macro_rules! posts_with_likes {
     ($viewer:expr) => {
         posts::table.inner_join(users::table).left_join(
-            likes::table.on(likes::post_id
-                .eq(posts::id)
-                .and(likes::user_id.eq($viewer))),
+            likes::table.on(likes::post_id.eq(posts::id).and(likes::user_id.eq($viewer))),
         )
     };
 }

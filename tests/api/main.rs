@@ -8,4 +8,5 @@ mod comments;
 mod feed;
 mod follows;
 mod media;
+mod openapi;
 mod posts;

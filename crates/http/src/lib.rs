@@ -25,6 +25,7 @@ mod body;
 pub mod dto;
 pub mod error;
 pub mod multipart;
+pub mod openapi;
 pub mod pagination;
 pub mod routes;
 

@@ -17,6 +17,39 @@ use crate::dto::{CommentBody, PostBody, Urls, UserBody};
 use crate::error::ApiError;
 use crate::pagination::PageBody;
 
+/// `{user}` in a path, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct UserPath {
+    /// A user id (all digits) or an email (case-insensitive).
+    user: String,
+}
+
+/// `{id}` in a path, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct IdPath {
+    id: i64,
+}
+
+/// `{post_id}` in a path, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct PostIdPath {
+    post_id: i64,
+}
+
+/// `{comment_id}` in a path, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct CommentIdPath {
+    comment_id: i64,
+}
+
 /// A resource answering at `path` both with and without its trailing slash; a method it does not
 /// serve gets a JSON `405`.
 pub(crate) fn resource(path: &str) -> Resource {

@@ -190,9 +190,13 @@ test('"Authorize" with a token, then GET /accounts/me/', async () => {
 
   await page.getByRole('button', { name: /Authorize/ }).first().click();
   const dialog = page.locator('.modal-ux');
-  const token = dialog.locator('.auth-container').filter({ hasText: 'token' }).first();
-  await token.locator('input').fill(`Token ${login.body.token}`);
-  await token.getByRole('button', { name: 'Authorize' }).click();
+  const scheme = dialog
+    .locator('.auth-container')
+    .filter({ has: page.locator('h4', { hasText: /^token/ }) });
+  await scheme.locator('input').fill(`Token ${login.body.token}`);
+  // Each scheme is a form of its own, with its own "Authorize" (labelled "Apply credentials").
+  await scheme.locator('button.authorize').click();
+  await scheme.getByText('Authorized').waitFor();
   await dialog.getByRole('button', { name: 'Close' }).first().click();
 
   const me = await tryItOut('operations-accounts-me');

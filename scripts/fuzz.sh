@@ -44,15 +44,23 @@ for _ in $(seq 1 120); do
     sleep 0.5
 done
 
-# The hooks sign up and log in users for the token (see scripts/schemathesis_hooks.py).
+# The hooks sign up and log in a user for the token (see scripts/schemathesis_hooks.py).
+#
+# Every check runs but `positive_data_acceptance`, which expects every schema-valid request to
+# succeed: that cannot hold where the server rightly refuses values no schema can describe (an
+# opaque `cursor` that is not one the server issued, an email that looks valid to JSON Schema but
+# not to the server, a new `password` without the right `current_password`, an empty file).
+# One worker: with several, hypothesis's lambda-source parsing fails on Python 3.11 ("AST
+# constructor recursion depth mismatch"), a bug of the tools, not of the server.
 status=0
 SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=scripts BEING_SOCIAL_URL="$base" \
     "$VENV/bin/schemathesis" run "$base/openapi.json" \
     --url "$base" \
     --checks all \
+    --exclude-checks positive_data_acceptance \
     --max-examples "$MAX_EXAMPLES" \
     --seed "${SEED:-1}" \
-    --workers 2 \
+    --workers 1 \
     --no-color \
     || status=$?
 

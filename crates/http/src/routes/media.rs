@@ -11,10 +11,9 @@ const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/media/{key:.+}")
+        super::json_405(web::resource("/media/{key:.+}"))
             .route(web::get().to(media))
-            .route(web::head().to(media))
-            .default_service(web::to(super::method_not_allowed)),
+            .route(web::head().to(media)),
     );
 }
 

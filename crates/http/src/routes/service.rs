@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 
 use being_social_domain::DomainError;
 
-use super::resource;
+use super::{json_405, resource};
 use crate::dto::StatusBody;
 use crate::{ApiError, AppState, openapi};
 
@@ -13,12 +13,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(healthz)))
         .service(resource("/readyz").route(web::get().to(readyz)))
         .service(resource("/openapi.json").route(web::get().to(openapi_json)))
-        .service(web::resource("/docs").route(web::get().to(docs)))
-        .service(
-            web::resource("/docs/{file:.*}")
-                .route(web::get().to(docs_file))
-                .default_service(web::to(super::method_not_allowed)),
-        );
+        .service(json_405(web::resource("/docs")).route(web::get().to(docs)))
+        .service(json_405(web::resource("/docs/{file:.*}")).route(web::get().to(docs_file)));
 }
 
 /// The process answers

@@ -32,7 +32,7 @@ check:
 browser:
     ./scripts/browser-test.sh
 
-# Schemathesis against the running server's /openapi.json (MAX_EXAMPLES per operation, default 25).
+# Schemathesis against the running server's /openapi.json (MAX_EXAMPLES per operation, default 20).
 fuzz:
     ./scripts/fuzz.sh
 

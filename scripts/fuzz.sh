@@ -4,14 +4,15 @@
 #
 # Starts the debug binary on a fresh SQLite file (RATE_LIMITS=off: a rate limiter would answer
 # 429 to most of the generated requests). Schemathesis is installed from PyPI at a pinned version
-# into a virtualenv under target/. MAX_EXAMPLES bounds the examples per operation (default 25);
-# SKIP_BUILD=1 uses target/debug/being-social as it is.
+# into a virtualenv under target/. MAX_EXAMPLES bounds the examples per operation (default 20);
+# SKIP_BUILD=1 uses target/debug/being-social as it is. Arguments are passed on to
+# `schemathesis run` (e.g. `--phases stateful`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
 VENV=target/schemathesis-venv
-MAX_EXAMPLES="${MAX_EXAMPLES:-25}"
+MAX_EXAMPLES="${MAX_EXAMPLES:-20}"
 
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
     echo "installing schemathesis $SCHEMATHESIS_VERSION (pip, into $VENV)"
@@ -30,7 +31,7 @@ work=$(mktemp -d)
 port=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 RATE_LIMITS=off BIND="127.0.0.1:$port" DATABASE_URL="sqlite://$work/db.sqlite" \
-    MEDIA_DIR="$work/media" RUST_LOG=warn target/debug/being-social >"$work/server.log" 2>&1 &
+    MEDIA_DIR="$work/media" RUST_LOG="${RUST_LOG:-warn}" target/debug/being-social >"$work/server.log" 2>&1 &
 server=$!
 cleanup() {
     kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
@@ -62,6 +63,7 @@ SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=scripts BEING_SOCIAL_URL="$base
     --seed "${SEED:-1}" \
     --workers 1 \
     --no-color \
+    "$@" \
     || status=$?
 
 if grep -qiE "panicked|internal error" "$work/server.log"; then
@@ -70,4 +72,8 @@ if grep -qiE "panicked|internal error" "$work/server.log"; then
     status=1
 fi
 kill -0 "$server" 2>/dev/null || { echo "the server died during the run" >&2; status=1; }
+if [ "$status" != 0 ]; then
+    cp "$work/server.log" target/fuzz-server.log
+    echo "the server's log is in target/fuzz-server.log" >&2
+fi
 exit "$status"

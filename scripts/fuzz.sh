@@ -47,18 +47,25 @@ done
 
 # The hooks sign up and log in a user for the token (see scripts/schemathesis_hooks.py).
 #
-# Every check runs but `positive_data_acceptance`, which expects every schema-valid request to
-# succeed: that cannot hold where the server rightly refuses values no schema can describe (an
-# opaque `cursor` that is not one the server issued, an email that looks valid to JSON Schema but
-# not to the server, a new `password` without the right `current_password`, an empty file).
+# Every check runs but two that cannot hold for this API (and one per operation, in
+# scripts/schemathesis.toml):
+# - `positive_data_acceptance` expects every schema-valid request to succeed; the server rightly
+#   refuses values no schema can describe (an opaque `cursor` it did not issue, an email that is
+#   valid to JSON Schema but not to the server, a new `password` without the right
+#   `current_password`, an empty file).
+# - `ensure_resource_availability` reports a 404 on a resource created earlier in a stateful
+#   scenario unless it saw a DELETE of that resource; the contract's URLs (kept from the DRF
+#   service) delete at paths unrelated to those that create (`/posts/delete-comment/{id}/` for a
+#   comment made at `/posts/post-comment/{post}/`, `/posts/edit/{id}/` for `/posts/create/`), so
+#   it cannot see the deletion and reports the right 404 as a failure.
 # One worker: with several, hypothesis's lambda-source parsing fails on Python 3.11 ("AST
 # constructor recursion depth mismatch"), a bug of the tools, not of the server.
 status=0
 SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=scripts BEING_SOCIAL_URL="$base" \
-    "$VENV/bin/schemathesis" run "$base/openapi.json" \
+    "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$base/openapi.json" \
     --url "$base" \
     --checks all \
-    --exclude-checks positive_data_acceptance \
+    --exclude-checks positive_data_acceptance,ensure_resource_availability \
     --max-examples "$MAX_EXAMPLES" \
     --seed "${SEED:-1}" \
     --workers 1 \

@@ -28,6 +28,14 @@ fmt:
 check:
     ./.ci/run
 
+# The headless-browser test of /docs (installs chromium and the npm packages if missing).
+browser:
+    ./scripts/browser-test.sh
+
+# Schemathesis against the running server's /openapi.json (MAX_EXAMPLES per operation, default 20).
+fuzz:
+    ./scripts/fuzz.sh
+
 # Compare every stored counter with its rows in DATABASE_URL (`--repair` to fix them).
 counters *ARGS:
     cargo run -p being-social -- check {{ARGS}}

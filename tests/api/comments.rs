@@ -13,6 +13,7 @@ on_both_backends!(
     comment_content_is_checked,
     replies_and_replies_to_replies,
     a_reply_must_belong_to_the_post,
+    a_reply_to_no_comment_is_404,
     lists_are_oldest_first_and_paginated,
     who_may_delete_a_comment,
     deleting_a_thread_removes_all_of_it,
@@ -327,6 +328,28 @@ async fn a_reply_must_belong_to_the_post(app: TestApp) {
         .get(&format!("/posts/post-comment/{first}/"), Some(&ann.token))
         .await;
     assert_eq!(page["results"][0]["reply_count"], 0);
+    app.assert_counters_exact().await;
+}
+
+/// Found by schemathesis: a reply naming the id the reply itself was about to get passed the
+/// foreign key (the row referenced itself), made a comment that was its own parent, and deleting
+/// it then walked that thread forever while holding the database's write lock.
+async fn a_reply_to_no_comment_is_404(app: TestApp) {
+    let ann = app.user("ann").await;
+    let post = app.post_by(&ann, "one").await;
+    // A fresh database: the first comment gets the id 1.
+    let (status, body) = comment(&app, &ann, post, Some(1), "to nobody").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let first = comment_ok(&app, &ann, post, None, "first").await;
+    let (status, body) = comment(&app, &ann, post, Some(first + 1), "to nobody").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(comments_count(&app, post, &ann).await, 1);
+
+    let (status, _) = app
+        .delete(&format!("/posts/delete-comment/{first}/"), Some(&ann.token))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(comments_count(&app, post, &ann).await, 0);
     app.assert_counters_exact().await;
 }
 

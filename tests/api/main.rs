@@ -10,6 +10,7 @@ mod feed;
 mod follows;
 mod media;
 mod metrics;
+mod openapi;
 mod posts;
 mod ratelimit;
 mod request_id;

@@ -8,6 +8,7 @@ use being_social_domain::pagination::Page;
 use being_social_domain::services::Profile;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::pagination::{PageBody, encode_cursor};
 
@@ -39,8 +40,10 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserBody {
+    #[schema(value_type = i64)]
     pub id: UserId,
     pub email: String,
     pub full_name: String,
@@ -49,12 +52,15 @@ pub struct UserBody {
     pub post_count: i64,
     pub follower_count: i64,
     pub following_count: i64,
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// Only for an authenticated viewer.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = bool)]
     pub is_following: Option<bool>,
     /// Only for an authenticated viewer.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = bool)]
     pub follows_you: Option<bool>,
 }
 
@@ -87,10 +93,12 @@ impl UserBody {
 }
 
 /// `GET /accounts/{user}/`: the user, and for an authenticated viewer the first page of its posts.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Profile)]
 pub struct ProfileBody {
     #[serde(flatten)]
     pub user: UserBody,
+    /// Only for an authenticated viewer: the first page of the user's posts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub posts: Option<PageBody<PostBody>>,
 }
@@ -118,8 +126,10 @@ impl ProfileBody {
 }
 
 /// What a post or comment shows of its author.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Author)]
 pub struct AuthorBody {
+    #[schema(value_type = i64)]
     pub id: UserId,
     pub email: String,
     pub full_name: String,
@@ -137,7 +147,8 @@ impl AuthorBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Post)]
 pub struct PostBody {
     pub id: i64,
     pub author: AuthorBody,
@@ -150,7 +161,9 @@ pub struct PostBody {
     pub likes_count: i64,
     pub comments_count: i64,
     pub liked_by_me: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -174,7 +187,8 @@ impl PostBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Comment)]
 pub struct CommentBody {
     pub id: i64,
     pub post_id: i64,
@@ -182,7 +196,9 @@ pub struct CommentBody {
     pub author: AuthorBody,
     pub content: String,
     pub reply_count: i64,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -201,21 +217,36 @@ impl CommentBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Login)]
 pub struct LoginBody {
     pub token: String,
     pub user: UserBody,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Follow)]
 pub struct FollowBody {
     pub following: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Like)]
 pub struct LikeBody {
     pub liked: bool,
     pub likes_count: i64,
+}
+
+/// `/healthz` and `/readyz` while all is well.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Status)]
+pub struct StatusBody {
+    #[schema(value_type = String, example = "ok")]
+    pub status: &'static str,
+}
+
+impl StatusBody {
+    pub const OK: Self = Self { status: "ok" };
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpResponse, ResponseError, web};
 use being_social_domain::{DomainError, FieldErrors};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::HttpLimits;
 
@@ -165,11 +166,19 @@ struct Parts<'a> {
     errors: Option<&'a FieldErrors>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error answer's body; the OpenAPI document names it `Error`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// A sentence for a person.
+    #[schema(value_type = String)]
     detail: &'a str,
+    /// A machine-readable code, e.g. `validation_error`, `not_found`.
+    #[schema(value_type = String)]
     code: &'a str,
+    /// Validation errors only: the messages for each invalid field.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, Vec<String>>>)]
     errors: Option<BTreeMap<&'static str, &'a [String]>>,
 }
 

@@ -39,6 +39,7 @@ pub mod dto;
 pub mod error;
 pub mod metrics;
 pub mod multipart;
+pub mod openapi;
 pub mod pagination;
 pub mod ratelimit;
 pub mod request_id;

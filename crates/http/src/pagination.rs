@@ -13,6 +13,9 @@ use being_social_domain::FieldErrors;
 use being_social_domain::pagination::{Cursor, Page, PageLimits, PageRequest};
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{ObjectBuilder, Required, Type};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -31,6 +34,38 @@ impl FromRequest for PageParams {
             .map(|state| state.limits.pages)
             .unwrap_or_default();
         ready(parse_query_within(&limits, req.query_string()).map(Self))
+    }
+}
+
+/// `?limit=` and `?cursor=` in the OpenAPI document of every list.
+impl IntoParams for PageParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let limit = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(PageRequest::MAX_LIMIT))
+            .default(Some(PageRequest::DEFAULT_LIMIT.into()));
+        let cursor = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(64));
+        vec![
+            ParameterBuilder::new()
+                .name("limit")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some("Items per page."))
+                .schema(Some(limit))
+                .build(),
+            ParameterBuilder::new()
+                .name("cursor")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(
+                    "Opaque; taken from the `next` URL of the page before.",
+                ))
+                .schema(Some(cursor))
+                .build(),
+        ]
     }
 }
 
@@ -136,9 +171,10 @@ pub fn next_url(req: &HttpRequest, next: Option<Cursor>) -> Option<String> {
 }
 
 /// A page as clients see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PageBody<T> {
     pub results: Vec<T>,
+    /// The absolute URL of the next page; `null` on the last one.
     pub next: Option<String>,
 }
 

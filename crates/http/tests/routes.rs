@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::dev::ServiceResponse;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::{App, test, web};
 use being_social_domain::DomainError;
 use being_social_domain::model::{Relationship, User};
@@ -125,9 +125,24 @@ async fn unknown_path_and_wrong_method_are_json() {
     let (status, _, body) = call(test::TestRequest::get().uri("/nowhere/")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["code"], "not_found");
-    let (status, _, body) = call(test::TestRequest::get().uri("/accounts/signup/")).await;
+    let (status, headers, body) = call(test::TestRequest::get().uri("/accounts/signup/")).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["code"], "method_not_allowed");
+    // RFC 9110: a 405 lists the methods the resource serves.
+    assert_eq!(
+        headers.get(header::ALLOW).and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    let (status, headers, body) = call(
+        test::TestRequest::default()
+            .method(Method::TRACE)
+            .uri("/posts/edit/1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["code"], "method_not_allowed");
+    let allow = headers.get(header::ALLOW).and_then(|v| v.to_str().ok());
+    assert_eq!(allow, Some("GET, PATCH, PUT, DELETE"));
     let (status, _, body) = call(authed(test::TestRequest::get().uri("/posts/edit/abc/"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["code"], "not_found");

@@ -5,15 +5,16 @@ use being_social_domain::model::UserId;
 use being_social_domain::pagination::PageRequest;
 use being_social_domain::services::{LoginInput, ProfileUpdate, SignupInput, UserRef};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
-use super::{detached, post_page, resource, user_page};
+use super::{IdPath, UserPath, detached, post_page, resource, user_page};
 use crate::AppState;
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::body;
-use crate::dto::{FollowBody, LoginBody, ProfileBody, Urls, UserBody};
+use crate::dto::{FollowBody, LoginBody, PostBody, ProfileBody, Urls, UserBody};
 use crate::error::ApiError;
 use crate::multipart::{FormSpec, is_multipart, read_form};
-use crate::pagination::PageParams;
+use crate::pagination::{PageBody, PageParams};
 
 /// Fixed paths first: they must win over `/accounts/{user}/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -40,13 +41,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SignupRequest {
+    /// Unique, case-insensitively.
+    #[schema(value_type = String, format = Email)]
     email: Option<String>,
+    #[schema(value_type = String, min_length = 1, max_length = 255)]
     full_name: Option<String>,
+    #[schema(value_type = String, min_length = 8, max_length = 1024)]
     password: Option<String>,
 }
 
+/// Sign up
+#[utoipa::path(post, path = "/accounts/signup/", tag = "accounts", request_body = SignupRequest,
+    responses((status = 201, description = "The new user", body = UserBody),
+        (status = 409, description = "The email is taken (`email_taken`)")))]
 #[tracing::instrument(name = "signup", skip_all)]
 async fn signup(
     req: HttpRequest,
@@ -64,14 +73,21 @@ async fn signup(
     Ok(HttpResponse::Created().json(UserBody::new(user, None, &Urls::from_request(&req))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct LoginRequest {
+    #[schema(required = false)]
     email: Option<String>,
-    /// DRF's login called the email `username`.
+    /// DRF's login called the email `username`: accepted in place of `email`.
+    #[schema(required = false)]
     username: Option<String>,
+    #[schema(value_type = String)]
     password: Option<String>,
 }
 
+/// Log in: a new token
+#[utoipa::path(post, path = "/accounts/login/", tag = "accounts", request_body = LoginRequest,
+    responses((status = 200, description = "A new token and the user", body = LoginBody),
+        (status = 401, description = "Wrong email or password (`invalid_credentials`)")))]
 #[tracing::instrument(name = "login", skip_all)]
 async fn login(
     req: HttpRequest,
@@ -91,6 +107,9 @@ async fn login(
     }))
 }
 
+/// Log out: revoke the token used
+#[utoipa::path(post, path = "/accounts/logout/", tag = "accounts", security(("token" = []), ("bearer" = [])),
+    responses((status = 204, description = "The token is revoked")))]
 #[tracing::instrument(name = "logout", skip_all, fields(user_id = auth.user.id))]
 async fn logout(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let task = state.clone();
@@ -98,11 +117,21 @@ async fn logout(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpRespon
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The caller's own user
+#[utoipa::path(get, path = "/accounts/me/", tag = "accounts", security(("token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The caller", body = UserBody)))]
 #[tracing::instrument(name = "me", skip_all, fields(user_id = auth.user.id))]
 async fn me(req: HttpRequest, auth: AuthUser) -> HttpResponse {
     HttpResponse::Ok().json(UserBody::own(auth.user, &Urls::from_request(&req)))
 }
 
+/// A user's profile
+///
+/// An authenticated viewer also gets `is_following`, `follows_you` and `posts`, the first page of
+/// the user's posts.
+#[utoipa::path(get, path = "/accounts/{user}/", tag = "accounts", params(UserPath),
+    security((), ("token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The user", body = ProfileBody)))]
 #[tracing::instrument(name = "profile", skip_all, fields(user = %user))]
 async fn profile(
     req: HttpRequest,
@@ -122,6 +151,10 @@ async fn profile(
     Ok(HttpResponse::Ok().json(ProfileBody::new(profile, &Urls::from_request(&req))))
 }
 
+/// A user's posts, newest first
+#[utoipa::path(get, path = "/accounts/{user}/posts/", tag = "accounts", params(UserPath, PageParams),
+    security(("token" = []), ("bearer" = [])),
+    responses((status = 200, description = "A page of posts", body = PageBody<PostBody>)))]
 #[tracing::instrument(name = "user_posts", skip_all, fields(user = %user))]
 async fn user_posts(
     req: HttpRequest,
@@ -138,12 +171,29 @@ async fn user_posts(
     Ok(post_page(&req, posts))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ProfileRequest {
+    #[schema(required = false, min_length = 1, max_length = 255)]
     full_name: Option<String>,
+    #[schema(required = false, max_length = 255)]
     bio: Option<String>,
+    /// A new password; needs `current_password`.
+    #[schema(required = false, min_length = 8, max_length = 1024)]
     password: Option<String>,
+    #[schema(required = false)]
     current_password: Option<String>,
+}
+
+/// [`ProfileRequest`] as `multipart/form-data`, with a picture. Documentation only: `read_form`
+/// reads these fields.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+struct ProfileForm {
+    #[serde(flatten)]
+    fields: ProfileRequest,
+    /// A JPEG, PNG, WebP or GIF image; stored cropped square, without metadata.
+    #[schema(value_type = Option<String>, format = Binary, required = false)]
+    avatar: Option<Vec<u8>>,
 }
 
 const PROFILE_FORM: FormSpec = FormSpec {
@@ -151,8 +201,15 @@ const PROFILE_FORM: FormSpec = FormSpec {
     texts: &["full_name", "bio", "password", "current_password"],
 };
 
+/// Change the caller's profile
+///
 /// JSON (or a url-encoded form) with the text fields, or multipart with the same fields and an
 /// `avatar` file.
+#[utoipa::path(patch, path = "/accounts/{user}/", tag = "accounts", params(UserPath),
+    security(("token" = []), ("bearer" = [])),
+    request_body(content((ProfileRequest = "application/json"), (ProfileForm = "multipart/form-data"))),
+    responses((status = 200, description = "The updated user", body = UserBody),
+        (status = 403, description = "Someone else's profile")))]
 #[tracing::instrument(name = "update_profile", skip_all, fields(user = %user, user_id = auth.user.id))]
 async fn update_profile(
     req: HttpRequest,
@@ -194,6 +251,13 @@ async fn update_profile(
     Ok(HttpResponse::Ok().json(UserBody::own(updated, &Urls::from_request(&req))))
 }
 
+/// Delete the caller's account
+///
+/// With its posts, likes, comments, follows and tokens.
+#[utoipa::path(delete, path = "/accounts/{user}/", tag = "accounts", params(UserPath),
+    security(("token" = []), ("bearer" = [])),
+    responses((status = 204, description = "The account is deleted"),
+        (status = 403, description = "Someone else's account")))]
 #[tracing::instrument(name = "delete_account", skip_all, fields(user = %user, user_id = auth.user.id))]
 async fn delete_account(
     auth: AuthUser,
@@ -207,8 +271,12 @@ async fn delete_account(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `201` when the follow is new, `200` when it already existed; the body is `{"following": true}`
-/// either way.
+/// Follow a user
+#[utoipa::path(post, path = "/accounts/follow/{id}/", tag = "accounts", params(IdPath),
+    security(("token" = []), ("bearer" = [])),
+    responses((status = 201, description = "Now following", body = FollowBody),
+        (status = 200, description = "Already following", body = FollowBody),
+        (status = 400, description = "Yourself (`cannot_follow_self`)")))]
 #[tracing::instrument(name = "follow", skip_all, fields(user_id = auth.user.id, leader = *leader))]
 async fn follow(
     auth: AuthUser,
@@ -226,6 +294,10 @@ async fn follow(
     })
 }
 
+/// Unfollow a user
+#[utoipa::path(delete, path = "/accounts/follow/{id}/", tag = "accounts", params(IdPath),
+    security(("token" = []), ("bearer" = [])),
+    responses((status = 204, description = "Not following (also when it was not)")))]
 #[tracing::instrument(name = "unfollow", skip_all, fields(user_id = auth.user.id, leader = *leader))]
 async fn unfollow(
     auth: AuthUser,
@@ -238,6 +310,10 @@ async fn unfollow(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Remove a follower of the caller
+#[utoipa::path(delete, path = "/accounts/remove-follower/{id}/", tag = "accounts", params(IdPath),
+    security(("token" = []), ("bearer" = [])),
+    responses((status = 204, description = "No longer a follower (also when it was not)")))]
 #[tracing::instrument(name = "remove_follower", skip_all, fields(user_id = auth.user.id, follower = *follower))]
 async fn remove_follower(
     auth: AuthUser,
@@ -250,6 +326,10 @@ async fn remove_follower(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// A user's followers, most recent first
+#[utoipa::path(get, path = "/accounts/follower/{user}/", tag = "accounts", params(UserPath, PageParams),
+    security(("token" = []), ("bearer" = [])),
+    responses((status = 200, description = "A page of users", body = PageBody<UserBody>)))]
 #[tracing::instrument(name = "followers", skip_all, fields(user = %user))]
 async fn followers(
     req: HttpRequest,
@@ -266,6 +346,10 @@ async fn followers(
     Ok(user_page(&req, users))
 }
 
+/// The users a user follows, most recent first
+#[utoipa::path(get, path = "/accounts/following/{user}/", tag = "accounts", params(UserPath, PageParams),
+    security(("token" = []), ("bearer" = [])),
+    responses((status = 200, description = "A page of users", body = PageBody<UserBody>)))]
 #[tracing::instrument(name = "following", skip_all, fields(user = %user))]
 async fn following(
     req: HttpRequest,

@@ -11,10 +11,9 @@ const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/media/{key:.+}")
+        super::json_405(web::resource("/media/{key:.+}"))
             .route(web::get().to(media))
-            .route(web::head().to(media))
-            .default_service(web::to(super::method_not_allowed)),
+            .route(web::head().to(media)),
     );
 }
 
@@ -31,6 +30,15 @@ fn none_match(header_value: &str, etag: &str) -> bool {
     })
 }
 
+/// A stored picture
+#[utoipa::path(get, path = "/media/{key}", tag = "media",
+    params(("key" = String, Path, description = "A key from an `image_url`, `thumbnail_url` or `avatar_url`")),
+    responses(
+        (status = 200, description = "The image bytes",
+            content(("image/jpeg"), ("image/png"), ("image/webp"), ("image/gif")),
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 404, description = "No such picture")))]
 #[tracing::instrument(name = "media", skip_all)]
 async fn media(
     req: HttpRequest,

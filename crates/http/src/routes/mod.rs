@@ -8,7 +8,10 @@ pub mod service;
 
 use std::future::Future;
 
-use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use actix_web::body::BoxBody;
+use actix_web::dev::{Service as _, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, Resource, ResponseError as _, web};
 use being_social_domain::DomainError;
 use being_social_domain::model::{Comment, ListedUser, Post};
 use being_social_domain::pagination::Page;
@@ -17,21 +20,96 @@ use crate::dto::{CommentBody, PostBody, Urls, UserBody};
 use crate::error::ApiError;
 use crate::pagination::PageBody;
 
+/// `{user}` in a path, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct UserPath {
+    /// A user id (all digits) or an email (case-insensitive).
+    user: String,
+}
+
+/// `{id}` in a path, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct IdPath {
+    id: i64,
+}
+
+/// `{post_id}` in a path, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct PostIdPath {
+    post_id: i64,
+}
+
+/// `{comment_id}` in a path, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct CommentIdPath {
+    comment_id: i64,
+}
+
 /// A resource answering at `path` both with and without its trailing slash; a method it does not
-/// serve gets a JSON `405`. `path` as written comes first: it is the template that logs and
-/// metrics show (`match_pattern`), so they name routes as the API reference does.
-pub(crate) fn resource(path: &str) -> Resource {
+/// serve gets a JSON `405` with `Allow`. `path` as written comes first: it is the template that
+/// logs and metrics show (`match_pattern`), so they name routes as the API reference does.
+pub(crate) fn resource(path: &str) -> Resource<impl ResourceFactory> {
     let bare = path.trim_end_matches('/');
     let other = if bare == path {
         format!("{bare}/")
     } else {
         bare.to_owned()
     };
-    web::resource([path.to_owned(), other]).default_service(web::to(method_not_allowed))
+    json_405(web::resource([path.to_owned(), other]))
 }
 
-pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(req.method().clone()))
+/// What a resource is once [`json_405`] wrapped it.
+pub(crate) trait ResourceFactory:
+    ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >
+{
+}
+
+impl<T> ResourceFactory for T where
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<BoxBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        >
+{
+}
+
+/// actix answers a method the resource has no route for with `405` and the `Allow` header that
+/// RFC 9110 requires, listing the methods its routes registered; this gives that answer the
+/// contract's JSON body and keeps the header.
+pub(crate) fn json_405(resource: Resource) -> Resource<impl ResourceFactory> {
+    resource.wrap_fn(|req, service| {
+        let method = req.method().clone();
+        let answer = service.call(req);
+        async move {
+            let response = answer.await?;
+            if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+                return Ok(response);
+            }
+            let allow = response.headers().get(header::ALLOW).cloned();
+            let (req, _) = response.into_parts();
+            let mut json = ApiError::MethodNotAllowed(method).error_response();
+            if let Some(allow) = allow {
+                json.headers_mut().insert(header::ALLOW, allow);
+            }
+            Ok(ServiceResponse::new(req, json))
+        }
+    })
 }
 
 /// The JSON `404` for paths no route matches.

@@ -5,15 +5,18 @@ use being_social_domain::DomainError;
 use being_social_domain::model::{CommentId, PostId};
 use being_social_domain::services::PostUpdate;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
-use super::{comment_page, detached, post_page, resource, user_page};
+use super::{
+    CommentIdPath, IdPath, PostIdPath, comment_page, detached, post_page, resource, user_page,
+};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::body;
-use crate::dto::{CommentBody, LikeBody, PostBody, Urls};
+use crate::dto::{CommentBody, LikeBody, PostBody, Urls, UserBody};
 use crate::error::ApiError;
 use crate::multipart::{FormSpec, is_multipart, read_form};
-use crate::pagination::PageParams;
+use crate::pagination::{PageBody, PageParams};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/posts/create/").route(web::post().to(create)))
@@ -29,7 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/posts/post-reaction/{id}/")
                 .route(web::post().to(like))
                 .route(web::get().to(likers))
-                .route(web::delete().to(unlike)),
+                .route(web::delete().to(unlike_reaction)),
         )
         .service(resource("/posts/delete-like/{id}/").route(web::delete().to(unlike)))
         .service(
@@ -52,7 +55,26 @@ const CREATE_FORM: FormSpec = FormSpec {
     texts: &["caption", "alt_text"],
 };
 
+/// The fields of a new post. Documentation only: `read_form` reads them.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct CreatePostForm {
+    /// JPEG, PNG, WebP or GIF, whatever its name or declared type; stored re-encoded without
+    /// metadata.
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    #[schema(max_length = 2200)]
+    caption: Option<String>,
+    #[schema(max_length = 1000)]
+    alt_text: Option<String>,
+}
+
+/// Post a picture
+///
 /// Multipart only (anything else: `415`).
+#[utoipa::path(post, path = "/posts/create/", tag = "posts", security(("token" = []), ("bearer" = [])),
+    request_body(content = CreatePostForm, content_type = "multipart/form-data"),
+    responses((status = 201, description = "The new post", body = PostBody)))]
 #[tracing::instrument(name = "create_post", skip_all, fields(user_id = auth.user.id))]
 async fn create(
     req: HttpRequest,
@@ -78,6 +100,9 @@ async fn create(
     Ok(HttpResponse::Created().json(PostBody::new(post, &Urls::from_request(&req))))
 }
 
+/// A post
+#[utoipa::path(get, path = "/posts/edit/{id}/", tag = "posts", params(IdPath), security(("token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The post", body = PostBody)))]
 #[tracing::instrument(name = "get_post", skip_all, fields(post_id = *id))]
 async fn get(
     req: HttpRequest,
@@ -89,9 +114,11 @@ async fn get(
     Ok(HttpResponse::Ok().json(PostBody::new(post, &Urls::from_request(&req))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct EditRequest {
+    #[schema(required = false, max_length = 2200)]
     caption: Option<String>,
+    #[schema(required = false, max_length = 1000)]
     alt_text: Option<String>,
 }
 
@@ -108,8 +135,14 @@ fn image_not_editable() -> ApiError {
     .into()
 }
 
+/// Change a post's caption and alt text
+///
 /// `PATCH` and `PUT`: JSON (or a url-encoded form) or multipart with `caption` and `alt_text`.
 /// Sending an `image` is a `400 image_not_editable`.
+#[utoipa::path(method(patch, put), path = "/posts/edit/{id}/", tag = "posts", params(IdPath), security(("token" = []), ("bearer" = [])),
+    request_body(content((EditRequest = "application/json"), (EditRequest = "multipart/form-data"))),
+    responses((status = 200, description = "The updated post", body = PostBody),
+        (status = 403, description = "Someone else's post")))]
 #[tracing::instrument(name = "edit_post", skip_all, fields(post_id = *id, user_id = auth.user.id))]
 async fn edit(
     req: HttpRequest,
@@ -144,6 +177,10 @@ async fn edit(
     Ok(HttpResponse::Ok().json(PostBody::new(post, &Urls::from_request(&req))))
 }
 
+/// Delete a post
+#[utoipa::path(delete, path = "/posts/edit/{id}/", tag = "posts", params(IdPath), security(("token" = []), ("bearer" = [])),
+    responses((status = 204, description = "The post, its likes, comments and files are gone"),
+        (status = 403, description = "Someone else's post")))]
 #[tracing::instrument(name = "delete_post", skip_all, fields(post_id = *id, user_id = auth.user.id))]
 async fn delete(
     auth: AuthUser,
@@ -156,7 +193,12 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `201` for a new like, `200` when it already existed; the count is the one after the request.
+/// Like a post
+///
+/// The count is the one after the request.
+#[utoipa::path(post, path = "/posts/post-reaction/{id}/", tag = "posts", params(IdPath), security(("token" = []), ("bearer" = [])),
+    responses((status = 201, description = "Liked", body = LikeBody),
+        (status = 200, description = "Already liked; the count is unchanged", body = LikeBody)))]
 #[tracing::instrument(name = "like", skip_all, fields(post_id = *id, user_id = auth.user.id))]
 async fn like(
     auth: AuthUser,
@@ -177,6 +219,9 @@ async fn like(
     })
 }
 
+/// Unlike a post
+#[utoipa::path(delete, path = "/posts/delete-like/{id}/", tag = "posts", params(IdPath), security(("token" = []), ("bearer" = [])),
+    responses((status = 204, description = "Not liked (also when it was not)")))]
 #[tracing::instrument(name = "unlike", skip_all, fields(post_id = *id, user_id = auth.user.id))]
 async fn unlike(
     auth: AuthUser,
@@ -189,6 +234,20 @@ async fn unlike(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Unlike a post (the same as `DELETE /posts/delete-like/{id}/`)
+#[utoipa::path(delete, path = "/posts/post-reaction/{id}/", tag = "posts", params(IdPath), security(("token" = []), ("bearer" = [])),
+    responses((status = 204, description = "Not liked (also when it was not)")))]
+async fn unlike_reaction(
+    auth: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<PostId>,
+) -> Result<HttpResponse, ApiError> {
+    unlike(auth, state, id).await
+}
+
+/// The users who liked a post, most recent first
+#[utoipa::path(get, path = "/posts/post-reaction/{id}/", tag = "posts", params(IdPath, PageParams), security(("token" = []), ("bearer" = [])),
+    responses((status = 200, description = "A page of users", body = PageBody<UserBody>)))]
 #[tracing::instrument(name = "likers", skip_all, fields(post_id = *id))]
 async fn likers(
     req: HttpRequest,
@@ -205,8 +264,10 @@ async fn likers(
     Ok(user_page(&req, users))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CommentRequest {
+    /// 1 to 2,200 characters after trimming.
+    #[schema(value_type = String, min_length = 1, max_length = 2200)]
     content: Option<String>,
 }
 
@@ -246,7 +307,9 @@ async fn create_comment(
     Ok(HttpResponse::Created().json(CommentBody::new(comment, &Urls::from_request(req))))
 }
 
-/// Top-level comments, oldest first.
+/// A post's top-level comments, oldest first
+#[utoipa::path(get, path = "/posts/post-comment/{post_id}/", tag = "posts", params(PostIdPath, PageParams), security(("token" = []), ("bearer" = [])),
+    responses((status = 200, description = "A page of comments", body = PageBody<CommentBody>)))]
 #[tracing::instrument(name = "comments", skip_all, fields(post_id = *post_id))]
 async fn comments(
     req: HttpRequest,
@@ -258,6 +321,10 @@ async fn comments(
     list_comments(&req, &state, *post_id, None, page).await
 }
 
+/// Comment on a post
+#[utoipa::path(post, path = "/posts/post-comment/{post_id}/", tag = "posts", params(PostIdPath), security(("token" = []), ("bearer" = [])),
+    request_body = CommentRequest,
+    responses((status = 201, description = "The new comment", body = CommentBody)))]
 #[tracing::instrument(name = "comment", skip_all, fields(post_id = *post_id, user_id = auth.user.id))]
 async fn comment(
     req: HttpRequest,
@@ -269,7 +336,10 @@ async fn comment(
     create_comment(&req, auth, state, *post_id, None, payload).await
 }
 
-/// Replies to a comment, oldest first.
+/// The replies to a comment, oldest first
+#[utoipa::path(get, path = "/posts/post-comment/{post_id}/{comment_id}/", tag = "posts",
+    params(PostIdPath, CommentIdPath, PageParams), security(("token" = []), ("bearer" = [])),
+    responses((status = 200, description = "A page of replies", body = PageBody<CommentBody>)))]
 #[tracing::instrument(name = "replies", skip_all, fields(post_id = path.0, comment_id = path.1))]
 async fn replies(
     req: HttpRequest,
@@ -282,6 +352,12 @@ async fn replies(
     list_comments(&req, &state, post_id, Some(comment_id), page).await
 }
 
+/// Reply to a comment
+///
+/// The comment must belong to that post (`404` otherwise).
+#[utoipa::path(post, path = "/posts/post-comment/{post_id}/{comment_id}/", tag = "posts",
+    params(PostIdPath, CommentIdPath), security(("token" = []), ("bearer" = [])), request_body = CommentRequest,
+    responses((status = 201, description = "The new reply", body = CommentBody)))]
 #[tracing::instrument(name = "reply", skip_all, fields(post_id = path.0, comment_id = path.1, user_id = auth.user.id))]
 async fn reply(
     req: HttpRequest,
@@ -294,6 +370,10 @@ async fn reply(
     create_comment(&req, auth, state, post_id, Some(comment_id), payload).await
 }
 
+/// Delete a comment and every reply beneath it
+#[utoipa::path(delete, path = "/posts/delete-comment/{comment_id}/", tag = "posts", params(CommentIdPath), security(("token" = []), ("bearer" = [])),
+    responses((status = 204, description = "The comment and its replies are gone"),
+        (status = 403, description = "Neither the comment's author nor the post's")))]
 #[tracing::instrument(name = "delete_comment", skip_all, fields(comment_id = *id, user_id = auth.user.id))]
 async fn delete_comment(
     auth: AuthUser,
@@ -306,7 +386,11 @@ async fn delete_comment(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The caller's feed
+///
 /// Posts of the people the caller follows and the caller's own, newest first.
+#[utoipa::path(get, path = "/posts/post-feed/", tag = "posts", params(PageParams), security(("token" = []), ("bearer" = [])),
+    responses((status = 200, description = "A page of posts", body = PageBody<PostBody>)))]
 #[tracing::instrument(name = "feed", skip_all, fields(user_id = auth.user.id))]
 async fn feed(
     req: HttpRequest,

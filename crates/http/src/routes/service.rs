@@ -1,28 +1,73 @@
-//! Operational endpoints.
+//! Operational endpoints and the API's own documentation.
 
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use serde_json::json;
 
 use being_social_domain::DomainError;
 
-use super::resource;
-use crate::{ApiError, AppState};
+use super::{json_405, resource};
+use crate::dto::StatusBody;
+use crate::{ApiError, AppState, openapi};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(healthz)))
-        .service(resource("/readyz").route(web::get().to(readyz)));
+        .service(resource("/readyz").route(web::get().to(readyz)))
+        .service(resource("/openapi.json").route(web::get().to(openapi_json)))
+        .service(json_405(web::resource("/docs")).route(web::get().to(docs)))
+        .service(json_405(web::resource("/docs/{file:.*}")).route(web::get().to(docs_file)));
 }
 
-/// The process answers.
+/// The process answers
+#[utoipa::path(get, path = "/healthz", tag = "service",
+    responses((status = 200, description = "The process answers", body = StatusBody)))]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(StatusBody::OK)
 }
 
-/// The database answers too; `503` with the contract's error body while it does not.
+/// The database answers too
+///
+/// `503` with the contract's error body while it does not.
+#[utoipa::path(get, path = "/readyz", tag = "service", responses(
+    (status = 200, description = "The database answers", body = StatusBody),
+    (status = 503, description = "The database does not answer")))]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.services.health.ready().await {
-        Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
+        Ok(HttpResponse::Ok().json(StatusBody::OK))
     } else {
         Err(DomainError::Unavailable("the database does not answer".into()).into())
     }
+}
+
+/// This document (OpenAPI 3.1)
+#[utoipa::path(get, path = "/openapi.json", tag = "service",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
+async fn openapi_json() -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .content_type(header::ContentType::json())
+        .body(openapi::json()?))
+}
+
+/// The interactive documentation (Swagger UI)
+///
+/// Redirects to `/docs/`, so that the page's relative links resolve under `/docs/`.
+#[utoipa::path(get, path = "/docs", tag = "service", responses(
+    (status = 308, description = "Redirect to `/docs/`, the page itself",
+        headers(("Location" = String, description = "/docs/")))))]
+async fn docs() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
+}
+
+/// The Swagger UI page and its files, embedded in the binary.
+async fn docs_file(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let Some(file) = openapi::swagger_file(&file)? else {
+        return Err(ApiError::NoRoute);
+    };
+    let mut response = HttpResponse::Ok();
+    response.content_type(file.content_type);
+    if file.gzpipped {
+        response.insert_header(header::ContentEncoding::Gzip);
+    }
+    Ok(response.body(file.bytes.into_owned()))
 }

@@ -43,6 +43,21 @@ impl CommentRepository for Database {
                 if post.is_none() {
                     return Err(DomainError::NotFound("post").into());
                 }
+                // The parent must exist before the insert: the foreign key alone would accept a
+                // reply naming the id the new row itself is about to get (a comment that is its
+                // own parent, whose thread never ends).
+                if let Some(parent) = row.parent_id {
+                    let found: Option<i64> = comments::table
+                        .filter(comments::post_id.eq(row.post_id))
+                        .filter(comments::id.eq(parent))
+                        .select(comments::id)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    if found.is_none() {
+                        return Err(DomainError::NotFound("comment").into());
+                    }
+                }
                 // The composite key (post_id, parent_id) refuses a parent from another post.
                 let created: CommentRow = diesel::insert_into(comments::table)
                     .values(&row)

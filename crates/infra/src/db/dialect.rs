@@ -18,10 +18,12 @@ struct IdRow {
 }
 
 /// Ids of a comment and every reply beneath it, at any depth. `$1` is the post, `$2` the root.
+/// `UNION`, not `UNION ALL`: should a cycle exist (a comment that is its own parent, which replies
+/// could create before they were checked), the walk ends instead of running forever.
 const COMMENT_THREAD: &str = "
     WITH RECURSIVE thread (id) AS (
         SELECT id FROM comments WHERE post_id = $1 AND id = $2
-        UNION ALL
+        UNION
         SELECT c.id FROM comments c JOIN thread t ON c.post_id = $1 AND c.parent_id = t.id
     )
     SELECT id FROM thread";

@@ -1,0 +1,2 @@
+ALTER TABLE posts RESET (fillfactor);
+ALTER TABLE users RESET (fillfactor);

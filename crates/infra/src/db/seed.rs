@@ -12,8 +12,10 @@
 //! - Users `users + 1..=users + likers` are "likers": no posts, no follows, fresh counters. The
 //!   hot-likes and mutual-follows scenarios use them.
 //! - Two more posts: the hot post (id `posts + 2`, by user 1, the newest of all), and the naive
-//!   post (id `posts + 1`), which only pgbench touches, by the last feed user, whom user 1 does
-//!   not follow: pgbench's thousands of updates stay out of user 1's feed.
+//!   post (id `posts + 1`, the oldest of all), which only pgbench touches, by the last feed user,
+//!   whom user 1 does not follow: pgbench's thousands of updates stay out of user 1's feed, and
+//!   out of the stretch of `posts_recent` that the feed scenario walks (as the newest post, its
+//!   dead row versions were in the way of every first page).
 //! - Every user has one token whose secret is [`bench_token`] of its id; every password is
 //!   `bench-password` (one argon2 hash, shared).
 //! - Every counter is then set to the count of its rows with one set-based UPDATE, and the
@@ -290,8 +292,8 @@ async fn load(
     .execute(conn)
     .await?;
 
-    // Post p is (posts + 2 - p) seconds old: the naive post (posts + 1) 1 s, the hot post
-    // (posts + 2, by user 1) the newest. Authors are scattered, not taken in turn: post p is by
+    // Post p is (posts + 2 - p) seconds old, the hot post (posts + 2, by user 1) the newest; the
+    // naive post (posts + 1) is posts + 2 seconds old, older than every other. Authors are scattered, not taken in turn: post p is by
     // ((p - 1) * m) % users + 1 with m coprime to users, so each run of `users` consecutive posts
     // has every feed user once, and the authors someone follows are spread evenly over time (in
     // turn, user 1's 1,000 authors would write in bursts, with 9,000 other posts between bursts).
@@ -301,9 +303,10 @@ async fn load(
          SELECT p, CASE WHEN p = $1 + 2 THEN 1 WHEN p = $1 + 1 THEN $2 \
                         ELSE (p - 1) % $2 * $5 % $2 + 1 END, \
                 $3, $4, 1080, 1080, 'Bench post ' || p, '', \
-                now() - ($1 + 2 - p) * interval '1 second', \
-                now() - ($1 + 2 - p) * interval '1 second' \
-         FROM generate_series(1::bigint, $1 + 2) AS p",
+                now() - age, now() - age \
+         FROM generate_series(1::bigint, $1 + 2) AS p, \
+              LATERAL (SELECT CASE WHEN p = $1 + 1 THEN $1 + 2 ELSE $1 + 2 - p END \
+                              * interval '1 second' AS age) AS a",
     )
     .bind::<BigInt, _>(posts)
     .bind::<BigInt, _>(users)

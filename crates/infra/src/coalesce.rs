@@ -152,6 +152,22 @@ impl<K, Req, Resp> Inner<K, Req, Resp> {
     }
 }
 
+impl<K: Hash + Eq, Req, Resp> Inner<K, Req, Resp> {
+    /// One drain task of `key` ends. The last one removes the key, dropping the requests still
+    /// queued (none when it ends normally: it ends only on an empty queue).
+    fn leave(&self, queues: &mut HashMap<K, Queue<Req, Resp>>, key: &K) {
+        let Some(queue) = queues.get_mut(key) else {
+            return;
+        };
+        queue.draining = queue.draining.saturating_sub(1);
+        if queue.draining == 0 {
+            let dropped = queue.waiting.len() as u64;
+            queues.remove(key);
+            self.stats.waiting.fetch_sub(dropped, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Accounts for a drain task that ends abnormally (a panic in a batch): the last one to go removes
 /// the key, so that the next request starts a new task instead of waiting forever; requests still
 /// queued then are dropped (their callers see `None`). A normal end does the same itself, in the
@@ -166,18 +182,7 @@ struct PanicGuard<'a, K: Hash + Eq, Req, Resp> {
 impl<K: Hash + Eq, Req, Resp> Drop for PanicGuard<'_, K, Req, Resp> {
     fn drop(&mut self) {
         if !self.finished {
-            let mut queues = self.inner.lock();
-            if let Some(queue) = queues.get_mut(self.key) {
-                queue.draining = queue.draining.saturating_sub(1);
-                if queue.draining == 0 {
-                    let dropped = queue.waiting.len();
-                    queues.remove(self.key);
-                    self.inner
-                        .stats
-                        .waiting
-                        .fetch_sub(dropped as u64, Ordering::Relaxed);
-                }
-            }
+            self.inner.leave(&mut self.inner.lock(), self.key);
         }
     }
 }
@@ -199,10 +204,7 @@ where
                 return;
             };
             if queue.waiting.is_empty() {
-                queue.draining = queue.draining.saturating_sub(1);
-                if queue.draining == 0 {
-                    queues.remove(&key);
-                }
+                inner.leave(&mut queues, &key);
                 guard.finished = true;
                 return;
             }

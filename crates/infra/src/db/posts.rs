@@ -49,6 +49,17 @@ macro_rules! post_with_like_columns {
     };
 }
 
+/// The posts of `$ids` (in no particular order) with their authors and `$viewer`'s likes.
+macro_rules! load_posts_by_ids {
+    ($conn:expr, $ids:expr, $viewer:expr) => {
+        posts_with_likes!($viewer)
+            .filter(posts::id.eq_any($ids))
+            .select(post_with_like_columns!())
+            .load::<PostWithLike>($conn)
+            .await?
+    };
+}
+
 fn into_posts(rows: Vec<PostWithLike>) -> Vec<Post> {
     rows.into_iter()
         .map(|(post, author, like)| post.into_post(author, like.is_some()))
@@ -69,13 +80,8 @@ impl Database {
             return Ok(Vec::new());
         }
         let viewer = viewer.unwrap_or(0);
-        let rows: Vec<PostWithLike> = with_conn!(self, conn => {
-            posts_with_likes!(viewer)
-                .filter(posts::id.eq_any(ids))
-                .select(post_with_like_columns!())
-                .load(conn)
-                .await?
-        });
+        let rows: Vec<PostWithLike> =
+            with_conn!(self, conn => load_posts_by_ids!(conn, ids, viewer));
         Ok(in_order_of(ids, into_posts(rows)))
     }
 }
@@ -233,11 +239,7 @@ impl PostRepository for Database {
                 let rows = if ids.is_empty() {
                     Vec::new()
                 } else {
-                    posts_with_likes!(viewer)
-                        .filter(posts::id.eq_any(&ids))
-                        .select(post_with_like_columns!())
-                        .load(conn)
-                        .await?
+                    load_posts_by_ids!(conn, &ids, viewer)
                 };
                 DbResult::Ok((ids, rows))
             })

@@ -31,14 +31,6 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     Ok(db)
 }
 
-/// Builds every adapter and the services on top of them.
-///
-/// # Errors
-/// When the media directory cannot be created or the argon2 parameters are invalid.
-pub fn build_services(settings: &Settings, db: Database) -> anyhow::Result<Services> {
-    Ok(wire(settings, db)?.0)
-}
-
 /// The adapters whose figures `/metrics` shows beside the HTTP ones.
 #[derive(Clone)]
 struct Observed {
@@ -47,6 +39,10 @@ struct Observed {
     tokens: CoalescedTokens,
 }
 
+/// Builds every adapter and the services on top of them.
+///
+/// # Errors
+/// When the media directory cannot be created or the argon2 parameters are invalid.
 fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed)> {
     // Likes and token lookups go through coalescing adapters; see `db::batched`.
     let observed = Observed {

@@ -206,6 +206,26 @@ async fn like_batches_are_counted(app: TestApp) {
         requests(&samples, "/posts/post-reaction/{id}/", "POST", 201),
         4.0
     );
+    // Follows go through their own batcher.
+    let path = format!("/accounts/follow/{}/", author.id);
+    let answers = join_all(
+        likers
+            .iter()
+            .map(|u| app.post(&path, Some(&u.token), json!({}))),
+    )
+    .await;
+    for (status, body) in answers {
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (text, samples) = scrape(&app).await;
+    let follows = "batcher=\"follows\"";
+    let runs = *buckets(&text, &samples, "batch_size", follows)
+        .last()
+        .unwrap();
+    assert!((1.0..=4.0).contains(&runs), "{runs} batches");
+    assert_eq!(samples[&format!("batch_size_sum{{{follows}}}")], 4.0);
+    assert_eq!(samples[&format!("batch_waiting{{{follows}}}")], 0.0);
+
     // Every authenticated request looked its token up through the token batcher.
     let tokens = "batcher=\"tokens\"";
     buckets(&text, &samples, "batch_size", tokens);

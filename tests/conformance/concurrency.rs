@@ -14,7 +14,7 @@ use being_social_domain::ports::{
     TokenRepository, UserRepository,
 };
 use being_social_domain::values::Bio;
-use being_social_infra::db::{CoalescedLikes, Database};
+use being_social_infra::db::{CoalescedFollows, CoalescedLikes, Database};
 use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 
@@ -24,7 +24,8 @@ use crate::support::*;
 on_both_backends!(
     many_likes_of_one_post_through_both_adapters,
     likes_and_unlikes_of_one_pair_toggling,
-    mutual_follows_and_a_hub_at_once,
+    direct_mutual_follows_and_a_hub_at_once,
+    coalesced_mutual_follows_and_a_hub_at_once,
     follows_and_unfollows_of_one_edge_toggling,
     likes_and_comments_racing_the_post_deletion,
     account_deletion_racing_follows_likes_comments_posts_tokens,
@@ -141,14 +142,21 @@ async fn likes_and_unlikes_of_one_pair_toggling(fx: &Fixture) {
     assert_eq!(post_counts(db, p.id).await.0, likers.len() as i64);
 }
 
-async fn mutual_follows_and_a_hub_at_once(fx: &Fixture) {
+async fn direct_mutual_follows_and_a_hub_at_once(fx: &Fixture) {
+    mutual_follows_and_a_hub_at_once(fx, Arc::new(fx.db.clone())).await;
+}
+async fn coalesced_mutual_follows_and_a_hub_at_once(fx: &Fixture) {
+    mutual_follows_and_a_hub_at_once(fx, Arc::new(CoalescedFollows::new(fx.db.clone()))).await;
+}
+
+async fn mutual_follows_and_a_hub_at_once(fx: &Fixture, follows: Arc<dyn FollowRepository>) {
     let db = &fx.db;
     let hub = user(db, "hub").await;
     let left = users(db, "left", 50).await;
     let right = users(db, "right", 50).await;
     let log = RaceLog::default();
     let follow = |follower: i64, leader: i64| {
-        let (d, log) = (db.clone(), log.clone());
+        let (d, log) = (follows.clone(), log.clone());
         tokio::spawn(async move { log.check("follow", d.follow(follower, leader).await, no_error) })
     };
     let mut tasks = Vec::new();
@@ -177,7 +185,7 @@ async fn mutual_follows_and_a_hub_at_once(fx: &Fixture) {
 
     // Now everyone unfollows everyone at once, half of the edges twice.
     let unfollow = |follower: i64, leader: i64| {
-        let (d, log) = (db.clone(), log.clone());
+        let (d, log) = (follows.clone(), log.clone());
         tokio::spawn(
             async move { log.check("unfollow", d.unfollow(follower, leader).await, no_error) },
         )
@@ -456,6 +464,7 @@ async fn neighbourhood(db: &Database, round: usize, others: &[i64]) -> Neighbour
 async fn account_deletion_racing_follows_likes_comments_posts_tokens(fx: &Fixture) {
     let db = &fx.db;
     let coalesced = CoalescedLikes::new(db.clone());
+    let follows = CoalescedFollows::new(db.clone());
     let others: Vec<i64> = users(db, "other", 24).await.iter().map(|u| u.id).collect();
     let log = RaceLog::default();
     for round in 0..3usize {
@@ -465,6 +474,7 @@ async fn account_deletion_racing_follows_likes_comments_posts_tokens(fx: &Fixtur
         let mut tasks: Vec<JoinHandle<()>> = Vec::new();
         for (i, o) in n.others.iter().copied().enumerate() {
             let (db2, co, log2) = (db.clone(), coalesced.clone(), log.clone());
+            let co_follows = follows.clone();
             let target = n.doomed_posts[i % 3];
             let other_post = n.other_posts[i % n.other_posts.len()];
             let doomed_comment = n.doomed_comments[i % n.doomed_comments.len()];
@@ -473,6 +483,11 @@ async fn account_deletion_racing_follows_likes_comments_posts_tokens(fx: &Fixtur
                 let (db, log) = (db2, log2);
                 // Others toward the doomed account.
                 log.check("follow doomed", db.follow(o, d).await, gone);
+                log.check(
+                    "follow doomed (coalesced)",
+                    co_follows.follow(o, d).await,
+                    gone,
+                );
                 log.check("like doomed's post", co.like(o, target).await, gone);
                 log.check(
                     "like doomed's post (direct)",
@@ -497,6 +512,11 @@ async fn account_deletion_racing_follows_likes_comments_posts_tokens(fx: &Fixtur
                 }
                 // The doomed account toward others.
                 log.check("doomed follows", db.follow(d, o).await, gone);
+                log.check(
+                    "doomed follows (coalesced)",
+                    co_follows.follow(d, o).await,
+                    gone,
+                );
                 log.check("doomed likes", co.like(d, other_post).await, gone);
                 log.check("doomed likes (direct)", db.like(d, their_post).await, gone);
                 let c = new_comment(their_post, Some(their_comment), d, "doomed replies");

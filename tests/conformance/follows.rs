@@ -1,53 +1,94 @@
-//! FollowRepository: follow/unfollow with their counters, and the two lists.
+//! FollowRepository: follow/unfollow with their counters, and the two lists. The writes run
+//! through `Database` and through `CoalescedFollows`: one contract, one set of bodies.
 
 use being_social_domain::model::{ListedUser, User};
 use being_social_domain::pagination::PageRequest;
 use being_social_domain::ports::{FollowRepository, UserRepository};
+use being_social_infra::db::CoalescedFollows;
+use futures_util::future::join_all;
 
 use crate::fixture::Fixture;
 use crate::support::*;
 
 on_both_backends!(
-    follow_and_unfollow_are_idempotent_and_move_both_counters,
-    follow_of_unknown_users_is_not_found,
-    following_oneself_is_refused_without_effect,
+    direct_follow_and_unfollow_are_idempotent_and_move_both_counters,
+    coalesced_follow_and_unfollow_are_idempotent_and_move_both_counters,
+    direct_follow_of_unknown_users_is_not_found,
+    coalesced_follow_of_unknown_users_is_not_found,
+    direct_following_oneself_is_refused_without_effect,
+    coalesced_following_oneself_is_refused_without_effect,
     followers_and_following_paginate_newest_first,
     follow_lists_skip_nothing_while_edges_are_added,
 );
 
-async fn follow_and_unfollow_are_idempotent_and_move_both_counters(fx: &Fixture) {
+async fn direct_follow_and_unfollow_are_idempotent_and_move_both_counters(fx: &Fixture) {
+    follow_and_unfollow_are_idempotent_and_move_both_counters(fx, &fx.db).await;
+}
+async fn coalesced_follow_and_unfollow_are_idempotent_and_move_both_counters(fx: &Fixture) {
+    let follows = CoalescedFollows::new(fx.db.clone());
+    follow_and_unfollow_are_idempotent_and_move_both_counters(fx, &follows).await;
+}
+async fn direct_follow_of_unknown_users_is_not_found(fx: &Fixture) {
+    follow_of_unknown_users_is_not_found(fx, &fx.db).await;
+}
+async fn coalesced_follow_of_unknown_users_is_not_found(fx: &Fixture) {
+    follow_of_unknown_users_is_not_found(fx, &CoalescedFollows::new(fx.db.clone())).await;
+}
+async fn direct_following_oneself_is_refused_without_effect(fx: &Fixture) {
+    following_oneself_is_refused_without_effect(fx, &fx.db).await;
+}
+async fn coalesced_following_oneself_is_refused_without_effect(fx: &Fixture) {
+    following_oneself_is_refused_without_effect(fx, &CoalescedFollows::new(fx.db.clone())).await;
+}
+
+async fn follow_and_unfollow_are_idempotent_and_move_both_counters(
+    fx: &Fixture,
+    follows: &dyn FollowRepository,
+) {
     let db = &fx.db;
     let [a, b, c] = <[_; 3]>::try_from(users(db, "f", 3).await).unwrap();
 
-    assert!(db.follow(a.id, b.id).await.unwrap(), "a new edge");
-    assert_eq!(user_counts(db, a.id).await, (0, 0, 1));
-    assert_eq!(user_counts(db, b.id).await, (0, 1, 0));
-
-    assert!(!db.follow(a.id, b.id).await.unwrap(), "the same edge again");
+    assert!(follows.follow(a.id, b.id).await.unwrap(), "a new edge");
     assert_eq!(user_counts(db, a.id).await, (0, 0, 1));
     assert_eq!(user_counts(db, b.id).await, (0, 1, 0));
 
     assert!(
-        db.follow(b.id, a.id).await.unwrap(),
+        !follows.follow(a.id, b.id).await.unwrap(),
+        "the same edge again"
+    );
+    assert_eq!(user_counts(db, a.id).await, (0, 0, 1));
+    assert_eq!(user_counts(db, b.id).await, (0, 1, 0));
+
+    assert!(
+        follows.follow(b.id, a.id).await.unwrap(),
         "the other direction is another edge"
     );
-    assert!(db.follow(c.id, b.id).await.unwrap());
+    assert!(follows.follow(c.id, b.id).await.unwrap());
     assert_eq!(user_counts(db, a.id).await, (0, 1, 1));
     assert_eq!(user_counts(db, b.id).await, (0, 2, 1));
     assert_eq!(user_counts(db, c.id).await, (0, 0, 1));
     assert_no_drift(db).await;
 
-    assert!(db.unfollow(a.id, b.id).await.unwrap(), "the edge existed");
+    assert!(
+        follows.unfollow(a.id, b.id).await.unwrap(),
+        "the edge existed"
+    );
     assert_eq!(user_counts(db, a.id).await, (0, 1, 0));
     assert_eq!(user_counts(db, b.id).await, (0, 1, 1));
-    assert!(!db.unfollow(a.id, b.id).await.unwrap(), "already removed");
-    assert!(!db.unfollow(a.id, c.id).await.unwrap(), "never existed");
     assert!(
-        !db.unfollow(a.id, c.id + 1000).await.unwrap(),
+        !follows.unfollow(a.id, b.id).await.unwrap(),
+        "already removed"
+    );
+    assert!(
+        !follows.unfollow(a.id, c.id).await.unwrap(),
+        "never existed"
+    );
+    assert!(
+        !follows.unfollow(a.id, c.id + 1000).await.unwrap(),
         "unknown user"
     );
     assert!(
-        !db.unfollow(c.id + 1000, a.id).await.unwrap(),
+        !follows.unfollow(c.id + 1000, a.id).await.unwrap(),
         "unknown user"
     );
     assert_eq!(user_counts(db, a.id).await, (0, 1, 0));
@@ -55,12 +96,12 @@ async fn follow_and_unfollow_are_idempotent_and_move_both_counters(fx: &Fixture)
     assert_eq!(user_counts(db, c.id).await, (0, 0, 1));
 
     // Following again after an unfollow is a new edge.
-    assert!(db.follow(a.id, b.id).await.unwrap());
+    assert!(follows.follow(a.id, b.id).await.unwrap());
     assert_eq!(user_counts(db, b.id).await, (0, 2, 1));
     assert_no_drift(db).await;
 }
 
-async fn follow_of_unknown_users_is_not_found(fx: &Fixture) {
+async fn follow_of_unknown_users_is_not_found(fx: &Fixture, follows: &dyn FollowRepository) {
     let db = &fx.db;
     let a = user(db, "a").await;
     let gone = user(db, "gone").await;
@@ -72,11 +113,12 @@ async fn follow_of_unknown_users_is_not_found(fx: &Fixture) {
         (a.id, gone.id),
         (gone.id, a.id),
     ] {
-        assert_not_found(db.follow(follower, leader).await, "user");
+        assert_not_found(follows.follow(follower, leader).await, "user");
     }
     assert_eq!(user_counts(db, a.id).await, (0, 0, 0));
     assert!(
-        db.followers(a.id, PageRequest::first(10))
+        follows
+            .followers(a.id, PageRequest::first(10))
             .await
             .unwrap()
             .items
@@ -85,17 +127,30 @@ async fn follow_of_unknown_users_is_not_found(fx: &Fixture) {
     assert_no_drift(db).await;
 }
 
-async fn following_oneself_is_refused_without_effect(fx: &Fixture) {
+async fn following_oneself_is_refused_without_effect(fx: &Fixture, follows: &dyn FollowRepository) {
     let db = &fx.db;
     let a = user(db, "self").await;
     // The port documents no answer for this (the service refuses it first), but the storage must
     // not record it: no edge, no counter moved.
     assert!(
-        db.follow(a.id, a.id).await.is_err(),
+        follows.follow(a.id, a.id).await.is_err(),
         "a self-follow is stored"
     );
     assert_eq!(user_counts(db, a.id).await, (0, 0, 0));
-    assert!(!db.unfollow(a.id, a.id).await.unwrap());
+    assert!(!follows.unfollow(a.id, a.id).await.unwrap());
+
+    // Beside other follows (the coalescing adapter may put them in one batch), a self-follow is
+    // refused alone.
+    let others = users(db, "beside", 6).await;
+    let attempts = others
+        .iter()
+        .map(|o| follows.follow(o.id, a.id))
+        .chain([follows.follow(a.id, a.id)]);
+    let results = join_all(attempts).await;
+    let (refused, rest) = results.split_last().unwrap();
+    assert!(refused.is_err(), "a self-follow is stored");
+    assert!(rest.iter().all(|r| matches!(r, Ok(true))), "{rest:?}");
+    assert_eq!(user_counts(db, a.id).await, (0, 6, 0));
     assert_no_drift(db).await;
 }
 

@@ -14,20 +14,21 @@ use being_social_http::ratelimit::{self, RateLimiter};
 use being_social_http::request_id::{AssignRequestId, RequestIdRootSpan};
 use being_social_http::{AppState, HttpLimits};
 use being_social_infra::coalesce::BATCH_SIZE_BOUNDS;
-use being_social_infra::db::{CoalescedLikes, CoalescedTokens, Database};
+use being_social_infra::db::{CoalescedFollows, CoalescedLikes, CoalescedTokens, Database};
 use being_social_infra::images::{ImageLimits, RustImageProcessor};
 use being_social_infra::media::LocalMediaStore;
 use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
 
-/// Opens the database and brings its schema up to date.
+/// Opens the database, brings its schema up to date and opens the pool's connections.
 ///
 /// # Errors
 /// A one-line message naming the setting to change.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let db = Database::open(&settings.database_url, settings.pool_size)?;
     db.migrate().await?;
+    db.warm_up().await;
     Ok(db)
 }
 
@@ -36,6 +37,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 struct Observed {
     db: Database,
     likes: CoalescedLikes,
+    follows: CoalescedFollows,
     tokens: CoalescedTokens,
 }
 
@@ -44,13 +46,15 @@ struct Observed {
 /// # Errors
 /// When the media directory cannot be created or the argon2 parameters are invalid.
 fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed)> {
-    // Likes and token lookups go through coalescing adapters; see `db::batched`.
+    // Likes, follows and token lookups go through coalescing adapters; see `db::batched`.
     let observed = Observed {
         db: db.clone(),
         likes: CoalescedLikes::new(db.clone()),
+        follows: CoalescedFollows::new(db.clone()),
         tokens: CoalescedTokens::new(db.clone()),
     };
     let likes = Arc::new(observed.likes.clone());
+    let follows = Arc::new(observed.follows.clone());
     let tokens = Arc::new(observed.tokens.clone());
     let db = Arc::new(db);
     let media = LocalMediaStore::new(settings.media_dir.clone()).with_context(|| {
@@ -66,7 +70,7 @@ fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed
     let services = Services::new(Ports {
         users: db.clone(),
         tokens,
-        follows: db.clone(),
+        follows,
         posts: db.clone(),
         likes,
         comments: db.clone(),
@@ -113,6 +117,7 @@ fn collect(observed: &Observed, out: &mut Exposition) {
 
     let batchers = [
         ("likes", observed.likes.stats()),
+        ("follows", observed.follows.stats()),
         ("tokens", observed.tokens.stats()),
     ];
     let name = "batch_size";

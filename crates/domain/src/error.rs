@@ -95,4 +95,12 @@ impl DomainError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
     }
+
+    /// A follow whose follower is its leader.
+    pub fn cannot_follow_self() -> Self {
+        Self::BadRequest {
+            code: "cannot_follow_self",
+            detail: "You cannot follow yourself.".into(),
+        }
+    }
 }

@@ -27,10 +27,7 @@ impl FollowService {
     /// `BadRequest("cannot_follow_self")`, `NotFound("user")`.
     pub async fn follow(&self, me: UserId, leader: UserId) -> Result<bool> {
         if me == leader {
-            return Err(DomainError::BadRequest {
-                code: "cannot_follow_self",
-                detail: "You cannot follow yourself.".into(),
-            });
+            return Err(DomainError::cannot_follow_self());
         }
         self.follows.follow(me, leader).await
     }

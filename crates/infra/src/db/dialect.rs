@@ -1,5 +1,7 @@
 //! The few steps whose SQL differs between the backends. Everything else is shared DSL.
 
+use std::collections::BTreeMap;
+
 use diesel::QueryResult;
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -8,8 +10,25 @@ use diesel::sql_types::{Array, BigInt};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::SqliteConn;
-use super::models::NewLikeRow;
+use super::models::{NewFollowRow, NewLikeRow};
 use super::schema::{Instant, Ts, follows, likes, posts, users};
+
+/// A change of one user's follow counters: `(user, following delta, follower delta)`.
+pub(crate) type FollowCounts = (i64, i64, i64);
+
+/// The counter changes of adding (`delta` 1) or removing (-1) the follows `(follower, leader)` of
+/// `edges`: one entry per user, in ascending user id.
+pub(crate) fn follow_counts(edges: &[(i64, i64)], delta: i64) -> Vec<FollowCounts> {
+    let mut by_user: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for &(follower, leader) in edges {
+        by_user.entry(follower).or_default().0 += delta;
+        by_user.entry(leader).or_default().1 += delta;
+    }
+    by_user
+        .into_iter()
+        .map(|(user, (following, followers))| (user, following, followers))
+        .collect()
+}
 
 #[derive(QueryableByName)]
 struct IdRow {
@@ -153,6 +172,92 @@ impl QueryFragment<Pg> for PgInsertLikes<'_> {
     }
 }
 
+/// Inserts the follows `$followers[i]` → `$leaders[i]` that do not exist yet and moves both
+/// counters of each inserted edge, in one statement (one round trip, prepared once whatever the
+/// batch size); returns the edges inserted. The caller has locked every user row involved, in
+/// ascending id, so the counter update takes no lock of its own.
+const PG_ADD_FOLLOWS: &str = "
+    WITH inserted AS (
+        INSERT INTO follows (follower_id, leader_id, created_at)
+        SELECT follower, leader, $at FROM unnest($followers, $leaders) AS edge (follower, leader)
+        ON CONFLICT DO NOTHING
+        RETURNING follower_id, leader_id
+    ),
+    delta AS (
+        SELECT id, sum(following) AS following, sum(followers) AS followers FROM (
+            SELECT follower_id AS id, 1 AS following, 0 AS followers FROM inserted
+            UNION ALL
+            SELECT leader_id, 0, 1 FROM inserted
+        ) AS ends
+        GROUP BY id
+    ),
+    moved AS (
+        UPDATE users
+        SET following_count = following_count + delta.following,
+            follower_count = follower_count + delta.followers
+        FROM delta
+        WHERE users.id = delta.id
+    )
+    SELECT follower_id, leader_id FROM inserted";
+
+struct PgAddFollows<'a> {
+    followers: &'a [i64],
+    leaders: &'a [i64],
+    at: Ts,
+}
+
+impl diesel::query_builder::QueryId for PgAddFollows<'_> {
+    type QueryId = PgAddFollows<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for PgAddFollows<'_> {
+    type SqlType = (BigInt, BigInt);
+}
+
+impl QueryFragment<Pg> for PgAddFollows<'_> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_named_sql(out, PG_ADD_FOLLOWS, |name, out| match name {
+            "followers" => out.push_bind_param::<Array<BigInt>, _>(&self.followers),
+            "leaders" => out.push_bind_param::<Array<BigInt>, _>(&self.leaders),
+            "at" => out.push_bind_param::<Instant, _>(&self.at),
+            _ => Err(unknown_parameter(name)),
+        })
+    }
+}
+
+/// Moves the follow counters of many users in one statement: user `$ids[i]` gains
+/// `$following[i]` followed accounts and `$followers[i]` followers (negative: loses). The rows are
+/// already locked, in ascending id, by the caller.
+const PG_MOVE_FOLLOW_COUNTS: &str = "
+    UPDATE users
+    SET following_count = following_count + delta.following,
+        follower_count = follower_count + delta.followers
+    FROM unnest($ids, $following, $followers) AS delta (id, following, followers)
+    WHERE users.id = delta.id";
+
+struct PgMoveFollowCounts<'a> {
+    ids: &'a [i64],
+    following: &'a [i64],
+    followers: &'a [i64],
+}
+
+impl diesel::query_builder::QueryId for PgMoveFollowCounts<'_> {
+    type QueryId = PgMoveFollowCounts<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for PgMoveFollowCounts<'_> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_named_sql(out, PG_MOVE_FOLLOW_COUNTS, |name, out| match name {
+            "ids" => out.push_bind_param::<Array<BigInt>, _>(&self.ids),
+            "following" => out.push_bind_param::<Array<BigInt>, _>(&self.following),
+            "followers" => out.push_bind_param::<Array<BigInt>, _>(&self.followers),
+            _ => Err(unknown_parameter(name)),
+        })
+    }
+}
+
 /// Writes `sql`, turning each `$name` into the next positional parameter, bound by `bind`. A
 /// value used several times is bound several times. Statements written this way, unlike
 /// `sql_query`, go into the connection's prepared-statement cache.
@@ -217,6 +322,15 @@ pub(crate) trait Dialect: Send {
     /// like was new.
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>>;
 
+    /// Inserts the follows `(follower, leader)` of `edges` that do not exist yet, moves both
+    /// counters of each, and returns the edges inserted. Both users of every edge exist and are
+    /// locked.
+    async fn add_follows(&mut self, edges: &[(i64, i64)], at: Ts) -> QueryResult<Vec<(i64, i64)>>;
+
+    /// Applies `(user, following delta, follower delta)` to the users' follow counters; each user
+    /// at most once, every row already locked.
+    async fn move_follow_counts(&mut self, deltas: &[FollowCounts]) -> QueryResult<()>;
+
     /// Ids of the next `limit` posts of the viewer's feed after `after`, newest first.
     async fn feed_ids(
         &mut self,
@@ -229,6 +343,36 @@ pub(crate) trait Dialect: Send {
 impl Dialect for AsyncPgConnection {
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>> {
         PgInsertLikes { post, users, at }.load(self).await
+    }
+
+    async fn add_follows(&mut self, edges: &[(i64, i64)], at: Ts) -> QueryResult<Vec<(i64, i64)>> {
+        let (followers, leaders): (Vec<i64>, Vec<i64>) = edges.iter().copied().unzip();
+        PgAddFollows {
+            followers: &followers,
+            leaders: &leaders,
+            at,
+        }
+        .load(self)
+        .await
+    }
+
+    async fn move_follow_counts(&mut self, deltas: &[FollowCounts]) -> QueryResult<()> {
+        let mut ids = Vec::with_capacity(deltas.len());
+        let mut following = Vec::with_capacity(deltas.len());
+        let mut followers = Vec::with_capacity(deltas.len());
+        for &(id, ing, ers) in deltas {
+            ids.push(id);
+            following.push(ing);
+            followers.push(ers);
+        }
+        PgMoveFollowCounts {
+            ids: &ids,
+            following: &following,
+            followers: &followers,
+        }
+        .execute(self)
+        .await
+        .map(drop)
     }
 
     async fn lock_users(&mut self, ids: &[i64]) -> QueryResult<Vec<i64>> {
@@ -331,6 +475,40 @@ impl Dialect for SqliteConn {
             }
         }
         Ok(inserted)
+    }
+
+    async fn add_follows(&mut self, edges: &[(i64, i64)], at: Ts) -> QueryResult<Vec<(i64, i64)>> {
+        let mut inserted = Vec::new();
+        for &(follower_id, leader_id) in edges {
+            let added = diesel::insert_into(follows::table)
+                .values(NewFollowRow {
+                    follower_id,
+                    leader_id,
+                    created_at: at,
+                })
+                .on_conflict_do_nothing()
+                .execute(self)
+                .await?;
+            if added == 1 {
+                inserted.push((follower_id, leader_id));
+            }
+        }
+        self.move_follow_counts(&follow_counts(&inserted, 1))
+            .await?;
+        Ok(inserted)
+    }
+
+    async fn move_follow_counts(&mut self, deltas: &[FollowCounts]) -> QueryResult<()> {
+        for &(id, following, followers) in deltas {
+            diesel::update(users::table.find(id))
+                .set((
+                    users::following_count.eq(users::following_count + following),
+                    users::follower_count.eq(users::follower_count + followers),
+                ))
+                .execute(self)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn lock_users(&mut self, ids: &[i64]) -> QueryResult<Vec<i64>> {

@@ -1,40 +1,25 @@
 //! Follows. Both users' counters change in the transaction that adds or removes the edge, after
 //! both user rows are locked in ascending id order: two people following each other at the same
 //! instant queue on the lower id instead of deadlocking.
+//!
+//! Follows are added in batches ([`Database::follow_batch`]): many edges in one transaction, every
+//! user row of the batch locked at once in ascending id, one insert, one counter update. A single
+//! follow is a batch of one; [`super::CoalescedFollows`] gathers the follows that arrive together.
+
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use being_social_domain::model::{ListedUser, UserId};
 use being_social_domain::pagination::{Page, PageRequest};
 use being_social_domain::ports::FollowRepository;
 use being_social_domain::{DomainError, Result};
-use diesel::dsl::case_when;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 
-use super::models::{NewFollowRow, UserRow};
+use super::dialect::follow_counts;
+use super::models::UserRow;
 use super::schema::{Ts, follows, users};
 use super::{Database, DbResult, Dialect, listed_page, newest_first_start};
-
-/// Moves both counters of one edge by `$delta` in one statement: the follower's
-/// `following_count` and the leader's `follower_count` (the two rows are already locked).
-macro_rules! move_edge_counters {
-    ($conn:expr, $follower:expr, $leader:expr, $delta:expr) => {{
-        let (follower, leader, delta): (i64, i64, i64) = ($follower, $leader, $delta);
-        let delta = delta.into_sql::<BigInt>();
-        let zero = 0_i64.into_sql::<BigInt>();
-        diesel::update(users::table.filter(users::id.eq_any([follower, leader])))
-            .set((
-                users::following_count.eq(users::following_count
-                    + case_when(users::id.eq(follower), delta).otherwise(zero)),
-                users::follower_count
-                    .eq(users::follower_count
-                        + case_when(users::id.eq(leader), delta).otherwise(zero)),
-            ))
-            .execute($conn)
-            .await?
-    }};
-}
 
 /// Which side of the edge a list shows.
 #[derive(Clone, Copy)]
@@ -46,6 +31,53 @@ enum Side {
 }
 
 impl Database {
+    /// Adds the follows `(follower, leader)` of `edges` in one transaction and answers each edge,
+    /// in order: whether the follow is new, or `NotFound("user")` if either user does not exist.
+    /// An edge present twice is new only for its first occurrence; a self-follow is refused
+    /// without touching the others.
+    pub(crate) async fn follow_batch(&self, edges: Vec<(UserId, UserId)>) -> Vec<Result<bool>> {
+        let mut users: Vec<i64> = edges.iter().flat_map(|&(f, l)| [f, l]).collect();
+        users.sort_unstable();
+        users.dedup();
+        let mut unique: Vec<(UserId, UserId)> =
+            edges.iter().copied().filter(|(f, l)| f != l).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        // The users that exist, and the edges inserted.
+        type Settled = (HashSet<i64>, HashSet<(i64, i64)>);
+        let result: DbResult<Settled> = async {
+            transaction!(self, conn => {
+                let existing: HashSet<i64> = conn.lock_users(&users).await?.into_iter().collect();
+                unique.retain(|(f, l)| existing.contains(f) && existing.contains(l));
+                let inserted = if unique.is_empty() {
+                    Vec::new()
+                } else {
+                    conn.add_follows(&unique, Ts::now()).await?
+                };
+                Ok((existing, inserted.into_iter().collect()))
+            })
+        }
+        .await;
+        match result {
+            Ok((existing, mut inserted)) => edges
+                .iter()
+                .map(|edge| {
+                    if edge.0 == edge.1 {
+                        Err(DomainError::cannot_follow_self())
+                    } else if existing.contains(&edge.0) && existing.contains(&edge.1) {
+                        Ok(inserted.remove(edge))
+                    } else {
+                        Err(DomainError::NotFound("user"))
+                    }
+                })
+                .collect(),
+            Err(err) => {
+                let err = DomainError::from(err);
+                edges.iter().map(|_| Err(err.clone())).collect()
+            }
+        }
+    }
+
     async fn follow_list(
         &self,
         user: UserId,
@@ -94,30 +126,14 @@ impl Database {
 impl FollowRepository for Database {
     #[tracing::instrument(skip(self))]
     async fn follow(&self, follower: UserId, leader: UserId) -> Result<bool> {
-        let mut pair = [follower, leader];
-        pair.sort_unstable();
-        let created = async {
-            transaction!(self, conn => {
-                if conn.lock_users(&pair).await?.len() != 2 {
-                    return Err(DomainError::NotFound("user").into());
-                }
-                let inserted = diesel::insert_into(follows::table)
-                    .values(NewFollowRow {
-                        follower_id: follower,
-                        leader_id: leader,
-                        created_at: Ts::now(),
-                    })
-                    .on_conflict_do_nothing()
-                    .execute(conn)
-                    .await?;
-                if inserted == 1 {
-                    move_edge_counters!(conn, follower, leader, 1);
-                }
-                Ok(inserted == 1)
+        self.follow_batch(vec![(follower, leader)])
+            .await
+            .pop()
+            .unwrap_or_else(|| {
+                Err(DomainError::Internal(
+                    "a batch of one gave no answer".into(),
+                ))
             })
-        }
-        .await?;
-        Ok(created)
     }
 
     #[tracing::instrument(skip(self))]
@@ -131,7 +147,7 @@ impl FollowRepository for Database {
                     .execute(conn)
                     .await?;
                 if deleted == 1 {
-                    move_edge_counters!(conn, follower, leader, -1);
+                    conn.move_follow_counts(&follow_counts(&[(follower, leader)], -1)).await?;
                 }
                 Ok(deleted == 1)
             })

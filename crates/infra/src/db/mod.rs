@@ -101,7 +101,7 @@ use diesel_async::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use batched::{CoalescedLikes, CoalescedTokens};
+pub use batched::{CoalescedFollows, CoalescedLikes, CoalescedTokens};
 pub(crate) use dialect::Dialect;
 use schema::Ts;
 
@@ -233,6 +233,16 @@ impl Database {
         }
     }
 
+    /// Opens every connection the pool may hold, so that the first burst of requests after a start
+    /// does not queue behind connection handshakes. Best effort: a connection that cannot be opened
+    /// now is opened on demand later.
+    pub async fn warm_up(&self) {
+        match &self.backend {
+            Backend::Postgres(pool) => fill(pool).await,
+            Backend::Sqlite(pool) => fill(pool).await,
+        }
+    }
+
     /// The connection pool's figures at this instant, for the metrics endpoint.
     pub fn pool_status(&self) -> PoolStatus {
         let status = match &self.backend {
@@ -276,6 +286,21 @@ impl being_social_domain::ports::HealthCheck for Database {
     }
 }
 
+/// Checks out connections until the pool holds its maximum, then returns them all to it.
+async fn fill<C>(pool: &Pool<C>)
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
+{
+    let mut held = Vec::new();
+    while held.len() < pool.status().max_size {
+        match pool.get().await {
+            Ok(conn) => held.push(conn),
+            Err(_) => break,
+        }
+    }
+}
+
 fn build_pool<C>(
     manager: AsyncDieselConnectionManager<C>,
     size: usize,
@@ -286,6 +311,9 @@ where
 {
     Pool::builder(manager)
         .max_size(size.max(1))
+        // The most recently returned connection first: the few connections a light load needs
+        // stay hot (their prepared statements, PostgreSQL's caches) and the rest stay idle.
+        .queue_mode(deadpool::managed::QueueMode::Lifo)
         .runtime(deadpool::Runtime::Tokio1)
         .wait_timeout(Some(POOL_WAIT))
         .create_timeout(Some(POOL_WAIT))

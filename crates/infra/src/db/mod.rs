@@ -188,6 +188,7 @@ impl Database {
             // which answers 503 (see `is_unavailable`) and marks it broken.
             let mut config = ManagerConfig::<AsyncPgConnection>::default();
             config.recycling_method = RecyclingMethod::Fast;
+            config.custom_setup = Box::new(|url| Box::pin(establish_postgres(url.to_owned())));
             let manager =
                 AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
             Backend::Postgres(build_pool(manager, pool_size)?)
@@ -319,6 +320,20 @@ where
         .create_timeout(Some(POOL_WAIT))
         .build()
         .map_err(|e| ConnectError::Pool(e.to_string()))
+}
+
+async fn establish_postgres(url: String) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let mut conn = AsyncPgConnection::establish(&url).await?;
+    // Every statement diesel caches is prepared once per connection, and its plan should be too.
+    // PostgreSQL's default re-plans a prepared statement at every execution whenever its generic
+    // plan is estimated dearer than a plan for the values at hand; for the feed page that meant
+    // 1.5 ms of planning for 0.3 ms of execution, every page (the benchmark's feed went from
+    // about 2,000 to 4,700 pages a second with generic plans). Every cached statement here is an
+    // index lookup or range whose best plan does not depend on the values.
+    conn.batch_execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
 }
 
 async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {

@@ -9,6 +9,7 @@ use actix_web::dev::ServerHandle;
 use being_social::configuration::Settings;
 use being_social::startup::Application;
 use being_social_infra::db::Database;
+use being_social_infra::db::check::Scope;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -326,7 +327,7 @@ impl TestApp {
     /// Asserts that every counter in the database equals the rows it counts.
     pub async fn assert_counters_exact(&self) {
         let db = self.db.open().await;
-        let drift = db.counter_drift().await.unwrap();
+        let drift = db.counter_drift(Scope::Everything).await.unwrap();
         assert!(drift.is_empty(), "counters drifted: {drift:?}");
     }
 }

@@ -27,6 +27,7 @@ on_both_backends!(
     direct_mutual_follows_and_a_hub_at_once,
     coalesced_mutual_follows_and_a_hub_at_once,
     follows_and_unfollows_of_one_edge_toggling,
+    feeds_stay_whole_while_authors_post_and_readers_follow,
     likes_and_comments_racing_the_post_deletion,
     account_deletion_racing_follows_likes_comments_posts_tokens,
 );
@@ -225,6 +226,53 @@ async fn follows_and_unfollows_of_one_edge_toggling(fx: &Fixture) {
                 log.check("follow", d.follow(x, y).await, no_error);
             } else {
                 log.check("unfollow", d.unfollow(x, y).await, no_error);
+            }
+        }));
+    }
+    settle(tasks).await;
+    log.assert_clean();
+    assert_no_drift(db).await;
+}
+
+/// Authors post and delete while readers follow and unfollow them, all at once (each post's
+/// fan-out racing the follows that copy its author's posts): afterwards every feed holds exactly
+/// its owner's posts and those of the authors followed (`assert_no_drift` compares them).
+async fn feeds_stay_whole_while_authors_post_and_readers_follow(fx: &Fixture) {
+    let db = &fx.db;
+    let coalesced = CoalescedFollows::new(db.clone());
+    let authors = users(db, "author", 4).await;
+    let readers = users(db, "reader", 8).await;
+    let log = RaceLog::default();
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    for (i, author) in authors.iter().enumerate() {
+        let (d, log, id) = (db.clone(), log.clone(), author.id);
+        tasks.push(tokio::spawn(async move {
+            for n in 0..6 {
+                let created = PostRepository::create(&d, new_post(id, &format!("{i}-{n}"))).await;
+                let created = log.check("post", created, no_error);
+                if let Some(p) = created.filter(|_| n % 3 == 2) {
+                    log.check(
+                        "delete post",
+                        PostRepository::delete(&d, p.id, id).await,
+                        no_error,
+                    );
+                }
+            }
+        }));
+    }
+    for (i, reader) in readers.iter().enumerate() {
+        let (d, co, log, id) = (db.clone(), coalesced.clone(), log.clone(), reader.id);
+        let leaders: Vec<i64> = authors.iter().map(|a| a.id).collect();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..3 {
+                for (k, &leader) in leaders.iter().enumerate() {
+                    let follows: &dyn FollowRepository = if (i + k) % 2 == 0 { &co } else { &d };
+                    if (i + k + round) % 3 == 2 {
+                        log.check("unfollow", follows.unfollow(id, leader).await, no_error);
+                    } else {
+                        log.check("follow", follows.follow(id, leader).await, no_error);
+                    }
+                }
             }
         }));
     }

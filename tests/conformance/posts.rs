@@ -8,6 +8,7 @@ use being_social_domain::ports::{
     UserRepository,
 };
 use being_social_domain::values::{AltText, Caption};
+use being_social_infra::db::CoalescedFollows;
 
 use crate::fixture::Fixture;
 use crate::support::*;
@@ -23,6 +24,7 @@ on_both_backends!(
     by_author_paginates_newest_first,
     feed_paginates_the_viewer_and_followed_authors_newest_first,
     feed_of_someone_following_many_authors,
+    feed_follows_the_graph_as_it_changes,
 );
 
 async fn create_round_trips_every_field_and_counts_the_post(fx: &Fixture) {
@@ -482,4 +484,44 @@ async fn feed_of_someone_following_many_authors(fx: &Fixture) {
         );
         assert_newest_first(&feed);
     }
+}
+
+/// The feed is materialised: following copies the leader's earlier posts in, posting fans out to
+/// followers, and unfollowing, deleting a post and deleting an account take entries out.
+async fn feed_follows_the_graph_as_it_changes(fx: &Fixture) {
+    let db = &fx.db;
+    let coalesced = CoalescedFollows::new(db.clone());
+    let viewer = user(db, "viewer").await;
+    let a = user(db, "a").await;
+    let b = user(db, "b").await;
+    let ids = |feed: Vec<Post>| feed.iter().map(|p| p.id).collect::<Vec<_>>();
+    let feed_of = |who: i64| walk(2, move |page| db.feed(who, page));
+
+    let a1 = post(db, a.id, "a1").await.id;
+    let a2 = post(db, a.id, "a2").await.id;
+    let b1 = post(db, b.id, "b1").await.id;
+    assert!(ids(feed_of(viewer.id).await).is_empty());
+
+    assert!(coalesced.follow(viewer.id, a.id).await.unwrap());
+    assert_eq!(ids(feed_of(viewer.id).await), [a2, a1], "a's earlier posts");
+    let mine = post(db, viewer.id, "mine").await.id;
+    let a3 = post(db, a.id, "a3").await.id;
+    assert_eq!(ids(feed_of(viewer.id).await), [a3, mine, a2, a1]);
+    assert_eq!(ids(feed_of(b.id).await), [b1], "b follows nobody");
+
+    PostRepository::delete(db, a2, a.id).await.unwrap();
+    assert_eq!(ids(feed_of(viewer.id).await), [a3, mine, a1]);
+    assert!(coalesced.unfollow(viewer.id, a.id).await.unwrap());
+    assert_eq!(ids(feed_of(viewer.id).await), [mine]);
+    assert!(db.follow(viewer.id, a.id).await.unwrap());
+    assert!(db.follow(viewer.id, b.id).await.unwrap());
+    assert_eq!(ids(feed_of(viewer.id).await), [a3, mine, b1, a1]);
+    assert_no_drift(db).await;
+
+    UserRepository::delete(db, a.id).await.unwrap();
+    assert_eq!(ids(feed_of(viewer.id).await), [mine, b1]);
+    assert!(db.follow(b.id, viewer.id).await.unwrap());
+    UserRepository::delete(db, viewer.id).await.unwrap();
+    assert_eq!(ids(feed_of(b.id).await), [b1]);
+    assert_no_drift(db).await;
 }

@@ -12,6 +12,7 @@ use being_social_domain::ports::{
 use being_social_domain::values::{AltText, Caption, CommentContent, Email, FullName};
 use being_social_domain::{DomainError, Result};
 use being_social_infra::db::Database;
+use being_social_infra::db::check::Scope;
 use chrono::{DateTime, Utc};
 
 pub fn new_user(email: &str, full_name: &str) -> NewUser {
@@ -112,7 +113,10 @@ pub async fn post_counts(db: &Database, id: PostId) -> (i64, i64) {
 
 /// Every counter equals the rows it counts.
 pub async fn assert_no_drift(db: &Database) {
-    let drift = db.counter_drift().await.expect("counter_drift");
+    let drift = db
+        .counter_drift(Scope::Everything)
+        .await
+        .expect("counter_drift");
     assert!(drift.is_empty(), "counters drifted: {drift:?}");
 }
 

@@ -7,6 +7,7 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod check;
 mod cluster;
 mod kill;
 mod outage;

@@ -41,11 +41,16 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Compare every counter with the rows it counts; exit status 1 if any differs.
+    /// Compare every counter with the rows it counts, and every user's feed with their follows and
+    /// posts; exit status 1 if any differs.
     Check {
-        /// Set every differing counter to the count of its rows.
+        /// Set every differing counter to the count of its rows and rebuild every differing feed.
         #[arg(long)]
         repair: bool,
+        /// Leave the feeds out (their comparison reads every feed entry: minutes for tens of
+        /// millions).
+        #[arg(long)]
+        counters_only: bool,
     },
     /// Fill an empty PostgreSQL database with the benchmark dataset (see docs/benchmarks.md).
     Seed(SeedArgs),

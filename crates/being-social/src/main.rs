@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use being_social::configuration::{Cli, Command, SeedArgs, Settings};
 use being_social::startup::{Application, open_database};
 use being_social::telemetry;
+use being_social_infra::db::check::Scope;
 use being_social_infra::db::seed::{SeedSpec, write_token_file};
 use clap::Parser;
 
@@ -41,7 +42,10 @@ fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<ExitCode>
                 tracing::info!("migrations applied");
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Check { repair } => check(&settings, repair).await,
+            Command::Check {
+                repair,
+                counters_only,
+            } => check(&settings, repair, counters_only).await,
             Command::Seed(args) => seed(&settings, args).await,
             Command::Serve => {
                 let app = Application::build(&settings).await?;
@@ -53,21 +57,30 @@ fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<ExitCode>
     })
 }
 
-/// Reports every counter that differs from its rows (exit 1 if any), repairing them on request.
-async fn check(settings: &Settings, repair: bool) -> anyhow::Result<ExitCode> {
+/// Reports every counter that differs from its rows and every feed that differs from its follows
+/// and posts (exit 1 if any), repairing them on request.
+async fn check(settings: &Settings, repair: bool, counters_only: bool) -> anyhow::Result<ExitCode> {
+    let scope = if counters_only {
+        Scope::CountersOnly
+    } else {
+        Scope::Everything
+    };
     let db = open_database(settings).await?;
-    let drift = db.counter_drift().await?;
+    let drift = db.counter_drift(scope).await?;
     for counter in &drift {
         println!("{counter}");
     }
     if drift.is_empty() {
-        println!("every counter equals its rows");
+        println!("every counter equals its rows, every feed its follows");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} counter(s) differ from their rows", drift.len());
+    println!(
+        "{} counter(s) or feed(s) differ from their rows",
+        drift.len()
+    );
     if repair {
-        db.repair_counters().await?;
-        let left = db.counter_drift().await?;
+        db.repair_counters(scope).await?;
+        let left = db.counter_drift(scope).await?;
         println!("repaired; {} left", left.len());
     }
     Ok(ExitCode::from(1))

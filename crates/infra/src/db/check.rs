@@ -1,5 +1,6 @@
-//! Counter verification: every stored counter against a count of the rows it counts. Plain SQL
-//! that both backends accept, run by `being-social check` and by the tests after every storm.
+//! Counter verification: every stored counter against a count of the rows it counts, and every
+//! materialised feed against the follows and posts it is made of. Plain SQL that both backends
+//! accept, run by `being-social check` and by the tests after every storm.
 
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
@@ -64,35 +65,92 @@ const COUNTERS: [(&str, &str, &str); 6] = [
     ),
 ];
 
-fn drift_query() -> String {
-    COUNTERS
-        .iter()
-        .map(|(table, column, count)| {
-            format!(
-                "SELECT '{table}.{column}' AS counter, t.id AS id, t.{column} AS stored, \
-                 ({count}) AS actual FROM {table} t WHERE t.{column} <> ({count})"
-            )
-        })
+/// What `feed_entries` must hold: `(viewer_id, created_at, post_id)` for the viewer's own posts
+/// and for the posts of everyone the viewer follows.
+const EXPECTED_FEEDS: &str = "
+    SELECT author_id AS viewer_id, created_at, id AS post_id FROM posts
+    UNION ALL
+    SELECT f.follower_id, p.created_at, p.id FROM follows f JOIN posts p ON p.author_id = f.leader_id";
+
+/// The viewers whose feed lacks an entry or holds one too many.
+fn wrong_feeds() -> String {
+    format!(
+        "SELECT viewer_id FROM ({EXPECTED_FEEDS} \
+             EXCEPT SELECT viewer_id, created_at, post_id FROM feed_entries) AS missing \
+         UNION \
+         SELECT viewer_id FROM (SELECT viewer_id, created_at, post_id FROM feed_entries \
+             EXCEPT SELECT viewer_id, created_at, post_id FROM ({EXPECTED_FEEDS}) AS e) AS extra"
+    )
+}
+
+/// What `being-social check` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Counters and feeds.
+    Everything,
+    /// Counters only: the feed comparison reads every feed entry twice over (about two minutes
+    /// for the benchmark's 50 million).
+    CountersOnly,
+}
+
+fn drift_query(scope: Scope) -> String {
+    let counters = COUNTERS.iter().map(|(table, column, count)| {
+        format!(
+            "SELECT '{table}.{column}' AS counter, t.id AS id, t.{column} AS stored, \
+             ({count}) AS actual FROM {table} t WHERE t.{column} <> ({count})"
+        )
+    });
+    // A wrong feed is reported with its number of entries against the number it should have
+    // (which may be equal: one missing, one extra).
+    let feeds = format!(
+        "SELECT 'feed_entries' AS counter, w.viewer_id AS id, \
+            (SELECT COUNT(*) FROM feed_entries e WHERE e.viewer_id = w.viewer_id) AS stored, \
+            (SELECT COUNT(*) FROM ({EXPECTED_FEEDS}) x WHERE x.viewer_id = w.viewer_id) AS actual \
+         FROM ({}) AS w",
+        wrong_feeds()
+    );
+    let feeds = (scope == Scope::Everything).then_some(feeds);
+    counters
+        .chain(feeds)
         .collect::<Vec<_>>()
         .join(" UNION ALL ")
 }
 
-fn repair_statements() -> Vec<String> {
-    COUNTERS
-        .iter()
-        .map(|(table, column, count)| {
-            format!("UPDATE {table} AS t SET {column} = ({count}) WHERE t.{column} <> ({count})")
-        })
-        .collect()
+fn repair_statements(scope: Scope) -> Vec<String> {
+    let counters = COUNTERS.iter().map(|(table, column, count)| {
+        format!("UPDATE {table} AS t SET {column} = ({count}) WHERE t.{column} <> ({count})")
+    });
+    // A wrong feed is rebuilt whole. The temporary table keeps the list of viewers fixed while
+    // their entries are deleted and written again.
+    let feeds = [
+        format!("CREATE TEMPORARY TABLE wrong_feeds AS {}", wrong_feeds()),
+        "DELETE FROM feed_entries WHERE viewer_id IN (SELECT viewer_id FROM wrong_feeds)".into(),
+        format!(
+            "INSERT INTO feed_entries (viewer_id, created_at, post_id) \
+             SELECT viewer_id, created_at, post_id FROM ({EXPECTED_FEEDS}) AS x \
+             WHERE x.viewer_id IN (SELECT viewer_id FROM wrong_feeds)"
+        ),
+        "DROP TABLE wrong_feeds".into(),
+    ];
+    let feeds = if scope == Scope::Everything {
+        feeds.to_vec()
+    } else {
+        Vec::new()
+    };
+    counters.chain(feeds).collect()
 }
 
 impl Database {
-    /// Every counter that differs from the rows it counts; empty when all agree.
+    /// Every counter that differs from the rows it counts, and every feed that differs from the
+    /// follows and posts it is made of; empty when all agree.
     ///
     /// # Errors
     /// When the database cannot be queried.
-    pub async fn counter_drift(&self) -> Result<Vec<Drift>, being_social_domain::DomainError> {
-        let query = drift_query();
+    pub async fn counter_drift(
+        &self,
+        scope: Scope,
+    ) -> Result<Vec<Drift>, being_social_domain::DomainError> {
+        let query = drift_query(scope);
         let drift: Vec<Drift> = async {
             with_conn!(self, conn => DbResult::Ok(diesel::sql_query(&query).load(conn).await?))
         }
@@ -100,12 +158,16 @@ impl Database {
         Ok(drift)
     }
 
-    /// Sets every drifted counter to the count of its rows, in one transaction.
+    /// Sets every drifted counter to the count of its rows and rebuilds every wrong feed, in one
+    /// transaction.
     ///
     /// # Errors
     /// When the database cannot be written.
-    pub async fn repair_counters(&self) -> Result<(), being_social_domain::DomainError> {
-        let statements = repair_statements();
+    pub async fn repair_counters(
+        &self,
+        scope: Scope,
+    ) -> Result<(), being_social_domain::DomainError> {
+        let statements = repair_statements(scope);
         async {
             transaction!(self, conn => {
                 for statement in &statements {

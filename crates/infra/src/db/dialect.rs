@@ -11,7 +11,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::SqliteConn;
 use super::models::{NewFollowRow, NewLikeRow};
-use super::schema::{Instant, Ts, follows, likes, posts, users};
+use super::schema::{Instant, Ts, feed_entries, follows, likes, posts, users};
 
 /// A change of one user's follow counters: `(user, following delta, follower delta)`.
 pub(crate) type FollowCounts = (i64, i64, i64);
@@ -59,84 +59,6 @@ const THREADS_OF_AUTHOR: &str = "
     )
     SELECT id FROM doomed";
 
-/// The feed on PostgreSQL, in one statement that PostgreSQL prepares once per connection.
-/// `$viewer`, the cursor `($at, $id)` (exclusive) and `$limit`, the number of rows to return, are
-/// bound by [`PgFeedQuery`].
-///
-/// The authors (the people followed, and the viewer) never leave the database. Which of two
-/// plans runs is decided per execution by the viewer's `following_count`, through one-time
-/// filters: PostgreSQL evaluates the scalar subquery once and skips the branch whose filter is
-/// false without reading anything.
-///
-/// - Few authors: for each author at most one page of post keys from `posts_author_recent`, then
-///   the newest page of those. Reads at most (authors × page size) index entries, however many
-///   posts each author has.
-/// - Many authors: walk `posts_recent` backwards from the cursor, keeping the posts whose author
-///   is among the followed (an index-only scan). Reads about
-///   (page size × all posts / posts of those authors) entries. The `OR $viewer IS NULL` (never
-///   true) is deliberate: PostgreSQL turns an `IN (subquery)` at the top of a WHERE clause into a
-///   join, and both joins it picks are slow here (a loop over the thousand authors for every post
-///   read: 94 ms a page in the benchmark's data set; or every post of those authors read through
-///   `posts_author_recent` and sorted: 24 ms). Below an OR the subquery stays a filter, which
-///   PostgreSQL answers from a hash of the authors built once: 1 ms.
-///
-/// Up to 100 followed accounts the per-author join reads less: at F
-/// authors it reads F·L entries and the walk about L·N/F, equal at F = √N (100 for the 10,000
-/// accounts the benchmark seeds).
-const PG_FEED: &str = "
-    WITH viewer AS MATERIALIZED (SELECT following_count FROM users WHERE id = $viewer),
-    authors AS MATERIALIZED (
-        SELECT leader_id AS author_id FROM follows WHERE follower_id = $viewer
-        UNION ALL SELECT $viewer
-    )
-    SELECT id FROM (
-        (SELECT p.id, p.created_at FROM authors a
-        CROSS JOIN LATERAL (
-            SELECT id, created_at FROM posts
-            WHERE posts.author_id = a.author_id AND (posts.created_at, posts.id) < ($at, $id)
-            ORDER BY posts.created_at DESC, posts.id DESC
-            LIMIT $limit
-        ) AS p
-        WHERE (SELECT following_count FROM viewer) < 100
-        ORDER BY p.created_at DESC, p.id DESC
-        LIMIT $limit)
-        UNION ALL
-        (SELECT id, created_at FROM posts
-        WHERE (SELECT following_count FROM viewer) >= 100
-          AND (created_at, id) < ($at, $id)
-          AND (author_id IN (SELECT author_id FROM authors) OR $viewer IS NULL)
-        ORDER BY created_at DESC, id DESC
-        LIMIT $limit)
-    ) AS page
-    ORDER BY created_at DESC, id DESC
-    LIMIT $limit";
-
-/// [`PG_FEED`] as a query diesel can cache: `sql_query` text is never put in the connection's
-/// prepared-statement cache, so it would be parsed and planned again at every page.
-#[derive(diesel::query_builder::QueryId)]
-struct PgFeedQuery {
-    viewer: i64,
-    at: Ts,
-    id: i64,
-    limit: i64,
-}
-
-impl diesel::query_builder::Query for PgFeedQuery {
-    type SqlType = BigInt;
-}
-
-impl QueryFragment<Pg> for PgFeedQuery {
-    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        push_named_sql(out, PG_FEED, |name, out| match name {
-            "viewer" => out.push_bind_param::<BigInt, _>(&self.viewer),
-            "at" => out.push_bind_param::<Instant, _>(&self.at),
-            "id" => out.push_bind_param::<BigInt, _>(&self.id),
-            "limit" => out.push_bind_param::<BigInt, _>(&self.limit),
-            _ => Err(unknown_parameter(name)),
-        })
-    }
-}
-
 /// Inserts the likes of `$users` on `$post` that do not exist yet, returning their users. One
 /// statement whatever the batch size (the users travel as one array), so PostgreSQL prepares it
 /// once per connection instead of parsing a new multi-row VALUES list for every batch.
@@ -172,10 +94,12 @@ impl QueryFragment<Pg> for PgInsertLikes<'_> {
     }
 }
 
-/// Inserts the follows `$followers[i]` → `$leaders[i]` that do not exist yet and moves both
-/// counters of each inserted edge, in one statement (one round trip, prepared once whatever the
-/// batch size); returns the edges inserted. The caller has locked every user row involved, in
-/// ascending id, so the counter update takes no lock of its own.
+/// Inserts the follows `$followers[i]` → `$leaders[i]` that do not exist yet, moves both
+/// counters of each inserted edge and copies the leader's posts into the follower's feed, in one
+/// statement (one round trip, prepared once whatever the batch size); returns the edges inserted.
+/// The caller has locked every user row involved, in ascending id, so the counter update takes no
+/// lock of its own, and a post the leader creates meanwhile is either seen here or fans out to the
+/// new follower itself.
 const PG_ADD_FOLLOWS: &str = "
     WITH inserted AS (
         INSERT INTO follows (follower_id, leader_id, created_at)
@@ -197,6 +121,12 @@ const PG_ADD_FOLLOWS: &str = "
             follower_count = follower_count + delta.followers
         FROM delta
         WHERE users.id = delta.id
+    ),
+    copied AS (
+        INSERT INTO feed_entries (viewer_id, created_at, post_id)
+        SELECT inserted.follower_id, posts.created_at, posts.id
+        FROM inserted JOIN posts ON posts.author_id = inserted.leader_id
+        ON CONFLICT DO NOTHING
     )
     SELECT follower_id, leader_id FROM inserted";
 
@@ -323,21 +253,14 @@ pub(crate) trait Dialect: Send {
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>>;
 
     /// Inserts the follows `(follower, leader)` of `edges` that do not exist yet, moves both
-    /// counters of each, and returns the edges inserted. Both users of every edge exist and are
+    /// counters of each, copies each new leader's posts into its follower's feed, and returns the
+    /// edges inserted. Both users of every edge exist and are
     /// locked.
     async fn add_follows(&mut self, edges: &[(i64, i64)], at: Ts) -> QueryResult<Vec<(i64, i64)>>;
 
     /// Applies `(user, following delta, follower delta)` to the users' follow counters; each user
     /// at most once, every row already locked.
     async fn move_follow_counts(&mut self, deltas: &[FollowCounts]) -> QueryResult<()>;
-
-    /// Ids of the next `limit` posts of the viewer's feed after `after`, newest first.
-    async fn feed_ids(
-        &mut self,
-        viewer: i64,
-        after: (Ts, i64),
-        limit: i64,
-    ) -> QueryResult<Vec<i64>>;
 }
 
 impl Dialect for AsyncPgConnection {
@@ -437,22 +360,6 @@ impl Dialect for AsyncPgConnection {
             .await
             .map(ids)
     }
-
-    async fn feed_ids(
-        &mut self,
-        viewer: i64,
-        after: (Ts, i64),
-        limit: i64,
-    ) -> QueryResult<Vec<i64>> {
-        PgFeedQuery {
-            viewer,
-            at: after.0,
-            id: after.1,
-            limit,
-        }
-        .load(self)
-        .await
-    }
 }
 
 impl Dialect for SqliteConn {
@@ -491,6 +398,19 @@ impl Dialect for SqliteConn {
                 .await?;
             if added == 1 {
                 inserted.push((follower_id, leader_id));
+                diesel::insert_into(feed_entries::table)
+                    .values(posts::table.filter(posts::author_id.eq(leader_id)).select((
+                        follower_id.into_sql::<BigInt>(),
+                        posts::created_at,
+                        posts::id,
+                    )))
+                    .into_columns((
+                        feed_entries::viewer_id,
+                        feed_entries::created_at,
+                        feed_entries::post_id,
+                    ))
+                    .execute(self)
+                    .await?;
             }
         }
         self.move_follow_counts(&follow_counts(&inserted, 1))
@@ -558,34 +478,5 @@ impl Dialect for SqliteConn {
             .load::<IdRow>(self)
             .await
             .map(ids)
-    }
-
-    async fn feed_ids(
-        &mut self,
-        viewer: i64,
-        after: (Ts, i64),
-        limit: i64,
-    ) -> QueryResult<Vec<i64>> {
-        // SQLite has no LATERAL: the posts of the followed authors are read through
-        // posts_author_recent and sorted. PostgreSQL is the store for large followings.
-        let leaders = follows::table
-            .filter(follows::follower_id.eq(viewer))
-            .select(follows::leader_id);
-        posts::table
-            .filter(
-                posts::author_id
-                    .eq_any(leaders)
-                    .or(posts::author_id.eq(viewer)),
-            )
-            .filter(
-                posts::created_at
-                    .lt(after.0)
-                    .or(posts::created_at.eq(after.0).and(posts::id.lt(after.1))),
-            )
-            .order((posts::created_at.desc(), posts::id.desc()))
-            .limit(limit)
-            .select(posts::id)
-            .load(self)
-            .await
     }
 }

@@ -2,6 +2,9 @@
 //! both user rows are locked in ascending id order: two people following each other at the same
 //! instant queue on the lower id instead of deadlocking.
 //!
+//! A follow copies the leader's posts into the follower's materialised feed and an unfollow
+//! removes them, in the same transactions (see migrations/*_feed_entries).
+//!
 //! Follows are added in batches ([`Database::follow_batch`]): many edges in one transaction, every
 //! user row of the batch locked at once in ascending id, one insert, one counter update. A single
 //! follow is a batch of one; [`super::CoalescedFollows`] gathers the follows that arrive together.
@@ -18,7 +21,7 @@ use diesel_async::RunQueryDsl;
 
 use super::dialect::follow_counts;
 use super::models::UserRow;
-use super::schema::{Ts, follows, users};
+use super::schema::{Ts, feed_entries, follows, posts, users};
 use super::{Database, DbResult, Dialect, listed_page, newest_first_start};
 
 /// Which side of the edge a list shows.
@@ -148,6 +151,16 @@ impl FollowRepository for Database {
                     .await?;
                 if deleted == 1 {
                     conn.move_follow_counts(&follow_counts(&[(follower, leader)], -1)).await?;
+                    // The leader's posts leave the follower's feed (the leader's row is locked, so
+                    // no post of theirs is being fanned out meanwhile).
+                    let leaders_posts = posts::table.filter(posts::author_id.eq(leader)).select(posts::id);
+                    diesel::delete(
+                        feed_entries::table
+                            .filter(feed_entries::viewer_id.eq(follower))
+                            .filter(feed_entries::post_id.eq_any(leaders_posts)),
+                    )
+                    .execute(conn)
+                    .await?;
                 }
                 Ok(deleted == 1)
             })

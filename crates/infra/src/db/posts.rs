@@ -1,7 +1,8 @@
 //! Posts, likes and the feed.
 //!
 //! A page of posts is one query, whatever its size: the posts joined with their authors and with
-//! the viewer's like of each (the feed first reads the page's ids, on the same connection).
+//! the viewer's like of each. The feed reads its page from the materialised `feed_entries`, which
+//! creating a post fills (fan-out on write; follows and unfollows keep it in db/follows.rs).
 
 use async_trait::async_trait;
 use being_social_domain::model::{LikeOutcome, ListedUser, Post, PostId, UserId};
@@ -12,10 +13,11 @@ use being_social_domain::ports::{
 use being_social_domain::{DomainError, Result};
 use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
+use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 
 use super::models::{AuthorRow, NewLikeRow, NewPostRow, PostRow, PostTextChangeset, UserRow};
-use super::schema::{Ts, likes, posts, users};
+use super::schema::{Instant, Ts, feed_entries, follows, likes, posts, users};
 use super::{Database, DbError, DbResult, Dialect, is_violation, listed_page, newest_first_start};
 
 fn post_cursor(post: &Post) -> Cursor {
@@ -113,6 +115,32 @@ impl PostRepository for Database {
                     .set(users::post_count.eq(users::post_count + 1))
                     .returning(AuthorRow::as_returning())
                     .get_result(conn)
+                    .await?;
+                // Into the author's feed and every follower's, now that the author's row is
+                // locked: a follow committed before this point is seen here, and a follow that
+                // commits after it finds this post when it copies the author's posts.
+                diesel::insert_into(feed_entries::table)
+                    .values((
+                        feed_entries::viewer_id.eq(created.author_id),
+                        feed_entries::created_at.eq(now),
+                        feed_entries::post_id.eq(created.id),
+                    ))
+                    .execute(conn)
+                    .await?;
+                diesel::insert_into(feed_entries::table)
+                    .values(
+                        follows::table.filter(follows::leader_id.eq(created.author_id)).select((
+                            follows::follower_id,
+                            now.into_sql::<Instant>(),
+                            created.id.into_sql::<BigInt>(),
+                        )),
+                    )
+                    .into_columns((
+                        feed_entries::viewer_id,
+                        feed_entries::created_at,
+                        feed_entries::post_id,
+                    ))
+                    .execute(conn)
                     .await?;
                 Ok((created, author))
             })
@@ -230,23 +258,26 @@ impl PostRepository for Database {
 
     #[tracing::instrument(skip(self))]
     async fn feed(&self, viewer: UserId, page: PageRequest) -> Result<Page<Post>> {
-        let after = newest_first_start(page.after);
+        let (at, id) = newest_first_start(page.after);
         let limit = page.fetch_limit();
-        // One connection for both steps: the ids of the page, then the page.
-        let (ids, rows): (Vec<i64>, Vec<PostWithLike>) = async {
+        // A range of the viewer's materialised feed (see migrations/*_feed_entries), joined to
+        // its posts: an index-only scan of `limit` entries, whatever the viewer follows.
+        let rows: Vec<PostWithLike> = async {
             with_conn!(self, conn => {
-                let ids = conn.feed_ids(viewer, after, limit).await?;
-                let rows = if ids.is_empty() {
-                    Vec::new()
-                } else {
-                    load_posts_by_ids!(conn, &ids, viewer)
-                };
-                DbResult::Ok((ids, rows))
+                DbResult::Ok(feed_entries::table
+                    .inner_join(posts_with_likes!(viewer))
+                    .filter(feed_entries::viewer_id.eq(viewer))
+                    .filter(feed_entries::created_at.le(at))
+                    .filter(feed_entries::created_at.lt(at).or(feed_entries::post_id.lt(id)))
+                    .order((feed_entries::created_at.desc(), feed_entries::post_id.desc()))
+                    .limit(limit)
+                    .select(post_with_like_columns!())
+                    .load(conn)
+                    .await?)
             })
         }
         .await?;
-        let posts = in_order_of(&ids, into_posts(rows));
-        Ok(Page::from_rows(posts, &page, post_cursor))
+        Ok(Page::from_rows(into_posts(rows), &page, post_cursor))
     }
 }
 

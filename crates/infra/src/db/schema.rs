@@ -161,10 +161,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::Instant;
+
+    /// The materialised home feed: one row per post a viewer's feed shows.
+    feed_entries (viewer_id, created_at, post_id) {
+        viewer_id -> BigInt,
+        created_at -> Instant,
+        post_id -> BigInt,
+    }
+}
+
 diesel::joinable!(tokens -> users (user_id));
 diesel::joinable!(posts -> users (author_id));
 diesel::joinable!(comments -> users (author_id));
 diesel::joinable!(comments -> posts (post_id));
 diesel::joinable!(likes -> posts (post_id));
 diesel::joinable!(likes -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, tokens, follows, posts, likes, comments);
+diesel::joinable!(feed_entries -> posts (post_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    tokens,
+    follows,
+    posts,
+    likes,
+    comments,
+    feed_entries
+);

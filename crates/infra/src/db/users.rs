@@ -14,7 +14,7 @@ use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
 
 use super::models::{NewUserRow, UserChangeset, UserRow};
-use super::schema::{Ts, comments, follows, likes, posts, tokens, users};
+use super::schema::{Ts, comments, feed_entries, follows, likes, posts, tokens, users};
 use super::{Database, DbError, DbResult, Dialect, is_violation};
 
 /// How often an account deletion re-runs when the accounts it must lock changed meanwhile.
@@ -138,6 +138,11 @@ impl Database {
                     .execute(conn)
                     .await?;
             }
+
+            // Its feed (the entries of its own posts go with the posts, below).
+            diesel::delete(feed_entries::table.filter(feed_entries::viewer_id.eq(id)))
+                .execute(conn)
+                .await?;
 
             // Follows, both ways.
             let leaders: Vec<i64> = diesel::delete(follows::table.filter(follows::follower_id.eq(id)))

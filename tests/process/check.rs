@@ -1,0 +1,100 @@
+//! `being-social check` and `--repair`: counters and feeds written wrong behind the service's
+//! back are reported (exit status 1) and put right in place.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use diesel::sql_query;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+
+use crate::helpers::{Backend, TestDatabase};
+use crate::server::{ServerProcess, assert_check_passes, settings_for};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
+    let db = Arc::new(TestDatabase::create(Backend::Postgres).await);
+    let settings = settings_for(&db);
+    let server = ServerProcess::start(&settings).await;
+    let app = server.app(&settings, &db);
+    let [author, reader, stranger] = <[_; 3]>::try_from(app.users("check", 3).await).unwrap();
+    let post = app.post_by(&author, "hello").await;
+    let strangers_post = app.post_by(&stranger, "elsewhere").await;
+    let (status, body) = app
+        .post(
+            &format!("/accounts/follow/{}/", author.id),
+            Some(&reader.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_check_passes(&settings);
+
+    // A counter off by five, a feed missing the post of someone followed, another holding the
+    // post of someone not followed.
+    let mut conn = AsyncPgConnection::establish(&settings.database_url)
+        .await
+        .unwrap();
+    for statement in [
+        format!("UPDATE posts SET likes_count = likes_count + 5 WHERE id = {post}"),
+        format!(
+            "DELETE FROM feed_entries WHERE viewer_id = {} AND post_id = {post}",
+            reader.id
+        ),
+        format!(
+            "INSERT INTO feed_entries (viewer_id, created_at, post_id) \
+             SELECT {}, created_at, id FROM posts WHERE id = {strangers_post}",
+            author.id
+        ),
+    ] {
+        sql_query(statement).execute(&mut conn).await.unwrap();
+    }
+
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_being-social"))
+            .args(args)
+            .env("DATABASE_URL", &settings.database_url)
+            .env("MEDIA_DIR", &settings.media_dir)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let found = run(&["check"]);
+    let report = String::from_utf8_lossy(&found.stdout);
+    assert_eq!(found.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!("posts.likes_count of id {post}: stored 5, rows 0")),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "feed_entries of id {}: stored 0, rows 1",
+            reader.id
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "feed_entries of id {}: stored 2, rows 1",
+            author.id
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("3 counter(s) or feed(s) differ"),
+        "{report}"
+    );
+    let counters_only = run(&["check", "--counters-only"]);
+    let report = String::from_utf8_lossy(&counters_only.stdout);
+    assert!(
+        report.contains("1 counter(s) or feed(s) differ"),
+        "{report}"
+    );
+
+    let repaired = run(&["check", "--repair"]);
+    let report = String::from_utf8_lossy(&repaired.stdout);
+    assert!(report.contains("repaired; 0 left"), "{report}");
+    assert_check_passes(&settings);
+    let feed = app.get("/posts/post-feed/", Some(&reader.token)).await.1;
+    assert_eq!(feed["results"][0]["id"], post, "{feed}");
+}

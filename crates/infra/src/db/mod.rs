@@ -234,13 +234,15 @@ impl Database {
         }
     }
 
-    /// Opens every connection the pool may hold, so that the first burst of requests after a start
-    /// does not queue behind connection handshakes. Best effort: a connection that cannot be opened
-    /// now is opened on demand later.
-    pub async fn warm_up(&self) {
+    /// Opens up to `connections` more connections (the pool's maximum is never passed), so that
+    /// the first burst of requests after a start does not queue behind connection handshakes.
+    /// A connection's IO is driven by the runtime that opened it: call this from the threads that
+    /// will use the connections. Best effort: a connection that cannot be opened now is opened on
+    /// demand later.
+    pub async fn warm_up(&self, connections: usize) {
         match &self.backend {
-            Backend::Postgres(pool) => fill(pool).await,
-            Backend::Sqlite(pool) => fill(pool).await,
+            Backend::Postgres(pool) => fill(pool, connections).await,
+            Backend::Sqlite(pool) => fill(pool, connections).await,
         }
     }
 
@@ -287,14 +289,15 @@ impl being_social_domain::ports::HealthCheck for Database {
     }
 }
 
-/// Checks out connections until the pool holds its maximum, then returns them all to it.
-async fn fill<C>(pool: &Pool<C>)
+/// Checks out `connections` connections at once (new ones where none is idle), then returns them
+/// all to the pool.
+async fn fill<C>(pool: &Pool<C>, connections: usize)
 where
     C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
     AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
 {
-    let mut held = Vec::new();
-    while held.len() < pool.status().max_size {
+    let mut held = Vec::with_capacity(connections);
+    while held.len() < connections && held.len() < pool.status().max_size {
         match pool.get().await {
             Ok(conn) => held.push(conn),
             Err(_) => break,

@@ -181,51 +181,39 @@ async fn like_batches_are_counted(app: TestApp) {
     let runs_before = before["batch_size_count{batcher=\"likes\"}"];
     assert_eq!(before["batch_size_sum{batcher=\"likes\"}"], 0.0);
 
-    let path = format!("/posts/post-reaction/{post}/");
-    let answers = join_all(
-        likers
-            .iter()
-            .map(|u| app.post(&path, Some(&u.token), json!({}))),
-    )
-    .await;
-    for (status, body) in answers {
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Four likes of one post, then four follows of one user, all at once: each through its
+    // batcher, in one to four batches.
+    for (path, batcher) in [
+        (format!("/posts/post-reaction/{post}/"), "likes"),
+        (format!("/accounts/follow/{}/", author.id), "follows"),
+    ] {
+        let answers = join_all(
+            likers
+                .iter()
+                .map(|u| app.post(&path, Some(&u.token), json!({}))),
+        )
+        .await;
+        for (status, body) in answers {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let (text, samples) = scrape(&app).await;
+        let label = format!("batcher=\"{batcher}\"");
+        let runs = *buckets(&text, &samples, "batch_size", &label)
+            .last()
+            .unwrap();
+        assert!((1.0..=4.0).contains(&runs), "{batcher}: {runs} batches");
+        assert_eq!(samples[&format!("batch_size_sum{{{label}}}")], 4.0);
+        let largest = samples[&format!("batch_size_max{{{label}}}")];
+        assert!((1.0..=4.0).contains(&largest), "{batcher}: {largest}");
+        assert_eq!(samples[&format!("batch_waiting{{{label}}}")], 0.0);
     }
+    assert_eq!(runs_before, 0.0);
 
     let (text, samples) = scrape(&app).await;
-    let likes = "batcher=\"likes\"";
-    let values = buckets(&text, &samples, "batch_size", likes);
-    let runs = *values.last().unwrap();
-    assert_eq!(runs_before, 0.0);
-    assert!((1.0..=4.0).contains(&runs), "{runs} batches");
-    assert_eq!(samples[&format!("batch_size_sum{{{likes}}}")], 4.0);
-    let largest = samples[&format!("batch_size_max{{{likes}}}")];
-    assert!((1.0..=4.0).contains(&largest), "{largest}");
-    assert_eq!(samples[&format!("batch_waiting{{{likes}}}")], 0.0);
     assert_eq!(
         requests(&samples, "/posts/post-reaction/{id}/", "POST", 201),
         4.0
     );
-    // Follows go through their own batcher.
-    let path = format!("/accounts/follow/{}/", author.id);
-    let answers = join_all(
-        likers
-            .iter()
-            .map(|u| app.post(&path, Some(&u.token), json!({}))),
-    )
-    .await;
-    for (status, body) in answers {
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
-    let (text, samples) = scrape(&app).await;
-    let follows = "batcher=\"follows\"";
-    let runs = *buckets(&text, &samples, "batch_size", follows)
-        .last()
-        .unwrap();
-    assert!((1.0..=4.0).contains(&runs), "{runs} batches");
-    assert_eq!(samples[&format!("batch_size_sum{{{follows}}}")], 4.0);
-    assert_eq!(samples[&format!("batch_waiting{{{follows}}}")], 0.0);
-
     // Every authenticated request looked its token up through the token batcher.
     let tokens = "batcher=\"tokens\"";
     buckets(&text, &samples, "batch_size", tokens);

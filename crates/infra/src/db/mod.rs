@@ -342,10 +342,13 @@ async fn establish_postgres(url: String) -> diesel::ConnectionResult<AsyncPgConn
 async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
     let mut conn = SqliteConn::establish(&path).await?;
     // WAL lets readers run beside the one writer; synchronous=FULL makes every commit durable
-    // before it returns, which the contract promises for every success answer.
+    // before it returns, which the contract promises for every success answer. busy_timeout
+    // comes first: switching to WAL needs a lock, and a connection opened while another one
+    // writes must wait for it, not fail with "database is locked" (seen under concurrent
+    // sign-ups, when the pool opened a connection in the middle of a write).
     let pragmas = format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-         PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
     );
     conn.batch_execute(&pragmas)
         .await

@@ -1,4 +1,4 @@
-//! The two hot paths, coalesced (see [`crate::coalesce`]):
+//! The hot paths, coalesced (see [`crate::coalesce`]):
 //!
 //! - Likes of one post that arrive together commit in one transaction: one
 //!   `INSERT ... SELECT FROM unnest(users) ON CONFLICT DO NOTHING RETURNING` and one
@@ -7,7 +7,7 @@
 //!   limited the naive transaction to about a thousand likes a second.
 //! - Follows that arrive together, whoever they concern, commit in one transaction
 //!   ([`Database::follow_batch`]): every user row of the batch locked in one ascending-id
-//!   statement, one insert, one counter update. Hundreds of people following each other at the
+//!   statement, then the edges, both counters of each and the feed copies. Hundreds of people following each other at the
 //!   same instant then wait for a few commits instead of queueing on each other's row locks.
 //! - Token lookups that arrive together are answered by one `hash = ANY(...)` query. Revocation
 //!   stays immediate: nothing is cached, a lookup still reads the committed state.

@@ -67,7 +67,7 @@ const COUNTERS: [(&str, &str, &str); 6] = [
 
 /// What `feed_entries` must hold: `(viewer_id, created_at, post_id)` for the viewer's own posts
 /// and for the posts of everyone the viewer follows.
-const EXPECTED_FEEDS: &str = "
+pub(crate) const EXPECTED_FEEDS: &str = "
     SELECT author_id AS viewer_id, created_at, id AS post_id FROM posts
     UNION ALL
     SELECT f.follower_id, p.created_at, p.id FROM follows f JOIN posts p ON p.author_id = f.leader_id";
@@ -122,22 +122,20 @@ fn repair_statements(scope: Scope) -> Vec<String> {
     });
     // A wrong feed is rebuilt whole. The temporary table keeps the list of viewers fixed while
     // their entries are deleted and written again.
-    let feeds = [
-        format!("CREATE TEMPORARY TABLE wrong_feeds AS {}", wrong_feeds()),
-        "DELETE FROM feed_entries WHERE viewer_id IN (SELECT viewer_id FROM wrong_feeds)".into(),
-        format!(
-            "INSERT INTO feed_entries (viewer_id, created_at, post_id) \
+    let feeds = (scope == Scope::Everything).then(|| {
+        [
+            format!("CREATE TEMPORARY TABLE wrong_feeds AS {}", wrong_feeds()),
+            "DELETE FROM feed_entries WHERE viewer_id IN (SELECT viewer_id FROM wrong_feeds)"
+                .into(),
+            format!(
+                "INSERT INTO feed_entries (viewer_id, created_at, post_id) \
              SELECT viewer_id, created_at, post_id FROM ({EXPECTED_FEEDS}) AS x \
              WHERE x.viewer_id IN (SELECT viewer_id FROM wrong_feeds)"
-        ),
-        "DROP TABLE wrong_feeds".into(),
-    ];
-    let feeds = if scope == Scope::Everything {
-        feeds.to_vec()
-    } else {
-        Vec::new()
-    };
-    counters.chain(feeds).collect()
+            ),
+            "DROP TABLE wrong_feeds".into(),
+        ]
+    });
+    counters.chain(feeds.into_iter().flatten()).collect()
 }
 
 impl Database {

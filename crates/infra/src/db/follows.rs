@@ -6,8 +6,9 @@
 //! removes them, in the same transactions (see migrations/*_feed_entries).
 //!
 //! Follows are added in batches ([`Database::follow_batch`]): many edges in one transaction, every
-//! user row of the batch locked at once in ascending id, one insert, one counter update. A single
-//! follow is a batch of one; [`super::CoalescedFollows`] gathers the follows that arrive together.
+//! user row of the batch locked at once in ascending id, then the edges, their counters and the
+//! feed copies ([`Dialect::add_follows`]). A single follow is a batch of one;
+//! [`super::CoalescedFollows`] gathers the follows that arrive together.
 
 use std::collections::HashSet;
 

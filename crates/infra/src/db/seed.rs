@@ -22,7 +22,7 @@
 //!   identity sequences continue after the seeded ids.
 //!
 //! # Speed
-//! Inside the transaction the secondary indexes of the four tables are dropped and rebuilt after
+//! Inside the transaction the secondary indexes of the five tables are dropped and rebuilt after
 //! the load (from their own `pg_get_indexdef`, so a new index in a migration is handled), and,
 //! when the role is a superuser, foreign-key triggers are skipped (`session_replication_role =
 //! replica`): the rows are consistent by construction. Both are transactional: a failure leaves
@@ -39,6 +39,7 @@ use diesel::sql_types::{BigInt, Bool, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use sha2::{Digest, Sha256};
 
+use super::check::EXPECTED_FEEDS;
 use super::schema::users;
 use super::{Backend, Database};
 use crate::credentials::Argon2Credentials;
@@ -318,16 +319,11 @@ async fn load(
 
     // Every feed, materialised: each user's own posts and those of the users they follow. In
     // key order, so the primary key grows at its right edge instead of being written all over.
-    conn.batch_execute(
+    conn.batch_execute(&format!(
         "INSERT INTO feed_entries (viewer_id, created_at, post_id) \
-         SELECT viewer_id, created_at, post_id FROM ( \
-             SELECT author_id AS viewer_id, created_at, id AS post_id FROM posts \
-             UNION ALL \
-             SELECT f.follower_id, p.created_at, p.id \
-             FROM follows f JOIN posts p ON p.author_id = f.leader_id \
-         ) AS entries \
-         ORDER BY viewer_id, created_at, post_id",
-    )
+         SELECT viewer_id, created_at, post_id FROM ({EXPECTED_FEEDS}) AS entries \
+         ORDER BY viewer_id, created_at, post_id"
+    ))
     .await?;
 
     // Every user counter from its rows, one set-based UPDATE (likes and comments start at 0).

@@ -1,7 +1,6 @@
 //! `being-social check` and `--repair`: counters and feeds written wrong behind the service's
 //! back are reported (exit status 1) and put right in place.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use diesel::sql_query;
@@ -50,16 +49,8 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
         sql_query(statement).execute(&mut conn).await.unwrap();
     }
 
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_being-social"))
-            .args(args)
-            .env("DATABASE_URL", &settings.database_url)
-            .env("MEDIA_DIR", &settings.media_dir)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap()
-    };
-    let found = run(&["check"]);
+    let run = |args: &[&str]| ServerProcess::check(&settings, args);
+    let found = run(&[]);
     let report = String::from_utf8_lossy(&found.stdout);
     assert_eq!(found.status.code(), Some(1), "{report}");
     assert!(
@@ -84,14 +75,14 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
         report.contains("3 counter(s) or feed(s) differ"),
         "{report}"
     );
-    let counters_only = run(&["check", "--counters-only"]);
+    let counters_only = run(&["--counters-only"]);
     let report = String::from_utf8_lossy(&counters_only.stdout);
     assert!(
         report.contains("1 counter(s) or feed(s) differ"),
         "{report}"
     );
 
-    let repaired = run(&["check", "--repair"]);
+    let repaired = run(&["--repair"]);
     let report = String::from_utf8_lossy(&repaired.stdout);
     assert!(report.contains("repaired; 0 left"), "{report}");
     assert_check_passes(&settings);

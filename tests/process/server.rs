@@ -128,10 +128,12 @@ impl ServerProcess {
         }
     }
 
-    /// `being-social check` on the server's database: whether every counter equals its rows.
-    pub fn check(settings: &Settings) -> std::process::Output {
+    /// `being-social check` with `args` on the server's database: whether every counter equals
+    /// its rows and every feed its follows and posts.
+    pub fn check(settings: &Settings, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_being-social"))
             .arg("check")
+            .args(args)
             .env("DATABASE_URL", &settings.database_url)
             .env("MEDIA_DIR", &settings.media_dir)
             .env("RUST_LOG", "warn")
@@ -151,7 +153,7 @@ impl Drop for ServerProcess {
 
 /// Asserts that `being-social check` finds no counter that differs from its rows.
 pub fn assert_check_passes(settings: &Settings) {
-    let output = ServerProcess::check(settings);
+    let output = ServerProcess::check(settings, &[]);
     assert!(
         output.status.success(),
         "being-social check: {}\n{}{}",

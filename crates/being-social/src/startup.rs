@@ -193,7 +193,7 @@ impl Application {
             .max(1);
         let warm_share = settings.pool_size.div_ceil(workers);
         let warm_db = db.clone();
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             // This runs on each worker's thread: its share of the pool is opened there, so those
             // connections' IO runs beside the requests instead of on another thread (opening the
             // whole pool from the main runtime cost the feed a tenth of its throughput).
@@ -217,8 +217,8 @@ impl Application {
         // actix-web stops gracefully on SIGTERM but cuts requests off on SIGINT; both mean "stop
         // gracefully" here: an operator's Ctrl-C must not cut a request off half-way.
         .shutdown_signal(termination_requested())
-        .shutdown_timeout(settings.shutdown_timeout);
-        server = server.workers(workers);
+        .shutdown_timeout(settings.shutdown_timeout)
+        .workers(workers);
         Ok(Self {
             port,
             server: server.run(),

@@ -69,5 +69,10 @@ async fn docs_file(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     if file.gzpipped {
         response.insert_header(header::ContentEncoding::Gzip);
     }
-    Ok(response.body(file.bytes.into_owned()))
+    // The embedded files are served as they are, without a copy per request.
+    let body = match file.bytes {
+        std::borrow::Cow::Borrowed(bytes) => actix_web::web::Bytes::from_static(bytes),
+        std::borrow::Cow::Owned(bytes) => actix_web::web::Bytes::from(bytes),
+    };
+    Ok(response.body(body))
 }

@@ -244,6 +244,10 @@ async fn log_lines_of_a_request_carry_its_id() {
                         .is_some_and(|m| m.starts_with("Error encountered"))
             });
             assert_eq!(line["span"]["request_id"], id, "{line}");
+            // The fields of tracing-actix-web's own root span are kept beside the ID.
+            assert_eq!(line["span"]["http.client_ip"], "127.0.0.1", "{line}");
+            assert!(line["span"]["http.user_agent"].is_string(), "{line}");
+            assert_eq!(line["span"]["http.scheme"], "http", "{line}");
             let spans = line["spans"].as_array().unwrap();
             assert_eq!(spans[0]["request_id"], id, "{line}");
         }

@@ -180,16 +180,32 @@ pub struct RequestIdRootSpan;
 
 impl RootSpanBuilder for RequestIdRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
+        // Read before anything else borrows the extensions (`connection_info` caches itself there).
+        let connection = request.connection_info().clone();
         let extensions = request.extensions();
         let request_id = extensions.get::<RequestId>().map_or("", RequestId::as_str);
         let route = request.match_pattern();
-        // The fields that `DefaultRootSpanBuilder::on_request_end` fills in are declared here.
+        let user_agent = request
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|agent| agent.to_str().ok())
+            .unwrap_or("");
+        // The peer's address, not a header's: a client could write any Forwarded header.
+        let client_ip = request.peer_addr().map(|addr| addr.ip().to_string());
+        // tracing-actix-web's `root_span!` cannot be used: it sets `request_id` to an ID of its
+        // own. These are its fields, and the fields that `DefaultRootSpanBuilder::on_request_end`
+        // fills in are declared here too.
         tracing::info_span!(
             "HTTP request",
             request_id = %request_id,
             http.method = %request.method(),
             http.route = %route.as_deref().unwrap_or(UNMATCHED_ROUTE),
             http.target = %request.uri(),
+            http.flavor = ?request.version(),
+            http.scheme = %connection.scheme(),
+            http.host = %connection.host(),
+            http.client_ip = %client_ip.as_deref().unwrap_or(""),
+            http.user_agent = %user_agent,
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
             exception.message = tracing::field::Empty,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use being_social::configuration::Settings;
 use being_social::startup::Application;
-use being_social_infra::db::Database;
+use being_social_infra::db::{Database, PoolConfig};
 use being_social_infra::db::check::Scope;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use reqwest::{Method, StatusCode};
@@ -82,7 +82,7 @@ impl TestDatabase {
 
     /// A second connection pool to the same database, for checks the API does not expose.
     pub async fn open(&self) -> Database {
-        Database::open(&self.url, 2).unwrap()
+        Database::open(&self.url, PoolConfig::shared(2)).unwrap()
     }
 }
 

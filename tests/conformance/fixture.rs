@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use being_social_infra::db::Database;
+use being_social_infra::db::{Database, PoolConfig};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
 /// Connections per test pool: the application's default.
@@ -60,7 +60,7 @@ impl Fixture {
             }
             Backend::Sqlite => format!("sqlite://{}", dir.join("db.sqlite").display()),
         };
-        let db = Database::open(&url, POOL_SIZE).expect("the pool opens");
+        let db = Database::open(&url, PoolConfig::shared(POOL_SIZE)).expect("the pool opens");
         db.migrate().await.expect("the migrations run");
         Self {
             db,

@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -14,7 +14,9 @@ use being_social_http::ratelimit::{self, RateLimiter};
 use being_social_http::request_id::{AssignRequestId, RequestIdRootSpan};
 use being_social_http::{AppState, HttpLimits};
 use being_social_infra::coalesce::BATCH_SIZE_BOUNDS;
-use being_social_infra::db::{CoalescedFollows, CoalescedLikes, CoalescedTokens, Database};
+use being_social_infra::db::{
+    CoalescedFollows, CoalescedLikes, CoalescedTokens, Database, PoolConfig,
+};
 use being_social_infra::images::{ImageLimits, RustImageProcessor};
 use being_social_infra::media::LocalMediaStore;
 use tracing_actix_web::TracingLogger;
@@ -26,7 +28,16 @@ use crate::configuration::Settings;
 /// # Errors
 /// A one-line message naming the setting to change.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
-    let db = Database::open(&settings.database_url, settings.pool_size)?;
+    open_sharded(settings, 1).await
+}
+
+/// [`open_database`] with the pool split into `shards` (the server: one per HTTP worker).
+async fn open_sharded(settings: &Settings, shards: usize) -> anyhow::Result<Database> {
+    let pool = PoolConfig {
+        connections: settings.pool_size,
+        shards,
+    };
+    let db = Database::open(&settings.database_url, pool)?;
     db.migrate().await?;
     Ok(db)
 }
@@ -169,7 +180,11 @@ impl Application {
     /// # Errors
     /// A one-line message naming the setting to change.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let db = open_database(settings).await?;
+        let workers = settings
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+            .max(1);
+        let db = open_sharded(settings, workers).await?;
         let (services, observed) = wire(settings, db.clone())?;
         let metrics = Arc::new(
             Metrics::new().with_source(move |out: &mut Exposition| collect(&observed, out)),
@@ -187,18 +202,14 @@ impl Application {
         });
         // One limiter for every worker: the counts are per process, not per thread.
         let limiter = web::Data::new(RateLimiter::new(settings.rate_limits()));
-        let workers = settings
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-            .max(1);
-        let warm_share = settings.pool_size.div_ceil(workers);
-        let warm_db = db.clone();
+        let (warm_db, pool_size) = (db.clone(), settings.pool_size);
+        let started_workers = Arc::new(AtomicUsize::new(0));
         let server = HttpServer::new(move || {
-            // This runs on each worker's thread: its share of the pool is opened there, so those
-            // connections' IO runs beside the requests instead of on another thread (opening the
-            // whole pool from the main runtime cost the feed a tenth of its throughput).
-            let pool = warm_db.clone();
-            actix_web::rt::spawn(async move { pool.warm_up(warm_share).await });
+            // This runs on each worker's thread: the worker takes its own shard of the pool and
+            // opens it there, so its connections' IO runs beside its requests (see `Pools`).
+            Database::use_shard(started_workers.fetch_add(1, Ordering::Relaxed));
+            let (pool, connections) = (warm_db.clone(), pool_size);
+            actix_web::rt::spawn(async move { pool.warm_up(connections).await });
             App::new()
                 .app_data(state.clone())
                 .app_data(web::Data::from(metrics.clone()))

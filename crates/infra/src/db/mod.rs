@@ -21,12 +21,20 @@ macro_rules! with_conn {
     ($db:expr, $conn:ident => $body:expr) => {
         match &$db.backend {
             $crate::db::Backend::Postgres(pool) => {
-                let mut guard = pool.get().await.map_err($crate::db::DbError::from)?;
+                let mut guard = pool
+                    .local()
+                    .get()
+                    .await
+                    .map_err($crate::db::DbError::from)?;
                 let $conn: &mut diesel_async::AsyncPgConnection = &mut guard;
                 $body
             }
             $crate::db::Backend::Sqlite(pool) => {
-                let mut guard = pool.get().await.map_err($crate::db::DbError::from)?;
+                let mut guard = pool
+                    .local()
+                    .get()
+                    .await
+                    .map_err($crate::db::DbError::from)?;
                 let $conn: &mut $crate::db::SqliteConn = &mut guard;
                 $body
             }
@@ -47,7 +55,7 @@ macro_rules! transaction {
             attempt += 1;
             let result: $crate::db::DbResult<_> = match &$db.backend {
                 $crate::db::Backend::Postgres(pool) => {
-                    let mut guard = pool.get().await.map_err($crate::db::DbError::from)?;
+                    let mut guard = pool.local().get().await.map_err($crate::db::DbError::from)?;
                     let conn: &mut diesel_async::AsyncPgConnection = &mut guard;
                     diesel_async::AsyncConnection::transaction(
                         conn,
@@ -56,7 +64,7 @@ macro_rules! transaction {
                     .await
                 }
                 $crate::db::Backend::Sqlite(pool) => {
-                    let mut guard = pool.get().await.map_err($crate::db::DbError::from)?;
+                    let mut guard = pool.local().get().await.map_err($crate::db::DbError::from)?;
                     let conn: &mut $crate::db::SqliteConn = &mut guard;
                     conn.immediate_transaction(async |$conn: &mut $crate::db::SqliteConn| -> $crate::db::DbResult<_> { $body })
                         .await
@@ -119,8 +127,79 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 
 #[derive(Clone)]
 pub(crate) enum Backend {
-    Postgres(Pool<AsyncPgConnection>),
-    Sqlite(Pool<SqliteConn>),
+    Postgres(Pools<Pool<AsyncPgConnection>>),
+    Sqlite(Pools<Pool<SqliteConn>>),
+}
+
+thread_local! {
+    /// The pool shard this thread checks connections out of (see [`Pools`]).
+    static SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The connection pool, split into shards: one per HTTP worker thread on PostgreSQL.
+///
+/// A PostgreSQL connection's socket is driven by a task on the runtime that opened it, and each
+/// actix worker is its own single-threaded runtime. With one shared pool, a request on one worker
+/// often got a connection opened on the other, so each query crossed threads twice (request task
+/// to connection task and back), each crossing a wake-up through the kernel and, on a busy
+/// machine, a wait for the other thread's turn. A worker that only uses the connections it opened
+/// keeps a query on one thread. The cost: a worker whose shard is busy waits even if another
+/// shard has an idle connection.
+///
+/// SQLite has one shard: its connections run on blocking threads whatever the worker.
+#[derive(Clone)]
+pub(crate) struct Pools<P> {
+    shards: std::sync::Arc<[P]>,
+}
+
+impl<P> Pools<P> {
+    /// This thread's shard.
+    pub(crate) fn local(&self) -> &P {
+        &self.shards[SHARD.with(std::cell::Cell::get) % self.shards.len()]
+    }
+}
+
+impl<C> Pools<Pool<C>>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
+{
+    /// `size` connections in all, spread evenly over `shards` pools of at least one each.
+    fn new(
+        manager: impl Fn() -> AsyncDieselConnectionManager<C>,
+        size: usize,
+        shards: usize,
+    ) -> Result<Self, ConnectError> {
+        let size = size.max(1);
+        let count = shards.clamp(1, size);
+        let shards = (0..count)
+            .map(|i| build_pool(manager(), size / count + usize::from(i < size % count)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            shards: shards.into(),
+        })
+    }
+
+    /// The shards' figures added up.
+    fn status(&self) -> deadpool::managed::Status {
+        let mut total = deadpool::managed::Status {
+            max_size: 0,
+            size: 0,
+            available: 0,
+            waiting: 0,
+        };
+        for status in self.shards.iter().map(Pool::status) {
+            total.max_size += status.max_size;
+            total.size += status.size;
+            total.available += status.available;
+            total.waiting += status.waiting;
+        }
+        total
+    }
+
+    fn close(&self) {
+        self.shards.iter().for_each(Pool::close);
+    }
 }
 
 /// A pool of connections to PostgreSQL or SQLite; implements every repository port.
@@ -135,6 +214,26 @@ impl std::fmt::Debug for Database {
             Backend::Postgres(_) => "Database(postgres)",
             Backend::Sqlite(_) => "Database(sqlite)",
         })
+    }
+}
+
+/// How many connections the pool opens, and over how many shards (one per HTTP worker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// The most connections open at once, all shards together.
+    pub connections: usize,
+    /// PostgreSQL only (SQLite has one): the connections are split evenly into this many
+    /// pools, and a thread only uses the one [`Database::use_shard`] gave it.
+    pub shards: usize,
+}
+
+impl PoolConfig {
+    /// One pool of `connections`, shared by every thread.
+    pub fn shared(connections: usize) -> Self {
+        Self {
+            connections,
+            shards: 1,
+        }
     }
 }
 
@@ -174,24 +273,25 @@ pub enum ConnectError {
 }
 
 impl Database {
-    /// Opens a pool to `url` (`postgres://…` or `sqlite://path`) of at most `pool_size`
-    /// connections. Connections are made lazily; call [`Database::migrate`] to check the URL and
+    /// Opens a pool to `url` (`postgres://…` or `sqlite://path`) of at most `pool.connections`
+    /// connections, in `pool.shards` shards on PostgreSQL. Connections are made lazily; call [`Database::migrate`] to check the URL and
     /// bring the schema up to date.
     ///
     /// # Errors
     /// [`ConnectError`] for an unknown scheme, an uncreatable directory, or a pool that cannot be
     /// built.
-    pub fn open(url: &str, pool_size: usize) -> Result<Self, ConnectError> {
+    pub fn open(url: &str, pool: PoolConfig) -> Result<Self, ConnectError> {
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // No `SELECT 1` on every checkout: a connection whose server went away is closed
             // (`is_broken`) and dropped by the pool; one that died unnoticed fails its query once,
             // which answers 503 (see `is_unavailable`) and marks it broken.
-            let mut config = ManagerConfig::<AsyncPgConnection>::default();
-            config.recycling_method = RecyclingMethod::Fast;
-            config.custom_setup = Box::new(|url| Box::pin(establish_postgres(url.to_owned())));
-            let manager =
-                AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-            Backend::Postgres(build_pool(manager, pool_size)?)
+            let manager = || {
+                let mut config = ManagerConfig::<AsyncPgConnection>::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(|url| Box::pin(establish_postgres(url.to_owned())));
+                AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config)
+            };
+            Backend::Postgres(Pools::new(manager, pool.connections, pool.shards)?)
         } else if let Some(path) = url.strip_prefix("sqlite://") {
             if let Some(dir) = Path::new(path)
                 .parent()
@@ -202,11 +302,13 @@ impl Database {
                     source,
                 })?;
             }
-            let mut config = ManagerConfig::<SqliteConn>::default();
-            config.recycling_method = RecyclingMethod::Fast;
-            config.custom_setup = Box::new(|url| Box::pin(establish_sqlite(url.to_owned())));
-            let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
-            Backend::Sqlite(build_pool(manager, pool_size)?)
+            let manager = || {
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(|url| Box::pin(establish_sqlite(url.to_owned())));
+                AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config)
+            };
+            Backend::Sqlite(Pools::new(manager, pool.connections, 1)?)
         } else {
             return Err(ConnectError::UnknownScheme(redact(url)));
         };
@@ -224,26 +326,36 @@ impl Database {
         let connect = |e: PoolError| ConnectError::Connect(e.to_string());
         match &self.backend {
             Backend::Postgres(pool) => {
-                let conn = deadpool::managed::Object::take(pool.get().await.map_err(connect)?);
+                let conn =
+                    deadpool::managed::Object::take(pool.local().get().await.map_err(connect)?);
                 run_migrations(conn, POSTGRES_MIGRATIONS).await
             }
             Backend::Sqlite(pool) => {
-                let conn = deadpool::managed::Object::take(pool.get().await.map_err(connect)?);
+                let conn =
+                    deadpool::managed::Object::take(pool.local().get().await.map_err(connect)?);
                 run_migrations(conn, SQLITE_MIGRATIONS).await
             }
         }
     }
 
-    /// Opens up to `connections` more connections (the pool's maximum is never passed), so that
+    /// Opens up to `connections` more connections in this thread's shard (its maximum is never
+    /// passed), so that
     /// the first burst of requests after a start does not queue behind connection handshakes.
     /// A connection's IO is driven by the runtime that opened it: call this from the threads that
     /// will use the connections. Best effort: a connection that cannot be opened now is opened on
     /// demand later.
     pub async fn warm_up(&self, connections: usize) {
         match &self.backend {
-            Backend::Postgres(pool) => fill(pool, connections).await,
-            Backend::Sqlite(pool) => fill(pool, connections).await,
+            Backend::Postgres(pools) => fill(pools.local(), connections).await,
+            Backend::Sqlite(pools) => fill(pools.local(), connections).await,
         }
+    }
+
+    /// From now on, this thread checks connections out of shard `index` (modulo the number of
+    /// shards; see [`PoolConfig::shards`]). Call it once on each HTTP worker's thread, with the
+    /// worker's number, before [`Self::warm_up`]. Other threads use shard 0.
+    pub fn use_shard(index: usize) {
+        SHARD.with(|shard| shard.set(index));
     }
 
     /// The connection pool's figures at this instant, for the metrics endpoint.
@@ -296,8 +408,9 @@ where
     C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
     AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
 {
+    let connections = connections.min(pool.status().max_size);
     let mut held = Vec::with_capacity(connections);
-    while held.len() < connections && held.len() < pool.status().max_size {
+    while held.len() < connections {
         match pool.get().await {
             Ok(conn) => held.push(conn),
             Err(_) => break,
@@ -492,8 +605,9 @@ pub(crate) fn is_violation(err: &DbError, kind: &DatabaseErrorKind) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{DbError, redact};
+    use super::{Backend, Database, DbError, PoolConfig, redact};
     use being_social_domain::DomainError;
     use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
@@ -548,5 +662,90 @@ mod tests {
     fn passwords_never_reach_error_messages() {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://***@h/db");
         assert_eq!(redact("mysql://h/db"), "mysql://h/db");
+    }
+
+    /// Nothing listens there: building pools never connects.
+    const NOWHERE: &str = "postgres://nobody@127.0.0.1:1/nothing";
+
+    fn shard_sizes(db: &Database) -> Vec<usize> {
+        match &db.backend {
+            Backend::Postgres(pools) => pools.shards.iter().map(|p| p.status().max_size).collect(),
+            Backend::Sqlite(pools) => pools.shards.iter().map(|p| p.status().max_size).collect(),
+        }
+    }
+
+    #[test]
+    fn the_connections_are_split_evenly_between_shards() {
+        let open = |connections, shards| {
+            Database::open(
+                NOWHERE,
+                PoolConfig {
+                    connections,
+                    shards,
+                },
+            )
+            .unwrap()
+        };
+        assert_eq!(shard_sizes(&open(5, 2)), [3, 2]);
+        assert_eq!(open(5, 2).pool_status().max_size, 5);
+        assert_eq!(shard_sizes(&open(8, 4)), [2, 2, 2, 2]);
+        assert_eq!(shard_sizes(&open(2, 3)), [1, 1], "never an empty shard");
+        assert_eq!(shard_sizes(&open(0, 2)), [1]);
+        assert_eq!(shard_sizes(&open(4, 0)), [4]);
+    }
+
+    #[test]
+    fn sqlite_keeps_one_pool_whatever_the_shards() {
+        let path = std::env::temp_dir()
+            .join("being-social-pools-test")
+            .join("db.sqlite3");
+        let url = format!("sqlite://{}", path.display());
+        let db = Database::open(
+            &url,
+            PoolConfig {
+                connections: 4,
+                shards: 2,
+            },
+        )
+        .unwrap();
+        assert_eq!(shard_sizes(&db), [4]);
+    }
+
+    #[test]
+    fn each_thread_checks_out_of_the_shard_it_was_given() {
+        let db = Database::open(
+            NOWHERE,
+            PoolConfig {
+                connections: 4,
+                shards: 2,
+            },
+        )
+        .unwrap();
+        let Backend::Postgres(pools) = &db.backend else {
+            unreachable!("a postgres:// URL")
+        };
+        let shard_of_a_thread = |given: Option<usize>| {
+            let pools = pools.clone();
+            std::thread::spawn(move || {
+                if let Some(index) = given {
+                    Database::use_shard(index);
+                }
+                let local = pools.local();
+                pools.shards.iter().position(|p| std::ptr::eq(p, local))
+            })
+            .join()
+            .unwrap()
+        };
+        assert_eq!(
+            shard_of_a_thread(None),
+            Some(0),
+            "threads without a shard use the first"
+        );
+        assert_eq!(shard_of_a_thread(Some(1)), Some(1));
+        assert_eq!(
+            shard_of_a_thread(Some(2)),
+            Some(0),
+            "worker numbers wrap around"
+        );
     }
 }

@@ -176,7 +176,7 @@ impl Database {
             .await
             .map_err(|e| SeedError::Password(e.to_string()))?;
         let db_err = |e: &dyn std::fmt::Display| SeedError::Database(e.to_string());
-        let mut guard = pool.get().await.map_err(|e| db_err(&e))?;
+        let mut guard = pool.local().get().await.map_err(|e| db_err(&e))?;
         let conn: &mut AsyncPgConnection = &mut guard;
 
         let occupied: bool = diesel::select(exists(users::table.select(users::id)))

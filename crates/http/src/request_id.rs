@@ -53,7 +53,10 @@ impl RequestId {
 
     fn generate() -> Self {
         let mut buf = uuid::Uuid::encode_buffer();
-        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+        // A version-4 UUID from the thread's userspace generator: `Uuid::new_v4` asks the kernel
+        // for every ID (a `getrandom` call per request).
+        let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let text = uuid.hyphenated().encode_lower(&mut buf);
         Self(HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("invalid")))
     }
 

@@ -7,11 +7,23 @@
 //! answer. The driver reports failures (transport errors and non-2xx answers) and latency
 //! percentiles; the counters are checked afterwards by the calling script, in SQL.
 //!
+//! `fixed-rate`: GETs of one URL offered at a fixed rate (requests a second, spread evenly) over a
+//! fixed number of keep-alive connections, each connection sending its share on a schedule. This
+//! measures latency at a given load, where a closed loop like wrk's measures it at saturation (a
+//! closed loop always drives the machine to its limit, so its latency is `connections /
+//! throughput`, mostly queueing). A request whose connection was still busy with the previous
+//! answer at its scheduled time is timed from that scheduled time, so a stalled server is charged
+//! for every request it delayed ("coordinated omission", as wrk2 corrects it); a request sent late
+//! only because the driver's timer woke late (tokio's timers have 1 ms granularity) is timed from
+//! when it was sent.
+//!
 //! Output: human lines, then one `RESULT {json}` line for scripts.
+
+mod http1;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -48,6 +60,24 @@ enum Scenario {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// GETs of one URL at a fixed rate over a fixed number of connections.
+    FixedRate {
+        /// The URL to GET.
+        #[arg(long)]
+        url: String,
+        /// A header sent with every request, as `Name: value` (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// Requests a second, all connections together.
+        #[arg(long, default_value_t = 2_000.0)]
+        rate: f64,
+        /// Keep-alive connections; each sends one request at a time.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// How long to send, in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
 }
 
 /// One answered (or failed) request.
@@ -72,6 +102,13 @@ fn main() -> anyhow::Result<()> {
                 pairs,
                 concurrency,
             } => mutual_follows(&base_url, &tokens, first_user, pairs, concurrency).await,
+            Scenario::FixedRate {
+                url,
+                headers,
+                rate,
+                connections,
+                seconds,
+            } => fixed_rate(&url, &headers, rate, connections, seconds).await,
         }
     })
 }
@@ -95,27 +132,17 @@ async fn mutual_follows(
         );
     }
     let concurrency = concurrency.max(1);
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(usize::MAX)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .context("cannot build the HTTP client")?;
-    let base = base_url.trim_end_matches('/').to_owned();
-
+    let target = http1::Target::parse(base_url.trim_end_matches('/'))?;
     // Open the connections first, so that the measured requests do not pay for TCP handshakes.
-    let warm: Vec<_> = (0..2 * concurrency)
-        .map(|_| {
-            let client = client.clone();
-            let url = format!("{base}/healthz");
-            tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) })
-        })
-        .collect();
-    for task in warm {
-        task.await
-            .context("warm-up task failed")?
-            .context("the server does not answer /healthz")?;
+    let mut idle = Vec::with_capacity(2 * concurrency);
+    for _ in 0..2 * concurrency {
+        idle.push(
+            http1::Connection::open(&target)
+                .await
+                .context("cannot connect to the server")?,
+        );
     }
+    let idle = Arc::new(Mutex::new(idle));
 
     let started = Instant::now();
     let slots = Arc::new(Semaphore::new(concurrency));
@@ -130,29 +157,34 @@ async fn mutual_follows(
         let barrier = Arc::new(Barrier::new(2));
         let mut pair = Vec::with_capacity(2);
         for (me, leader) in [(a, b), (b, a)] {
-            let client = client.clone();
             let barrier = Arc::clone(&barrier);
-            let url = format!("{base}/accounts/follow/{leader}/");
+            let idle = Arc::clone(&idle);
+            let target = target.clone();
             let auth = format!("Token {}", tokens[me - 1]);
+            let request = target.request(
+                "POST",
+                &format!("{}accounts/follow/{leader}/", target.path),
+                &[("Authorization", &auth)],
+            );
             pair.push(tokio::spawn(async move {
+                let pooled = idle.lock().ok().and_then(|mut idle| idle.pop());
                 barrier.wait().await;
                 let sent = Instant::now();
-                let result = client.post(url).header("Authorization", auth).send().await;
-                let status = match result {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        // Read the body: the answer is complete only then.
-                        match response.bytes().await {
-                            Ok(_) => Some(status),
-                            Err(_) => None,
-                        }
-                    }
+                let mut conn = match pooled {
+                    Some(conn) => Ok(conn),
+                    None => http1::Connection::open(&target).await,
+                };
+                let status = match &mut conn {
+                    Ok(conn) => conn.send(&request).await.ok(),
                     Err(_) => None,
                 };
-                Outcome {
-                    status,
-                    latency: sent.elapsed(),
+                let latency = sent.elapsed();
+                if let (Some(_), Ok(conn)) = (status, conn)
+                    && let Ok(mut idle) = idle.lock()
+                {
+                    idle.push(conn);
                 }
+                Outcome { status, latency }
             }));
         }
         running.push(tokio::spawn(async move {
@@ -172,6 +204,123 @@ async fn mutual_follows(
     }
     let elapsed = started.elapsed();
     report(pairs, concurrency, &outcomes, elapsed);
+    Ok(())
+}
+
+async fn fixed_rate(
+    url: &str,
+    headers: &[String],
+    rate: f64,
+    connections: usize,
+    seconds: f64,
+) -> anyhow::Result<()> {
+    if !(rate > 0.0 && seconds > 0.0 && connections > 0) {
+        bail!("--rate, --seconds and --connections must be positive");
+    }
+    let target = http1::Target::parse(url)?;
+    let mut pairs = Vec::with_capacity(headers.len());
+    for header in headers {
+        let (name, value) = header
+            .split_once(':')
+            .with_context(|| format!("header {header:?} is not `Name: value`"))?;
+        pairs.push((name.trim(), value.trim()));
+    }
+    let request: Arc<[u8]> = target.request("GET", &target.path, &pairs).into();
+    // One connection per task, one request at a time; each answers once before the clock starts.
+    let mut conns = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let mut conn = http1::Connection::open(&target)
+            .await
+            .context("cannot connect to the server")?;
+        let status = conn
+            .send(&request)
+            .await
+            .context("the URL does not answer")?;
+        if !(200..300).contains(&status) {
+            bail!("the URL answers {status}");
+        }
+        conns.push(conn);
+    }
+
+    let started = tokio::time::Instant::now();
+    let total = (rate * seconds).round() as u64;
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(c, mut conn)| {
+            let request = Arc::clone(&request);
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                let mut free_at = started;
+                let mut k = c as u64;
+                while k < total {
+                    let scheduled = started + Duration::from_secs_f64(k as f64 / rate);
+                    k += connections as u64;
+                    tokio::time::sleep_until(scheduled).await;
+                    let sent = tokio::time::Instant::now();
+                    let timed_from = if free_at > scheduled { scheduled } else { sent };
+                    let status = conn.send(&request).await.ok();
+                    free_at = tokio::time::Instant::now();
+                    outcomes.push(Outcome {
+                        status,
+                        latency: free_at - timed_from,
+                    });
+                    if status.is_none() {
+                        // Counted as an error; the next request gets a new connection, or, if
+                        // none opens, the rest of this connection's share counts as lost.
+                        match http1::Connection::open(&target).await {
+                            Ok(fresh) => conn = fresh,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for task in tasks {
+        outcomes.extend(task.await.context("a connection's task failed")?);
+    }
+    let elapsed = started.elapsed();
+
+    let lost = usize::try_from(total).unwrap_or(usize::MAX) - outcomes.len();
+    let errors = lost
+        + outcomes
+            .iter()
+            .filter(|o| !o.status.is_some_and(|s| (200..300).contains(&s)))
+            .count();
+    let mut latencies: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
+    latencies.sort_unstable();
+    let ms = |p: f64| percentile(&latencies, p).as_secs_f64() * 1000.0;
+    let rps = outcomes.len() as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+    println!(
+        "fixed-rate: {} requests in {:.2} s ({rps:.0}/s offered at {rate}/s over {connections} connections); errors {errors}",
+        outcomes.len(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "fixed-rate: latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(0.50),
+        ms(0.90),
+        ms(0.99),
+        ms(1.0)
+    );
+    let result = serde_json::json!({
+        "scenario": "fixed-rate",
+        "rate": rate,
+        "connections": connections,
+        "requests": outcomes.len(),
+        "errors": errors,
+        "p50_ms": ms(0.50),
+        "p90_ms": ms(0.90),
+        "p99_ms": ms(0.99),
+        "max_ms": ms(1.0),
+        "elapsed_s": elapsed.as_secs_f64(),
+        "requests_per_s": rps,
+    });
+    println!("RESULT {result}");
     Ok(())
 }
 

@@ -285,41 +285,24 @@ async fn fixed_rate(
     }
     let elapsed = started.elapsed();
 
-    let lost = usize::try_from(total).unwrap_or(usize::MAX) - outcomes.len();
-    let errors = lost
-        + outcomes
-            .iter()
-            .filter(|o| !o.status.is_some_and(|s| (200..300).contains(&s)))
-            .count();
-    let mut latencies: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
-    latencies.sort_unstable();
-    let ms = |p: f64| percentile(&latencies, p).as_secs_f64() * 1000.0;
-    let rps = outcomes.len() as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+    let summary = Summary::of(
+        &outcomes,
+        usize::try_from(total).unwrap_or(usize::MAX),
+        elapsed,
+    );
     println!(
-        "fixed-rate: {} requests in {:.2} s ({rps:.0}/s offered at {rate}/s over {connections} connections); errors {errors}",
+        "fixed-rate: {} requests in {:.2} s ({:.0}/s offered at {rate}/s over {connections} connections); errors {}",
         outcomes.len(),
-        elapsed.as_secs_f64()
+        elapsed.as_secs_f64(),
+        summary.rps,
+        summary.failures
     );
-    println!(
-        "fixed-rate: latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        ms(0.50),
-        ms(0.90),
-        ms(0.99),
-        ms(1.0)
-    );
-    let result = serde_json::json!({
-        "scenario": "fixed-rate",
-        "rate": rate,
-        "connections": connections,
-        "requests": outcomes.len(),
-        "errors": errors,
-        "p50_ms": ms(0.50),
-        "p90_ms": ms(0.90),
-        "p99_ms": ms(0.99),
-        "max_ms": ms(1.0),
-        "elapsed_s": elapsed.as_secs_f64(),
-        "requests_per_s": rps,
-    });
+    println!("fixed-rate: {}", summary.latencies());
+    let mut result = summary.json(&outcomes, elapsed);
+    result["scenario"] = "fixed-rate".into();
+    result["rate"] = rate.into();
+    result["connections"] = connections.into();
+    result["errors"] = summary.failures.into();
     println!("RESULT {result}");
     Ok(())
 }
@@ -332,43 +315,70 @@ fn report(pairs: usize, concurrency: usize, outcomes: &[Outcome], elapsed: Durat
             .map_or_else(|| "transport-error".to_owned(), |s| s.to_string());
         *statuses.entry(key).or_default() += 1;
     }
-    let lost = 2 * pairs - outcomes.len();
-    let failures = lost
-        + outcomes
-            .iter()
-            .filter(|o| !o.status.is_some_and(|s| (200..300).contains(&s)))
-            .count();
-    let mut latencies: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
-    latencies.sort_unstable();
-    let ms = |p: f64| percentile(&latencies, p).as_secs_f64() * 1000.0;
-    let rps = outcomes.len() as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+    let summary = Summary::of(outcomes, 2 * pairs, elapsed);
     println!(
-        "mutual-follows: {pairs} pairs, {concurrency} pairs in flight, {} requests in {:.2} s ({rps:.0}/s)",
+        "mutual-follows: {pairs} pairs, {concurrency} pairs in flight, {} requests in {:.2} s ({:.0}/s)",
         outcomes.len(),
-        elapsed.as_secs_f64()
+        elapsed.as_secs_f64(),
+        summary.rps
     );
     println!(
-        "mutual-follows: failures {failures}; statuses {statuses:?}; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        ms(0.50),
-        ms(0.90),
-        ms(0.99),
-        ms(1.0)
+        "mutual-follows: failures {}; statuses {statuses:?}; {}",
+        summary.failures,
+        summary.latencies()
     );
-    let result = serde_json::json!({
-        "scenario": "mutual-follows",
-        "pairs": pairs,
-        "concurrency": concurrency,
-        "requests": outcomes.len(),
-        "failures": failures,
-        "statuses": statuses,
-        "p50_ms": ms(0.50),
-        "p90_ms": ms(0.90),
-        "p99_ms": ms(0.99),
-        "max_ms": ms(1.0),
-        "elapsed_s": elapsed.as_secs_f64(),
-        "requests_per_s": rps,
-    });
+    let mut result = summary.json(outcomes, elapsed);
+    result["scenario"] = "mutual-follows".into();
+    result["pairs"] = pairs.into();
+    result["concurrency"] = concurrency.into();
+    result["failures"] = summary.failures.into();
+    result["statuses"] = serde_json::json!(statuses);
     println!("RESULT {result}");
+}
+
+/// What both drivers report of their requests.
+struct Summary {
+    /// Non-2xx answers, transport errors, and requests that were never sent.
+    failures: usize,
+    /// Latency percentiles in milliseconds: p50, p90, p99, max.
+    ms: [f64; 4],
+    /// Requests answered a second.
+    rps: f64,
+}
+
+impl Summary {
+    fn of(outcomes: &[Outcome], expected: usize, elapsed: Duration) -> Self {
+        let lost = expected.saturating_sub(outcomes.len());
+        let failures = lost
+            + outcomes
+                .iter()
+                .filter(|o| !o.status.is_some_and(|s| (200..300).contains(&s)))
+                .count();
+        let mut latencies: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
+        latencies.sort_unstable();
+        let ms = [0.50, 0.90, 0.99, 1.0].map(|p| percentile(&latencies, p).as_secs_f64() * 1000.0);
+        let rps = outcomes.len() as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+        Self { failures, ms, rps }
+    }
+
+    fn latencies(&self) -> String {
+        let [p50, p90, p99, max] = self.ms;
+        format!("latency p50 {p50:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, max {max:.2} ms")
+    }
+
+    /// The fields both `RESULT` lines share; each driver adds its own.
+    fn json(&self, outcomes: &[Outcome], elapsed: Duration) -> serde_json::Value {
+        let [p50, p90, p99, max] = self.ms;
+        serde_json::json!({
+            "requests": outcomes.len(),
+            "p50_ms": p50,
+            "p90_ms": p90,
+            "p99_ms": p99,
+            "max_ms": max,
+            "elapsed_s": elapsed.as_secs_f64(),
+            "requests_per_s": self.rps,
+        })
+    }
 }
 
 /// The nearest-rank percentile of sorted `values` (`p` in 0..=1); zero when empty.

@@ -94,28 +94,32 @@ impl Database {
             with_conn!(self, conn => {
                 let rows = match side {
                     Side::Followers => {
-                        follows::table
-                            .inner_join(users::table.on(users::id.eq(follows::follower_id)))
-                            .filter(follows::leader_id.eq(user))
-                            .filter(follows::created_at.le(at))
-                            .filter(follows::created_at.lt(at).or(follows::follower_id.lt(id)))
-                            .order((follows::created_at.desc(), follows::follower_id.desc()))
-                            .limit(limit)
-                            .select((follows::created_at, UserRow::as_select()))
-                            .load(conn)
-                            .await?
+                        newest_first_page!(
+                            follows::table
+                                .inner_join(users::table.on(users::id.eq(follows::follower_id)))
+                                .filter(follows::leader_id.eq(user)),
+                            follows::created_at,
+                            follows::follower_id,
+                            (at, id),
+                            limit
+                        )
+                        .select((follows::created_at, UserRow::as_select()))
+                        .load(conn)
+                        .await?
                     }
                     Side::Following => {
-                        follows::table
-                            .inner_join(users::table.on(users::id.eq(follows::leader_id)))
-                            .filter(follows::follower_id.eq(user))
-                            .filter(follows::created_at.le(at))
-                            .filter(follows::created_at.lt(at).or(follows::leader_id.lt(id)))
-                            .order((follows::created_at.desc(), follows::leader_id.desc()))
-                            .limit(limit)
-                            .select((follows::created_at, UserRow::as_select()))
-                            .load(conn)
-                            .await?
+                        newest_first_page!(
+                            follows::table
+                                .inner_join(users::table.on(users::id.eq(follows::leader_id)))
+                                .filter(follows::follower_id.eq(user)),
+                            follows::created_at,
+                            follows::leader_id,
+                            (at, id),
+                            limit
+                        )
+                        .select((follows::created_at, UserRow::as_select()))
+                        .load(conn)
+                        .await?
                     }
                 };
                 DbResult::Ok(rows)

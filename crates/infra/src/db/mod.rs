@@ -80,6 +80,20 @@ macro_rules! transaction {
     }};
 }
 
+/// `$query` restricted to the page after the keyset position `($at, $id)` of a newest-first list
+/// ordered by `($created, $tiebreak)`, ordered and limited. `$created <= $at` alone is redundant,
+/// but it is what lets the index range start at the cursor; the `OR` then drops the rows of the
+/// cursor's instant that the previous page showed.
+macro_rules! newest_first_page {
+    ($query:expr, $created:expr, $tiebreak:expr, ($at:expr, $id:expr), $limit:expr) => {
+        $query
+            .filter($created.le($at))
+            .filter($created.lt($at).or($tiebreak.lt($id)))
+            .order(($created.desc(), $tiebreak.desc()))
+            .limit($limit)
+    };
+}
+
 mod batched;
 pub mod check;
 mod comments;

@@ -51,17 +51,6 @@ macro_rules! post_with_like_columns {
     };
 }
 
-/// The posts of `$ids` (in no particular order) with their authors and `$viewer`'s likes.
-macro_rules! load_posts_by_ids {
-    ($conn:expr, $ids:expr, $viewer:expr) => {
-        posts_with_likes!($viewer)
-            .filter(posts::id.eq_any($ids))
-            .select(post_with_like_columns!())
-            .load::<PostWithLike>($conn)
-            .await?
-    };
-}
-
 fn into_posts(rows: Vec<PostWithLike>) -> Vec<Post> {
     rows.into_iter()
         .map(|(post, author, like)| post.into_post(author, like.is_some()))
@@ -82,8 +71,11 @@ impl Database {
             return Ok(Vec::new());
         }
         let viewer = viewer.unwrap_or(0);
-        let rows: Vec<PostWithLike> =
-            with_conn!(self, conn => load_posts_by_ids!(conn, ids, viewer));
+        let rows: Vec<PostWithLike> = with_conn!(self, conn => posts_with_likes!(viewer)
+            .filter(posts::id.eq_any(ids))
+            .select(post_with_like_columns!())
+            .load(conn)
+            .await?);
         Ok(in_order_of(ids, into_posts(rows)))
     }
 }
@@ -241,15 +233,16 @@ impl PostRepository for Database {
         let limit = page.fetch_limit();
         let rows: Vec<PostWithLike> = async {
             with_conn!(self, conn => {
-                DbResult::Ok(posts_with_likes!(viewer)
-                    .filter(posts::author_id.eq(author))
-                    .filter(posts::created_at.le(at))
-                    .filter(posts::created_at.lt(at).or(posts::id.lt(id)))
-                    .order((posts::created_at.desc(), posts::id.desc()))
-                    .limit(limit)
-                    .select(post_with_like_columns!())
-                    .load(conn)
-                    .await?)
+                DbResult::Ok(newest_first_page!(
+                    posts_with_likes!(viewer).filter(posts::author_id.eq(author)),
+                    posts::created_at,
+                    posts::id,
+                    (at, id),
+                    limit
+                )
+                .select(post_with_like_columns!())
+                .load(conn)
+                .await?)
             })
         }
         .await?;
@@ -264,16 +257,18 @@ impl PostRepository for Database {
         // its posts: an index-only scan of `limit` entries, whatever the viewer follows.
         let rows: Vec<PostWithLike> = async {
             with_conn!(self, conn => {
-                DbResult::Ok(feed_entries::table
-                    .inner_join(posts_with_likes!(viewer))
-                    .filter(feed_entries::viewer_id.eq(viewer))
-                    .filter(feed_entries::created_at.le(at))
-                    .filter(feed_entries::created_at.lt(at).or(feed_entries::post_id.lt(id)))
-                    .order((feed_entries::created_at.desc(), feed_entries::post_id.desc()))
-                    .limit(limit)
-                    .select(post_with_like_columns!())
-                    .load(conn)
-                    .await?)
+                DbResult::Ok(newest_first_page!(
+                    feed_entries::table
+                        .inner_join(posts_with_likes!(viewer))
+                        .filter(feed_entries::viewer_id.eq(viewer)),
+                    feed_entries::created_at,
+                    feed_entries::post_id,
+                    (at, id),
+                    limit
+                )
+                .select(post_with_like_columns!())
+                .load(conn)
+                .await?)
             })
         }
         .await?;
@@ -357,16 +352,16 @@ impl LikeRepository for Database {
         let limit = page.fetch_limit();
         let rows: Vec<(Ts, UserRow)> = async {
             with_conn!(self, conn => {
-                DbResult::Ok(likes::table
-                    .inner_join(users::table)
-                    .filter(likes::post_id.eq(post))
-                    .filter(likes::created_at.le(at))
-                    .filter(likes::created_at.lt(at).or(likes::user_id.lt(id)))
-                    .order((likes::created_at.desc(), likes::user_id.desc()))
-                    .limit(limit)
-                    .select((likes::created_at, UserRow::as_select()))
-                    .load(conn)
-                    .await?)
+                DbResult::Ok(newest_first_page!(
+                    likes::table.inner_join(users::table).filter(likes::post_id.eq(post)),
+                    likes::created_at,
+                    likes::user_id,
+                    (at, id),
+                    limit
+                )
+                .select((likes::created_at, UserRow::as_select()))
+                .load(conn)
+                .await?)
             })
         }
         .await?;

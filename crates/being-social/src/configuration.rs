@@ -182,6 +182,14 @@ impl Settings {
         }
     }
 
+    /// HTTP worker threads: the setting, or one per CPU core. Each has its own share of the
+    /// database pool on PostgreSQL.
+    pub fn worker_count(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+            .max(1)
+    }
+
     pub fn page_limits(&self) -> PageLimits {
         PageLimits {
             default: self.default_page_size,
@@ -758,6 +766,17 @@ mod tests {
         } else {
             format!("\"{text}\"")
         }
+    }
+
+    #[test]
+    fn worker_count_is_the_setting_or_one_per_core() {
+        let three = Settings {
+            workers: Some(3),
+            ..Settings::default()
+        };
+        assert_eq!(three.worker_count(), 3);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(Settings::default().worker_count(), cores);
     }
 
     #[test]

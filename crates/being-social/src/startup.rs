@@ -180,10 +180,7 @@ impl Application {
     /// # Errors
     /// A one-line message naming the setting to change.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let workers = settings
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-            .max(1);
+        let workers = settings.worker_count();
         let db = open_sharded(settings, workers).await?;
         let (services, observed) = wire(settings, db.clone())?;
         let metrics = Arc::new(

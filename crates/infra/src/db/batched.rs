@@ -7,8 +7,9 @@
 //!   limited the naive transaction to about a thousand likes a second.
 //! - Follows that arrive together, whoever they concern, commit in one transaction
 //!   ([`Database::follow_batch`]): every user row of the batch locked in one ascending-id
-//!   statement, then the edges, both counters of each and the feed copies. Hundreds of people following each other at the
-//!   same instant then wait for a few commits instead of queueing on each other's row locks.
+//!   statement, then the edges, both counters of each and the feed copies. Hundreds of people
+//!   following each other at the same instant then wait for a few commits instead of queueing on
+//!   each other's row locks.
 //! - Token lookups that arrive together are answered by one `hash = ANY(...)` query. Revocation
 //!   stays immediate: nothing is cached, a lookup still reads the committed state.
 //!

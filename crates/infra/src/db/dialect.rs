@@ -254,8 +254,7 @@ pub(crate) trait Dialect: Send {
 
     /// Inserts the follows `(follower, leader)` of `edges` that do not exist yet, moves both
     /// counters of each, copies each new leader's posts into its follower's feed, and returns the
-    /// edges inserted. Both users of every edge exist and are
-    /// locked.
+    /// edges inserted. Both users of every edge exist and are locked.
     async fn add_follows(&mut self, edges: &[(i64, i64)], at: Ts) -> QueryResult<Vec<(i64, i64)>>;
 
     /// Applies `(user, following delta, follower delta)` to the users' follow counters; each user

@@ -288,8 +288,8 @@ pub enum ConnectError {
 
 impl Database {
     /// Opens a pool to `url` (`postgres://…` or `sqlite://path`) of at most `pool.connections`
-    /// connections, in `pool.shards` shards on PostgreSQL. Connections are made lazily; call [`Database::migrate`] to check the URL and
-    /// bring the schema up to date.
+    /// connections, in `pool.shards` shards on PostgreSQL. Connections are made lazily; call
+    /// [`Database::migrate`] to check the URL and bring the schema up to date.
     ///
     /// # Errors
     /// [`ConnectError`] for an unknown scheme, an uncreatable directory, or a pool that cannot be
@@ -353,8 +353,8 @@ impl Database {
     }
 
     /// Opens up to `connections` more connections in this thread's shard (its maximum is never
-    /// passed), so that
-    /// the first burst of requests after a start does not queue behind connection handshakes.
+    /// passed), so that the first burst of requests after a start does not queue behind
+    /// connection handshakes.
     /// A connection's IO is driven by the runtime that opened it: call this from the threads that
     /// will use the connections. Best effort: a connection that cannot be opened now is opened on
     /// demand later.

@@ -21,20 +21,6 @@ fn ids(items: &[Value]) -> Vec<i64> {
     items.iter().map(|p| p["id"].as_i64().unwrap()).collect()
 }
 
-async fn follow(app: &TestApp, who: &TestUser, whom: &TestUser) {
-    let (status, body) = app
-        .post(
-            &format!("/accounts/follow/{}/", whom.id),
-            Some(&who.token),
-            json!({}),
-        )
-        .await;
-    assert!(
-        status == StatusCode::CREATED || status == StatusCode::OK,
-        "{body}"
-    );
-}
-
 async fn feed(app: &TestApp, user: &TestUser) -> Vec<i64> {
     ids(&app.walk("/posts/post-feed/", Some(&user.token)).await)
 }
@@ -48,7 +34,7 @@ async fn feed_shows_own_and_followed_posts_newest_first(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page, json!({"results": [], "next": null}));
 
-    follow(&app, &ann, &bob).await;
+    app.follow(&ann, &bob).await;
     let mut posts = Vec::new(); // (id, author) in creation order
     for (i, author) in [&ann, &bob, &cat, &bob, &ann, &cat, &bob]
         .into_iter()
@@ -94,7 +80,7 @@ async fn feed_shows_own_and_followed_posts_newest_first(app: TestApp) {
     assert_eq!(feed(&app, &cat).await, expect(&posts, &[cat.id]));
 
     // Following cat brings her older posts in, in their place.
-    follow(&app, &ann, &cat).await;
+    app.follow(&ann, &cat).await;
     assert_eq!(
         feed(&app, &ann).await,
         expect(&posts, &[ann.id, bob.id, cat.id])
@@ -133,7 +119,7 @@ async fn feed_pagination_walk(app: TestApp) {
     let ann = app.user("ann").await;
     let bob = app.user("bob").await;
     let eve = app.user("eve").await;
-    follow(&app, &ann, &bob).await;
+    app.follow(&ann, &bob).await;
     let mut expected = Vec::new();
     for i in 0..10 {
         let author = if i % 3 == 0 { &ann } else { &bob };
@@ -171,7 +157,7 @@ async fn feed_pagination_walk(app: TestApp) {
 async fn feed_walk_while_posts_arrive(app: TestApp) {
     let ann = app.user("ann").await;
     let bob = app.user("bob").await;
-    follow(&app, &ann, &bob).await;
+    app.follow(&ann, &bob).await;
     let mut before = Vec::new();
     for i in 0..11 {
         let author = if i % 2 == 0 { &ann } else { &bob };
@@ -211,7 +197,7 @@ async fn feed_walk_while_posts_arrive_concurrently(app: TestApp) {
     let ann = app.user("ann").await;
     let writers = app.users("writer", 3).await;
     for writer in &writers {
-        follow(&app, &ann, writer).await;
+        app.follow(&ann, writer).await;
     }
     let mut before = Vec::new();
     for i in 0..12 {
@@ -356,8 +342,8 @@ async fn assert_forged_cursors_answered(app: &TestApp, viewer: &TestUser, lists:
 async fn forged_cursors_on_follow_lists(app: TestApp) {
     let ann = app.user("ann").await;
     let bob = app.user("bob").await;
-    follow(&app, &bob, &ann).await;
-    follow(&app, &ann, &bob).await;
+    app.follow(&bob, &ann).await;
+    app.follow(&ann, &bob).await;
     let lists = [
         format!("/accounts/follower/{}/", ann.id),
         format!("/accounts/following/{}/", ann.id),

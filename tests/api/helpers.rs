@@ -305,6 +305,22 @@ impl TestApp {
         body["id"].as_i64().unwrap()
     }
 
+    /// `who` follows `whom` through the API; returns the status (201 new edge, 200 already there).
+    pub async fn follow(&self, who: &TestUser, whom: &TestUser) -> StatusCode {
+        let (status, body) = self
+            .post(
+                &format!("/accounts/follow/{}/", whom.id),
+                Some(&who.token),
+                json!({}),
+            )
+            .await;
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::OK,
+            "follow: {status} {body}"
+        );
+        status
+    }
+
     /// Follows every `next` link from `path`, returning every item in order.
     pub async fn walk(&self, path: &str, token: Option<&str>) -> Vec<Value> {
         let mut items = Vec::new();

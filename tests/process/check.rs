@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use diesel::sql_query;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use serde_json::json;
 
 use crate::helpers::{Backend, TestDatabase};
 use crate::server::{ServerProcess, assert_check_passes, settings_for};
@@ -19,14 +18,7 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
     let [author, reader, stranger] = <[_; 3]>::try_from(app.users("check", 3).await).unwrap();
     let post = app.post_by(&author, "hello").await;
     let strangers_post = app.post_by(&stranger, "elsewhere").await;
-    let (status, body) = app
-        .post(
-            &format!("/accounts/follow/{}/", author.id),
-            Some(&reader.token),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    assert_eq!(app.follow(&reader, &author).await, 201);
     assert_check_passes(&settings);
 
     // A counter off by five, a feed missing the post of someone followed, another holding the

@@ -725,6 +725,22 @@ mod tests {
         assert_eq!(shard_sizes(&db), [4]);
     }
 
+    #[tokio::test]
+    async fn warming_up_asks_for_at_most_the_shard_and_gives_up_quietly() {
+        // The server asks for the whole pool; a shard is smaller. Nothing listens here, so no
+        // connection opens and warm-up returns without one.
+        let db = Database::open(
+            NOWHERE,
+            PoolConfig {
+                connections: 4,
+                shards: 2,
+            },
+        )
+        .unwrap();
+        db.warm_up(usize::MAX).await;
+        assert_eq!(db.pool_status().size, 0);
+    }
+
     #[test]
     fn each_thread_checks_out_of_the_shard_it_was_given() {
         let db = Database::open(

@@ -259,7 +259,7 @@ async fn fixed_rate(
                     k += connections as u64;
                     tokio::time::sleep_until(scheduled).await;
                     let sent = tokio::time::Instant::now();
-                    let timed_from = if free_at > scheduled { scheduled } else { sent };
+                    let timed_from = latency_start(scheduled, sent, free_at);
                     let status = conn.send(&request).await.ok();
                     free_at = tokio::time::Instant::now();
                     outcomes.push(Outcome {
@@ -381,6 +381,17 @@ impl Summary {
     }
 }
 
+/// Where a fixed-rate request's latency starts: at its scheduled time if its connection was still
+/// busy then (the server delayed it: coordinated omission corrected), else when it was sent (a
+/// timer that woke late is the driver's delay, not the server's).
+fn latency_start<T: Ord + Copy>(scheduled: T, sent: T, connection_free_at: T) -> T {
+    if connection_free_at > scheduled {
+        scheduled
+    } else {
+        sent
+    }
+}
+
 /// The nearest-rank percentile of sorted `values` (`p` in 0..=1); zero when empty.
 fn percentile(values: &[Duration], p: f64) -> Duration {
     if values.is_empty() {
@@ -393,6 +404,15 @@ fn percentile(values: &[Duration], p: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_the_server_delayed_is_timed_from_its_schedule() {
+        // Scheduled at 10; the previous answer came at 14, so it left at 14: timed from 10.
+        assert_eq!(latency_start(10, 14, 14), 10);
+        // Scheduled at 10, the connection idle since 7, the timer woke at 11: timed from 11.
+        assert_eq!(latency_start(10, 11, 7), 11);
+        assert_eq!(latency_start(10, 10, 10), 10);
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

@@ -53,6 +53,10 @@ on_both_backends_with!(
     crate::ratelimit::one_a_second
 );
 on_both_backends_with!(
+    encoded_paths_are_limited_like_plain_ones,
+    crate::ratelimit::four_logins
+);
+on_both_backends_with!(
     behind_a_proxy_the_forwarded_address_counts,
     crate::ratelimit::one_login_behind_a_proxy
 );
@@ -63,13 +67,22 @@ async fn login_as(
     password: &str,
     forwarded_for: Option<&str>,
 ) -> (StatusCode, HeaderMap, Value) {
+    login_at(app, "/accounts/login/", email, password, forwarded_for).await
+}
+
+async fn login_at(
+    app: &TestApp,
+    path: &str,
+    email: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> (StatusCode, HeaderMap, Value) {
     let body = serde_json::to_vec(&json!({"email": email, "password": password})).unwrap();
     let mut headers = vec![("Content-Type", "application/json")];
     if let Some(address) = forwarded_for {
         headers.push(("X-Forwarded-For", address));
     }
-    app.send_raw(Method::POST, "/accounts/login/", &headers, Some(body))
-        .await
+    app.send_raw(Method::POST, path, &headers, Some(body)).await
 }
 
 fn header(headers: &HeaderMap, name: &str) -> String {
@@ -239,4 +252,52 @@ async fn behind_a_proxy_the_forwarded_address_counts(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// The router decodes percent-encoded octets before it matches, so every spelling that reaches
+/// the login or sign-up handler must draw on the same allowance as the plain path.
+async fn encoded_paths_are_limited_like_plain_ones(app: TestApp) {
+    let logins = [
+        "/accounts/%6Cogin/",
+        "/accounts/%6cogin",
+        "/%61ccounts/%6C%6F%67%69%6E/",
+    ];
+    // Three logins under encoded spellings and the plain one use up the four allowed.
+    for (path, remaining) in logins.iter().zip([3, 2, 1]) {
+        let (status, headers, body) = login_at(&app, path, "x@example.com", "guess", None).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
+        assert_eq!(
+            header(&headers, "x-ratelimit-remaining"),
+            remaining.to_string(),
+            "{path}"
+        );
+    }
+    let (status, _, _) = login_as(&app, "x@example.com", "guess", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Now every spelling of both limited paths is refused, and a refused sign-up creates nobody.
+    let signups = [
+        "/accounts/%73ignup/",
+        "/accounts/sign%75p",
+        "/accounts/signup/",
+    ];
+    for path in logins.iter().chain(&signups) {
+        let body = json!({"email": "new@example.com", "full_name": "N", "password": "password1"});
+        let (status, headers, body) = app
+            .send_raw(
+                Method::POST,
+                path,
+                &[("Content-Type", "application/json")],
+                Some(serde_json::to_vec(&body).unwrap()),
+            )
+            .await;
+        assert_limited(status, &headers, &body, 4);
+    }
+    let (status, body) = app.get("/accounts/new@example.com/", None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 }

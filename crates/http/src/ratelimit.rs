@@ -82,7 +82,9 @@ impl RateLimiter {
     /// The limiter and key that apply to this request, if any.
     fn classify(&self, req: &ServiceRequest) -> Option<(&Limiter, u64)> {
         let method = req.method();
-        if method == Method::POST && is_auth_path(req.path()) {
+        // The path as the router matches it (percent-encoded octets decoded), never the raw
+        // text: `/accounts/%6Cogin/` reaches the login handler, so it must count as a login.
+        if method == Method::POST && is_auth_path(req.match_info().as_str()) {
             let limiter = self.auth.as_ref()?;
             let client = self.client_address(req).map(address_block);
             return Some((limiter, limiter.key(&("auth", client))));

@@ -24,7 +24,6 @@ impl User {
     pub fn summary(&self) -> UserSummary {
         UserSummary {
             id: self.id,
-            email: self.email.clone(),
             full_name: self.full_name.clone(),
             avatar_key: self.avatar_key.clone(),
         }
@@ -35,7 +34,6 @@ impl User {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSummary {
     pub id: UserId,
-    pub email: String,
     pub full_name: String,
     pub avatar_key: Option<String>,
 }

@@ -1,6 +1,6 @@
 //! What clients receive. Media keys become absolute URLs here and timestamps RFC 3339 in UTC.
 
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, web};
 use being_social_domain::model::{
     Comment, ListedUser, Post, Relationship, User, UserId, UserSummary,
 };
@@ -10,20 +10,28 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::pagination::{PageBody, encode_cursor};
+use crate::public_url::{BaseUrl, PublicUrl};
 
-/// Absolute URLs for this request's scheme and host.
+/// Absolute URLs for a request, on the base its [`PublicUrl`] policy gives.
 #[derive(Debug, Clone)]
 pub struct Urls {
     base: String,
 }
 
 impl Urls {
+    /// Under the policy of the application's [`AppState`]; a request outside an application
+    /// (a unit test's) gets its `Host` header.
     pub fn from_request(req: &HttpRequest) -> Self {
-        let info = req.connection_info();
-        Self {
-            base: format!("{}://{}", info.scheme(), info.host()),
-        }
+        let base = match req.app_data::<web::Data<AppState>>() {
+            Some(state) => state.public_url.base(req),
+            None => PublicUrl::FromHost {
+                fallback: BaseUrl::for_address(([127, 0, 0, 1], 80).into()),
+            }
+            .base(req),
+        };
+        Self { base }
     }
 
     pub fn media(&self, key: &str) -> String {
@@ -45,7 +53,10 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 pub struct UserBody {
     #[schema(value_type = i64)]
     pub id: UserId,
-    pub email: String,
+    /// Only in the caller's own user: nobody reads another person's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
+    pub email: Option<String>,
     pub full_name: String,
     pub bio: String,
     pub avatar_url: Option<String>,
@@ -65,11 +76,12 @@ pub struct UserBody {
 }
 
 impl UserBody {
-    /// The user as a viewer related to it by `relationship` sees it (`None`: anonymous).
+    /// The user as another viewer, related to it by `relationship`, sees it (`None`: anonymous):
+    /// without the email, which only its owner sees ([`Self::own`], [`Self::of_owner`]).
     pub fn new(user: User, relationship: Option<Relationship>, urls: &Urls) -> Self {
         Self {
             id: user.id,
-            email: user.email,
+            email: None,
             full_name: user.full_name,
             bio: user.bio,
             avatar_url: user.avatar_key.as_deref().map(|key| urls.media(key)),
@@ -84,7 +96,17 @@ impl UserBody {
 
     /// The caller's own user, as it sees itself.
     pub fn own(user: User, urls: &Urls) -> Self {
-        Self::new(user, Some(Relationship::default()), urls)
+        Self::of_owner(user, Some(Relationship::default()), urls)
+    }
+
+    /// The user with its email: for answers that go to the user itself only (sign-up, login,
+    /// its own profile).
+    pub fn of_owner(user: User, relationship: Option<Relationship>, urls: &Urls) -> Self {
+        let email = user.email.clone();
+        Self {
+            email: Some(email),
+            ..Self::new(user, relationship, urls)
+        }
     }
 
     pub fn listed(listed: ListedUser, urls: &Urls) -> Self {
@@ -104,7 +126,8 @@ pub struct ProfileBody {
 }
 
 impl ProfileBody {
-    pub fn new(profile: Profile, urls: &Urls) -> Self {
+    /// The profile as `viewer` sees it (`None`: anonymous); only its owner sees the email.
+    pub fn new(profile: Profile, viewer: Option<UserId>, urls: &Urls) -> Self {
         let user_id = profile.user.id;
         let posts = profile.posts.map(|page: Page<Post>| {
             PageBody::new(
@@ -119,7 +142,11 @@ impl ProfileBody {
             )
         });
         Self {
-            user: UserBody::new(profile.user, profile.relationship, urls),
+            user: if viewer == Some(profile.user.id) {
+                UserBody::of_owner(profile.user, profile.relationship, urls)
+            } else {
+                UserBody::new(profile.user, profile.relationship, urls)
+            },
             posts,
         }
     }
@@ -131,7 +158,6 @@ impl ProfileBody {
 pub struct AuthorBody {
     #[schema(value_type = i64)]
     pub id: UserId,
-    pub email: String,
     pub full_name: String,
     pub avatar_url: Option<String>,
 }
@@ -140,7 +166,6 @@ impl AuthorBody {
     pub fn new(author: UserSummary, urls: &Urls) -> Self {
         Self {
             id: author.id,
-            email: author.email,
             full_name: author.full_name,
             avatar_url: author.avatar_key.as_deref().map(|key| urls.media(key)),
         }
@@ -279,6 +304,7 @@ mod tests {
             panic!("serialize")
         };
         assert!(anonymous.get("is_following").is_none());
+        assert!(anonymous.get("email").is_none());
         assert!(anonymous["avatar_url"].is_null());
         assert_eq!(anonymous["created_at"], "1970-01-01T00:00:00.000000Z");
         let mut with_avatar = user();
@@ -287,6 +313,7 @@ mod tests {
         let Some(viewer) = viewer else {
             panic!("serialize")
         };
+        assert_eq!(viewer["email"], "a@example.com");
         assert_eq!(viewer["is_following"], false);
         assert_eq!(viewer["follows_you"], false);
         assert_eq!(viewer["avatar_url"], "http://api.example/media/ab.jpg");

@@ -70,7 +70,7 @@ async fn signup(
     };
     let task = state.clone();
     let user = detached(async move { task.services.accounts.signup(input).await }).await?;
-    Ok(HttpResponse::Created().json(UserBody::new(user, None, &Urls::from_request(&req))))
+    Ok(HttpResponse::Created().json(UserBody::of_owner(user, None, &Urls::from_request(&req))))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -103,7 +103,7 @@ async fn login(
     let (token, user) = detached(async move { task.services.accounts.login(input).await }).await?;
     Ok(HttpResponse::Ok().json(LoginBody {
         token,
-        user: UserBody::new(user, None, &Urls::from_request(&req)),
+        user: UserBody::of_owner(user, None, &Urls::from_request(&req)),
     }))
 }
 
@@ -148,7 +148,8 @@ async fn profile(
             PageRequest::first_within(&state.limits.pages),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(ProfileBody::new(profile, &Urls::from_request(&req))))
+    let body = ProfileBody::new(profile, viewer.user_id(), &Urls::from_request(&req));
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// A user's posts, newest first

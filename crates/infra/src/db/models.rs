@@ -41,7 +41,6 @@ impl From<UserRow> for User {
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct AuthorRow {
     pub id: i64,
-    pub email: String,
     pub full_name: String,
     pub avatar_key: Option<String>,
 }
@@ -50,7 +49,6 @@ impl From<AuthorRow> for UserSummary {
     fn from(row: AuthorRow) -> Self {
         Self {
             id: row.id,
-            email: row.email,
             full_name: row.full_name,
             avatar_key: row.avatar_key,
         }

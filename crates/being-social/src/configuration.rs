@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use being_social_domain::pagination::PageLimits;
+use being_social_http::public_url::BaseUrl;
 use being_social_http::ratelimit::{Quota, RateLimits};
 use being_social_infra::credentials::Argon2Credentials;
 use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand};
@@ -147,8 +148,12 @@ settings! {
     write_rate_limit: u32 = 300, "write-rate-limit", "WRITE_RATE_LIMIT";
     /// Window of `write_rate_limit` (`90s`, `5m`, `1h`; a bare number is seconds).
     write_rate_window: Duration = Duration::from_secs(300), "write-rate-window", "WRITE_RATE_WINDOW";
-    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    /// Behind a proxy that sets them: take the client address from `X-Forwarded-For`, and the
+    /// scheme and host of absolute URLs from `Forwarded`/`X-Forwarded-*` unless `public_url` is set.
     behind_proxy: bool = false, "behind-proxy", "BEHIND_PROXY";
+    /// Scheme, host and optional path prefix of every absolute URL in answers, e.g.
+    /// `https://social.example` (default: `http://` and the address the server listens on).
+    public_url: Option<BaseUrl> = None, "public-url", "PUBLIC_URL";
     /// HTTP worker threads (default: one per CPU core).
     workers: Option<usize> = None, "workers", "WORKERS";
     /// Seconds that in-flight requests get to finish after SIGTERM or SIGINT; requests still
@@ -300,6 +305,16 @@ impl Value for String {
     }
     fn show(&self) -> Option<String> {
         Some(self.clone())
+    }
+}
+
+impl Value for BaseUrl {
+    const HINT: &'static str = "URL";
+    fn parse(text: &str) -> Result<Self, String> {
+        BaseUrl::parse(text)
+    }
+    fn show(&self) -> Option<String> {
+        Some(self.as_str().to_owned())
     }
 }
 

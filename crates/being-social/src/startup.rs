@@ -12,7 +12,7 @@ use being_social_domain::services::{Ports, Services};
 use being_social_http::metrics::{Exposition, Kind, Metrics, RecordMetrics};
 use being_social_http::ratelimit::{self, RateLimiter};
 use being_social_http::request_id::{AssignRequestId, RequestIdRootSpan};
-use being_social_http::{AppState, HttpLimits};
+use being_social_http::{AppState, HttpLimits, PublicUrl};
 use being_social_infra::coalesce::BATCH_SIZE_BOUNDS;
 use being_social_infra::db::{
     CoalescedFollows, CoalescedLikes, CoalescedTokens, Database, PoolConfig,
@@ -188,7 +188,15 @@ impl Application {
         );
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {} (set BIND)", settings.bind))?;
-        let port = listener.local_addr()?.port();
+        let local = listener.local_addr()?;
+        let port = local.port();
+        let public_url = PublicUrl::new(settings.public_url.clone(), settings.behind_proxy, local);
+        if matches!(public_url, PublicUrl::FromHost { .. }) {
+            tracing::warn!(
+                "listening on every interface without PUBLIC_URL: absolute URLs follow each \
+                 request's Host header; set PUBLIC_URL to the address clients use"
+            );
+        }
         let state = web::Data::new(AppState {
             services,
             limits: HttpLimits {
@@ -196,6 +204,7 @@ impl Application {
                 pages: settings.page_limits(),
                 ..HttpLimits::default()
             },
+            public_url,
         });
         // One limiter for every worker: the counts are per process, not per thread.
         let limiter = web::Data::new(RateLimiter::new(settings.rate_limits()));
@@ -218,6 +227,7 @@ impl Application {
                 .wrap(TracingLogger::<RequestIdRootSpan>::new())
                 .wrap(AssignRequestId)
                 .wrap(RecordMetrics::new(metrics.clone()))
+                .wrap(being_social_http::default_headers())
                 .configure(being_social_http::metrics::configure)
                 .configure(being_social_http::configure)
         })

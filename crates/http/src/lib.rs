@@ -4,7 +4,8 @@
 //! # Wiring it up
 //!
 //! ```ignore
-//! let state = being_social_http::AppState { services, limits: HttpLimits::default() };
+//! let public_url = PublicUrl::new(configured, behind_proxy, listener.local_addr()?);
+//! let state = being_social_http::AppState { services, limits: HttpLimits::default(), public_url };
 //! let state = web::Data::new(state);
 //! let metrics = Arc::new(Metrics::new().with_source(/* pool and batcher figures */));
 //! let limiter = web::Data::new(ratelimit::RateLimiter::new(rate_limits));
@@ -17,12 +18,14 @@
 //!         .wrap(TracingLogger::<RequestIdRootSpan>::new())
 //!         .wrap(AssignRequestId)
 //!         .wrap(RecordMetrics::new(metrics.clone()))
+//!         .wrap(being_social_http::default_headers())
 //!         .configure(being_social_http::metrics::configure)
 //!         .configure(being_social_http::configure)
 //! })
 //! ```
 //!
-//! The four middlewares are optional, but in this order (the last wrapped runs first): metrics
+//! The five middlewares are optional, but in this order (the last wrapped runs first): the
+//! default headers reach every answer, metrics
 //! see every answer, the request ID exists before the logger's root span is made, and refused
 //! requests ([`ratelimit`]) are logged. `/metrics` is served only where [`metrics::configure`] is
 //! called.
@@ -41,6 +44,7 @@ pub mod metrics;
 pub mod multipart;
 pub mod openapi;
 pub mod pagination;
+pub mod public_url;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
@@ -50,12 +54,15 @@ use being_social_domain::pagination::PageLimits;
 use being_social_domain::services::Services;
 
 pub use error::ApiError;
+pub use public_url::PublicUrl;
 
 /// Everything the handlers share; register it as `web::Data<AppState>`.
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
     pub limits: HttpLimits,
+    /// The base of every absolute URL in answers.
+    pub public_url: PublicUrl,
 }
 
 /// Request body limits and page sizes.
@@ -83,6 +90,17 @@ impl Default for HttpLimits {
             pages: PageLimits::default(),
         }
     }
+}
+
+/// Headers every answer carries unless its handler set its own: `nosniff` (a browser never
+/// guesses a type other than the declared one, so an uploaded file cannot become a script) and
+/// `Cache-Control: no-store` (answers carry tokens and the caller's own data; no shared cache
+/// may keep them). Media answers set their own long-lived `Cache-Control`.
+pub fn default_headers() -> actix_web::middleware::DefaultHeaders {
+    use actix_web::http::header;
+    actix_web::middleware::DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::CACHE_CONTROL, "no-store"))
 }
 
 /// Registers every route, the extractor error handlers and the JSON `404` default service.

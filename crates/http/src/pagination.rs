@@ -18,6 +18,7 @@ use utoipa::openapi::{ObjectBuilder, Required, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::dto::Urls;
 use crate::error::ApiError;
 
 /// The page a list request asks for, read from its query string.
@@ -153,7 +154,6 @@ pub fn decode_cursor(text: &str) -> Option<Cursor> {
 /// other parameter are kept as they were sent.
 pub fn next_url(req: &HttpRequest, next: Option<Cursor>) -> Option<String> {
     let next = next?;
-    let info = req.connection_info();
     let cursor = format!("cursor={}", encode_cursor(&next));
     let query: Vec<&str> = req
         .query_string()
@@ -161,13 +161,8 @@ pub fn next_url(req: &HttpRequest, next: Option<Cursor>) -> Option<String> {
         .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some("cursor"))
         .chain(std::iter::once(cursor.as_str()))
         .collect();
-    Some(format!(
-        "{}://{}{}?{}",
-        info.scheme(),
-        info.host(),
-        req.path(),
-        query.join("&")
-    ))
+    let path = format!("{}?{}", req.path(), query.join("&"));
+    Some(Urls::from_request(req).absolute(&path))
 }
 
 /// A page as clients see it.

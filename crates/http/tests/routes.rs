@@ -15,7 +15,7 @@ use being_social_domain::ports::{
     MockTokenRepository, MockUserRepository,
 };
 use being_social_domain::services::{Ports, Services};
-use being_social_http::{AppState, HttpLimits, configure};
+use being_social_http::{AppState, HttpLimits, PublicUrl, configure};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -85,6 +85,7 @@ fn state() -> AppState {
     AppState {
         services: Services::new(ports),
         limits: HttpLimits::default(),
+        public_url: PublicUrl::new(None, false, ([127, 0, 0, 1], 8080).into()),
     }
 }
 

@@ -27,7 +27,12 @@ macro_rules! string_value {
     };
 }
 
+/// The length rule of a text field, and the rule of every text: no NUL character, which no
+/// PostgreSQL text can hold and no person types.
 fn char_count_between(value: &str, min: usize, max: usize, what: &str) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!("{what} may not contain NUL characters."));
+    }
     let count = value.chars().count();
     if count < min {
         if min == 1 {
@@ -257,5 +262,21 @@ mod tests {
             CommentContent::parse(" hi ").map(CommentContent::into_inner),
             Ok("hi".into())
         );
+    }
+
+    #[test]
+    fn no_text_holds_a_nul() {
+        let nul = "a\0b";
+        let message = |r: Result<String, String>| r.err().unwrap_or_default();
+        assert_eq!(
+            message(FullName::parse(nul).map(FullName::into_inner)),
+            "Full name may not contain NUL characters."
+        );
+        assert!(Bio::parse(nul).is_err());
+        assert!(Caption::parse(nul).is_err());
+        assert!(AltText::parse(nul).is_err());
+        assert!(CommentContent::parse(nul).is_err());
+        assert!(Password::parse("password\0").is_err());
+        assert!(Email::parse("a\0@b.c").is_err());
     }
 }

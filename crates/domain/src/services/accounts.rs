@@ -115,6 +115,9 @@ impl AccountService {
         let mut errors = FieldErrors::default();
         let email = required(&mut errors, "email", &input.email).map(str::trim);
         let password = required(&mut errors, "password", &input.password);
+        if email.is_some_and(|e| e.contains('\0')) {
+            errors.add("email", "Email may not contain NUL characters.");
+        }
         if let Some(p) = password
             && p.chars().count() > Password::MAX_CHARS
         {

@@ -98,6 +98,14 @@ async fn with_relationships(
 async fn resolve_user(users: &dyn UserRepository, user: &UserRef) -> Result<crate::model::User> {
     let found = match user {
         UserRef::Id(id) => users.find_by_id(*id).await?,
+        // No stored email holds one (sign-up refuses it), and PostgreSQL cannot even compare it.
+        UserRef::Email(email) if email.contains('\0') => {
+            return Err(DomainError::BadRequest {
+                code: "invalid_user",
+                detail: "A user is named by an id or an email; this one holds a NUL character."
+                    .into(),
+            });
+        }
         UserRef::Email(email) => users.find_by_email(email).await?,
     };
     found.ok_or(DomainError::NotFound("user"))

@@ -529,6 +529,18 @@ impl From<DbError> for DomainError {
             {
                 DomainError::Unavailable(format!("database: {}", info.message()))
             }
+            DbError::Query(DieselError::DatabaseError(_, info))
+                if is_unstorable(info.message()) =>
+            {
+                tracing::warn!(
+                    error = info.message(),
+                    "input the database refuses reached it"
+                );
+                DomainError::BadRequest {
+                    code: "invalid_input",
+                    detail: "The request holds a value that cannot be stored.".into(),
+                }
+            }
             DbError::Query(err) => DomainError::Internal(format!("database: {err}")),
             DbError::Retry => DomainError::Unavailable("database: too much contention".into()),
         }
@@ -557,6 +569,19 @@ fn is_unavailable(kind: &DatabaseErrorKind, message: &str) -> bool {
         .any(|known| message.contains(known)),
         _ => false,
     }
+}
+
+/// Whether PostgreSQL refused a value itself (class 22, data exception: a NUL in text, a number
+/// or time out of its type's range). The services validate every input first, so this is a net
+/// under them: such input is the client's mistake (400), never a 500.
+fn is_unstorable(message: &str) -> bool {
+    [
+        "invalid byte sequence for encoding",
+        "out of range",
+        "unsupported Unicode escape sequence",
+    ]
+    .iter()
+    .any(|known| message.contains(known))
 }
 
 pub(crate) type DbResult<T> = Result<T, DbError>;
@@ -670,6 +695,26 @@ mod tests {
             "syntax error at or near \"SELEC\"",
         );
         assert!(matches!(err, DomainError::Internal(_)), "{err:?}");
+    }
+
+    #[test]
+    fn values_the_database_refuses_are_the_clients_mistake() {
+        for message in [
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+            "timestamp out of range",
+        ] {
+            let err = mapped(DatabaseErrorKind::Unknown, message);
+            assert!(
+                matches!(
+                    err,
+                    DomainError::BadRequest {
+                        code: "invalid_input",
+                        ..
+                    }
+                ),
+                "{message}: {err:?}"
+            );
+        }
     }
 
     #[test]

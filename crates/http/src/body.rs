@@ -4,8 +4,10 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
+use being_social_domain::{DomainError, FieldErrors};
 use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
+use serde_aux::serde_introspection::serde_introspect;
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, payload_error};
@@ -118,10 +120,43 @@ pub(crate) async fn read_object(
     }
 }
 
-/// Deserializes the fields into `T` (unknown fields ignored); wrong types are a `400 parse_error`.
+/// Deserializes the fields into `T` (unknown fields ignored). A field of the wrong JSON type is a
+/// validation error that names it, beside every other wrong one, as DRF answers.
+///
+/// `T`'s fields must each be optional, as every request type's are (the services say which are
+/// required): each field is then tried alone to find the wrong ones.
 pub(crate) fn decode<T: DeserializeOwned>(fields: Map<String, Value>) -> Result<T, ApiError> {
-    serde_json::from_value(Value::Object(fields))
-        .map_err(|err| ApiError::Parse(format!("Invalid body: {err}.")))
+    let whole = match serde_json::from_value(Value::Object(fields.clone())) {
+        Ok(decoded) => return Ok(decoded),
+        Err(err) => err,
+    };
+    let mut errors = FieldErrors::default();
+    for &name in serde_introspect::<T>() {
+        let Some(value) = fields.get(name) else {
+            continue;
+        };
+        let alone = Map::from_iter([(name.to_owned(), value.clone())]);
+        if let Err(err) = serde_json::from_value::<T>(Value::Object(alone)) {
+            errors.add(name, wrong_type_message(&err));
+        }
+    }
+    if errors.is_empty() {
+        return Err(ApiError::Parse(format!("Invalid body: {whole}.")));
+    }
+    Err(ApiError::Domain(DomainError::Validation(errors)))
+}
+
+/// DRF's words for the usual case (a text field given a number, a list or an object), serde's
+/// otherwise.
+fn wrong_type_message(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    if text.ends_with("expected a string") {
+        return "Not a valid string.".into();
+    }
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        format!("{}{}.", first.to_uppercase(), chars.as_str())
+    })
 }
 
 /// [`read_object`] then [`decode`].
@@ -137,6 +172,44 @@ pub(crate) async fn read<T: DeserializeOwned>(
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Signup {
+        email: Option<String>,
+        full_name: Option<String>,
+        password: Option<String>,
+    }
+
+    fn fields(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn every_field_of_a_wrong_type_is_named() {
+        let body = serde_json::json!({
+            "email": 12345, "full_name": ["a"], "password": {"x": 1}, "other": 1
+        });
+        let Err(ApiError::Domain(DomainError::Validation(errors))) = decode::<Signup>(fields(body))
+        else {
+            panic!("expected a validation error");
+        };
+        let named: Vec<_> = errors.iter().collect();
+        let not_a_string = ["Not a valid string.".to_owned()];
+        assert_eq!(
+            named,
+            [
+                ("email", &not_a_string[..]),
+                ("full_name", &not_a_string[..]),
+                ("password", &not_a_string[..]),
+            ]
+        );
+        let right = serde_json::json!({"email": "a@b.c", "full_name": null, "other": [1]});
+        assert!(decode::<Signup>(fields(right)).is_ok());
+    }
 
     #[test]
     fn kinds() {

@@ -8,6 +8,7 @@ mod comments;
 mod configuration;
 mod feed;
 mod follows;
+mod hardening;
 mod media;
 mod metrics;
 mod openapi;

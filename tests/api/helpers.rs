@@ -172,8 +172,9 @@ impl TestApp {
     ) -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
-            // actix closes a keep-alive connection after 5 s idle; reusing one just as it closes
-            // fails the request with "connection reset". Idle connections are dropped first.
+            // The server closes a keep-alive connection after KEEP_ALIVE idle; reusing one just
+            // as it closes fails the request with "connection reset". Idle connections are
+            // dropped first.
             .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .unwrap();
@@ -709,7 +710,7 @@ impl TestApp {
     }
 
     /// The app with a client that drops connections idle for over two seconds, well before the
-    /// server's keep-alive (5 s) closes them: under heavy load a request sent on a connection the
+    /// server's keep-alive closes them: under heavy load a request sent on a connection the
     /// server is closing at that moment is reset, which is a property of HTTP/1.1 keep-alive and
     /// not of the API.
     pub fn with_short_lived_connections(mut self) -> Self {

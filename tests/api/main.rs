@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod comments;
 mod configuration;
+mod connections;
 mod feed;
 mod follows;
 mod hardening;

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use being_social_domain::pagination::PageLimits;
+use being_social_http::HttpLimits;
 use being_social_http::public_url::BaseUrl;
 use being_social_http::ratelimit::{Quota, RateLimits};
 use being_social_infra::credentials::Argon2Credentials;
@@ -154,6 +155,16 @@ settings! {
     /// Scheme, host and optional path prefix of every absolute URL in answers, e.g.
     /// `https://social.example` (default: `http://` and the address the server listens on).
     public_url: Option<BaseUrl> = None, "public-url", "PUBLIC_URL";
+    /// How long an idle keep-alive connection stays open. Longer than clients keep idle
+    /// connections in their pools (60 s is common), so the server never closes one just as a
+    /// client reuses it.
+    keep_alive: Duration = Duration::from_secs(75), "keep-alive", "KEEP_ALIVE";
+    /// Time a client has to send a request's head (method, path, headers) once it starts.
+    request_head_timeout: Duration = Duration::from_secs(10), "request-head-timeout", "REQUEST_HEAD_TIMEOUT";
+    /// Time a client has to send a request's whole body (408 past it).
+    request_body_timeout: Duration = HttpLimits::DEFAULT_BODY_TIMEOUT, "request-body-timeout", "REQUEST_BODY_TIMEOUT";
+    /// Most connections the process serves at once; more wait to be accepted.
+    max_connections: usize = 10_000, "max-connections", "MAX_CONNECTIONS";
     /// HTTP worker threads (default: one per CPU core).
     workers: Option<usize> = None, "workers", "WORKERS";
     /// Seconds that in-flight requests get to finish after SIGTERM or SIGINT; requests still
@@ -647,6 +658,15 @@ fn validate(
         ("auth_rate_limit", u64::from(settings.auth_rate_limit)),
         ("write_rate_limit", u64::from(settings.write_rate_limit)),
         ("workers", settings.workers.map_or(1, |w| w as u64)),
+        ("max_connections", settings.max_connections as u64),
+        (
+            "request_head_timeout",
+            u64::try_from(settings.request_head_timeout.as_millis()).unwrap_or(u64::MAX),
+        ),
+        (
+            "request_body_timeout",
+            u64::try_from(settings.request_body_timeout.as_millis()).unwrap_or(u64::MAX),
+        ),
         (
             "auth_rate_window",
             u64::try_from(settings.auth_rate_window.as_millis()).unwrap_or(u64::MAX),

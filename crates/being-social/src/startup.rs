@@ -9,6 +9,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use being_social_domain::services::{Ports, Services};
+use being_social_http::body_deadline;
 use being_social_http::metrics::{Exposition, Kind, Metrics, RecordMetrics};
 use being_social_http::ratelimit::{self, RateLimiter};
 use being_social_http::request_id::{AssignRequestId, RequestIdRootSpan};
@@ -202,6 +203,7 @@ impl Application {
             limits: HttpLimits {
                 max_upload_bytes: settings.max_upload_bytes,
                 pages: settings.page_limits(),
+                body_timeout: settings.request_body_timeout,
                 ..HttpLimits::default()
             },
             public_url,
@@ -223,6 +225,7 @@ impl Application {
                 // The last wrapped runs first: metrics see every answer, the request ID is set
                 // before the logger makes its span, and the rate limits run inside the logger so
                 // that refused requests are logged too.
+                .wrap(from_fn(body_deadline::enforce))
                 .wrap(from_fn(ratelimit::enforce))
                 .wrap(TracingLogger::<RequestIdRootSpan>::new())
                 .wrap(AssignRequestId)
@@ -236,6 +239,10 @@ impl Application {
         // gracefully" here: an operator's Ctrl-C must not cut a request off half-way.
         .shutdown_signal(termination_requested())
         .shutdown_timeout(settings.shutdown_timeout)
+        .keep_alive(settings.keep_alive)
+        .client_request_timeout(settings.request_head_timeout)
+        // actix counts connections per worker.
+        .max_connections(settings.max_connections.div_ceil(workers).max(1))
         .workers(workers);
         Ok(Self {
             port,

@@ -31,6 +31,8 @@ pub enum ApiError {
     MethodNotAllowed(Method),
     /// No route matches the path, or a path parameter has the wrong shape.
     NoRoute,
+    /// The request body did not arrive in full within its deadline (see `crate::body_deadline`).
+    RequestTimeout,
     /// Over a rate limit (see `crate::ratelimit`); the next request is allowed after `retry_after`.
     RateLimited { retry_after: std::time::Duration },
 }
@@ -143,6 +145,12 @@ impl ApiError {
                 "Not found.".into(),
                 None,
             ),
+            Self::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "The request body did not arrive in time.".into(),
+                None,
+            ),
             Self::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -248,6 +256,7 @@ impl ResponseError for ApiError {
 pub(crate) fn payload_error(err: PayloadError) -> ApiError {
     match err {
         PayloadError::Overflow => ApiError::payload_too_large("The request body is too large."),
+        err if crate::body_deadline::is_timeout(&err) => ApiError::RequestTimeout,
         _ => ApiError::Parse("The request body could not be read.".into()),
     }
 }

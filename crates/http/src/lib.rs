@@ -14,6 +14,7 @@
 //!         .app_data(state.clone())
 //!         .app_data(web::Data::from(metrics.clone()))
 //!         .app_data(limiter.clone())
+//!         .wrap(actix_web::middleware::from_fn(being_social_http::body_deadline::enforce))
 //!         .wrap(actix_web::middleware::from_fn(being_social_http::ratelimit::enforce))
 //!         .wrap(TracingLogger::<RequestIdRootSpan>::new())
 //!         .wrap(AssignRequestId)
@@ -24,7 +25,7 @@
 //! })
 //! ```
 //!
-//! The five middlewares are optional, but in this order (the last wrapped runs first): the
+//! The six middlewares are optional, but in this order (the last wrapped runs first): the
 //! default headers reach every answer, metrics
 //! see every answer, the request ID exists before the logger's root span is made, and refused
 //! requests ([`ratelimit`]) are logged. `/metrics` is served only where [`metrics::configure`] is
@@ -38,6 +39,7 @@
 
 pub mod auth;
 mod body;
+pub mod body_deadline;
 pub mod dto;
 pub mod error;
 pub mod metrics;
@@ -75,11 +77,15 @@ pub struct HttpLimits {
     pub max_json_bytes: usize,
     /// The page size of list endpoints when `?limit=` is absent, and the largest one allowed.
     pub pages: PageLimits,
+    /// The longest a request body may take to arrive in full ([`body_deadline`]).
+    pub body_timeout: std::time::Duration,
 }
 
 impl HttpLimits {
     pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
     pub const DEFAULT_MAX_JSON_BYTES: usize = 64 * 1024;
+    /// Time for the largest upload (10 MiB) at about 1 Mbit/s, a slow phone connection.
+    pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 }
 
 impl Default for HttpLimits {
@@ -88,6 +94,7 @@ impl Default for HttpLimits {
             max_upload_bytes: Self::DEFAULT_MAX_UPLOAD_BYTES,
             max_json_bytes: Self::DEFAULT_MAX_JSON_BYTES,
             pages: PageLimits::default(),
+            body_timeout: Self::DEFAULT_BODY_TIMEOUT,
         }
     }
 }

@@ -23,6 +23,8 @@ conformance_test!(delete_removes_the_whole_thread_and_corrects_counters);
 
 conformance_test!(reply_to_the_latest_deleted_comment_is_not_found);
 
+conformance_test!(threads_past_sqlites_parameter_limit_are_deleted_whole);
+
 async fn create_round_trips_every_field_and_counts(fx: &Fixture) {
     let db = &fx.db;
     let author = user(db, "author").await;
@@ -392,6 +394,44 @@ async fn delete_of_a_leaf_reply_and_of_unknown_comments(fx: &Fixture) {
     let cx = comment(db, p.id, None, x.id, "by x").await;
     UserRepository::delete(db, x.id).await.unwrap();
     assert_eq!(CommentRepository::delete(db, cx.id).await.unwrap(), 0);
+    assert_eq!(post_counts(db, p.id).await, (0, 0));
+    assert_no_drift(db).await;
+}
+
+/// Adds `n` replies by `author` beneath `root` in one statement, with the counters they move.
+async fn add_replies(fx: &Fixture, post: i64, root: i64, author: i64, n: u32) {
+    fx.execute(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+         INSERT INTO comments (author_id, post_id, parent_id, content, created_at, updated_at) \
+         SELECT {author}, {post}, {root}, 'r', c.created_at, c.updated_at \
+         FROM n, comments c WHERE c.id = {root}; \
+         UPDATE comments SET reply_count = reply_count + {n} WHERE id = {root}; \
+         UPDATE posts SET comments_count = comments_count + {n} WHERE id = {post};"
+    ))
+    .await;
+}
+
+/// More ids than SQLite binds in one statement (32,766), both where a thread is deleted and where
+/// an account takes its threads with it.
+async fn threads_past_sqlites_parameter_limit_are_deleted_whole(fx: &Fixture) {
+    const REPLIES: u32 = 40_000;
+    let db = &fx.db;
+    let author = user(db, "author").await;
+    let x = user(db, "x").await;
+    let p = post(db, author.id, "p").await;
+    let first = comment(db, p.id, None, author.id, "first").await;
+    let second = comment(db, p.id, None, x.id, "second").await;
+    add_replies(fx, p.id, first.id, x.id, REPLIES).await;
+    add_replies(fx, p.id, second.id, x.id, REPLIES).await;
+    assert_eq!(post_counts(db, p.id).await, (0, 2 * i64::from(REPLIES) + 2));
+    assert_no_drift(db).await;
+
+    let removed = CommentRepository::delete(db, first.id).await.unwrap();
+    assert_eq!(removed, u64::from(REPLIES) + 1);
+    assert_eq!(post_counts(db, p.id).await, (0, i64::from(REPLIES) + 1));
+
+    // x wrote the second thread and every reply: the account takes them all.
+    UserRepository::delete(db, x.id).await.unwrap();
     assert_eq!(post_counts(db, p.id).await, (0, 0));
     assert_no_drift(db).await;
 }

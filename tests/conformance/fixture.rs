@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use being_social_infra::db::{Database, PoolConfig};
+use diesel::SqliteConnection;
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
 /// Connections per test pool: the application's default.
@@ -34,6 +36,7 @@ fn database_url(admin: &str, name: &str) -> String {
 pub struct Fixture {
     pub db: Database,
     pub backend: Backend,
+    url: String,
     name: String,
     dir: PathBuf,
 }
@@ -65,8 +68,27 @@ impl Fixture {
         Self {
             db,
             backend,
+            url,
             name,
             dir,
+        }
+    }
+
+    /// Runs `sql` on the test's database over a connection of its own, behind the adapter's back:
+    /// for data too large to make through the ports in a test's time.
+    pub async fn execute(&self, sql: &str) {
+        match self.backend {
+            Backend::Postgres => {
+                let mut conn = AsyncPgConnection::establish(&self.url).await.unwrap();
+                conn.batch_execute(sql).await.unwrap();
+            }
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut conn = SyncConnectionWrapper::<SqliteConnection>::establish(path)
+                    .await
+                    .unwrap();
+                conn.batch_execute(sql).await.unwrap();
+            }
         }
     }
 }

@@ -13,7 +13,9 @@ use diesel_async::RunQueryDsl;
 
 use super::models::{AuthorRow, CommentRow, NewCommentRow};
 use super::schema::{Ts, comments, posts, users};
-use super::{Database, DbError, DbResult, Dialect, is_violation, oldest_first_start};
+use super::{
+    Database, DbError, DbResult, Dialect, IDS_PER_STATEMENT, is_violation, oldest_first_start,
+};
 
 #[async_trait]
 impl CommentRepository for Database {
@@ -133,9 +135,11 @@ impl CommentRepository for Database {
                 if thread.is_empty() {
                     return Ok(0);
                 }
-                diesel::delete(comments::table.filter(comments::id.eq_any(&thread)))
-                    .execute(conn)
-                    .await?;
+                for chunk in thread.chunks(IDS_PER_STATEMENT) {
+                    diesel::delete(comments::table.filter(comments::id.eq_any(chunk)))
+                        .execute(conn)
+                        .await?;
+                }
                 // Count the thread, not the rows the statement reports: SQLite's ON DELETE CASCADE
                 // removes replies before the statement reaches them, and those are not in its count.
                 let removed = thread.len();

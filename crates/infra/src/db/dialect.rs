@@ -9,9 +9,9 @@ use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, BigInt};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::SqliteConn;
 use super::models::{NewFollowRow, NewLikeRow};
 use super::schema::{Instant, Ts, feed_entries, follows, likes, posts, users};
+use super::{IDS_PER_STATEMENT, SqliteConn};
 
 /// A change of one user's follow counters: `(user, following delta, follower delta)`.
 pub(crate) type FollowCounts = (i64, i64, i64);
@@ -431,12 +431,17 @@ impl Dialect for SqliteConn {
     }
 
     async fn lock_users(&mut self, ids: &[i64]) -> QueryResult<Vec<i64>> {
-        users::table
-            .filter(users::id.eq_any(ids))
-            .order(users::id)
-            .select(users::id)
-            .load(self)
-            .await
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let rows: Vec<i64> = users::table
+                .filter(users::id.eq_any(chunk))
+                .select(users::id)
+                .load(self)
+                .await?;
+            found.extend(rows);
+        }
+        found.sort_unstable();
+        Ok(found)
     }
 
     async fn share_lock_user(&mut self, id: i64) -> QueryResult<bool> {
@@ -454,12 +459,17 @@ impl Dialect for SqliteConn {
     }
 
     async fn lock_posts(&mut self, ids: &[i64], _for_delete: bool) -> QueryResult<Vec<i64>> {
-        posts::table
-            .filter(posts::id.eq_any(ids))
-            .order(posts::id)
-            .select(posts::id)
-            .load(self)
-            .await
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let rows: Vec<i64> = posts::table
+                .filter(posts::id.eq_any(chunk))
+                .select(posts::id)
+                .load(self)
+                .await?;
+            found.extend(rows);
+        }
+        found.sort_unstable();
+        Ok(found)
     }
 
     async fn comment_thread(&mut self, post: i64, root: i64) -> QueryResult<Vec<i64>> {

@@ -586,6 +586,12 @@ fn is_unstorable(message: &str) -> bool {
 
 pub(crate) type DbResult<T> = Result<T, DbError>;
 
+/// Most ids one statement binds. SQLite binds each id of an `IN (...)` list as a parameter of its
+/// own and refuses a statement with more than 32,766; lists that can be long (a thread's replies,
+/// everything a user liked, a user's followers) go in chunks of this many. PostgreSQL binds a list
+/// as one array either way, so there the chunks only add round trips past this size.
+pub(crate) const IDS_PER_STATEMENT: usize = 10_000;
+
 /// How many times a transaction runs when PostgreSQL reports a deadlock or serialization failure.
 pub(crate) const TRANSIENT_ATTEMPTS: u32 = 4;
 

@@ -15,7 +15,7 @@ use diesel_async::RunQueryDsl;
 
 use super::models::{NewUserRow, UserChangeset, UserRow};
 use super::schema::{Ts, comments, feed_entries, follows, likes, posts, tokens, users};
-use super::{Database, DbError, DbResult, Dialect, is_violation};
+use super::{Database, DbError, DbResult, Dialect, IDS_PER_STATEMENT, is_violation};
 
 /// How often an account deletion re-runs when the accounts it must lock changed meanwhile.
 const DELETE_ATTEMPTS: usize = 8;
@@ -95,14 +95,21 @@ impl Database {
                 // Read the rows before deleting them: SQLite runs ON DELETE CASCADE row by row,
                 // so a reply that the cascade removes before the statement reaches it is missing
                 // from DELETE ... RETURNING, and the counters would be corrected by too little.
-                let removed: Vec<(i64, i64, Option<i64>)> = comments::table
-                    .filter(comments::id.eq_any(&doomed))
-                    .select((comments::id, comments::post_id, comments::parent_id))
-                    .load(conn)
-                    .await?;
-                diesel::delete(comments::table.filter(comments::id.eq_any(&doomed)))
-                    .execute(conn)
-                    .await?;
+                let mut removed: Vec<(i64, i64, Option<i64>)> = Vec::with_capacity(doomed.len());
+                for chunk in doomed.chunks(IDS_PER_STATEMENT) {
+                    removed.extend(
+                        comments::table
+                            .filter(comments::id.eq_any(chunk))
+                            .select((comments::id, comments::post_id, comments::parent_id))
+                            .load::<(i64, i64, Option<i64>)>(conn)
+                            .await?,
+                    );
+                }
+                for chunk in doomed.chunks(IDS_PER_STATEMENT) {
+                    diesel::delete(comments::table.filter(comments::id.eq_any(chunk)))
+                        .execute(conn)
+                        .await?;
+                }
                 let removed_ids: HashSet<i64> = removed.iter().map(|r| r.0).collect();
                 let mut per_post: BTreeMap<i64, i64> = BTreeMap::new();
                 let mut per_parent: BTreeMap<i64, i64> = BTreeMap::new();
@@ -132,8 +139,8 @@ impl Database {
                 .get_results(conn)
                 .await?;
             let unliked: Vec<i64> = unliked.into_iter().filter(|p| !own.contains(p)).collect();
-            if !unliked.is_empty() {
-                diesel::update(posts::table.filter(posts::id.eq_any(&unliked)))
+            for chunk in unliked.chunks(IDS_PER_STATEMENT) {
+                diesel::update(posts::table.filter(posts::id.eq_any(chunk)))
                     .set(posts::likes_count.eq(posts::likes_count - 1))
                     .execute(conn)
                     .await?;
@@ -149,8 +156,8 @@ impl Database {
                 .returning(follows::leader_id)
                 .get_results(conn)
                 .await?;
-            if !leaders.is_empty() {
-                diesel::update(users::table.filter(users::id.eq_any(&leaders)))
+            for chunk in leaders.chunks(IDS_PER_STATEMENT) {
+                diesel::update(users::table.filter(users::id.eq_any(chunk)))
                     .set(users::follower_count.eq(users::follower_count - 1))
                     .execute(conn)
                     .await?;
@@ -159,8 +166,8 @@ impl Database {
                 .returning(follows::follower_id)
                 .get_results(conn)
                 .await?;
-            if !followers.is_empty() {
-                diesel::update(users::table.filter(users::id.eq_any(&followers)))
+            for chunk in followers.chunks(IDS_PER_STATEMENT) {
+                diesel::update(users::table.filter(users::id.eq_any(chunk)))
                     .set(users::following_count.eq(users::following_count - 1))
                     .execute(conn)
                     .await?;

@@ -16,3 +16,4 @@ mod openapi;
 mod posts;
 mod ratelimit;
 mod request_id;
+mod sessions;

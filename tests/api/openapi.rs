@@ -31,6 +31,7 @@ const CONTRACT: &[(&str, &str, Auth, &[u16])] = &[
         &[400, 401, 413, 415, 429, 503],
     ),
     ("post", "/accounts/logout/", Token, &[401, 429, 503]),
+    ("post", "/accounts/logout-all/", Token, &[401, 429, 503]),
     ("get", "/accounts/me/", Token, &[401, 503]),
     ("get", "/accounts/{user}/", Optional, &[401, 404, 503]),
     (

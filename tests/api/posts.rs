@@ -56,7 +56,7 @@ pub fn assert_post_shape(app: &TestApp, post: &Value) {
     assert!(post["id"].is_i64(), "{post}");
     assert_eq!(
         keys(&post["author"]),
-        set(&["id", "email", "full_name", "avatar_url"]),
+        set(&["id", "full_name", "avatar_url"]),
         "{post}"
     );
     for url in ["image_url", "thumbnail_url"] {

@@ -622,9 +622,10 @@ async fn account_deletion_racing_follows_likes_comments_posts_tokens(fx: &Fixtur
         }
         assert_no_drift(db).await;
         assert_eq!(
-            db.user_for(format!("token-{round}").into_bytes())
+            db.find(format!("token-{round}").into_bytes())
                 .await
-                .unwrap(),
+                .unwrap()
+                .map(|t| t.user),
             None
         );
         for p in &n.doomed_posts {

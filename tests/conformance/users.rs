@@ -509,10 +509,14 @@ async fn account_deletion_removes_everything_and_corrects_counters(fx: &Fixture)
     assert_eq!(db.find_by_id(d.id).await.unwrap(), None);
     assert_eq!(db.find_by_email("doomed@example.com").await.unwrap(), None);
     assert_eq!(db.credentials_by_id(d.id).await.unwrap(), None);
-    assert_eq!(db.user_for(vec![1; 32]).await.unwrap(), None);
-    assert_eq!(db.user_for(vec![2; 32]).await.unwrap(), None);
+    assert_eq!(db.find(vec![1; 32]).await.unwrap().map(|t| t.user), None);
+    assert_eq!(db.find(vec![2; 32]).await.unwrap().map(|t| t.user), None);
     assert_eq!(
-        db.user_for(vec![3; 32]).await.unwrap().map(|u| u.id),
+        db.find(vec![3; 32])
+            .await
+            .unwrap()
+            .map(|t| t.user)
+            .map(|u| u.id),
         Some(a.id)
     );
     assert_eq!(db.get(p1.id, None).await.unwrap(), None);

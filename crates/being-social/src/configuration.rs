@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use being_social_domain::pagination::PageLimits;
+use being_social_domain::services::TokenLifetimes;
 use being_social_http::HttpLimits;
 use being_social_http::public_url::BaseUrl;
 use being_social_http::ratelimit::{Quota, RateLimits};
@@ -139,6 +140,13 @@ settings! {
     argon2_iterations: u32 = Argon2Credentials::DEFAULT_ITERATIONS, "argon2-iterations", "ARGON2_ITERATIONS";
     /// Lanes of one argon2id password hash.
     argon2_parallelism: u32 = Argon2Credentials::DEFAULT_PARALLELISM, "argon2-parallelism", "ARGON2_PARALLELISM";
+    /// Login tokens unused for this long expire (`30d`, `12h`; a bare number is seconds).
+    token_idle_lifetime: Duration = TokenLifetimes::DEFAULT_IDLE, "token-idle-lifetime", "TOKEN_IDLE_LIFETIME";
+    /// Login tokens older than this expire, however recently used; at least
+    /// `token_idle_lifetime`.
+    token_absolute_lifetime: Duration = TokenLifetimes::DEFAULT_ABSOLUTE, "token-absolute-lifetime", "TOKEN_ABSOLUTE_LIFETIME";
+    /// How often the server deletes expired tokens (in batches of 1,000).
+    token_sweep_interval: Duration = Duration::from_secs(3600), "token-sweep-interval", "TOKEN_SWEEP_INTERVAL";
     /// Rate limits (`off` disables every limit below). Each process keeps its own counts.
     rate_limits: bool = true, "rate-limits", "RATE_LIMITS";
     /// Logins and sign-ups allowed per client address per `auth_rate_window`.
@@ -210,6 +218,13 @@ impl Settings {
         PageLimits {
             default: self.default_page_size,
             max: self.max_page_size,
+        }
+    }
+
+    pub fn token_lifetimes(&self) -> TokenLifetimes {
+        TokenLifetimes {
+            idle: self.token_idle_lifetime,
+            absolute: self.token_absolute_lifetime,
         }
     }
 
@@ -380,13 +395,14 @@ impl Value for Duration {
         let (number, unit) = text.split_at(split);
         let number: u64 = number
             .parse()
-            .map_err(|_| "expected a duration such as 500ms, 90s, 5m or 1h".to_owned())?;
+            .map_err(|_| "expected a duration such as 500ms, 90s, 5m, 1h or 30d".to_owned())?;
         let millis = match unit.trim() {
             "ms" => Some(number),
             "" | "s" => number.checked_mul(1000),
             "m" => number.checked_mul(60_000),
             "h" => number.checked_mul(3_600_000),
-            other => return Err(format!("unknown unit \"{other}\" (use ms, s, m or h)")),
+            "d" => number.checked_mul(86_400_000),
+            other => return Err(format!("unknown unit \"{other}\" (use ms, s, m, h or d)")),
         };
         millis
             .map(Duration::from_millis)
@@ -394,7 +410,12 @@ impl Value for Duration {
     }
     fn show(&self) -> Option<String> {
         let millis = self.as_millis();
-        Some(if millis.is_multiple_of(1000) {
+        // Whole days and hours as such (`30d`, not `2592000s`); minutes stay seconds (`300s`).
+        Some(if millis > 0 && millis.is_multiple_of(86_400_000) {
+            format!("{}d", millis / 86_400_000)
+        } else if millis > 0 && millis.is_multiple_of(3_600_000) {
+            format!("{}h", millis / 3_600_000)
+        } else if millis.is_multiple_of(1000) {
             format!("{}s", millis / 1000)
         } else {
             format!("{millis}ms")
@@ -675,6 +696,14 @@ fn validate(
             "write_rate_window",
             u64::try_from(settings.write_rate_window.as_millis()).unwrap_or(u64::MAX),
         ),
+        (
+            "token_idle_lifetime",
+            u64::try_from(settings.token_idle_lifetime.as_millis()).unwrap_or(u64::MAX),
+        ),
+        (
+            "token_sweep_interval",
+            u64::try_from(settings.token_sweep_interval.as_millis()).unwrap_or(u64::MAX),
+        ),
     ];
     for (key, value) in at_least_one {
         if value == 0 {
@@ -685,6 +714,24 @@ fn validate(
         return Err(invalid(
             "default_page_size",
             &format!("must not exceed max_page_size ({})", settings.max_page_size),
+        ));
+    }
+    if settings.token_absolute_lifetime < settings.token_idle_lifetime {
+        // Either may be the one set wrong; blame the one that was set, the absolute one if both.
+        let key = if found.contains_key("token_absolute_lifetime")
+            || !found.contains_key("token_idle_lifetime")
+        {
+            "token_absolute_lifetime"
+        } else {
+            "token_idle_lifetime"
+        };
+        return Err(invalid(
+            key,
+            &format!(
+                "token_absolute_lifetime ({}) must be at least token_idle_lifetime ({})",
+                Value::show(&settings.token_absolute_lifetime).unwrap_or_default(),
+                Value::show(&settings.token_idle_lifetime).unwrap_or_default(),
+            ),
         ));
     }
     if let Err(err) = settings.credentials() {
@@ -929,6 +976,56 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn token_lifetimes_take_days_and_must_be_in_order() {
+        let defaults = Settings::default().token_lifetimes();
+        assert_eq!(defaults, TokenLifetimes::default());
+        assert_eq!(defaults.idle, Duration::from_secs(30 * 86_400));
+        assert_eq!(defaults.absolute, Duration::from_secs(365 * 86_400));
+        assert_eq!(Value::show(&defaults.idle).as_deref(), Some("30d"));
+        assert_eq!(
+            Value::show(&Duration::from_secs(3600)).as_deref(),
+            Some("1h")
+        );
+        assert_eq!(
+            Value::show(&Duration::from_secs(300)).as_deref(),
+            Some("300s")
+        );
+
+        let settings = resolve(
+            &["--token-idle-lifetime", "7d"],
+            &[("TOKEN_ABSOLUTE_LIFETIME", "90d")],
+            Some("token_sweep_interval = \"10m\""),
+        )
+        .unwrap();
+        assert_eq!(
+            settings.token_idle_lifetime,
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(
+            settings.token_absolute_lifetime,
+            Duration::from_secs(90 * 86_400)
+        );
+        assert_eq!(settings.token_sweep_interval, Duration::from_secs(600));
+
+        let err = resolve(&[], &[("TOKEN_ABSOLUTE_LIFETIME", "7d")], None).unwrap_err();
+        assert_eq!(
+            err,
+            "invalid value \"7d\" for TOKEN_ABSOLUTE_LIFETIME: token_absolute_lifetime (7d) \
+             must be at least token_idle_lifetime (30d)"
+        );
+        let err = resolve(&["--token-idle-lifetime", "400d"], &[], None).unwrap_err();
+        assert!(
+            err.starts_with("invalid value \"400d\" for --token-idle-lifetime: "),
+            "{err}"
+        );
+        let err = resolve(&[], &[("TOKEN_SWEEP_INTERVAL", "0s")], None).unwrap_err();
+        assert_eq!(
+            err,
+            "invalid value \"0s\" for TOKEN_SWEEP_INTERVAL: must be at least 1"
+        );
     }
 
     #[test]

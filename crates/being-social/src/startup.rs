@@ -3,12 +3,13 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use being_social_domain::services::{Ports, Services};
+use being_social_domain::services::{AccountService, Ports, Services};
 use being_social_http::body_deadline;
 use being_social_http::metrics::{Exposition, Kind, Metrics, RecordMetrics};
 use being_social_http::ratelimit::{self, RateLimiter};
@@ -89,7 +90,8 @@ fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed
         media: Arc::new(media),
         images: Arc::new(images),
         credentials: Arc::new(settings.credentials()?),
-    });
+    })
+    .with_token_lifetimes(settings.token_lifetimes());
     Ok((services, observed))
 }
 
@@ -166,11 +168,52 @@ fn collect(observed: &Observed, out: &mut Exposition) {
     }
 }
 
+/// The most expired tokens one statement of the sweep deletes: a short write (SQLite holds its
+/// one write lock for it) however large the backlog.
+pub const TOKEN_SWEEP_BATCH: u64 = 1000;
+
+/// The most batches one run of the sweep deletes before waiting for the next run, so that a huge
+/// backlog (after a long downtime, or a shorter lifetime) is worked off over several runs.
+const TOKEN_SWEEP_BATCHES_PER_RUN: u32 = 100;
+
+/// Deletes expired tokens every `every`, starting at once, until the task is aborted. Each run
+/// deletes batches of [`TOKEN_SWEEP_BATCH`] until one comes back short, with a pause between
+/// batches for the requests' own writes. Every server process sweeps; on one database their
+/// sweeps overlap harmlessly (a token is deleted once).
+async fn sweep_expired_tokens(accounts: AccountService, every: Duration) {
+    let mut runs = tokio::time::interval(every);
+    runs.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        runs.tick().await;
+        let mut deleted = 0;
+        for _ in 0..TOKEN_SWEEP_BATCHES_PER_RUN {
+            match accounts.delete_expired_tokens(TOKEN_SWEEP_BATCH).await {
+                Ok(n) => {
+                    deleted += n;
+                    if n < TOKEN_SWEEP_BATCH {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot delete expired tokens; trying again later");
+                    break;
+                }
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(deleted, "deleted expired tokens");
+        }
+    }
+}
+
 /// A server bound to its port, not yet running.
 pub struct Application {
     port: u16,
     server: Server,
     db: Database,
+    /// The services the token sweep runs with, and how often it runs.
+    sweep: (AccountService, Duration),
 }
 
 impl Application {
@@ -184,6 +227,7 @@ impl Application {
         let workers = settings.worker_count();
         let db = open_sharded(settings, workers).await?;
         let (services, observed) = wire(settings, db.clone())?;
+        let sweep = (services.accounts.clone(), settings.token_sweep_interval);
         let metrics = Arc::new(
             Metrics::new().with_source(move |out: &mut Exposition| collect(&observed, out)),
         );
@@ -248,6 +292,7 @@ impl Application {
             port,
             server: server.run(),
             db,
+            sweep,
         })
     }
 
@@ -262,12 +307,19 @@ impl Application {
 
     /// Serves until the process is told to stop (SIGTERM, SIGINT, or [`Self::handle`]): the
     /// listener closes at once, in-flight requests get `shutdown_timeout` seconds to finish, then
-    /// the database pool closes.
+    /// the database pool closes. Meanwhile expired tokens are deleted every
+    /// `token_sweep_interval` (the sweep stops with the server).
+    ///
+    /// Must run inside a tokio runtime (the sweep is a task of it).
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (accounts, every) = self.sweep;
+        let sweep = tokio::spawn(sweep_expired_tokens(accounts, every));
         let served = self.server.await;
+        // Stopped wherever it is: each batch is one statement, deleted in full or not at all.
+        sweep.abort();
         self.db.close();
         tracing::info!("stopped");
         served

@@ -64,6 +64,9 @@ pub enum DomainError {
     /// No token, or a token that is unknown or revoked.
     #[error("authentication credentials were not provided or are invalid")]
     Unauthenticated,
+    /// A token past its idle or its absolute lifetime: the client must log in again.
+    #[error("the token has expired")]
+    TokenExpired,
     /// Authenticated, but not allowed to touch this resource.
     #[error("{0}")]
     Forbidden(&'static str),

@@ -9,6 +9,7 @@
 //! [`DomainError::Internal`]: crate::DomainError::Internal
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::Result;
 use crate::model::{
@@ -32,6 +33,10 @@ pub struct ProfileChanges {
     pub bio: Option<Bio>,
     pub password_hash: Option<String>,
     pub avatar_key: Option<String>,
+    /// With a new `password_hash`: the hash of the one token to keep (the one the change was made
+    /// with). Every other token of the user is revoked in the same transaction as the change;
+    /// `None` revokes them all. Ignored without a new password.
+    pub keep_token: Option<Vec<u8>>,
 }
 
 impl ProfileChanges {
@@ -83,7 +88,9 @@ pub trait UserRepository: Send + Sync {
 
     async fn credentials_by_id(&self, id: UserId) -> Result<Option<StoredCredentials>>;
 
-    /// Applies the changes in one statement and returns the user after them.
+    /// Applies the changes in one statement and returns the user after them. A new password
+    /// also revokes the user's tokens but [`ProfileChanges::keep_token`], in the same
+    /// transaction.
     ///
     /// # Errors
     /// MUST return `NotFound("user")` if the user does not exist.
@@ -103,17 +110,57 @@ pub trait UserRepository: Send + Sync {
     -> Result<Vec<Relationship>>;
 }
 
+/// A login token as stored, found by its hash: whose it is, when it was issued and when it was
+/// last used. Whether it has expired is the services' decision (see
+/// [`TokenLifetimes`](crate::services::TokenLifetimes)), not the store's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    pub user: User,
+    pub created_at: DateTime<Utc>,
+    /// The last use recorded by [`TokenRepository::touch`]; the issue time until then. Uses are
+    /// recorded only now and then, so this may lag the real last use a little.
+    pub last_used_at: DateTime<Utc>,
+}
+
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait TokenRepository: Send + Sync {
-    /// Stores the hash of a new token for the user.
+    /// Stores the hash of a new token for the user, issued and last used now.
     async fn insert(&self, user: UserId, token_hash: Vec<u8>) -> Result<()>;
 
-    /// The user who owns the token with this hash, if it exists and was not revoked.
-    async fn user_for(&self, token_hash: Vec<u8>) -> Result<Option<User>>;
+    /// The token with this hash and its owner as stored now, if it exists and was not revoked or
+    /// deleted, expired or not.
+    async fn find(&self, token_hash: Vec<u8>) -> Result<Option<StoredToken>>;
+
+    /// Records a use of the token at `used_at`, only if the use recorded is older than
+    /// `if_before`: requests that race past the same threshold write it once, not once each.
+    /// An unknown token is not an error.
+    async fn touch(
+        &self,
+        token_hash: Vec<u8>,
+        used_at: DateTime<Utc>,
+        if_before: DateTime<Utc>,
+    ) -> Result<()>;
 
     /// Revokes the token; revoking an unknown token is not an error.
     async fn revoke(&self, token_hash: Vec<u8>) -> Result<()>;
+
+    /// Revokes every token of the user; returns how many there were.
+    async fn revoke_all(&self, user: UserId) -> Result<u64>;
+
+    /// Deletes up to `limit` tokens issued before `created_before` or last used before
+    /// `used_before`, in one short statement; returns how many it deleted (fewer than `limit`
+    /// when no more are left). Meant to be called again while it returns `limit`.
+    ///
+    /// # Errors
+    /// Only the store's own (`Unavailable`, `Internal`); deleting nothing is not an error, and
+    /// several processes sweeping at once each delete distinct tokens or none.
+    async fn delete_expired(
+        &self,
+        created_before: DateTime<Utc>,
+        used_before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64>;
 }
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]

@@ -75,6 +75,12 @@ impl ApiError {
                     "Invalid token.".into(),
                     None,
                 ),
+                D::TokenExpired => (
+                    StatusCode::UNAUTHORIZED,
+                    "token_expired",
+                    "Token expired. Log in again.".into(),
+                    None,
+                ),
                 D::Forbidden(detail) => (
                     StatusCode::FORBIDDEN,
                     "permission_denied",
@@ -330,6 +336,7 @@ mod tests {
     async fn unauthenticated_has_the_challenge_header() {
         for err in [
             ApiError::from(DomainError::Unauthenticated),
+            ApiError::from(DomainError::TokenExpired),
             ApiError::NotAuthenticated("Authentication credentials were not provided."),
             ApiError::from(DomainError::InvalidCredentials),
         ] {
@@ -386,6 +393,12 @@ mod tests {
                 StatusCode::CONFLICT,
                 "email_taken",
                 "Taken.",
+            ),
+            (
+                DomainError::TokenExpired.into(),
+                StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "Token expired. Log in again.",
             ),
             (
                 DomainError::Forbidden("Nope.").into(),

@@ -31,6 +31,7 @@ use crate::routes::{accounts, media, posts, service};
         accounts::signup,
         accounts::login,
         accounts::logout,
+        accounts::logout_all,
         accounts::me,
         accounts::profile,
         accounts::update_profile,
@@ -118,7 +119,8 @@ const ANSWERS: &[Answer] = &[
     Answer {
         status: "401",
         name: "Unauthorized",
-        description: "No token, a malformed `Authorization` header, or an unknown or revoked token",
+        description: "No token, a malformed `Authorization` header, or an unknown or revoked token \
+            (`not_authenticated`); a token past its idle or absolute lifetime (`token_expired`)",
         header: Some(("WWW-Authenticate", "`Token`")),
     },
     Answer {

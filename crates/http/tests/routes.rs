@@ -12,7 +12,7 @@ use being_social_domain::pagination::Page;
 use being_social_domain::ports::{
     MockCommentRepository, MockCredentials, MockFollowRepository, MockHealthCheck,
     MockImageProcessor, MockLikeRepository, MockMediaStore, MockPostRepository,
-    MockTokenRepository, MockUserRepository,
+    MockTokenRepository, MockUserRepository, StoredToken,
 };
 use being_social_domain::services::{Ports, Services};
 use being_social_http::{AppState, HttpLimits, PublicUrl, configure};
@@ -33,7 +33,8 @@ fn user(id: i64) -> User {
     }
 }
 
-/// User 1 holds the token `good`; users 1 to 3 exist; following 2 is new, 3 already followed.
+/// User 1 holds the token `good` and the token `old`, issued over a year ago; users 1 to 3 exist;
+/// following 2 is new, 3 already followed.
 fn state() -> AppState {
     let mut users = MockUserRepository::new();
     users
@@ -44,9 +45,19 @@ fn state() -> AppState {
         .expect_relationships()
         .returning(|_, others| Ok(vec![Relationship::default(); others.len()]));
     let mut tokens = MockTokenRepository::new();
-    tokens
-        .expect_user_for()
-        .returning(|hash| Ok((hash == b"good").then(|| user(1))));
+    tokens.expect_find().returning(|hash| {
+        let now = Utc::now();
+        let issued = match hash.as_slice() {
+            b"good" => now,
+            b"old" => now - chrono::TimeDelta::days(400),
+            _ => return Ok(None),
+        };
+        Ok(Some(StoredToken {
+            user: user(1),
+            created_at: issued,
+            last_used_at: now,
+        }))
+    });
     let mut credentials = MockCredentials::new();
     credentials
         .expect_hash_token()
@@ -181,6 +192,22 @@ async fn tokens_are_required_and_checked() {
     let (status, _, body) = call(req).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["code"], "not_authenticated");
+    // Expired, on an endpoint that needs a token and on one where it is optional.
+    for path in ["/accounts/me/", "/accounts/2/"] {
+        let req = test::TestRequest::get()
+            .uri(path)
+            .insert_header((header::AUTHORIZATION, "Token old"));
+        let (status, headers, body) = call(req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(body["code"], "token_expired", "{path}");
+        assert_eq!(body["detail"], "Token expired. Log in again.");
+        assert_eq!(
+            headers
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok()),
+            Some("Token")
+        );
+    }
 }
 
 #[actix_web::test]

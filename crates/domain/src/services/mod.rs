@@ -8,7 +8,9 @@ mod social;
 
 use std::sync::Arc;
 
-pub use accounts::{AccountService, LoginInput, Profile, ProfileUpdate, SignupInput};
+pub use accounts::{
+    AccountService, LoginInput, Profile, ProfileUpdate, SignupInput, TokenLifetimes,
+};
 pub use comments::CommentService;
 pub use posts::{PostService, PostUpdate};
 pub use social::FollowService;
@@ -56,6 +58,13 @@ impl Services {
             media: ports.media,
             health: ports.health,
         }
+    }
+
+    /// The services with tokens living as long as `lifetimes` says.
+    #[must_use]
+    pub fn with_token_lifetimes(mut self, lifetimes: TokenLifetimes) -> Self {
+        self.accounts = self.accounts.with_token_lifetimes(lifetimes);
+        self
     }
 }
 

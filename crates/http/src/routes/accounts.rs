@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/accounts/signup/").route(web::post().to(signup)))
         .service(resource("/accounts/login/").route(web::post().to(login)))
         .service(resource("/accounts/logout/").route(web::post().to(logout)))
+        .service(resource("/accounts/logout-all/").route(web::post().to(logout_all)))
         .service(resource("/accounts/me/").route(web::get().to(me)))
         .service(
             resource("/accounts/follow/{id}/")
@@ -117,6 +118,18 @@ async fn logout(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpRespon
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Log out everywhere: revoke every token of the caller
+///
+/// The token used included; every device has to log in again.
+#[utoipa::path(post, path = "/accounts/logout-all/", tag = "accounts", security(("token" = []), ("bearer" = [])),
+    responses((status = 204, description = "Every token of the caller is revoked")))]
+#[tracing::instrument(name = "logout_all", skip_all, fields(user_id = auth.user.id))]
+async fn logout_all(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (me, task) = (auth.user.id, state.clone());
+    detached(async move { task.services.accounts.logout_everywhere(me).await }).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// The caller's own user
 #[utoipa::path(get, path = "/accounts/me/", tag = "accounts", security(("token" = []), ("bearer" = [])),
     responses((status = 200, description = "The caller", body = UserBody)))]
@@ -205,7 +218,7 @@ const PROFILE_FORM: FormSpec = FormSpec {
 /// Change the caller's profile
 ///
 /// JSON (or a url-encoded form) with the text fields, or multipart with the same fields and an
-/// `avatar` file.
+/// `avatar` file. A new password revokes every token of the user but the one used.
 #[utoipa::path(patch, path = "/accounts/{user}/", tag = "accounts", params(UserPath),
     security(("token" = []), ("bearer" = [])),
     request_body(content((ProfileRequest = "application/json"), (ProfileForm = "multipart/form-data"))),
@@ -239,13 +252,13 @@ async fn update_profile(
             avatar: None,
         }
     };
-    let me = auth.user.id;
+    let (me, token) = (auth.user.id, auth.token);
     let target = UserRef::parse(&user);
     let task = state.clone();
     let updated = detached(async move {
         task.services
             .accounts
-            .update_profile(me, &target, update)
+            .update_profile(me, &token, &target, update)
             .await
     })
     .await?;

@@ -19,16 +19,18 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use being_social_domain::model::{LikeOutcome, ListedUser, PostId, User, UserId};
+use being_social_domain::model::{LikeOutcome, ListedUser, PostId, UserId};
 use being_social_domain::pagination::{Page, PageRequest};
-use being_social_domain::ports::{FollowRepository, LikeRepository, TokenRepository};
+use being_social_domain::ports::{FollowRepository, LikeRepository, StoredToken, TokenRepository};
 use being_social_domain::{DomainError, Result};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
 
 use super::models::UserRow;
 use super::schema::{Ts, posts, tokens, users};
+use super::tokens::{TokenAndOwner, stored_token};
 use super::{Database, DbResult, Dialect, is_violation};
 use crate::coalesce::{Coalescer, CoalescerStats};
 
@@ -114,14 +116,17 @@ impl Database {
         }
     }
 
-    /// The owners of a batch of token hashes, in one query.
-    async fn users_for_tokens(&self, hashes: Vec<Vec<u8>>) -> Vec<Result<Option<User>>> {
-        let found: DbResult<Vec<(Vec<u8>, UserRow)>> = async {
+    /// The tokens of a batch of hashes with their owners, in one query.
+    async fn find_tokens(&self, hashes: Vec<Vec<u8>>) -> Vec<Result<Option<StoredToken>>> {
+        let found: DbResult<Vec<(Vec<u8>, TokenAndOwner)>> = async {
             with_conn!(self, conn => {
                 DbResult::Ok(tokens::table
                     .inner_join(users::table)
                     .filter(tokens::hash.eq_any(&hashes))
-                    .select((tokens::hash, UserRow::as_select()))
+                    .select((
+                        tokens::hash,
+                        (tokens::created_at, tokens::last_used_at, UserRow::as_select()),
+                    ))
                     .load(conn)
                     .await?)
             })
@@ -129,10 +134,10 @@ impl Database {
         .await;
         match found {
             Ok(rows) => {
-                let by_hash: HashMap<Vec<u8>, UserRow> = rows.into_iter().collect();
+                let by_hash: HashMap<Vec<u8>, TokenAndOwner> = rows.into_iter().collect();
                 hashes
                     .iter()
-                    .map(|hash| Ok(by_hash.get(hash).cloned().map(User::from)))
+                    .map(|hash| Ok(by_hash.get(hash).cloned().map(stored_token)))
                     .collect()
             }
             Err(err) => {
@@ -234,11 +239,12 @@ impl FollowRepository for CoalescedFollows {
     }
 }
 
-/// [`TokenRepository`] with lookups coalesced into one query; writes go straight through.
+/// [`TokenRepository`] with lookups coalesced into one query; writes (the rare recorded uses
+/// included) go straight through.
 #[derive(Clone)]
 pub struct CoalescedTokens {
     db: Database,
-    coalescer: Coalescer<(), Vec<u8>, Result<Option<User>>>,
+    coalescer: Coalescer<(), Vec<u8>, Result<Option<StoredToken>>>,
 }
 
 impl CoalescedTokens {
@@ -246,7 +252,7 @@ impl CoalescedTokens {
         let runner = db.clone();
         let coalescer = Coalescer::new(MAX_BATCH, TOKEN_LOOKUPS_AT_ONCE, move |(), hashes| {
             let db = runner.clone();
-            async move { db.users_for_tokens(hashes).await }
+            async move { db.find_tokens(hashes).await }
         });
         Self { db, coalescer }
     }
@@ -263,14 +269,38 @@ impl TokenRepository for CoalescedTokens {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn user_for(&self, token_hash: Vec<u8>) -> Result<Option<User>> {
+    async fn find(&self, token_hash: Vec<u8>) -> Result<Option<StoredToken>> {
         self.coalescer
             .submit((), token_hash)
             .await
             .unwrap_or_else(|| Err(batch_task_failed()))
     }
 
+    async fn touch(
+        &self,
+        token_hash: Vec<u8>,
+        used_at: DateTime<Utc>,
+        if_before: DateTime<Utc>,
+    ) -> Result<()> {
+        self.db.touch(token_hash, used_at, if_before).await
+    }
+
     async fn revoke(&self, token_hash: Vec<u8>) -> Result<()> {
         self.db.revoke(token_hash).await
+    }
+
+    async fn revoke_all(&self, user: UserId) -> Result<u64> {
+        self.db.revoke_all(user).await
+    }
+
+    async fn delete_expired(
+        &self,
+        created_before: DateTime<Utc>,
+        used_before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64> {
+        self.db
+            .delete_expired(created_before, used_before, limit)
+            .await
     }
 }

@@ -80,6 +80,7 @@ pub struct NewTokenRow {
     pub hash: Vec<u8>,
     pub user_id: i64,
     pub created_at: Ts,
+    pub last_used_at: Ts,
 }
 
 #[derive(Debug, Insertable)]

@@ -100,6 +100,7 @@ diesel::table! {
         hash -> Binary,
         user_id -> BigInt,
         created_at -> Instant,
+        last_used_at -> Instant,
     }
 }
 

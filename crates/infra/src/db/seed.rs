@@ -269,9 +269,9 @@ async fn load(
 
     // The stored hash is SHA-256 of the secret's UTF-8 bytes, as `hash_token` computes it.
     diesel::sql_query(
-        "INSERT INTO tokens (hash, user_id, created_at) \
+        "INSERT INTO tokens (hash, user_id, created_at, last_used_at) \
          SELECT sha256(convert_to(encode(sha256(convert_to('bench-' || i, 'UTF8')), 'hex'), 'UTF8')), \
-                i, now() \
+                i, now(), now() \
          FROM generate_series(1::bigint, $1) AS i",
     )
     .bind::<BigInt, _>(all_users)

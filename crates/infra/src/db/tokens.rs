@@ -1,9 +1,11 @@
-//! Login tokens, stored only as hashes.
+//! Login tokens, stored only as hashes, with when each was issued and last used (the services
+//! decide from those whether a token has expired; the sweep deletes the expired ones here).
 
 use async_trait::async_trait;
-use being_social_domain::model::{User, UserId};
-use being_social_domain::ports::TokenRepository;
+use being_social_domain::model::UserId;
+use being_social_domain::ports::{StoredToken, TokenRepository};
 use being_social_domain::{DomainError, Result};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
@@ -12,14 +14,36 @@ use super::models::{NewTokenRow, UserRow};
 use super::schema::{Ts, tokens, users};
 use super::{Database, DbResult, is_violation};
 
+// The tokens table as the sweep's subquery names it.
+diesel::alias!(tokens as swept: Swept);
+
+/// A token row joined to its owner, as lookups read it.
+pub(crate) type TokenAndOwner = (Ts, Ts, UserRow);
+
+pub(crate) fn stored_token((created_at, last_used_at, user): TokenAndOwner) -> StoredToken {
+    StoredToken {
+        user: user.into(),
+        created_at: created_at.0,
+        last_used_at: last_used_at.0,
+    }
+}
+
+/// A cut-off moved into the range both backends store: an instant before every stored timestamp
+/// (the domain's "nothing expires") becomes the earliest one, which matches no row either.
+fn storable(at: DateTime<Utc>) -> Ts {
+    Ts::from(at.clamp(Ts::earliest().0, Ts::latest().0))
+}
+
 #[async_trait]
 impl TokenRepository for Database {
     #[tracing::instrument(skip_all, fields(user))]
     async fn insert(&self, user: UserId, token_hash: Vec<u8>) -> Result<()> {
+        let now = Ts::now();
         let row = NewTokenRow {
             hash: token_hash,
             user_id: user,
-            created_at: Ts::now(),
+            created_at: now,
+            last_used_at: now,
         };
         let result: DbResult<usize> = async {
             with_conn!(self, conn => {
@@ -38,20 +62,48 @@ impl TokenRepository for Database {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn user_for(&self, token_hash: Vec<u8>) -> Result<Option<User>> {
-        let row: Option<UserRow> = async {
+    async fn find(&self, token_hash: Vec<u8>) -> Result<Option<StoredToken>> {
+        let row: Option<TokenAndOwner> = async {
             with_conn!(self, conn => {
                 DbResult::Ok(tokens::table
                     .inner_join(users::table)
                     .filter(tokens::hash.eq(&token_hash))
-                    .select(UserRow::as_select())
+                    .select((tokens::created_at, tokens::last_used_at, UserRow::as_select()))
                     .first(conn)
                     .await
                     .optional()?)
             })
         }
         .await?;
-        Ok(row.map(User::from))
+        Ok(row.map(stored_token))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn touch(
+        &self,
+        token_hash: Vec<u8>,
+        used_at: DateTime<Utc>,
+        if_before: DateTime<Utc>,
+    ) -> Result<()> {
+        let (used_at, if_before) = (storable(used_at), storable(if_before));
+        let result: DbResult<usize> = async {
+            with_conn!(self, conn => {
+                Ok(diesel::update(
+                    tokens::table
+                        .filter(tokens::hash.eq(&token_hash))
+                        .filter(tokens::last_used_at.lt(if_before)),
+                )
+                .set(tokens::last_used_at.eq(used_at))
+                .execute(conn)
+                .await?)
+            })
+        }
+        .await;
+        if let Err(err) = &result {
+            // The services go on without it (the request is answered); say why here.
+            tracing::warn!(error = %err, "cannot record the use of a token");
+        }
+        result.map(|_| ()).map_err(Into::into)
     }
 
     #[tracing::instrument(skip_all)]
@@ -64,5 +116,57 @@ impl TokenRepository for Database {
         }
         .await?;
         Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn revoke_all(&self, user: UserId) -> Result<u64> {
+        let deleted: usize = async {
+            with_conn!(self, conn => {
+                DbResult::Ok(
+                    diesel::delete(tokens::table.filter(tokens::user_id.eq(user)))
+                        .execute(conn)
+                        .await?,
+                )
+            })
+        }
+        .await?;
+        Ok(deleted as u64)
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn delete_expired(
+        &self,
+        created_before: DateTime<Utc>,
+        used_before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64> {
+        let (created_before, used_before) = (storable(created_before), storable(used_before));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // One statement, so no transaction holds locks between a read and the delete; the
+        // subquery's LIMIT bounds how long it holds the write lock (SQLite) or how many row locks
+        // it takes (PostgreSQL). Two processes sweeping at once: the second waits for the first's
+        // rows, finds them gone, and deletes fewer.
+        let deleted: usize = async {
+            with_conn!(self, conn => {
+                // The subquery reads the same table under another name, as SQL requires of
+                // diesel (a table cannot be a subquery of its own statement otherwise).
+                let doomed = swept
+                    .filter(
+                        swept
+                            .field(tokens::created_at)
+                            .lt(created_before)
+                            .or(swept.field(tokens::last_used_at).lt(used_before)),
+                    )
+                    .select(swept.field(tokens::hash))
+                    .limit(limit);
+                DbResult::Ok(
+                    diesel::delete(tokens::table.filter(tokens::hash.eq_any(doomed)))
+                        .execute(conn)
+                        .await?,
+                )
+            })
+        }
+        .await?;
+        Ok(deleted as u64)
     }
 }

@@ -294,6 +294,10 @@ impl UserRepository for Database {
     async fn update_profile(&self, id: UserId, changes: ProfileChanges) -> Result<UpdatedProfile> {
         let new_avatar = changes.avatar_key.is_some();
         let nothing_to_change = changes.is_empty();
+        // A new password ends every other session: with the old one, a thief's token would
+        // outlive the change meant to lock the thief out.
+        let revoke_tokens = changes.password_hash.is_some();
+        let keep_token = changes.keep_token.unwrap_or_default();
         let changeset = UserChangeset {
             full_name: changes.full_name.map(|v| v.into_inner()),
             bio: changes.bio.map(|v| v.into_inner()),
@@ -318,6 +322,15 @@ impl UserRepository for Database {
                         .get_result(conn)
                         .await?
                 };
+                if revoke_tokens {
+                    diesel::delete(
+                        tokens::table
+                            .filter(tokens::user_id.eq(id))
+                            .filter(tokens::hash.ne(&keep_token)),
+                    )
+                    .execute(conn)
+                    .await?;
+                }
                 Ok((previous, row))
             })
         }

@@ -181,7 +181,7 @@ export DATABASE_URL=$DB_URL RUST_LOG=warn RATE_LIMITS=off
 
 say "being-social seed"
 seed_started=$(now)
-SEED_OUT=$("$SERVER_BIN" seed --users "$SEED_USERS" --posts "$SEED_POSTS" \
+SEED_OUT=$("$SERVER_BIN" seed --yes-this-is-a-benchmark-database --users "$SEED_USERS" --posts "$SEED_POSTS" \
     --follows-per-user "$SEED_FOLLOWS" --heavy-follows "$SEED_HEAVY" --likers "$SEED_LIKERS" \
     --tokens-out "$TOKENS")
 echo "$SEED_OUT"

@@ -11,6 +11,7 @@ mod check;
 mod cluster;
 mod kill;
 mod outage;
+mod seed;
 mod server;
 mod shutdown;
 mod storm;

@@ -80,6 +80,10 @@ pub struct SeedArgs {
     /// Write every user's token secret to this file, one a line (line k: user k).
     #[arg(long)]
     pub tokens_out: Option<PathBuf>,
+    /// Required: the seed makes users whose login tokens anyone can compute (`bench-<id>`), so it
+    /// runs only on a database made for benchmarks, said in so many words.
+    #[arg(long = "yes-this-is-a-benchmark-database")]
+    pub confirmed: bool,
 }
 
 /// Declares [`Settings`] and [`SETTINGS`] from one table: doc comment (the `--help` text), field,

@@ -94,6 +94,13 @@ async fn check(settings: &Settings, repair: bool, counters_only: bool) -> anyhow
 /// Fills an empty PostgreSQL database with the benchmark dataset; prints `key=value` lines that
 /// the benchmark script reads (`hot_post=`, `naive_post=`, ...).
 async fn seed(settings: &Settings, args: SeedArgs) -> anyhow::Result<ExitCode> {
+    if !args.confirmed {
+        eprintln!(
+            "refusing to seed: the benchmark dataset has users whose tokens anyone can compute; \
+             on a database made for benchmarks only, pass --yes-this-is-a-benchmark-database"
+        );
+        return Ok(ExitCode::from(2));
+    }
     let db = open_database(settings).await?;
     let spec = SeedSpec {
         users: i64::from(args.users),

@@ -10,6 +10,7 @@ mod helpers;
 mod check;
 mod cluster;
 mod kill;
+mod memory;
 mod outage;
 mod seed;
 mod server;

@@ -36,6 +36,11 @@ pub fn settings_for(db: &TestDatabase) -> Settings {
 impl ServerProcess {
     /// Starts the binary with `settings` and waits until `/readyz` answers 200.
     pub async fn start(settings: &Settings) -> Self {
+        Self::start_with_env(settings, &[]).await
+    }
+
+    /// [`Self::start`] with more environment variables (settings the helper does not pass on).
+    pub async fn start_with_env(settings: &Settings, env: &[(&str, &str)]) -> Self {
         let port = settings.bind.port();
         let log = settings
             .media_dir
@@ -51,6 +56,7 @@ impl ServerProcess {
             .env("SHUTDOWN_TIMEOUT", settings.shutdown_timeout.to_string())
             .env("RATE_LIMITS", "off")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::options().append(true).open(&log).unwrap())
@@ -95,6 +101,17 @@ impl ServerProcess {
             settings.clone(),
             db.clone(),
         )
+    }
+
+    /// The most memory the process has held resident so far (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kib * 1024
     }
 
     /// What the server printed.

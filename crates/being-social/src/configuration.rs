@@ -18,6 +18,7 @@ use being_social_domain::services::TokenLifetimes;
 use being_social_http::HttpLimits;
 use being_social_http::public_url::BaseUrl;
 use being_social_http::ratelimit::{Quota, RateLimits};
+use being_social_images::{ImageBudget, ImageLimits};
 use being_social_infra::credentials::Argon2Credentials;
 use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand};
 
@@ -134,6 +135,15 @@ settings! {
     max_upload_bytes: usize = 10 * 1024 * 1024, "max-upload-bytes", "MAX_UPLOAD_BYTES";
     /// Largest accepted picture, in pixels (width × height; 400 beyond).
     max_image_pixels: u64 = 40_000_000, "max-image-pixels", "MAX_IMAGE_PIXELS";
+    /// Longest accepted edge of a picture, in pixels (400 `image_bad_shape` beyond).
+    max_image_edge: u32 = ImageLimits::DEFAULT_MAX_EDGE, "max-image-edge", "MAX_IMAGE_EDGE";
+    /// Most times a picture's long edge may be its short edge (400 `image_bad_shape` beyond).
+    max_image_aspect_ratio: u32 = ImageLimits::DEFAULT_MAX_ASPECT_RATIO, "max-image-aspect-ratio", "MAX_IMAGE_ASPECT_RATIO";
+    /// Memory, in MiB, that all picture processing of the process may hold at once; each upload
+    /// reserves its estimated need and waits while others hold the rest.
+    image_memory_mib: u64 = ImageBudget::DEFAULT_BYTES >> 20, "image-memory-mib", "IMAGE_MEMORY_MIB";
+    /// How long an upload waits for its share of `image_memory_mib` before it is answered 503.
+    image_wait_timeout: Duration = ImageBudget::DEFAULT_WAIT, "image-wait-timeout", "IMAGE_WAIT_TIMEOUT";
     /// Page size of list endpoints when the request has no `?limit=`.
     default_page_size: u32 = 30, "default-page-size", "DEFAULT_PAGE_SIZE";
     /// Largest `?limit=` a list endpoint accepts (400 beyond).
@@ -223,6 +233,22 @@ impl Settings {
             default: self.default_page_size,
             max: self.max_page_size,
         }
+    }
+
+    pub fn image_limits(&self) -> ImageLimits {
+        ImageLimits {
+            max_pixels: self.max_image_pixels,
+            max_edge: self.max_image_edge,
+            max_aspect_ratio: self.max_image_aspect_ratio,
+            ..ImageLimits::default()
+        }
+    }
+
+    pub fn image_budget(&self) -> ImageBudget {
+        ImageBudget::new(
+            self.image_memory_mib.saturating_mul(1 << 20),
+            self.image_wait_timeout,
+        )
     }
 
     pub fn token_lifetimes(&self) -> TokenLifetimes {
@@ -678,6 +704,12 @@ fn validate(
         ("pool_size", settings.pool_size as u64),
         ("max_upload_bytes", settings.max_upload_bytes as u64),
         ("max_image_pixels", settings.max_image_pixels),
+        ("max_image_edge", u64::from(settings.max_image_edge)),
+        (
+            "max_image_aspect_ratio",
+            u64::from(settings.max_image_aspect_ratio),
+        ),
+        ("image_memory_mib", settings.image_memory_mib),
         ("default_page_size", u64::from(settings.default_page_size)),
         ("max_page_size", u64::from(settings.max_page_size)),
         ("auth_rate_limit", u64::from(settings.auth_rate_limit)),

@@ -15,11 +15,11 @@ use being_social_http::metrics::{Exposition, Kind, Metrics, RecordMetrics};
 use being_social_http::ratelimit::{self, RateLimiter};
 use being_social_http::request_id::{AssignRequestId, RequestIdRootSpan};
 use being_social_http::{AppState, HttpLimits, PublicUrl};
+use being_social_images::RustImageProcessor;
 use being_social_infra::coalesce::BATCH_SIZE_BOUNDS;
 use being_social_infra::db::{
     CoalescedFollows, CoalescedLikes, CoalescedTokens, Database, PoolConfig,
 };
-use being_social_infra::images::{ImageLimits, RustImageProcessor};
 use being_social_infra::media::LocalMediaStore;
 use tracing_actix_web::TracingLogger;
 
@@ -75,10 +75,7 @@ fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed
             settings.media_dir.display()
         )
     })?;
-    let images = RustImageProcessor::new(ImageLimits {
-        max_pixels: settings.max_image_pixels,
-        ..ImageLimits::default()
-    });
+    let images = RustImageProcessor::new(settings.image_limits(), settings.image_budget());
     let services = Services::new(Ports {
         users: db.clone(),
         tokens,

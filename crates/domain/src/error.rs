@@ -85,6 +85,10 @@ pub enum DomainError {
     /// A backing store (database, media) cannot be reached right now; worth retrying.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The server has no room for this work now (its picture-processing budget is taken and the
+    /// wait for it ran out); nothing was changed, and trying again shortly may succeed.
+    #[error("{0}")]
+    Overloaded(&'static str),
     /// A bug or an unexpected failure. The message is for logs only, never for clients.
     #[error("internal error: {0}")]
     Internal(String),

@@ -325,8 +325,11 @@ pub trait MediaStore: Send + Sync {
 #[async_trait]
 pub trait ImageProcessor: Send + Sync {
     /// # Errors
-    /// MUST return `UnsupportedMediaType` if the bytes are not a JPEG, PNG, WebP or GIF image, and
-    /// `BadRequest { code: "image_too_large", .. }` if the picture has more pixels than allowed.
+    /// MUST return `UnsupportedMediaType` if the bytes are not a JPEG, PNG, WebP or GIF image,
+    /// `BadRequest { code: "image_too_large", .. }` if the picture has more pixels than allowed
+    /// (or needs more memory than the processor gives one picture), `BadRequest { code:
+    /// "image_bad_shape", .. }` if its long edge or aspect ratio is over the limit, and
+    /// `Overloaded` if the processor has no room for it within its wait.
     async fn process(&self, bytes: Vec<u8>, purpose: ImagePurpose) -> Result<ProcessedImage>;
 }
 

@@ -114,6 +114,12 @@ impl ApiError {
                     "The service is temporarily unavailable. Please try again.".into(),
                     None,
                 ),
+                D::Overloaded(detail) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    (*detail).into(),
+                    None,
+                ),
                 D::Internal(_) => (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",
@@ -232,6 +238,9 @@ impl ResponseError for ApiError {
             }
             Self::Domain(DomainError::Unavailable(cause)) => {
                 tracing::error!(cause = %cause, "storage unavailable");
+            }
+            Self::Domain(DomainError::Overloaded(_)) => {
+                tracing::warn!("no room to process a picture in time; answered 503");
             }
             _ => {}
         }
@@ -393,6 +402,12 @@ mod tests {
                 StatusCode::CONFLICT,
                 "email_taken",
                 "Taken.",
+            ),
+            (
+                DomainError::Overloaded("Busy.").into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Busy.",
             ),
             (
                 DomainError::TokenExpired.into(),

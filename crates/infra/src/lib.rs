@@ -2,11 +2,12 @@
 //!
 //! - [`db`]: PostgreSQL and embedded SQLite through diesel-async, one query code for both.
 //! - [`media`]: pictures on the local disk.
-//! - [`images`]: decoding, orienting, resizing and re-encoding pictures with the `image` crate.
+//!
+//! Picture processing, the other CPU-heavy adapter, is its own crate (`being-social-images`), built
+//! optimised even in debug builds.
 //! - [`credentials`]: argon2id password hashes and login tokens.
 
 pub mod coalesce;
 pub mod credentials;
 pub mod db;
-pub mod images;
 pub mod media;

@@ -1,0 +1,741 @@
+//! Decoding, orienting, resizing and re-encoding pictures.
+//!
+//! Uploads are untrusted: the format is read from the bytes (never from a file name or a
+//! client's content type), and the header is checked (pixel count, long edge, aspect ratio)
+//! before anything is decoded. Each job then reserves the memory it will need at most from one
+//! process-wide [`ImageBudget`] and waits for it if other jobs hold it, so that however many
+//! uploads arrive at once the process never holds more picture memory than the budget (see
+//! docs/security.md). JPEGs are decoded at the smallest DCT scale that still covers the largest
+//! rendition; resizing is done in 8 bits with SIMD (`fast_image_resize`), never through a float
+//! copy of the picture; orientation is applied to the (small) display image.
+//!
+//! The output is re-encoded from pixels alone, so no metadata of the upload (EXIF with GPS
+//! position, XMP, comments, ICC profiles) survives; the EXIF orientation is applied to the pixels
+//! first, since it would otherwise be lost with the rest and phone photos would come out sideways.
+//!
+//! All of it is CPU work and runs on tokio's blocking pool.
+
+mod budget;
+mod decode;
+
+use async_trait::async_trait;
+use being_social_domain::model::{EncodedImage, ImageFormat, ImagePurpose, ProcessedImage};
+use being_social_domain::ports::ImageProcessor;
+use being_social_domain::{DomainError, Result};
+use fast_image_resize as fir;
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
+use image::{ColorType, DynamicImage};
+
+pub use budget::{ImageBudget, MAX_WAITING_JOBS, Reservation};
+use decode::Header;
+
+/// A good balance of size and quality for photos; visible artefacts start below about 80.
+const JPEG_QUALITY: u8 = 85;
+
+/// What the processor accepts and produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageLimits {
+    /// Largest accepted width × height, checked from the header before decoding.
+    pub max_pixels: u64,
+    /// Longest accepted edge, in pixels.
+    pub max_edge: u32,
+    /// Most times the long edge may be the short one (a 40,000,000 × 1 strip is not a photo).
+    pub max_aspect_ratio: u32,
+    /// Longest edge of the display image of a post; smaller pictures are not enlarged.
+    pub max_display_edge: u32,
+    /// Longest edge of a thumbnail.
+    pub max_thumbnail_edge: u32,
+    /// Edge of the square avatar; smaller pictures are not enlarged.
+    pub avatar_edge: u32,
+}
+
+impl ImageLimits {
+    pub const DEFAULT_MAX_EDGE: u32 = 32_768;
+    /// Wide enough for any panorama and for banners (2048 × 10 is accepted), narrow enough that no
+    /// rendition is a line of pixels.
+    pub const DEFAULT_MAX_ASPECT_RATIO: u32 = 256;
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        Self {
+            max_pixels: 40_000_000,
+            max_edge: Self::DEFAULT_MAX_EDGE,
+            max_aspect_ratio: Self::DEFAULT_MAX_ASPECT_RATIO,
+            max_display_edge: 2048,
+            max_thumbnail_edge: 320,
+            avatar_edge: 512,
+        }
+    }
+}
+
+/// [`ImageProcessor`] with pure-Rust decoders and encoders, under a memory budget.
+#[derive(Debug, Clone, Default)]
+pub struct RustImageProcessor {
+    limits: ImageLimits,
+    budget: ImageBudget,
+}
+
+impl RustImageProcessor {
+    pub fn new(limits: ImageLimits, budget: ImageBudget) -> Self {
+        Self { limits, budget }
+    }
+
+    pub fn limits(&self) -> &ImageLimits {
+        &self.limits
+    }
+
+    pub fn budget(&self) -> &ImageBudget {
+        &self.budget
+    }
+
+    /// The bytes that processing `bytes` for `purpose` reserves from the budget: an upper bound
+    /// of what it allocates at once.
+    ///
+    /// # Errors
+    /// As [`ImageProcessor::process`] for a picture refused from its header.
+    pub fn cost(&self, bytes: &[u8], purpose: ImagePurpose) -> Result<u64> {
+        Plan::new(bytes, purpose, &self.limits).map(|plan| plan.cost)
+    }
+}
+
+#[async_trait]
+impl ImageProcessor for RustImageProcessor {
+    async fn process(&self, bytes: Vec<u8>, purpose: ImagePurpose) -> Result<ProcessedImage> {
+        let limits = self.limits.clone();
+        let (plan, bytes) = blocking(move || (Plan::new(&bytes, purpose, &limits), bytes)).await?;
+        let plan = plan?;
+        if plan.cost > self.budget.bytes() {
+            return Err(DomainError::BadRequest {
+                code: "image_too_large",
+                detail: format!(
+                    "The picture needs about {} MiB of memory to process, more than this server \
+                     gives one picture ({} MiB). Send a smaller picture.",
+                    plan.cost.div_ceil(1 << 20),
+                    self.budget.bytes() >> 20
+                ),
+            });
+        }
+        let permit = self.budget.reserve(plan.cost).await?;
+        // The permit moves into the blocking job: the memory stays reserved until the job ends,
+        // even if the request is dropped while it runs.
+        blocking(move || {
+            let processed = plan.render(&bytes);
+            drop(permit);
+            processed
+        })
+        .await?
+    }
+}
+
+async fn blocking<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|e| DomainError::internal(format!("image processing task failed: {e}")))
+}
+
+/// What one picture's processing does, decided from its header alone.
+#[derive(Debug)]
+struct Plan {
+    header: Header,
+    /// What the decoding is asked to cover, in the stored orientation.
+    target: (u32, u32),
+    /// The part of the decoded pixels the display image is made from (left, top, width, height).
+    crop: (u32, u32, u32, u32),
+    /// The display image's size, in the stored orientation.
+    display: (u32, u32),
+    /// The thumbnail's size, upright.
+    thumbnail: (u32, u32),
+    cost: u64,
+}
+
+impl Plan {
+    fn new(bytes: &[u8], purpose: ImagePurpose, limits: &ImageLimits) -> Result<Self> {
+        let header = Header::read(bytes, |width, height| check_size(width, height, limits))?;
+        let (width, height) = (header.width, header.height);
+        let short = width.min(height);
+        let upright = |(w, h): (u32, u32)| {
+            if swaps_sides(header.orientation) {
+                (h, w)
+            } else {
+                (w, h)
+            }
+        };
+
+        let (target, crop, display, thumbnail) = match purpose {
+            ImagePurpose::Post => {
+                let target = fit_within(width, height, limits.max_display_edge);
+                let decoded = header.decoded_size(target);
+                let display = fit_within(decoded.0, decoded.1, limits.max_display_edge);
+                // From the original size, so the thumbnail's aspect ratio does not carry the
+                // display image's rounding.
+                let (w, h) = upright((width, height));
+                let thumbnail = fit_within(w, h, limits.max_thumbnail_edge);
+                (target, (0, 0, decoded.0, decoded.1), display, thumbnail)
+            }
+            ImagePurpose::Avatar => {
+                // Decoded so that its centred square covers the avatar.
+                let edge = short.min(limits.avatar_edge.max(1));
+                let cover = |side: u32| {
+                    let side = (u64::from(side) * u64::from(edge)).div_ceil(u64::from(short));
+                    u32::try_from(side).unwrap_or(u32::MAX)
+                };
+                let target = (cover(width), cover(height));
+                let decoded = header.decoded_size(target);
+                let side = decoded.0.min(decoded.1);
+                let crop = ((decoded.0 - side) / 2, (decoded.1 - side) / 2, side, side);
+                let edge = side.min(limits.avatar_edge.max(1));
+                let thumb = edge.min(limits.max_thumbnail_edge.max(1));
+                (target, crop, (edge, edge), (thumb, thumb))
+            }
+        };
+
+        let channels = u64::from(header.channels);
+        let area = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+        // The resize's intermediate image: one pass done, the other not yet.
+        let resize = area((crop.2, display.1)).max(area((display.0, crop.3))) * channels;
+        // The display image, its turned copy, and its encoding (in a buffer that doubles as it
+        // grows); the same for the thumbnail, plus the copy it is resized from.
+        let renditions = (area(display) * 4 + area(thumbnail) * 4) * channels;
+        let cost = header.decoding_bytes(target) + resize + renditions + (4 << 20);
+        Ok(Self {
+            header,
+            target,
+            crop,
+            display,
+            thumbnail,
+            cost,
+        })
+    }
+
+    fn render(&self, bytes: &[u8]) -> Result<ProcessedImage> {
+        let decoded = self.header.decode(bytes, self.target)?;
+        let mut display = resize(decoded, self.crop, self.display)?;
+        display.apply_orientation(self.header.orientation);
+        let whole = (0, 0, display.width(), display.height());
+        let thumbnail = resize(display.clone(), whole, self.thumbnail)?;
+        Ok(ProcessedImage {
+            display: encode(&display)?,
+            thumbnail: encode(&thumbnail)?,
+        })
+    }
+}
+
+/// Whether a picture of this size may be processed at all: it is not empty, and within the pixel,
+/// edge and aspect-ratio limits.
+///
+/// # Errors
+/// `UnsupportedMediaType` for an empty picture, `BadRequest` (`image_too_large`,
+/// `image_bad_shape`) for one over a limit.
+fn check_size(width: u32, height: u32, limits: &ImageLimits) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(DomainError::UnsupportedMediaType);
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(too_large(limits));
+    }
+    let (long, short) = (width.max(height), width.min(height));
+    if long > limits.max_edge
+        || u64::from(long) > u64::from(short) * u64::from(limits.max_aspect_ratio.max(1))
+    {
+        return Err(DomainError::BadRequest {
+            code: "image_bad_shape",
+            detail: format!(
+                "The picture is {width} × {height} pixels: its long edge may be at most {} \
+                 pixels and at most {} times its short edge.",
+                limits.max_edge, limits.max_aspect_ratio
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn too_large(limits: &ImageLimits) -> DomainError {
+    #[allow(clippy::cast_precision_loss)] // a pixel count far below 2^52
+    let megapixels = limits.max_pixels as f64 / 1_000_000.0;
+    DomainError::BadRequest {
+        code: "image_too_large",
+        detail: format!("The picture has more than {megapixels} megapixels."),
+    }
+}
+
+fn swaps_sides(orientation: image::metadata::Orientation) -> bool {
+    use image::metadata::Orientation as O;
+    matches!(
+        orientation,
+        O::Rotate90 | O::Rotate270 | O::Rotate90FlipH | O::Rotate270FlipH
+    )
+}
+
+/// The size of a `width`×`height` picture scaled down so that its long edge is at most `edge`;
+/// never larger than the picture itself, and never thinner than one pixel.
+fn fit_within(width: u32, height: u32, edge: u32) -> (u32, u32) {
+    let edge = edge.max(1);
+    let long = width.max(height);
+    if long <= edge {
+        return (width, height);
+    }
+    let scale = |side: u32| -> u32 {
+        // Rounded to nearest: side × edge / long, in integers to stay exact.
+        let scaled = (u64::from(side) * u64::from(edge) + u64::from(long) / 2) / u64::from(long);
+        u32::try_from(scaled).unwrap_or(edge).clamp(1, edge)
+    };
+    (scale(width), scale(height))
+}
+
+/// The `crop` (left, top, width, height) of an 8-bit `source` resized to `size`, in 8 bits
+/// throughout. Alpha is premultiplied in place (no copy of the source) so that transparent
+/// pixels do not bleed their colour into their neighbours.
+fn resize(
+    mut source: DynamicImage,
+    crop: (u32, u32, u32, u32),
+    size: (u32, u32),
+) -> Result<DynamicImage> {
+    if crop == (0, 0, source.width(), source.height()) && size == (source.width(), source.height())
+    {
+        return Ok(source);
+    }
+    let failed = |e: &dyn std::fmt::Display| DomainError::internal(format!("resize failed: {e}"));
+    let alpha = source.color().has_alpha();
+    let mul_div = fir::MulDiv::default();
+    if alpha {
+        mul_div
+            .multiply_alpha_inplace(&mut source)
+            .map_err(|e| failed(&e))?;
+    }
+    let mut resized = DynamicImage::new(size.0, size.1, source.color());
+    let options = fir::ResizeOptions::new()
+        .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::CatmullRom))
+        .crop(
+            f64::from(crop.0),
+            f64::from(crop.1),
+            f64::from(crop.2),
+            f64::from(crop.3),
+        )
+        .use_alpha(false);
+    fir::Resizer::new()
+        .resize(&source, &mut resized, &options)
+        .map_err(|e| failed(&e))?;
+    drop(source);
+    if alpha {
+        mul_div
+            .divide_alpha_inplace(&mut resized)
+            .map_err(|e| failed(&e))?;
+    }
+    Ok(resized)
+}
+
+/// PNG when the picture has an alpha channel (JPEG cannot hold transparency), JPEG otherwise.
+/// The encoders are given pixels only: no EXIF, ICC profile or other metadata is written.
+fn encode(image: &DynamicImage) -> Result<EncodedImage> {
+    let mut bytes = Vec::new();
+    let format = if image.color().has_alpha() {
+        image
+            .write_with_encoder(PngEncoder::new_with_quality(
+                &mut bytes,
+                CompressionType::Default,
+                PngFilter::Adaptive,
+            ))
+            .map(|()| ImageFormat::Png)
+    } else {
+        image
+            .write_with_encoder(JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY))
+            .map(|()| ImageFormat::Jpeg)
+    }
+    .map_err(|e| DomainError::internal(format!("image encoding failed: {e}")))?;
+    debug_assert!(matches!(
+        image.color(),
+        ColorType::L8 | ColorType::La8 | ColorType::Rgb8 | ColorType::Rgba8
+    ));
+    Ok(EncodedImage {
+        bytes,
+        format,
+        width: image.width(),
+        height: image.height(),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::Cursor;
+
+    use image::{GenericImageView, Rgb, RgbImage, Rgba, RgbaImage};
+
+    use super::*;
+
+    fn encode_as(image: &DynamicImage, format: image::ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        image.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    }
+
+    fn jpeg(width: u32, height: u32) -> Vec<u8> {
+        let image = RgbImage::from_fn(width, height, |x, y| {
+            Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        });
+        encode_as(&DynamicImage::ImageRgb8(image), image::ImageFormat::Jpeg)
+    }
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let image = RgbImage::from_fn(width, height, |x, y| {
+            Rgb([(x % 256) as u8, (y % 256) as u8, 64])
+        });
+        encode_as(&DynamicImage::ImageRgb8(image), image::ImageFormat::Png)
+    }
+
+    fn decoded(encoded: &EncodedImage) -> DynamicImage {
+        let format = match encoded.format {
+            ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+            ImageFormat::Png => image::ImageFormat::Png,
+        };
+        let image = image::load_from_memory_with_format(&encoded.bytes, format).unwrap();
+        assert_eq!(image.dimensions(), (encoded.width, encoded.height));
+        image
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    async fn run(bytes: Vec<u8>, purpose: ImagePurpose) -> Result<ProcessedImage> {
+        RustImageProcessor::default().process(bytes, purpose).await
+    }
+
+    fn assert_too_large(result: Result<ProcessedImage>) {
+        match result {
+            Err(DomainError::BadRequest { code, detail }) => {
+                assert_eq!(code, "image_too_large");
+                assert!(detail.contains("megapixels"), "{detail}");
+            }
+            other => panic!("expected image_too_large, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn large_jpeg_is_scaled_down() {
+        let out = run(jpeg(3000, 1000), ImagePurpose::Post).await.unwrap();
+        assert_eq!(out.display.format, ImageFormat::Jpeg);
+        assert_eq!((out.display.width, out.display.height), (2048, 683));
+        assert_eq!(out.thumbnail.format, ImageFormat::Jpeg);
+        assert_eq!((out.thumbnail.width, out.thumbnail.height), (320, 107));
+        decoded(&out.display);
+        decoded(&out.thumbnail);
+    }
+
+    #[tokio::test]
+    async fn small_pictures_are_not_enlarged() {
+        let out = run(jpeg(200, 100), ImagePurpose::Post).await.unwrap();
+        assert_eq!((out.display.width, out.display.height), (200, 100));
+        assert_eq!((out.thumbnail.width, out.thumbnail.height), (200, 100));
+    }
+
+    #[tokio::test]
+    async fn transparent_png_stays_png_with_alpha() {
+        let image = RgbaImage::from_fn(400, 200, |x, _| {
+            if x < 200 {
+                Rgba([255, 0, 0, 0])
+            } else {
+                Rgba([0, 0, 255, 255])
+            }
+        });
+        let png = encode_as(&DynamicImage::ImageRgba8(image), image::ImageFormat::Png);
+        let out = run(png, ImagePurpose::Post).await.unwrap();
+        for encoded in [&out.display, &out.thumbnail] {
+            assert_eq!(encoded.format, ImageFormat::Png);
+            let image = decoded(encoded);
+            assert!(image.color().has_alpha());
+            assert_eq!(image.get_pixel(0, 0).0[3], 0);
+            assert_eq!(image.get_pixel(encoded.width - 1, 0).0[3], 255);
+        }
+    }
+
+    #[tokio::test]
+    async fn opaque_formats_become_jpeg() {
+        let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(64, 48, Rgb([10, 200, 30])));
+        let png = encode_as(&image, image::ImageFormat::Png);
+        let webp = encode_as(&image, image::ImageFormat::WebP);
+        for bytes in [png, webp] {
+            let out = run(bytes, ImagePurpose::Post).await.unwrap();
+            assert_eq!(out.display.format, ImageFormat::Jpeg);
+            assert_eq!((out.display.width, out.display.height), (64, 48));
+        }
+    }
+
+    #[tokio::test]
+    async fn gif_is_accepted() {
+        let image = DynamicImage::ImageRgba8(RgbaImage::from_pixel(30, 20, Rgba([1, 2, 3, 255])));
+        let gif = encode_as(&image, image::ImageFormat::Gif);
+        let out = run(gif, ImagePurpose::Post).await.unwrap();
+        assert_eq!((out.display.width, out.display.height), (30, 20));
+        decoded(&out.display);
+    }
+
+    #[tokio::test]
+    async fn avatars_are_square() {
+        let out = run(jpeg(1000, 800), ImagePurpose::Avatar).await.unwrap();
+        assert_eq!((out.display.width, out.display.height), (512, 512));
+        assert_eq!((out.thumbnail.width, out.thumbnail.height), (320, 320));
+
+        let out = run(jpeg(300, 200), ImagePurpose::Avatar).await.unwrap();
+        assert_eq!((out.display.width, out.display.height), (200, 200));
+        assert_eq!((out.thumbnail.width, out.thumbnail.height), (200, 200));
+        decoded(&out.display);
+        decoded(&out.thumbnail);
+    }
+
+    #[tokio::test]
+    async fn garbage_is_unsupported() {
+        let png = encode_as(
+            &DynamicImage::ImageRgb8(RgbImage::from_pixel(50, 50, Rgb([1, 2, 3]))),
+            image::ImageFormat::Png,
+        );
+        let truncated_png = png[..png.len() / 2].to_vec();
+        // A BMP signature: recognised, but not a format we take.
+        let bmp = b"BM\x3a\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0".to_vec();
+        for bytes in [
+            Vec::new(),
+            b"this is not a picture at all".to_vec(),
+            vec![0xFF, 0xD8, 0xFF],
+            truncated_png,
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>".to_vec(),
+            bmp,
+        ] {
+            assert!(
+                matches!(
+                    run(bytes.clone(), ImagePurpose::Post).await,
+                    Err(DomainError::UnsupportedMediaType)
+                ),
+                "{:?}",
+                &bytes[..bytes.len().min(16)]
+            );
+        }
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &byte in bytes {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+
+    /// A few dozen bytes whose header claims a 50000×50000 picture: a decompression bomb's shape.
+    fn huge_png_header() -> Vec<u8> {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&50_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&50_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB, no interlace
+        png_chunk(&mut png, b"IHDR", &ihdr);
+        png_chunk(
+            &mut png,
+            b"IDAT",
+            &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        );
+        png_chunk(&mut png, b"IEND", &[]);
+        png
+    }
+
+    #[tokio::test]
+    async fn huge_header_is_too_large() {
+        assert_too_large(run(huge_png_header(), ImagePurpose::Post).await);
+    }
+
+    #[tokio::test]
+    async fn pixel_limit_is_checked() {
+        let processor = RustImageProcessor::new(
+            ImageLimits {
+                max_pixels: 10_000,
+                ..ImageLimits::default()
+            },
+            ImageBudget::default(),
+        );
+        assert_too_large(processor.process(jpeg(101, 100), ImagePurpose::Post).await);
+        assert!(
+            processor
+                .process(jpeg(100, 100), ImagePurpose::Post)
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            too_large(processor.limits()).to_string(),
+            "The picture has more than 0.01 megapixels."
+        );
+        assert_eq!(
+            too_large(&ImageLimits::default()).to_string(),
+            "The picture has more than 40 megapixels."
+        );
+    }
+
+    /// A JPEG whose EXIF says "rotate 90° clockwise to display" (orientation 6).
+    fn jpeg_with_orientation_6() -> Vec<u8> {
+        // Left half red, right half blue, 300×100 as stored.
+        let image = RgbImage::from_fn(300, 100, |x, _| {
+            if x < 150 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([0, 0, 255])
+            }
+        });
+        let plain = encode_as(&DynamicImage::ImageRgb8(image), image::ImageFormat::Jpeg);
+        assert_eq!(&plain[..2], &[0xFF, 0xD8]);
+
+        let mut payload = b"Exif\0\0".to_vec();
+        payload.extend_from_slice(b"II*\0"); // little-endian TIFF
+        payload.extend_from_slice(&8u32.to_le_bytes()); // first IFD right after the header
+        payload.extend_from_slice(&1u16.to_le_bytes()); // one entry
+        payload.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+        payload.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+        payload.extend_from_slice(&1u32.to_le_bytes()); // one value
+        payload.extend_from_slice(&[6, 0, 0, 0]); // 6, padded to four bytes
+        payload.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+
+        let mut out = plain[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
+        out.extend_from_slice(&payload);
+        out.extend_from_slice(&plain[2..]);
+        out
+    }
+
+    #[tokio::test]
+    async fn exif_orientation_is_applied_and_dropped() {
+        let input = jpeg_with_orientation_6();
+        assert!(contains(&input, b"Exif"));
+        let out = run(input, ImagePurpose::Post).await.unwrap();
+        assert_eq!((out.display.width, out.display.height), (100, 300));
+        assert_eq!((out.thumbnail.width, out.thumbnail.height), (100, 300));
+        for encoded in [&out.display, &out.thumbnail] {
+            assert!(!contains(&encoded.bytes, b"Exif"));
+            assert!(!contains(&encoded.bytes, b"http://ns.adobe.com/xap"));
+        }
+        // Turned clockwise, the left (red) half of the stored picture is now on top.
+        let image = decoded(&out.display).to_rgb8();
+        let top = image.get_pixel(50, 20).0;
+        let bottom = image.get_pixel(50, 280).0;
+        assert!(top[0] > 200 && top[2] < 60, "{top:?}");
+        assert!(bottom[2] > 200 && bottom[0] < 60, "{bottom:?}");
+    }
+
+    fn assert_bad_shape(result: Result<ProcessedImage>) {
+        match result {
+            Err(DomainError::BadRequest { code, detail }) => {
+                assert_eq!(code, "image_bad_shape");
+                assert!(detail.contains("long edge"), "{detail}");
+            }
+            other => panic!("expected image_bad_shape, got {other:?}"),
+        }
+    }
+
+    /// A PNG whose header says `width`×`height` (grey, 8 bits) and whose data is one empty row:
+    /// the header is all the checks read.
+    fn png_header_of(width: u32, height: u32) -> Vec<u8> {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&width.to_be_bytes());
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+        png_chunk(&mut png, b"IHDR", &ihdr);
+        png_chunk(
+            &mut png,
+            b"IDAT",
+            &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        );
+        png_chunk(&mut png, b"IEND", &[]);
+        png
+    }
+
+    #[tokio::test]
+    async fn strips_and_overlong_edges_are_refused_from_the_header() {
+        // Within the pixel limit, but 40 million pixels long.
+        assert_bad_shape(run(png_header_of(40_000_000, 1), ImagePurpose::Post).await);
+        assert_bad_shape(run(png_header_of(1, 40_000_000), ImagePurpose::Avatar).await);
+        // Longer than the edge limit, whatever the ratio.
+        assert_bad_shape(run(png_header_of(32_769, 1_100), ImagePurpose::Post).await);
+        // More than 256 times as long as wide.
+        assert_bad_shape(run(png_header_of(30_000, 100), ImagePurpose::Post).await);
+        // Exactly 256 times is a (thin) picture.
+        let out = run(png(2_560, 10), ImagePurpose::Post).await.unwrap();
+        assert_eq!((out.display.width, out.display.height), (2048, 8));
+        assert_eq!((out.thumbnail.width, out.thumbnail.height), (320, 1));
+    }
+
+    #[tokio::test]
+    async fn a_picture_that_needs_more_than_the_whole_budget_is_refused() {
+        let processor = RustImageProcessor::new(
+            ImageLimits::default(),
+            ImageBudget::new(8 << 20, std::time::Duration::from_secs(1)),
+        );
+        let bytes = png(3000, 2000);
+        assert!(processor.cost(&bytes, ImagePurpose::Post).unwrap() > 8 << 20);
+        match processor.process(bytes, ImagePurpose::Post).await {
+            Err(DomainError::BadRequest { code, detail }) => {
+                assert_eq!(code, "image_too_large");
+                assert!(detail.contains("MiB"), "{detail}");
+            }
+            other => panic!("expected image_too_large, got {other:?}"),
+        }
+        assert_eq!(processor.budget().available_bytes(), 8 << 20);
+    }
+
+    #[tokio::test]
+    async fn jpegs_are_decoded_at_the_scale_their_renditions_need() {
+        // Half of 4032 is 2016, within 2 % of 2048: the display image is 2016 wide.
+        let out = run(jpeg(4032, 3024), ImagePurpose::Post).await.unwrap();
+        assert_eq!((out.display.width, out.display.height), (2016, 1512));
+        assert_eq!((out.thumbnail.width, out.thumbnail.height), (320, 240));
+        // An avatar from a quarter of the pixels.
+        let out = run(jpeg(4000, 3000), ImagePurpose::Avatar).await.unwrap();
+        assert_eq!((out.display.width, out.display.height), (512, 512));
+    }
+
+    #[tokio::test]
+    async fn sixteen_bit_and_grey_pictures_come_out_in_eight_bits() {
+        let wide = image::ImageBuffer::<Rgba<u16>, _>::from_fn(300, 200, |x, _| {
+            Rgba([if x < 150 { 65535 } else { 0 }, 0, 0, 65535])
+        });
+        let png16 = encode_as(&DynamicImage::ImageRgba16(wide), image::ImageFormat::Png);
+        let out = run(png16, ImagePurpose::Post).await.unwrap();
+        let image = decoded(&out.display).to_rgba8();
+        assert_eq!(image.get_pixel(10, 10).0, [255, 0, 0, 255]);
+        assert_eq!(image.get_pixel(290, 10).0, [0, 0, 0, 255]);
+
+        let grey =
+            DynamicImage::ImageLuma8(image::GrayImage::from_pixel(64, 64, image::Luma([77])));
+        let out = run(
+            encode_as(&grey, image::ImageFormat::Jpeg),
+            ImagePurpose::Post,
+        )
+        .await
+        .unwrap();
+        let pixel = decoded(&out.display).to_rgb8().get_pixel(32, 32).0;
+        assert!(pixel.iter().all(|c| c.abs_diff(77) <= 2), "{pixel:?}");
+    }
+
+    #[test]
+    fn fitting() {
+        assert_eq!(fit_within(3000, 1000, 2048), (2048, 683));
+        assert_eq!(fit_within(1000, 3000, 320), (107, 320));
+        assert_eq!(fit_within(100, 50, 2048), (100, 50));
+        assert_eq!(fit_within(100_000, 1, 2048), (2048, 1));
+        assert_eq!(fit_within(10, 10, 0), (1, 1));
+    }
+}

@@ -61,7 +61,9 @@ const COUNTERS: [(&str, &str, &str); 6] = [
     (
         "comments",
         "reply_count",
-        "SELECT COUNT(*) FROM comments x WHERE x.parent_id = t.id",
+        // With the post too, so that the count is a range of the `comments_thread` index
+        // (post_id, parent_id, ...) rather than a scan of every comment per comment.
+        "SELECT COUNT(*) FROM comments x WHERE x.post_id = t.post_id AND x.parent_id = t.id",
     ),
 ];
 

@@ -39,23 +39,29 @@ struct IdRow {
 /// Ids of a comment and every reply beneath it, at any depth. `$1` is the post, `$2` the root.
 /// `UNION`, not `UNION ALL`: should a cycle exist (a comment that is its own parent, which replies
 /// could create before they were checked), the walk ends instead of running forever.
+///
+/// Each step reads the walk's newest rows first and looks their replies up in `comments_thread`
+/// (`CROSS JOIN` makes SQLite keep that order: left to choose, SQLite 3.51 scanned every reply of
+/// the post for each row of the walk, 11 minutes for a thread of 40,000; PostgreSQL reads `CROSS
+/// JOIN ... WHERE` as the inner join it is).
 const COMMENT_THREAD: &str = "
     WITH RECURSIVE thread (id) AS (
         SELECT id FROM comments WHERE post_id = $1 AND id = $2
         UNION
-        SELECT c.id FROM comments c JOIN thread t ON c.post_id = $1 AND c.parent_id = t.id
+        SELECT c.id FROM thread t CROSS JOIN comments c WHERE c.post_id = $1 AND c.parent_id = t.id
     )
     SELECT id FROM thread";
 
 /// Ids of every comment a user wrote on other people's posts, with every reply beneath them
-/// (comments under the user's own posts go away with the posts). `$1` is the user.
+/// (comments under the user's own posts go away with the posts). `$1` is the user. The walk's
+/// order is forced as in [`COMMENT_THREAD`].
 const THREADS_OF_AUTHOR: &str = "
     WITH RECURSIVE doomed (id, post_id) AS (
         SELECT c.id, c.post_id FROM comments c JOIN posts p ON p.id = c.post_id
         WHERE c.author_id = $1 AND p.author_id <> $1
         UNION
-        SELECT c.id, c.post_id FROM comments c JOIN doomed d
-            ON c.post_id = d.post_id AND c.parent_id = d.id
+        SELECT c.id, c.post_id FROM doomed d CROSS JOIN comments c
+            WHERE c.post_id = d.post_id AND c.parent_id = d.id
     )
     SELECT id FROM doomed";
 

@@ -24,6 +24,8 @@ use clap::error::{ContextKind, ContextValue};
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// The command line with every setting. Read it with [`Cli::load_from`]: clap's own `parse`
+/// would leave out the file and the rules between settings.
 #[derive(Debug, Parser)]
 #[command(
     name = "being-social",

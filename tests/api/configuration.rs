@@ -13,10 +13,9 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_being-social"));
     command.args(args);
     // A clean slate: the variables of whoever runs the tests must not decide the outcome.
-    for spec in being_social::configuration::SETTINGS {
-        command.env_remove(spec.env);
+    for name in being_social::configuration::environment_variables() {
+        command.env_remove(name);
     }
-    command.env_remove("CONFIG_FILE");
     command.envs(env.iter().copied());
     let output = command.output().expect("the binary runs");
     (

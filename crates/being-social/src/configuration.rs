@@ -2,26 +2,31 @@
 //! order of precedence (a flag beats the environment, which beats the file, which beats the
 //! default). Built once in `main` and passed down; nothing reads the environment after start-up.
 //!
-//! Every setting is one line of the [`settings!`] table below, which makes the [`Settings`] field,
-//! its flag, its environment variable, its TOML key (the field name), its `--help` text and its
-//! parser. Adding a setting is adding a line there (and to docs/configuration.md).
+//! Every setting is one field of [`Settings`]: its doc comment is the `--help` text, its clap
+//! attributes the flag, the environment variable, the default and the parser; the TOML key is
+//! the field name. Adding a setting is adding a field (and a row to docs/configuration.md, which a
+//! test checks).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::fmt;
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use being_social_domain::pagination::PageLimits;
 use being_social_domain::services::TokenLifetimes;
-use being_social_http::HttpLimits;
 use being_social_http::public_url::BaseUrl;
 use being_social_http::ratelimit::{Quota, RateLimits};
 use being_social_images::{ImageBudget, ImageLimits};
 use being_social_infra::credentials::Argon2Credentials;
-use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand};
+use clap::error::{ContextKind, ContextValue};
+use clap::parser::ValueSource;
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// The command line with every setting. Read it with [`Cli::load_from`]: clap's own `parse`
+/// would leave out the file and the rules between settings.
 #[derive(Debug, Parser)]
 #[command(
     name = "being-social",
@@ -35,10 +40,13 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    #[command(flatten)]
-    pub settings: SettingsArgs,
-}
+    /// TOML file of settings (keys as shown by [toml: ...]); an error if missing.
+    #[arg(long, env = "CONFIG_FILE", value_name = "PATH")]
+    pub config: Option<String>,
 
+    #[command(flatten)]
+    pub settings: Settings,
+}
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Apply pending migrations, then serve the API (the default).
@@ -87,113 +95,119 @@ pub struct SeedArgs {
     pub confirmed: bool,
 }
 
-/// Declares [`Settings`] and [`SETTINGS`] from one table: doc comment (the `--help` text), field,
-/// type, default, flag and environment variable. The TOML key is the field name.
-macro_rules! settings {
-    ($(
-        $(#[doc = $doc:literal])+
-        $field:ident: $ty:ty = $default:expr, $flag:literal, $env:literal;
-    )+) => {
-        /// Every setting of the server.
-        #[derive(Debug, Clone, PartialEq, Eq)]
-        pub struct Settings {
-            $($(#[doc = $doc])+ pub $field: $ty,)+
-        }
-
-        impl Default for Settings {
-            fn default() -> Self {
-                Self { $($field: $default,)+ }
-            }
-        }
-
-        /// Every setting, in the order of `--help`.
-        pub static SETTINGS: &[Spec] = &[$(Spec {
-            key: stringify!($field),
-            flag: $flag,
-            env: $env,
-            help: concat!($($doc),+),
-            hint: <$ty as Value>::HINT,
-            show: |s| Value::show(&s.$field),
-            apply: |s, text| {
-                s.$field = Value::parse(text)?;
-                Ok(())
-            },
-        },)+];
-    };
-}
-
-settings! {
+/// Every setting of the server.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct Settings {
     /// Address and port to listen on.
-    bind: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)), "bind", "BIND";
+    #[arg(long, env, default_value = "127.0.0.1:8080", value_parser = parsed::<SocketAddr>)]
+    pub bind: SocketAddr,
     /// Database to use: `sqlite://PATH` (embedded) or `postgres://USER@HOST:PORT/DB`.
-    database_url: String = "sqlite://data/being-social.db".into(), "database-url", "DATABASE_URL";
+    #[arg(long, env, default_value = "sqlite://data/being-social.db")]
+    pub database_url: String,
     /// Most database connections the server keeps open.
-    pool_size: usize = 16, "pool-size", "DATABASE_POOL_SIZE";
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value = "16")]
+    #[arg(value_parser = positive(parsed::<usize>))]
+    pub pool_size: usize,
     /// Directory where uploaded pictures are stored.
-    media_dir: PathBuf = "data/media".into(), "media-dir", "MEDIA_DIR";
+    #[arg(long, env, default_value = "data/media", value_parser = path)]
+    pub media_dir: PathBuf,
     /// Largest accepted upload, in bytes (413 beyond).
-    max_upload_bytes: usize = 10 * 1024 * 1024, "max-upload-bytes", "MAX_UPLOAD_BYTES";
+    #[arg(long, env, default_value = "10485760", value_parser = positive(parsed::<usize>))]
+    pub max_upload_bytes: usize,
     /// Largest accepted picture, in pixels (width × height; 400 beyond).
-    max_image_pixels: u64 = 40_000_000, "max-image-pixels", "MAX_IMAGE_PIXELS";
+    #[arg(long, env, default_value = "40000000", value_parser = positive(parsed::<u64>))]
+    pub max_image_pixels: u64,
     /// Longest accepted edge of a picture, in pixels (400 `image_bad_shape` beyond).
-    max_image_edge: u32 = ImageLimits::DEFAULT_MAX_EDGE, "max-image-edge", "MAX_IMAGE_EDGE";
+    #[arg(long, env, default_value_t = ImageLimits::DEFAULT_MAX_EDGE)]
+    #[arg(value_parser = positive(parsed::<u32>))]
+    pub max_image_edge: u32,
     /// Most times a picture's long edge may be its short edge (400 `image_bad_shape` beyond).
-    max_image_aspect_ratio: u32 = ImageLimits::DEFAULT_MAX_ASPECT_RATIO, "max-image-aspect-ratio", "MAX_IMAGE_ASPECT_RATIO";
+    #[arg(long, env, default_value_t = ImageLimits::DEFAULT_MAX_ASPECT_RATIO)]
+    #[arg(value_parser = positive(parsed::<u32>))]
+    pub max_image_aspect_ratio: u32,
     /// Memory, in MiB, that all picture processing of the process may hold at once; each upload
     /// reserves its estimated need and waits while others hold the rest.
-    image_memory_mib: u64 = ImageBudget::DEFAULT_BYTES >> 20, "image-memory-mib", "IMAGE_MEMORY_MIB";
+    #[arg(long, env, default_value_t = ImageBudget::DEFAULT_BYTES >> 20)]
+    #[arg(value_parser = positive(parsed::<u64>))]
+    pub image_memory_mib: u64,
     /// How long an upload waits for its share of `image_memory_mib` before it is answered 503.
-    image_wait_timeout: Duration = ImageBudget::DEFAULT_WAIT, "image-wait-timeout", "IMAGE_WAIT_TIMEOUT";
+    #[arg(long, env, default_value = "30s", value_parser = positive(duration))]
+    pub image_wait_timeout: Duration,
     /// Page size of list endpoints when the request has no `?limit=`.
-    default_page_size: u32 = 30, "default-page-size", "DEFAULT_PAGE_SIZE";
+    #[arg(long, env, default_value = "30", value_parser = positive(parsed::<u32>))]
+    pub default_page_size: u32,
     /// Largest `?limit=` a list endpoint accepts (400 beyond).
-    max_page_size: u32 = 100, "max-page-size", "MAX_PAGE_SIZE";
+    #[arg(long, env, default_value = "100", value_parser = positive(parsed::<u32>))]
+    pub max_page_size: u32,
     /// Memory of one argon2id password hash, in KiB.
-    argon2_memory_kib: u32 = Argon2Credentials::DEFAULT_MEMORY_KIB, "argon2-memory-kib", "ARGON2_MEMORY_KIB";
+    #[arg(long, env, default_value_t = Argon2Credentials::DEFAULT_MEMORY_KIB)]
+    #[arg(value_parser = parsed::<u32>)]
+    pub argon2_memory_kib: u32,
     /// Passes of one argon2id password hash.
-    argon2_iterations: u32 = Argon2Credentials::DEFAULT_ITERATIONS, "argon2-iterations", "ARGON2_ITERATIONS";
+    #[arg(long, env, default_value_t = Argon2Credentials::DEFAULT_ITERATIONS)]
+    #[arg(value_parser = parsed::<u32>)]
+    pub argon2_iterations: u32,
     /// Lanes of one argon2id password hash.
-    argon2_parallelism: u32 = Argon2Credentials::DEFAULT_PARALLELISM, "argon2-parallelism", "ARGON2_PARALLELISM";
+    #[arg(long, env, default_value_t = Argon2Credentials::DEFAULT_PARALLELISM)]
+    #[arg(value_parser = parsed::<u32>)]
+    pub argon2_parallelism: u32,
     /// Login tokens unused for this long expire (`30d`, `12h`; a bare number is seconds).
-    token_idle_lifetime: Duration = TokenLifetimes::DEFAULT_IDLE, "token-idle-lifetime", "TOKEN_IDLE_LIFETIME";
+    #[arg(long, env, default_value = "30d", value_parser = positive(duration))]
+    pub token_idle_lifetime: Duration,
     /// Login tokens older than this expire, however recently used; at least
     /// `token_idle_lifetime`.
-    token_absolute_lifetime: Duration = TokenLifetimes::DEFAULT_ABSOLUTE, "token-absolute-lifetime", "TOKEN_ABSOLUTE_LIFETIME";
+    #[arg(long, env, default_value = "365d", value_parser = duration)]
+    pub token_absolute_lifetime: Duration,
     /// How often the server deletes expired tokens (in batches of 1,000).
-    token_sweep_interval: Duration = Duration::from_secs(3600), "token-sweep-interval", "TOKEN_SWEEP_INTERVAL";
+    #[arg(long, env, default_value = "1h", value_parser = positive(duration))]
+    pub token_sweep_interval: Duration,
     /// Rate limits (`off` disables every limit below). Each process keeps its own counts.
-    rate_limits: bool = true, "rate-limits", "RATE_LIMITS";
+    #[arg(long, env, default_value = "on", value_parser = on_off, action = ArgAction::Set)]
+    pub rate_limits: bool,
     /// Logins and sign-ups allowed per client address per `auth_rate_window`.
-    auth_rate_limit: u32 = 30, "auth-rate-limit", "AUTH_RATE_LIMIT";
+    #[arg(long, env, default_value = "30", value_parser = positive(parsed::<u32>))]
+    pub auth_rate_limit: u32,
     /// Window of `auth_rate_limit` (`90s`, `5m`, `1h`; a bare number is seconds).
-    auth_rate_window: Duration = Duration::from_secs(300), "auth-rate-window", "AUTH_RATE_WINDOW";
+    #[arg(long, env, default_value = "300s", value_parser = positive(duration))]
+    pub auth_rate_window: Duration,
     /// Writes (POST, PUT, PATCH, DELETE) allowed per token per `write_rate_window`.
-    write_rate_limit: u32 = 300, "write-rate-limit", "WRITE_RATE_LIMIT";
+    #[arg(long, env, default_value = "300", value_parser = positive(parsed::<u32>))]
+    pub write_rate_limit: u32,
     /// Window of `write_rate_limit` (`90s`, `5m`, `1h`; a bare number is seconds).
-    write_rate_window: Duration = Duration::from_secs(300), "write-rate-window", "WRITE_RATE_WINDOW";
+    #[arg(long, env, default_value = "300s", value_parser = positive(duration))]
+    pub write_rate_window: Duration,
     /// Behind a proxy that sets them: take the client address from `X-Forwarded-For`, and the
     /// scheme and host of absolute URLs from `Forwarded`/`X-Forwarded-*` unless `public_url` is set.
-    behind_proxy: bool = false, "behind-proxy", "BEHIND_PROXY";
+    #[arg(long, env, default_value = "off", value_parser = on_off, action = ArgAction::Set)]
+    pub behind_proxy: bool,
     /// Scheme, host and optional path prefix of every absolute URL in answers, e.g.
     /// `https://social.example` (default: `http://` and the address the server listens on).
-    public_url: Option<BaseUrl> = None, "public-url", "PUBLIC_URL";
+    #[arg(long, env, value_parser = BaseUrl::parse)]
+    pub public_url: Option<BaseUrl>,
     /// How long an idle keep-alive connection stays open. Longer than clients keep idle
     /// connections in their pools (60 s is common), so the server never closes one just as a
     /// client reuses it.
-    keep_alive: Duration = Duration::from_secs(75), "keep-alive", "KEEP_ALIVE";
+    #[arg(long, env, default_value = "75s", value_parser = duration)]
+    pub keep_alive: Duration,
     /// Time a client has to send a request's head (method, path, headers) once it starts.
-    request_head_timeout: Duration = Duration::from_secs(10), "request-head-timeout", "REQUEST_HEAD_TIMEOUT";
+    #[arg(long, env, default_value = "10s", value_parser = positive(duration))]
+    pub request_head_timeout: Duration,
     /// Time a client has to send a request's whole body (408 past it).
-    request_body_timeout: Duration = HttpLimits::DEFAULT_BODY_TIMEOUT, "request-body-timeout", "REQUEST_BODY_TIMEOUT";
+    #[arg(long, env, default_value = "120s", value_parser = positive(duration))]
+    pub request_body_timeout: Duration,
     /// Most connections the process serves at once; more wait to be accepted.
-    max_connections: usize = 10_000, "max-connections", "MAX_CONNECTIONS";
+    #[arg(long, env, default_value = "10000", value_parser = positive(parsed::<usize>))]
+    pub max_connections: usize,
     /// HTTP worker threads (default: one per CPU core).
-    workers: Option<usize> = None, "workers", "WORKERS";
+    #[arg(long, env, value_parser = positive(parsed::<usize>))]
+    pub workers: Option<usize>,
     /// Seconds that in-flight requests get to finish after SIGTERM or SIGINT; requests still
     /// running then are cut off.
-    shutdown_timeout: u64 = 30, "shutdown-timeout", "SHUTDOWN_TIMEOUT";
+    #[arg(long, env, default_value = "30", value_parser = parsed::<u64>)]
+    pub shutdown_timeout: u64,
     /// Log format: `human` (one readable line per event) or `json` (one object per event).
-    log_format: LogFormat = LogFormat::Human, "log-format", "LOG_FORMAT";
+    #[arg(long, env, default_value = "human", value_parser = parsed::<LogFormat>)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +216,23 @@ pub enum LogFormat {
     Human,
     /// One JSON object per event.
     Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = &'static str;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "human" => Ok(Self::Human),
+            "json" => Ok(Self::Json),
+            _ => Err("expected human or json"),
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self::from_texts(|_| None).unwrap_or_else(|err| panic!("a default is invalid: {err}"))
+    }
 }
 
 impl Settings {
@@ -278,7 +309,7 @@ impl Settings {
     /// The password hasher these costs describe.
     ///
     /// # Errors
-    /// When argon2 rejects the combination (checked at start-up by [`SettingsArgs::resolve`]).
+    /// When argon2 rejects the combination (checked at start-up by [`Cli::load_from`]).
     pub fn credentials(
         &self,
     ) -> Result<Argon2Credentials, being_social_infra::credentials::InvalidArgon2Params> {
@@ -288,516 +319,313 @@ impl Settings {
             self.argon2_parallelism,
         )
     }
-}
 
-/// One setting: its names in each source and how to read it.
-pub struct Spec {
-    /// The TOML key and field name.
-    pub key: &'static str,
-    /// The flag, without its dashes.
-    pub flag: &'static str,
-    pub env: &'static str,
-    pub help: &'static str,
-    /// What the value looks like, for `--help`.
-    pub hint: &'static str,
-    show: fn(&Settings) -> Option<String>,
-    apply: fn(&mut Settings, &str) -> Result<(), String>,
-}
-
-impl Spec {
-    /// This setting's value in `settings`, as it would be written (`None` when unset).
-    pub fn show(&self, settings: &Settings) -> Option<String> {
-        (self.show)(settings)
-    }
-
-    fn arg(&self, defaults: &Settings) -> clap::Arg {
-        let default = self
-            .show(defaults)
-            .map_or_else(String::new, |d| format!(" [default: {d}]"));
-        clap::Arg::new(self.key)
-            .long(self.flag)
-            .value_name(self.hint)
-            .action(ArgAction::Set)
-            .value_parser(clap::value_parser!(String))
-            .global(true)
-            .help(format!(
-                "{} [env: {}] [toml: {}]{default}",
-                self.help.trim(),
-                self.env,
-                self.key
-            ))
-    }
-}
-
-/// How a type is read from text (flags, environment, TOML values) and written back (`--help`).
-pub trait Value: Sized {
-    const HINT: &'static str;
-    /// # Errors
-    /// Why `text` is not a value of this type.
-    fn parse(text: &str) -> Result<Self, String>;
-    fn show(&self) -> Option<String>;
-}
-
-macro_rules! value_from_str {
-    ($($ty:ty => $hint:literal),+) => {$(
-        impl Value for $ty {
-            const HINT: &'static str = $hint;
-            fn parse(text: &str) -> Result<Self, String> {
-                text.trim().parse().map_err(|e| format!("{e}"))
+    /// The settings with the text `text(key)` gives, parsed as their flags would be; the
+    /// defaults for the others and for an empty text where there is no default (`WORKERS=`).
+    fn from_texts(text: impl Fn(&str) -> Option<String>) -> Result<Self, clap::Error> {
+        let command = Self::augment_args(clap::Command::new("being-social")).mut_args(|arg| {
+            let text = text(arg.get_id().as_str())
+                .filter(|t| !t.is_empty() || !arg.get_default_values().is_empty());
+            match text {
+                Some(text) => arg.env(None).default_value(text),
+                None => arg.env(None),
             }
-            fn show(&self) -> Option<String> {
-                Some(self.to_string())
-            }
+        });
+        Self::from_arg_matches(&command.try_get_matches_from(["being-social"])?)
+    }
+}
+
+/// `text` as a `T`, blanks around it ignored.
+fn parsed<T: FromStr<Err: Display>>(text: &str) -> Result<T, String> {
+    text.trim().parse().map_err(|err: T::Err| err.to_string())
+}
+
+/// Counts, sizes and periods: zero is refused.
+fn positive<T: Default + PartialEq + Clone + Send + Sync + 'static>(
+    parse: fn(&str) -> Result<T, String>,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
+    move |text| match parse(text)? {
+        zero if zero == T::default() => Err("must be at least 1".into()),
+        value => Ok(value),
+    }
+}
+
+fn path(text: &str) -> Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err("empty path".into());
+    }
+    Ok(text.into())
+}
+
+fn on_off(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err("expected on or off".into()),
+    }
+}
+
+/// A bare number of seconds, or humantime's `500ms`, `90s`, `5m`, `1h`, `30d`, `1h 30m`...
+fn duration(text: &str) -> Result<Duration, String> {
+    match text.trim().parse() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(text.trim()).map_err(|err| err.to_string()),
+    }
+}
+
+/// A duration as [`duration`] reads it: whole days and hours as such (`30d`, not `2592000s`),
+/// else seconds (`300s`, not humantime's `5m`) or milliseconds.
+pub fn show_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    let (per, unit) = [(86_400_000, "d"), (3_600_000, "h"), (1000, "s")]
+        .into_iter()
+        .find(|&(per, unit)| millis.is_multiple_of(per) && (millis > 0 || unit == "s"))
+        .unwrap_or((1, "ms"));
+    format!("{}{unit}", millis / per)
+}
+
+/// Why the command line or a setting cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Usage errors, `--help` and `--version`: [`clap::Error::exit`] prints them.
+    #[error(transparent)]
+    Usage(#[from] clap::Error),
+    /// A setting that cannot be used: one line naming it and where its value came from.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A setting's value as found, and how an error about it begins.
+struct Found {
+    set: bool,
+    text: String,
+    /// `invalid value "abc" for --pool-size`, `invalid pool_size "abc" in FILE`, ...
+    prefix: String,
+}
+
+impl Found {
+    fn set(prefix: String, text: String) -> Self {
+        Self {
+            set: true,
+            text,
+            prefix,
         }
-    )+};
-}
-
-value_from_str!(SocketAddr => "ADDR:PORT", usize => "N", u32 => "N", u64 => "N");
-
-impl Value for String {
-    const HINT: &'static str = "URL";
-    fn parse(text: &str) -> Result<Self, String> {
-        Ok(text.to_owned())
     }
-    fn show(&self) -> Option<String> {
-        Some(self.clone())
+
+    fn invalid(&self, reason: &str) -> ConfigError {
+        ConfigError::Invalid(format!("{}: {reason}", self.prefix))
     }
 }
 
-impl Value for BaseUrl {
-    const HINT: &'static str = "URL";
-    fn parse(text: &str) -> Result<Self, String> {
-        BaseUrl::parse(text)
-    }
-    fn show(&self) -> Option<String> {
-        Some(self.as_str().to_owned())
-    }
-}
-
-impl Value for PathBuf {
-    const HINT: &'static str = "PATH";
-    fn parse(text: &str) -> Result<Self, String> {
-        if text.is_empty() {
-            return Err("empty path".into());
-        }
-        Ok(text.into())
-    }
-    fn show(&self) -> Option<String> {
-        Some(self.display().to_string())
-    }
-}
-
-/// An empty value means "unset", so that `WORKERS=` is the same as no `WORKERS`.
-impl<T: Value> Value for Option<T> {
-    const HINT: &'static str = T::HINT;
-    fn parse(text: &str) -> Result<Self, String> {
-        if text.trim().is_empty() {
-            return Ok(None);
-        }
-        T::parse(text).map(Some)
-    }
-    fn show(&self) -> Option<String> {
-        self.as_ref().and_then(T::show)
-    }
-}
-
-impl Value for bool {
-    const HINT: &'static str = "on|off";
-    fn parse(text: &str) -> Result<Self, String> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "on" | "true" | "yes" | "1" => Ok(true),
-            "off" | "false" | "no" | "0" => Ok(false),
-            _ => Err("expected on or off".into()),
-        }
-    }
-    fn show(&self) -> Option<String> {
-        Some(if *self { "on" } else { "off" }.into())
-    }
-}
-
-impl Value for Duration {
-    const HINT: &'static str = "DURATION";
-    fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let number: u64 = number
-            .parse()
-            .map_err(|_| "expected a duration such as 500ms, 90s, 5m, 1h or 30d".to_owned())?;
-        let millis = match unit.trim() {
-            "ms" => Some(number),
-            "" | "s" => number.checked_mul(1000),
-            "m" => number.checked_mul(60_000),
-            "h" => number.checked_mul(3_600_000),
-            "d" => number.checked_mul(86_400_000),
-            other => return Err(format!("unknown unit \"{other}\" (use ms, s, m, h or d)")),
+/// The command line: the settings may follow the subcommand, and `--help` shows where each may
+/// also come from. It takes the flags' text only: [`Cli::load_from`] reads the environment and
+/// the file (so that the file ranks between the environment and the defaults) and parses the
+/// values that win with [`Settings::from_texts`].
+fn command() -> clap::Command {
+    Cli::command().mut_args(|arg| {
+        let Some(env) = arg.get_env().map(|env| env.to_string_lossy().into_owned()) else {
+            return arg;
         };
-        millis
-            .map(Duration::from_millis)
-            .ok_or_else(|| "duration too long".into())
-    }
-    fn show(&self) -> Option<String> {
-        let millis = self.as_millis();
-        // Whole days and hours as such (`30d`, not `2592000s`); minutes stay seconds (`300s`).
-        Some(if millis > 0 && millis.is_multiple_of(86_400_000) {
-            format!("{}d", millis / 86_400_000)
-        } else if millis > 0 && millis.is_multiple_of(3_600_000) {
-            format!("{}h", millis / 3_600_000)
-        } else if millis.is_multiple_of(1000) {
-            format!("{}s", millis / 1000)
-        } else {
-            format!("{millis}ms")
-        })
-    }
+        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+        let key = arg.get_id().as_str();
+        let toml = (key != "config").then(|| format!(" [toml: {key}]"));
+        let toml = toml.unwrap_or_default();
+        let arg = arg
+            .env(None)
+            .global(true)
+            .help(format!("{help} [env: {env}]{toml}"));
+        arg.value_parser(clap::builder::ValueParser::string())
+    })
 }
 
-impl Value for LogFormat {
-    const HINT: &'static str = "human|json";
-    fn parse(text: &str) -> Result<Self, String> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "human" => Ok(Self::Human),
-            "json" => Ok(Self::Json),
-            _ => Err("expected human or json".into()),
-        }
-    }
-    fn show(&self) -> Option<String> {
-        Some(
-            match self {
-                Self::Human => "human",
-                Self::Json => "json",
-            }
-            .into(),
-        )
-    }
+/// The declared settings (flag, environment variable, default), in the order of `--help`.
+fn setting_args() -> Vec<clap::Arg> {
+    Settings::augment_args(clap::Command::new("settings"))
+        .get_arguments()
+        .cloned()
+        .collect()
 }
 
-/// A setting that cannot be used; the message is one line naming the setting and its source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Every environment variable the server reads: the settings' and `CONFIG_FILE`.
+pub fn environment_variables() -> Vec<String> {
+    let settings = setting_args()
+        .into_iter()
+        .filter_map(|arg| arg.get_env().map(|e| e.to_string_lossy().into_owned()));
+    settings.chain([CONFIG_ENV.to_owned()]).collect()
 }
 
-impl std::error::Error for ConfigError {}
-
-const CONFIG_FLAG: &str = "config";
 const CONFIG_ENV: &str = "CONFIG_FILE";
 
-/// The settings as the command line gave them: raw text, read by [`SettingsArgs::resolve`].
-#[derive(Debug, Clone, Default)]
-pub struct SettingsArgs {
-    config: Option<String>,
-    flags: HashMap<&'static str, String>,
+/// The setting (its key) whose value a parser refused, and why.
+fn refused(err: &clap::Error) -> Option<(String, String)> {
+    // The argument as `--pool-size <POOL_SIZE>`.
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let key = arg.strip_prefix("--")?.split(' ').next()?.replace('-', "_");
+    Some((key, std::error::Error::source(err)?.to_string()))
 }
 
-impl clap::FromArgMatches for SettingsArgs {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        let mut args = Self::default();
-        args.update_from_arg_matches(matches)?;
-        Ok(args)
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        let text = |id: &str| matches.try_get_one::<String>(id).ok().flatten().cloned();
-        if let Some(path) = text(CONFIG_FLAG) {
-            self.config = Some(path);
-        }
-        for spec in SETTINGS {
-            if let Some(value) = text(spec.key) {
-                self.flags.insert(spec.key, value);
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Args for SettingsArgs {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        let defaults = Settings::default();
-        cmd.arg(
-            clap::Arg::new(CONFIG_FLAG)
-                .long(CONFIG_FLAG)
-                .value_name("PATH")
-                .action(ArgAction::Set)
-                .value_parser(clap::value_parser!(String))
-                .global(true)
-                .help(format!(
-                    "TOML file of settings (keys as shown by [toml: ...]); an error if missing \
-                     [env: {CONFIG_ENV}]"
-                )),
-        )
-        .args(SETTINGS.iter().map(|spec| spec.arg(&defaults)))
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        Self::augment_args(cmd)
-    }
-}
-
-/// Where a setting's value came from.
-#[derive(Debug, Clone, Copy)]
-enum Origin<'a> {
-    Flag,
-    Env,
-    File(&'a Path),
-    Default,
-}
-
-/// A value as found, before parsing.
-struct Found<'a> {
-    origin: Origin<'a>,
-    text: String,
-}
-
-impl Found<'_> {
-    fn invalid(&self, spec: &Spec, reason: &str) -> ConfigError {
-        let text = &self.text;
-        ConfigError(match self.origin {
-            Origin::Flag => format!("invalid value \"{text}\" for --{}: {reason}", spec.flag),
-            Origin::Env => format!("invalid value \"{text}\" for {}: {reason}", spec.env),
-            Origin::File(path) => format!(
-                "invalid {} \"{text}\" in {}: {reason}",
-                spec.key,
-                path.display()
-            ),
-            Origin::Default => format!("invalid {} \"{text}\" (the default): {reason}", spec.key),
-        })
-    }
-}
-
-impl SettingsArgs {
-    /// The settings from `args` as flags, from `env`, and from the file these name.
+impl Cli {
+    /// The command line `args` (the program's name first), and the settings from them, from
+    /// `env` (a lookup of environment variables), from the file these name, and the defaults.
     ///
     /// # Errors
-    /// A bad value from any source, an unknown key or bad TOML in the file, a missing file.
-    pub fn resolve(&self, env: impl Fn(&str) -> Option<OsString>) -> Result<Settings, ConfigError> {
-        let env_text = |name: &str| -> Result<Option<String>, ConfigError> {
+    /// Usage errors; a bad value from any source, an unknown key or bad TOML in the file, a
+    /// missing file; a setting that breaks a rule between settings.
+    pub fn load_from<I, T>(
+        args: I,
+        env: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let settings = setting_args();
+        let is_setting = |key: &str| settings.iter().any(|arg| arg.get_id() == key);
+        let matches = command().try_get_matches_from(args)?;
+        let command = match matches.subcommand_name() {
+            Some(_) => Some(Command::from_arg_matches(&matches)?),
+            None => None,
+        };
+        let var = |name: &str| {
+            let invalid =
+                || ConfigError::Invalid(format!("invalid value for {name}: not valid UTF-8"));
             env(name)
-                .map(|value| {
-                    value.into_string().map_err(|_| {
-                        ConfigError(format!("invalid value for {name}: not valid UTF-8"))
-                    })
-                })
+                .map(|value| value.into_string().map_err(|_| invalid()))
                 .transpose()
         };
-        let config_path = match &self.config {
-            Some(path) => Some(PathBuf::from(path)),
-            None => env_text(CONFIG_ENV)?
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from),
+        let config = match matches.get_one::<String>("config") {
+            Some(path) => Some(path.clone()),
+            None => var(CONFIG_ENV)?.filter(|path| !path.is_empty()),
         };
-        let file = match &config_path {
-            Some(path) => read_file(path)?,
+        let path = config.as_ref().map(PathBuf::from);
+        let file = match &path {
+            Some(path) => read_file(path, is_setting)?,
             None => toml::Table::new(),
         };
 
-        let mut settings = Settings::default();
-        let mut found: HashMap<&'static str, Found<'_>> = HashMap::new();
-        for spec in SETTINGS {
-            let value = if let Some(text) = self.flags.get(spec.key) {
-                Some(Found {
-                    origin: Origin::Flag,
-                    text: text.clone(),
-                })
-            } else if let Some(text) = env_text(spec.env)? {
-                Some(Found {
-                    origin: Origin::Env,
+        let mut found = HashMap::new();
+        for arg in &settings {
+            let key = arg.get_id().as_str();
+            let var_name = arg
+                .get_env()
+                .map_or_else(String::new, |e| e.to_string_lossy().into());
+            let value = if matches.value_source(key) == Some(ValueSource::CommandLine) {
+                let text = matches.get_one::<String>(key).cloned().unwrap_or_default();
+                let flag = key.replace('_', "-");
+                Found::set(format!("invalid value \"{text}\" for --{flag}"), text)
+            } else if let Some(text) = var(&var_name)? {
+                Found::set(format!("invalid value \"{text}\" for {var_name}"), text)
+            } else if let (Some(value), Some(path)) = (file.get(key), &path) {
+                let text = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned);
+                let found = Found::set(
+                    format!("invalid {key} \"{text}\" in {}", path.display()),
                     text,
-                })
-            } else if let (Some(value), Some(path)) = (file.get(spec.key), &config_path) {
-                let found = Found {
-                    origin: Origin::File(path),
-                    text: toml_text(value),
-                };
-                if !is_scalar(value) {
-                    return Err(found.invalid(spec, "expected a string, number or boolean"));
+                );
+                if value.is_array() || value.is_table() || value.is_datetime() {
+                    return Err(found.invalid("expected a string, number or boolean"));
                 }
-                Some(found)
+                found
             } else {
-                None
+                let default = arg.get_default_values().first();
+                let default = default.map_or_else(String::new, |d| d.to_string_lossy().into());
+                let prefix = format!("invalid {key} \"{default}\" (the default)");
+                Found {
+                    set: false,
+                    text: default,
+                    prefix,
+                }
             };
-            if let Some(value) = value {
-                (spec.apply)(&mut settings, &value.text).map_err(|e| value.invalid(spec, &e))?;
-                found.insert(spec.key, value);
-            }
+            found.insert(key, value);
         }
+        let text = |key: &str| found.get(key).filter(|f| f.set).map(|f| f.text.clone());
+        let settings = Settings::from_texts(text).map_err(|err| match refused(&err) {
+            Some((key, reason)) if found.contains_key(key.as_str()) => {
+                found[key.as_str()].invalid(&reason)
+            }
+            _ => err.into(),
+        })?;
         validate(&settings, &found)?;
-        Ok(settings)
+        Ok(Self {
+            command,
+            config,
+            settings,
+        })
     }
 }
 
-fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError(format!(
-            "cannot read the config file {}: {e}",
+fn read_file(path: &Path, is_setting: impl Fn(&str) -> bool) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        ConfigError::Invalid(format!(
+            "cannot read the config file {}: {err}",
             path.display()
         ))
     })?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let line = e
+    let table: toml::Table = text.parse().map_err(|err: toml::de::Error| {
+        let line = err
             .span()
             .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
-        let at = line.map_or_else(String::new, |l| format!(" at line {l}"));
-        ConfigError(format!(
-            "invalid TOML in {}{at}: {}",
-            path.display(),
-            e.message().trim()
-        ))
+        let at = line.map_or_else(String::new, |line| format!(" at line {line}"));
+        let message = err.message().trim();
+        ConfigError::Invalid(format!("invalid TOML in {}{at}: {message}", path.display()))
     })?;
-    if let Some(unknown) = table
-        .keys()
-        .find(|key| !SETTINGS.iter().any(|spec| spec.key == key.as_str()))
-    {
-        return Err(ConfigError(format!(
+    match table.keys().find(|key| !is_setting(key)) {
+        Some(unknown) => Err(ConfigError::Invalid(format!(
             "unknown key \"{unknown}\" in {} (see being-social --help for the keys)",
             path.display()
-        )));
-    }
-    Ok(table)
-}
-
-fn is_scalar(value: &toml::Value) -> bool {
-    matches!(
-        value,
-        toml::Value::String(_)
-            | toml::Value::Integer(_)
-            | toml::Value::Float(_)
-            | toml::Value::Boolean(_)
-    )
-}
-
-fn toml_text(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
+        ))),
+        None => Ok(table),
     }
 }
 
-fn spec(key: &str) -> Option<&'static Spec> {
-    SETTINGS.iter().find(|spec| spec.key == key)
-}
-
-/// Rules between settings, or beyond what their type says.
-fn validate(
-    settings: &Settings,
-    found: &HashMap<&'static str, Found<'_>>,
-) -> Result<(), ConfigError> {
-    let invalid = |key: &str, reason: &str| -> ConfigError {
-        let Some(spec) = spec(key) else {
-            return ConfigError(format!("invalid {key}: {reason}"));
-        };
-        match found.get(key) {
-            Some(value) => value.invalid(spec, reason),
-            None => Found {
-                origin: Origin::Default,
-                text: spec.show(settings).unwrap_or_default(),
-            }
-            .invalid(spec, reason),
-        }
-    };
-    let at_least_one = [
-        ("pool_size", settings.pool_size as u64),
-        ("max_upload_bytes", settings.max_upload_bytes as u64),
-        ("max_image_pixels", settings.max_image_pixels),
-        ("max_image_edge", u64::from(settings.max_image_edge)),
-        (
-            "max_image_aspect_ratio",
-            u64::from(settings.max_image_aspect_ratio),
-        ),
-        ("image_memory_mib", settings.image_memory_mib),
-        ("default_page_size", u64::from(settings.default_page_size)),
-        ("max_page_size", u64::from(settings.max_page_size)),
-        ("auth_rate_limit", u64::from(settings.auth_rate_limit)),
-        ("write_rate_limit", u64::from(settings.write_rate_limit)),
-        ("workers", settings.workers.map_or(1, |w| w as u64)),
-        ("max_connections", settings.max_connections as u64),
-        (
-            "request_head_timeout",
-            u64::try_from(settings.request_head_timeout.as_millis()).unwrap_or(u64::MAX),
-        ),
-        (
-            "request_body_timeout",
-            u64::try_from(settings.request_body_timeout.as_millis()).unwrap_or(u64::MAX),
-        ),
-        (
-            "auth_rate_window",
-            u64::try_from(settings.auth_rate_window.as_millis()).unwrap_or(u64::MAX),
-        ),
-        (
-            "write_rate_window",
-            u64::try_from(settings.write_rate_window.as_millis()).unwrap_or(u64::MAX),
-        ),
-        (
-            "token_idle_lifetime",
-            u64::try_from(settings.token_idle_lifetime.as_millis()).unwrap_or(u64::MAX),
-        ),
-        (
-            "token_sweep_interval",
-            u64::try_from(settings.token_sweep_interval.as_millis()).unwrap_or(u64::MAX),
-        ),
-    ];
-    for (key, value) in at_least_one {
-        if value == 0 {
-            return Err(invalid(key, "must be at least 1"));
-        }
-    }
+/// Rules between settings. The error blames a setting that was set, else the default.
+fn validate(settings: &Settings, found: &HashMap<&str, Found>) -> Result<(), ConfigError> {
+    let set = |key: &str| found.get(key).is_some_and(|f| f.set);
     if settings.default_page_size > settings.max_page_size {
-        return Err(invalid(
-            "default_page_size",
-            &format!("must not exceed max_page_size ({})", settings.max_page_size),
-        ));
+        let max = settings.max_page_size;
+        let reason = format!("must not exceed max_page_size ({max})");
+        return Err(found["default_page_size"].invalid(&reason));
     }
     if settings.token_absolute_lifetime < settings.token_idle_lifetime {
         // Either may be the one set wrong; blame the one that was set, the absolute one if both.
-        let key = if found.contains_key("token_absolute_lifetime")
-            || !found.contains_key("token_idle_lifetime")
-        {
-            "token_absolute_lifetime"
-        } else {
+        let key = if set("token_idle_lifetime") && !set("token_absolute_lifetime") {
             "token_idle_lifetime"
+        } else {
+            "token_absolute_lifetime"
         };
-        return Err(invalid(
-            key,
-            &format!(
-                "token_absolute_lifetime ({}) must be at least token_idle_lifetime ({})",
-                Value::show(&settings.token_absolute_lifetime).unwrap_or_default(),
-                Value::show(&settings.token_idle_lifetime).unwrap_or_default(),
-            ),
-        ));
+        let reason = format!(
+            "token_absolute_lifetime ({}) must be at least token_idle_lifetime ({})",
+            show_duration(settings.token_absolute_lifetime),
+            show_duration(settings.token_idle_lifetime),
+        );
+        return Err(found[key].invalid(&reason));
     }
     if let Err(err) = settings.credentials() {
-        // Blame the costs that were set; all three when none was (a bad default is a bug).
-        let key = [
+        // Blame the costs that were set; the memory when none was (a bad default is a bug).
+        let keys = [
             "argon2_memory_kib",
             "argon2_iterations",
             "argon2_parallelism",
-        ]
-        .into_iter()
-        .find(|key| found.contains_key(key))
-        .unwrap_or("argon2_memory_kib");
-        return Err(invalid(
-            key,
-            &format!(
-                "{err} (memory {} KiB, {} iterations, parallelism {})",
-                settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_parallelism
-            ),
-        ));
+        ];
+        let key = keys.into_iter().find(|key| set(key)).unwrap_or(keys[0]);
+        let reason = format!(
+            "{err} (memory {} KiB, {} iterations, parallelism {})",
+            settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_parallelism
+        );
+        return Err(found[key].invalid(&reason));
     }
     Ok(())
 }
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use std::io::Write;
 
-    use clap::CommandFactory;
+    use being_social_http::HttpLimits;
 
     use super::*;
 
@@ -818,14 +646,12 @@ mod tests {
             argv.push("--config".into());
             argv.push(path.display().to_string());
         }
-        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
         let env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let result = cli
-            .settings
-            .resolve(|name| env.get(name).map(OsString::from))
+        let result = Cli::load_from(argv, |name| env.get(name).map(OsString::from))
+            .map(|cli| cli.settings)
             .map_err(|e| e.to_string());
         if let Some((path, _)) = file {
             let _ = std::fs::remove_file(path);
@@ -846,18 +672,21 @@ mod tests {
 
     /// For one setting: flag beats env beats file beats default.
     fn check_precedence(key: &str, values: [&str; 3], read: impl Fn(&Settings) -> String) {
-        let spec = spec(key).unwrap();
+        let arg = setting_args()
+            .into_iter()
+            .find(|arg| arg.get_id() == key)
+            .unwrap();
+        let (name, var) = (
+            arg.get_long().unwrap(),
+            arg.get_env().unwrap().to_str().unwrap(),
+        );
         let [flag, env, file] = values;
-        let flag_arg = format!("--{}={flag}", spec.flag);
-        let env_var = [(spec.env, env)];
+        let flag_arg = format!("--{name}={flag}");
+        let env_var = [(var, env)];
         let toml = format!("{key} = {}", toml_literal(file));
         let default = read(&Settings::default());
         let expect = |s: Result<Settings, String>| read(&s.unwrap());
-        let want = |text: &str| {
-            let mut s = Settings::default();
-            (spec.apply)(&mut s, text).unwrap();
-            read(&s)
-        };
+        let want = |text: &str| read(&resolve(&[&format!("--{name}={text}")], &[], None).unwrap());
         assert_eq!(
             expect(resolve(&[&flag_arg], &env_var, Some(&toml))),
             want(flag),
@@ -898,6 +727,22 @@ mod tests {
     }
 
     #[test]
+    fn defaults_agree_with_the_http_layer() {
+        let defaults = Settings::default();
+        assert_eq!(
+            defaults.request_body_timeout,
+            HttpLimits::DEFAULT_BODY_TIMEOUT
+        );
+        assert_eq!(
+            defaults.max_upload_bytes,
+            HttpLimits::DEFAULT_MAX_UPLOAD_BYTES
+        );
+        assert_eq!(defaults.image_limits(), ImageLimits::default());
+        assert_eq!(defaults.image_budget().bytes(), ImageBudget::DEFAULT_BYTES);
+        assert_eq!(defaults.image_wait_timeout, ImageBudget::DEFAULT_WAIT);
+    }
+
+    #[test]
     fn precedence_for_every_kind_of_setting() {
         check_precedence("pool_size", ["3", "4", "5"], |s| s.pool_size.to_string());
         check_precedence(
@@ -928,8 +773,9 @@ mod tests {
 
     #[test]
     fn flags_after_a_subcommand_count_too() {
-        let cli = Cli::try_parse_from(["being-social", "migrate", "--pool-size", "3"]).unwrap();
-        assert_eq!(cli.settings.resolve(|_| None).unwrap().pool_size, 3);
+        let cli =
+            Cli::load_from(["being-social", "migrate", "--pool-size", "3"], |_| None).unwrap();
+        assert_eq!(cli.settings.pool_size, 3);
     }
 
     #[test]
@@ -1020,15 +866,9 @@ mod tests {
         assert_eq!(defaults, TokenLifetimes::default());
         assert_eq!(defaults.idle, Duration::from_secs(30 * 86_400));
         assert_eq!(defaults.absolute, Duration::from_secs(365 * 86_400));
-        assert_eq!(Value::show(&defaults.idle).as_deref(), Some("30d"));
-        assert_eq!(
-            Value::show(&Duration::from_secs(3600)).as_deref(),
-            Some("1h")
-        );
-        assert_eq!(
-            Value::show(&Duration::from_secs(300)).as_deref(),
-            Some("300s")
-        );
+        assert_eq!(show_duration(defaults.idle), "30d");
+        assert_eq!(show_duration(Duration::from_secs(3600)), "1h");
+        assert_eq!(show_duration(Duration::from_secs(300)), "300s");
 
         let settings = resolve(
             &["--token-idle-lifetime", "7d"],
@@ -1081,11 +921,10 @@ mod tests {
             err.starts_with("cannot read the config file /nonexistent/being-social.toml: "),
             "{err}"
         );
-        let cli = Cli::try_parse_from(["being-social"]).unwrap();
-        let err = cli
-            .settings
-            .resolve(|name| (name == "CONFIG_FILE").then(|| "/nonexistent/x.toml".into()))
-            .unwrap_err();
+        let err = Cli::load_from(["being-social"], |name| {
+            (name == "CONFIG_FILE").then(|| "/nonexistent/x.toml".into())
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/x.toml"), "{err}");
     }
 
@@ -1112,20 +951,13 @@ mod tests {
 
     #[test]
     fn every_setting_is_in_the_help_and_the_docs() {
-        let help = Cli::command().render_long_help().to_string();
+        let help = command().render_long_help().to_string();
         let docs = include_str!("../../../docs/configuration.md");
-        for spec in SETTINGS {
-            assert_eq!(
-                spec.flag,
-                spec.key.replace('_', "-"),
-                "flag of {}",
-                spec.key
-            );
-            for name in [
-                format!("--{}", spec.flag),
-                spec.env.to_owned(),
-                spec.key.to_owned(),
-            ] {
+        for arg in setting_args() {
+            let (key, flag) = (arg.get_id().as_str(), arg.get_long().unwrap());
+            assert_eq!(flag, key.replace('_', "-"), "flag of {key}");
+            let env = arg.get_env().unwrap().to_string_lossy().into_owned();
+            for name in [format!("--{flag}"), env, key.to_owned()] {
                 assert!(help.contains(&name), "{name} missing from --help");
                 assert!(
                     docs.contains(&name),

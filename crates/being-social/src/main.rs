@@ -1,12 +1,11 @@
 use anyhow::Context;
 use std::process::ExitCode;
 
-use being_social::configuration::{Cli, Command, SeedArgs, Settings};
+use being_social::configuration::{Cli, Command, ConfigError, SeedArgs, Settings};
 use being_social::startup::{Application, open_database};
 use being_social::telemetry;
 use being_social_infra::db::check::Scope;
 use being_social_infra::db::seed::{SeedSpec, write_token_file};
-use clap::Parser;
 
 /// mimalloc instead of glibc's allocator: a feed page allocates and frees a few hundred small
 /// strings and vectors, and glibc's `malloc`/`free` were about a tenth of the server's CPU there.
@@ -14,17 +13,17 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let settings = match cli.settings.resolve(|name| std::env::var_os(name)) {
-        Ok(settings) => settings,
+    let cli = match Cli::load_from(std::env::args_os(), |name| std::env::var_os(name)) {
+        Ok(cli) => cli,
+        Err(ConfigError::Usage(err)) => err.exit(),
         Err(err) => {
             // The same status as clap's usage errors: the command line (or its setup) is wrong.
             eprintln!("being-social: {err}");
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
-    match run(cli.command, settings) {
+    telemetry::init(cli.settings.log_format);
+    match run(cli.command, cli.settings) {
         Ok(code) => code,
         Err(err) => {
             // One line, naming the setting to change; no backtrace.

@@ -1,5 +1,6 @@
 //! Wiring: adapters into ports, ports into services, services into the HTTP server.
 
+use std::fmt;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +12,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use being_social_domain::services::{AccountService, Ports, Services};
 use being_social_http::body_deadline;
-use being_social_http::metrics::{Exposition, Kind, Metrics, RecordMetrics};
+use being_social_http::metrics::Metrics;
 use being_social_http::ratelimit::{self, RateLimiter};
 use being_social_http::request_id::{AssignRequestId, RequestIdRootSpan};
 use being_social_http::{AppState, HttpLimits, PublicUrl};
@@ -21,6 +22,10 @@ use being_social_infra::db::{
     CoalescedFollows, CoalescedLikes, CoalescedTokens, Database, PoolConfig,
 };
 use being_social_infra::media::LocalMediaStore;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::gauge::ConstGauge;
 use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
@@ -92,76 +97,88 @@ fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed
     Ok((services, observed))
 }
 
-/// The pool and batcher figures of `/metrics` (listed in docs/architecture.md).
-fn collect(observed: &Observed, out: &mut Exposition) {
-    let pool = observed.db.pool_status();
-    for (name, help, value) in [
-        (
-            "db_pool_max_connections",
-            "The most connections the database pool opens.",
-            pool.max_size,
-        ),
-        (
-            "db_pool_connections",
-            "Database connections open now.",
-            pool.size,
-        ),
-        (
-            "db_pool_connections_in_use",
-            "Database connections lent out now.",
-            pool.in_use,
-        ),
-        (
-            "db_pool_connections_available",
-            "Open database connections idle in the pool.",
-            pool.available,
-        ),
-        (
-            "db_pool_waiting",
-            "Requests waiting for a database connection.",
-            pool.waiting,
-        ),
-    ] {
-        out.family(name, Kind::Gauge, help).sample(name, &[], value);
-    }
+/// The pool and batcher figures of `/metrics` (listed in docs/architecture.md), read on each
+/// scrape.
+impl Collector for Observed {
+    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
+        let pool = self.db.pool_status();
+        for (name, help, value) in [
+            (
+                "db_pool_max_connections",
+                "The most connections the database pool opens.",
+                pool.max_size,
+            ),
+            (
+                "db_pool_connections",
+                "Database connections open now.",
+                pool.size,
+            ),
+            (
+                "db_pool_connections_in_use",
+                "Database connections lent out now.",
+                pool.in_use,
+            ),
+            (
+                "db_pool_connections_available",
+                "Open database connections idle in the pool.",
+                pool.available,
+            ),
+            (
+                "db_pool_waiting",
+                "Requests waiting for a database connection.",
+                pool.waiting,
+            ),
+        ] {
+            ConstGauge::new(value).encode(out.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Gauge,
+            )?)?;
+        }
 
-    let batchers = [
-        ("likes", observed.likes.stats()),
-        ("follows", observed.follows.stats()),
-        ("tokens", observed.tokens.stats()),
-    ];
-    let name = "batch_size";
-    out.family(
-        name,
-        Kind::Histogram,
-        "Requests per batch of a coalescing batcher; _count is the batches run.",
-    );
-    let bounds = BATCH_SIZE_BOUNDS.map(|b| b as f64);
-    for (batcher, stats) in &batchers {
-        let sum = stats.requests.load(Ordering::Relaxed) as f64;
-        out.histogram(
-            name,
-            &[("batcher", batcher)],
-            &bounds,
-            &stats.batch_sizes(),
-            sum,
-        );
+        let batchers = [
+            ("likes", self.likes.stats()),
+            ("follows", self.follows.stats()),
+            ("tokens", self.tokens.stats()),
+        ];
+        let help = "Requests per batch of a coalescing batcher; _count is the batches run.";
+        let mut family = out.encode_descriptor("batch_size", help, None, MetricType::Histogram)?;
+        for (batcher, stats) in batchers {
+            let counts = stats.batch_sizes();
+            let buckets: Vec<(f64, u64)> = BATCH_SIZE_BOUNDS
+                .iter()
+                .zip(counts)
+                .map(|(&bound, count)| (bound as f64, count))
+                .collect();
+            let sum = stats.requests.load(Ordering::Relaxed) as f64;
+            family
+                .encode_family(&[("batcher", batcher)])?
+                .encode_histogram::<NoLabelSet>(sum, counts.iter().sum(), &buckets, None)?;
+        }
+        let largest =
+            batchers.map(|(batcher, s)| (batcher, s.largest_batch.load(Ordering::Relaxed)));
+        let waiting = batchers.map(|(batcher, s)| (batcher, s.waiting.load(Ordering::Relaxed)));
+        for (name, help, values) in [
+            ("batch_size_max", "The largest batch run so far.", largest),
+            (
+                "batch_waiting",
+                "Requests queued for the next batch of their key.",
+                waiting,
+            ),
+        ] {
+            let mut family = out.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (batcher, value) in values {
+                ConstGauge::new(value).encode(family.encode_family(&[("batcher", batcher)])?)?;
+            }
+        }
+        Ok(())
     }
-    let name = "batch_size_max";
-    out.family(name, Kind::Gauge, "The largest batch run so far.");
-    for (batcher, stats) in &batchers {
-        let largest = stats.largest_batch.load(Ordering::Relaxed);
-        out.sample(name, &[("batcher", batcher)], largest);
-    }
-    let name = "batch_waiting";
-    out.family(
-        name,
-        Kind::Gauge,
-        "Requests queued for the next batch of their key.",
-    );
-    for (batcher, stats) in &batchers {
-        let waiting = stats.waiting.load(Ordering::Relaxed);
-        out.sample(name, &[("batcher", batcher)], waiting);
+}
+
+impl fmt::Debug for Observed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Observed").finish_non_exhaustive()
     }
 }
 
@@ -225,9 +242,7 @@ impl Application {
         let db = open_sharded(settings, workers).await?;
         let (services, observed) = wire(settings, db.clone())?;
         let sweep = (services.accounts.clone(), settings.token_sweep_interval);
-        let metrics = Arc::new(
-            Metrics::new().with_source(move |out: &mut Exposition| collect(&observed, out)),
-        );
+        let metrics = Arc::new(Metrics::new().with_source(observed));
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {} (set BIND)", settings.bind))?;
         let local = listener.local_addr()?;
@@ -270,7 +285,7 @@ impl Application {
                 .wrap(from_fn(ratelimit::enforce))
                 .wrap(TracingLogger::<RequestIdRootSpan>::new())
                 .wrap(AssignRequestId)
-                .wrap(RecordMetrics::new(metrics.clone()))
+                .wrap(from_fn(being_social_http::metrics::record))
                 .wrap(being_social_http::default_headers())
                 .configure(being_social_http::metrics::configure)
                 .configure(being_social_http::configure)

@@ -7,7 +7,7 @@
 //! let public_url = PublicUrl::new(configured, behind_proxy, listener.local_addr()?);
 //! let state = being_social_http::AppState { services, limits: HttpLimits::default(), public_url };
 //! let state = web::Data::new(state);
-//! let metrics = Arc::new(Metrics::new().with_source(/* pool and batcher figures */));
+//! let metrics = Arc::new(Metrics::new().with_source(/* a Collector: pool and batcher figures */));
 //! let limiter = web::Data::new(ratelimit::RateLimiter::new(rate_limits));
 //! HttpServer::new(move || {
 //!     App::new()
@@ -18,7 +18,7 @@
 //!         .wrap(actix_web::middleware::from_fn(being_social_http::ratelimit::enforce))
 //!         .wrap(TracingLogger::<RequestIdRootSpan>::new())
 //!         .wrap(AssignRequestId)
-//!         .wrap(RecordMetrics::new(metrics.clone()))
+//!         .wrap(actix_web::middleware::from_fn(being_social_http::metrics::record))
 //!         .wrap(being_social_http::default_headers())
 //!         .configure(being_social_http::metrics::configure)
 //!         .configure(being_social_http::configure)

@@ -28,7 +28,8 @@ fmt:
 check:
     ./.ci/run
 
-# The headless-browser test of /docs (installs chromium and the npm packages if missing).
+# The headless-browser tests of /docs and the web app (installs chromium and the npm packages if
+# missing; screenshots in target/browser-screenshots/).
 browser:
     ./scripts/browser-test.sh
 

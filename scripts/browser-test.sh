@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The headless-browser test of /docs (tests/browser/docs.spec.mjs): Debian's chromium driven by
-# playwright-core against the real server binary. Installs what is missing first: chromium from
-# apt, the npm packages of tests/browser (playwright-core never downloads a browser of its own).
+# The headless-browser tests: /docs (tests/browser/docs.spec.mjs) and the web app served at /
+# (tests/browser/app.spec.mjs), Debian's chromium driven by playwright-core against the real server
+# binary. Installs what is missing first: chromium from apt, the npm packages of tests/browser
+# (playwright-core never downloads a browser of its own). The app test saves screenshots of the
+# main pages in target/browser-screenshots/ (SCREENSHOTS to put them elsewhere).
 #
-# SKIP_BUILD=1 uses target/debug/being-social as it is (CI builds it in `cargo test` just before).
+# SKIP_BUILD=1 uses target/debug/being-social as it is (CI builds it in `cargo test` just before);
+# BINARY names another binary. Arguments name the spec files to run (default: both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +35,11 @@ fi
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     cargo build -p being-social
 fi
-export BINARY="${BINARY:-$PWD/target/debug/being-social}"
+export BINARY="${BINARY:-${CARGO_TARGET_DIR:-$PWD/target}/debug/being-social}"
+export SCREENSHOTS="${SCREENSHOTS:-$PWD/target/browser-screenshots}"
 
-node --test --test-reporter=spec tests/browser/docs.spec.mjs
+if [ "$#" -eq 0 ]; then
+    set -- tests/browser/docs.spec.mjs tests/browser/app.spec.mjs
+fi
+# One file at a time: each starts its own server and browser.
+node --test --test-concurrency=1 --test-reporter=spec "$@"

@@ -50,6 +50,7 @@ pub mod public_url;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
+pub mod web_app;
 
 use actix_web::web;
 use being_social_domain::pagination::PageLimits;
@@ -110,7 +111,8 @@ pub fn default_headers() -> actix_web::middleware::DefaultHeaders {
         .add((header::CACHE_CONTROL, "no-store"))
 }
 
-/// Registers every route, the extractor error handlers and the JSON `404` default service.
+/// Registers every route, the extractor error handlers, the web app's files ([`web_app`]) and the
+/// default service: the JSON `404`, or the web app's page for a browser outside the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(error::json_config())
         .app_data(error::path_config())
@@ -119,5 +121,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     routes::accounts::configure(cfg);
     routes::posts::configure(cfg);
     routes::media::configure(cfg);
-    cfg.default_service(web::to(routes::not_found));
+    web_app::configure(cfg);
+    cfg.default_service(web::to(web_app::fallback));
 }

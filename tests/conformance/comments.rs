@@ -1,9 +1,9 @@
 //! CommentRepository: comments and replies with their counters, ownership, the two lists, and
 //! deletion of whole threads.
 
-use being_social_domain::model::{Comment, CommentOwnership};
+use being_social_domain::model::{Comment, CommentId, CommentOwnership, PostId, UserId};
 use being_social_domain::pagination::PageRequest;
-use being_social_domain::ports::{CommentRepository, PostRepository, UserRepository};
+use being_social_domain::ports::{AccountRepository, CommentRepository, PostRepository};
 
 use crate::fixture::Fixture;
 use crate::support::*;
@@ -32,11 +32,14 @@ async fn create_round_trips_every_field_and_counts(fx: &Fixture) {
     let p = post(db, author.id, "p").await;
 
     let before = now_micros();
-    let top = CommentRepository::create(db, new_comment(p.id, None, x.id, "  Hello there  "))
-        .await
-        .unwrap();
+    let top = CommentRepository::create(
+        db.database(),
+        new_comment(p.id, None, x.id, "  Hello there  "),
+    )
+    .await
+    .unwrap();
     let after = now_micros();
-    assert!(top.id > 0);
+    assert!(top.id > CommentId::new(0));
     assert_eq!(top.post_id, p.id);
     assert_eq!(top.parent_id, None);
     assert_eq!(top.author, x.summary());
@@ -95,20 +98,26 @@ async fn create_under_unknown_post_or_parent_is_not_found(fx: &Fixture) {
     let on_q = comment(db, q.id, None, author.id, "on q").await;
     let deleted = comment(db, p.id, None, author.id, "deleted").await;
     let on_p2 = comment(db, p.id, None, author.id, "on p, later").await;
-    CommentRepository::delete(db, deleted.id).await.unwrap();
-    PostRepository::delete(db, gone.id, author.id)
+    CommentRepository::delete(db.database(), deleted.id)
+        .await
+        .unwrap();
+    PostRepository::delete(db.database(), gone.id, author.id)
         .await
         .unwrap();
 
-    let create =
-        |post, parent| CommentRepository::create(db, new_comment(post, parent, author.id, "nope"));
-    assert_not_found(create(p.id + 1000, None).await, "post");
-    assert_not_found(create(gone.id, None).await, "post");
-    assert_not_found(create(p.id + 1000, Some(on_p.id)).await, "post");
-    assert_not_found(create(p.id, Some(on_p.id + 1000)).await, "comment");
-    assert_not_found(create(p.id, Some(deleted.id)).await, "comment");
-    assert_not_found(create(p.id, Some(on_q.id)).await, "comment");
-    assert_not_found(create(q.id, Some(on_p.id)).await, "comment");
+    let create = |post, parent| {
+        CommentRepository::create(db.database(), new_comment(post, parent, author.id, "nope"))
+    };
+    assert_not_found(create(p.id.missing(), None).await, Resource::Post);
+    assert_not_found(create(gone.id, None).await, Resource::Post);
+    assert_not_found(create(p.id.missing(), Some(on_p.id)).await, Resource::Post);
+    assert_not_found(
+        create(p.id, Some(on_p.id.missing())).await,
+        Resource::Comment,
+    );
+    assert_not_found(create(p.id, Some(deleted.id)).await, Resource::Comment);
+    assert_not_found(create(p.id, Some(on_q.id)).await, Resource::Comment);
+    assert_not_found(create(q.id, Some(on_p.id)).await, Resource::Comment);
 
     // Nothing was counted by the failures.
     assert_eq!(post_counts(db, p.id).await, (0, 2));
@@ -146,8 +155,10 @@ async fn ownership_names_both_authors(fx: &Fixture) {
             post_author: author.id,
         })
     );
-    assert_eq!(db.ownership(by_author.id + 1000).await.unwrap(), None);
-    CommentRepository::delete(db, by_x.id).await.unwrap();
+    assert_eq!(db.ownership(by_author.id.missing()).await.unwrap(), None);
+    CommentRepository::delete(db.database(), by_x.id)
+        .await
+        .unwrap();
     assert_eq!(db.ownership(by_x.id).await.unwrap(), None);
     assert_eq!(
         db.ownership(by_author.id).await.unwrap(),
@@ -164,20 +175,42 @@ async fn list_of_unknown_post_or_parent_is_not_found(fx: &Fixture) {
     let on_p = comment(db, p.id, None, author.id, "on p").await;
     let on_q = comment(db, q.id, None, author.id, "on q").await;
     let page = || PageRequest::first(10);
-    assert_not_found(db.list(p.id + 1000, None, page()).await, "post");
-    assert_not_found(db.list(p.id + 1000, Some(on_p.id), page()).await, "post");
-    assert_not_found(db.list(p.id, Some(on_p.id + 1000), page()).await, "comment");
-    assert_not_found(db.list(p.id, Some(on_q.id), page()).await, "comment");
-    assert_not_found(db.list(q.id, Some(on_p.id), page()).await, "comment");
+    assert_not_found(db.list(p.id.missing(), None, page()).await, Resource::Post);
+    assert_not_found(
+        db.list(p.id.missing(), Some(on_p.id), page()).await,
+        Resource::Post,
+    );
+    assert_not_found(
+        db.list(p.id, Some(on_p.id.missing()), page()).await,
+        Resource::Comment,
+    );
+    assert_not_found(
+        db.list(p.id, Some(on_q.id), page()).await,
+        Resource::Comment,
+    );
+    assert_not_found(
+        db.list(q.id, Some(on_p.id), page()).await,
+        Resource::Comment,
+    );
     // The same with a cursor.
     let from = || comments_from_start(10);
-    assert_not_found(db.list(p.id + 1000, None, from()).await, "post");
-    assert_not_found(db.list(p.id, Some(on_q.id), from()).await, "comment");
+    assert_not_found(db.list(p.id.missing(), None, from()).await, Resource::Post);
+    assert_not_found(
+        db.list(p.id, Some(on_q.id), from()).await,
+        Resource::Comment,
+    );
     // A deleted post and a deleted parent are unknown too.
-    CommentRepository::delete(db, on_p.id).await.unwrap();
-    assert_not_found(db.list(p.id, Some(on_p.id), page()).await, "comment");
-    PostRepository::delete(db, q.id, author.id).await.unwrap();
-    assert_not_found(db.list(q.id, None, page()).await, "post");
+    CommentRepository::delete(db.database(), on_p.id)
+        .await
+        .unwrap();
+    assert_not_found(
+        db.list(p.id, Some(on_p.id), page()).await,
+        Resource::Comment,
+    );
+    PostRepository::delete(db.database(), q.id, author.id)
+        .await
+        .unwrap();
+    assert_not_found(db.list(q.id, None, page()).await, Resource::Post);
 }
 
 async fn first_page_of_comments_needs_no_cursor(fx: &Fixture) {
@@ -212,9 +245,17 @@ async fn reply_to_the_latest_deleted_comment_is_not_found(fx: &Fixture) {
     let p = post(db, author.id, "p").await;
     let c1 = comment(db, p.id, None, author.id, "c1").await;
     let c2 = comment(db, p.id, None, author.id, "c2").await;
-    assert_eq!(CommentRepository::delete(db, c2.id).await.unwrap(), 1);
-    let reply = CommentRepository::create(db, new_comment(p.id, Some(c2.id), author.id, "late"));
-    assert_not_found(reply.await, "comment");
+    assert_eq!(
+        CommentRepository::delete(db.database(), c2.id)
+            .await
+            .unwrap(),
+        1
+    );
+    let reply = CommentRepository::create(
+        db.database(),
+        new_comment(p.id, Some(c2.id), author.id, "late"),
+    );
+    assert_not_found(reply.await, Resource::Comment);
     assert_eq!(post_counts(db, p.id).await, (0, 1));
     assert_eq!(
         comment_ids(&comments_under(db, p.id, None).await),
@@ -255,8 +296,8 @@ async fn lists_paginate_oldest_first(fx: &Fixture) {
     // A reply to a reply is not a reply to the top comment.
     comment(db, p.id, Some(replies[0].id), x.id, "nested").await;
 
-    let expected_tops: Vec<i64> = tops.iter().map(|c| c.id).collect();
-    let expected_replies: Vec<i64> = replies.iter().map(|c| c.id).collect();
+    let expected_tops: Vec<_> = tops.iter().map(|c| c.id).collect();
+    let expected_replies: Vec<_> = replies.iter().map(|c| c.id).collect();
     for limit in LIMITS {
         let listed = walk_from(comments_from_start(limit), |page| db.list(p.id, None, page)).await;
         assert_eq!(comment_ids(&listed), expected_tops, "limit {limit}");
@@ -333,7 +374,9 @@ async fn delete_removes_the_whole_thread_and_corrects_counters(fx: &Fixture) {
     assert_eq!(post_counts(db, p.id).await, (0, 7));
 
     assert_eq!(
-        CommentRepository::delete(db, r1.id).await.unwrap(),
+        CommentRepository::delete(db.database(), r1.id)
+            .await
+            .unwrap(),
         4,
         "r1, r11, r111, r12"
     );
@@ -353,18 +396,24 @@ async fn delete_removes_the_whole_thread_and_corrects_counters(fx: &Fixture) {
     assert_no_drift(db).await;
 
     assert_eq!(
-        CommentRepository::delete(db, c1.id).await.unwrap(),
+        CommentRepository::delete(db.database(), c1.id)
+            .await
+            .unwrap(),
         2,
         "c1 and r2"
     );
     assert_eq!(post_counts(db, p.id).await, (0, 1));
     assert_eq!(
-        CommentRepository::delete(db, c1.id).await.unwrap(),
+        CommentRepository::delete(db.database(), c1.id)
+            .await
+            .unwrap(),
         0,
         "already gone"
     );
     assert_eq!(
-        CommentRepository::delete(db, r2.id).await.unwrap(),
+        CommentRepository::delete(db.database(), r2.id)
+            .await
+            .unwrap(),
         0,
         "went with c1"
     );
@@ -382,24 +431,46 @@ async fn delete_of_a_leaf_reply_and_of_unknown_comments(fx: &Fixture) {
     let p = post(db, author.id, "p").await;
     let c = comment(db, p.id, None, author.id, "c").await;
     let r = comment(db, p.id, Some(c.id), author.id, "r").await;
-    assert_eq!(CommentRepository::delete(db, c.id + 1000).await.unwrap(), 0);
+    assert_eq!(
+        CommentRepository::delete(db.database(), c.id.missing())
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(post_counts(db, p.id).await, (0, 2));
-    assert_eq!(CommentRepository::delete(db, r.id).await.unwrap(), 1);
+    assert_eq!(
+        CommentRepository::delete(db.database(), r.id)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(post_counts(db, p.id).await, (0, 1));
     assert_eq!(comments_under(db, p.id, None).await[0].reply_count, 0);
-    assert_eq!(CommentRepository::delete(db, c.id).await.unwrap(), 1);
+    assert_eq!(
+        CommentRepository::delete(db.database(), c.id)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(post_counts(db, p.id).await, (0, 0));
     // A comment whose author's account is gone went with the account.
     let x = user(db, "x").await;
     let cx = comment(db, p.id, None, x.id, "by x").await;
-    UserRepository::delete(db, x.id).await.unwrap();
-    assert_eq!(CommentRepository::delete(db, cx.id).await.unwrap(), 0);
+    AccountRepository::delete(db.database(), x.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        CommentRepository::delete(db.database(), cx.id)
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(post_counts(db, p.id).await, (0, 0));
     assert_no_drift(db).await;
 }
 
 /// Adds `n` replies by `author` beneath `root` in one statement, with the counters they move.
-async fn add_replies(fx: &Fixture, post: i64, root: i64, author: i64, n: u32) {
+async fn add_replies(fx: &Fixture, post: PostId, root: CommentId, author: UserId, n: u32) {
     fx.execute(&format!(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
          INSERT INTO comments (author_id, post_id, parent_id, content, created_at, updated_at) \
@@ -426,12 +497,16 @@ async fn threads_past_sqlites_parameter_limit_are_deleted_whole(fx: &Fixture) {
     assert_eq!(post_counts(db, p.id).await, (0, 2 * i64::from(REPLIES) + 2));
     assert_no_drift(db).await;
 
-    let removed = CommentRepository::delete(db, first.id).await.unwrap();
+    let removed = CommentRepository::delete(db.database(), first.id)
+        .await
+        .unwrap();
     assert_eq!(removed, u64::from(REPLIES) + 1);
     assert_eq!(post_counts(db, p.id).await, (0, i64::from(REPLIES) + 1));
 
     // x wrote the second thread and every reply: the account takes them all.
-    UserRepository::delete(db, x.id).await.unwrap();
+    AccountRepository::delete(db.database(), x.id)
+        .await
+        .unwrap();
     assert_eq!(post_counts(db, p.id).await, (0, 0));
     assert_no_drift(db).await;
 }

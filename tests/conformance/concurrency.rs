@@ -10,16 +10,19 @@ use std::time::Duration;
 use being_social_domain::model::{Comment, CommentId, PostId};
 use being_social_domain::pagination::PageRequest;
 use being_social_domain::ports::{
-    CommentRepository, FollowRepository, LikeRepository, PostRepository, ProfileChanges,
-    TokenRepository, UserRepository,
+    AccountRepository, CommentRepository, FollowRepository, LikeRepository, PostRepository,
+    ProfileChanges, SessionRepository,
 };
 use being_social_domain::values::Bio;
-use being_social_infra::db::{CoalescedFollows, CoalescedLikes, Database};
+use being_social_infra::db::{Follows, Likes};
+
+use crate::fixture::Store;
 use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 
 use crate::fixture::Fixture;
 use crate::support::*;
+use being_social_domain::model::UserId;
 
 on_both_backends!(
     many_likes_of_one_post_through_both_adapters,
@@ -46,7 +49,7 @@ async fn settle<T: Send + 'static>(tasks: Vec<JoinHandle<T>>) -> Vec<T> {
 
 async fn many_likes_of_one_post_through_both_adapters(fx: &Fixture) {
     let db = &fx.db;
-    let coalesced = CoalescedLikes::new(db.clone());
+    let coalesced = Likes::new(db.database().clone());
     let author = user(db, "author").await;
     let fans = users(db, "fan", 100).await;
     let p = post(db, author.id, "hot").await;
@@ -73,7 +76,7 @@ async fn many_likes_of_one_post_through_both_adapters(fx: &Fixture) {
     }
     let outcomes = settle(tasks).await;
     log.assert_clean();
-    let mut created: HashMap<i64, usize> = HashMap::new();
+    let mut created: HashMap<UserId, usize> = HashMap::new();
     for (id, outcome) in outcomes.into_iter().flatten() {
         assert!(
             outcome.likes_count >= 1 && outcome.likes_count <= 100,
@@ -117,7 +120,7 @@ async fn many_likes_of_one_post_through_both_adapters(fx: &Fixture) {
 
 async fn likes_and_unlikes_of_one_pair_toggling(fx: &Fixture) {
     let db = &fx.db;
-    let coalesced = CoalescedLikes::new(db.clone());
+    let coalesced = Likes::new(db.database().clone());
     let author = user(db, "author").await;
     let fans = users(db, "fan", 5).await;
     let p = post(db, author.id, "p").await;
@@ -147,7 +150,7 @@ async fn direct_mutual_follows_and_a_hub_at_once(fx: &Fixture) {
     mutual_follows_and_a_hub_at_once(fx, Arc::new(fx.db.clone())).await;
 }
 async fn coalesced_mutual_follows_and_a_hub_at_once(fx: &Fixture) {
-    mutual_follows_and_a_hub_at_once(fx, Arc::new(CoalescedFollows::new(fx.db.clone()))).await;
+    mutual_follows_and_a_hub_at_once(fx, Arc::new(Follows::new(fx.db.database().clone()))).await;
 }
 
 async fn mutual_follows_and_a_hub_at_once(fx: &Fixture, follows: Arc<dyn FollowRepository>) {
@@ -156,7 +159,7 @@ async fn mutual_follows_and_a_hub_at_once(fx: &Fixture, follows: Arc<dyn FollowR
     let left = users(db, "left", 50).await;
     let right = users(db, "right", 50).await;
     let log = RaceLog::default();
-    let follow = |follower: i64, leader: i64| {
+    let follow = |follower: UserId, leader: UserId| {
         let (d, log) = (follows.clone(), log.clone());
         tokio::spawn(async move { log.check("follow", d.follow(follower, leader).await, no_error) })
     };
@@ -185,7 +188,7 @@ async fn mutual_follows_and_a_hub_at_once(fx: &Fixture, follows: Arc<dyn FollowR
     assert_eq!(walk(7, |page| db.following(hub.id, page)).await.len(), 100);
 
     // Now everyone unfollows everyone at once, half of the edges twice.
-    let unfollow = |follower: i64, leader: i64| {
+    let unfollow = |follower: UserId, leader: UserId| {
         let (d, log) = (follows.clone(), log.clone());
         tokio::spawn(
             async move { log.check("unfollow", d.unfollow(follower, leader).await, no_error) },
@@ -239,7 +242,7 @@ async fn follows_and_unfollows_of_one_edge_toggling(fx: &Fixture) {
 /// its owner's posts and those of the authors followed (`assert_no_drift` compares them).
 async fn feeds_stay_whole_while_authors_post_and_readers_follow(fx: &Fixture) {
     let db = &fx.db;
-    let coalesced = CoalescedFollows::new(db.clone());
+    let coalesced = Follows::new(db.database().clone());
     let authors = users(db, "author", 4).await;
     let readers = users(db, "reader", 8).await;
     let log = RaceLog::default();
@@ -248,12 +251,13 @@ async fn feeds_stay_whole_while_authors_post_and_readers_follow(fx: &Fixture) {
         let (d, log, id) = (db.clone(), log.clone(), author.id);
         tasks.push(tokio::spawn(async move {
             for n in 0..6 {
-                let created = PostRepository::create(&d, new_post(id, &format!("{i}-{n}"))).await;
+                let created =
+                    PostRepository::create(d.database(), new_post(id, &format!("{i}-{n}"))).await;
                 let created = log.check("post", created, no_error);
                 if let Some(p) = created.filter(|_| n % 3 == 2) {
                     log.check(
                         "delete post",
-                        PostRepository::delete(&d, p.id, id).await,
+                        PostRepository::delete(d.database(), p.id, id).await,
                         no_error,
                     );
                 }
@@ -262,7 +266,7 @@ async fn feeds_stay_whole_while_authors_post_and_readers_follow(fx: &Fixture) {
     }
     for (i, reader) in readers.iter().enumerate() {
         let (d, co, log, id) = (db.clone(), coalesced.clone(), log.clone(), reader.id);
-        let leaders: Vec<i64> = authors.iter().map(|a| a.id).collect();
+        let leaders: Vec<_> = authors.iter().map(|a| a.id).collect();
         tasks.push(tokio::spawn(async move {
             for round in 0..3 {
                 for (k, &leader) in leaders.iter().enumerate() {
@@ -283,7 +287,7 @@ async fn feeds_stay_whole_while_authors_post_and_readers_follow(fx: &Fixture) {
 
 /// Walks a post's whole thread through the lists; checks every reply_count on the way and
 /// returns how many comments there are.
-async fn count_thread(db: &Database, post: PostId) -> i64 {
+async fn count_thread(db: &Store, post: PostId) -> i64 {
     let mut total = 0;
     let mut stack: Vec<Option<CommentId>> = vec![None];
     let mut reply_counts: Vec<(CommentId, i64)> = Vec::new();
@@ -329,7 +333,7 @@ async fn comments_replies_and_thread_deletions_on_one_post(fx: &Fixture) {
         // deletion of their own comment again.
         tasks.push(tokio::spawn(async move {
             let create = |parent: Option<CommentId>, text: &str| {
-                CommentRepository::create(&d, new_comment(p.id, parent, who, text))
+                CommentRepository::create(d.database(), new_comment(p.id, parent, who, text))
             };
             let mine = log.check("comment", create(None, "mine").await, no_error);
             let reply = log.check(
@@ -352,7 +356,7 @@ async fn comments_replies_and_thread_deletions_on_one_post(fx: &Fixture) {
                 );
                 log.check(
                     "delete own",
-                    CommentRepository::delete(&d, mine.id).await,
+                    CommentRepository::delete(d.database(), mine.id).await,
                     no_error,
                 );
             }
@@ -365,12 +369,12 @@ async fn comments_replies_and_thread_deletions_on_one_post(fx: &Fixture) {
             tokio::time::sleep(Duration::from_millis(5 * k as u64)).await;
             log.check(
                 "delete seed",
-                CommentRepository::delete(&d, seed).await,
+                CommentRepository::delete(d.database(), seed).await,
                 no_error,
             );
             log.check(
                 "delete seed again",
-                CommentRepository::delete(&d, seed).await,
+                CommentRepository::delete(d.database(), seed).await,
                 no_error,
             );
         }));
@@ -387,7 +391,7 @@ async fn comments_replies_and_thread_deletions_on_one_post(fx: &Fixture) {
 
 async fn likes_and_comments_racing_the_post_deletion(fx: &Fixture) {
     let db = &fx.db;
-    let coalesced = CoalescedLikes::new(db.clone());
+    let coalesced = Likes::new(db.database().clone());
     let author = user(db, "author").await;
     let fans = users(db, "fan", 60).await;
     let log = RaceLog::default();
@@ -415,13 +419,13 @@ async fn likes_and_comments_racing_the_post_deletion(fx: &Fixture) {
                 let text = new_comment(p.id, Some(c.id), id, "reply");
                 log.check(
                     "reply",
-                    CommentRepository::create(&d, text).await,
+                    CommentRepository::create(d.database(), text).await,
                     post_or_comment_not_found,
                 );
                 let text = new_comment(p.id, None, id, "comment");
                 log.check(
                     "comment",
-                    CommentRepository::create(&d, text).await,
+                    CommentRepository::create(d.database(), text).await,
                     post_not_found,
                 );
             }));
@@ -431,7 +435,7 @@ async fn likes_and_comments_racing_the_post_deletion(fx: &Fixture) {
             tokio::time::sleep(Duration::from_millis(3 * round)).await;
             del_log.check(
                 "post deletion",
-                PostRepository::delete(&d, p.id, author.id).await,
+                PostRepository::delete(d.database(), p.id, author.id).await,
                 no_error,
             );
         }));
@@ -455,15 +459,15 @@ async fn likes_and_comments_racing_the_post_deletion(fx: &Fixture) {
 /// posts liked and commented by others, likes and comments on others' posts (with replies by
 /// others beneath), and tokens.
 struct Neighbourhood {
-    doomed: i64,
-    others: Vec<i64>,
+    doomed: UserId,
+    others: Vec<UserId>,
     doomed_posts: Vec<PostId>,
     other_posts: Vec<PostId>,
     doomed_comments: Vec<CommentId>,
     other_comments: Vec<(PostId, CommentId)>,
 }
 
-async fn neighbourhood(db: &Database, round: usize, others: &[i64]) -> Neighbourhood {
+async fn neighbourhood(db: &Store, round: usize, others: &[UserId]) -> Neighbourhood {
     let doomed = user(db, &format!("doomed{round}")).await.id;
     for (i, o) in others.iter().enumerate() {
         if i % 3 == 0 {
@@ -511,9 +515,9 @@ async fn neighbourhood(db: &Database, round: usize, others: &[i64]) -> Neighbour
 
 async fn account_deletion_racing_follows_likes_comments_posts_tokens(fx: &Fixture) {
     let db = &fx.db;
-    let coalesced = CoalescedLikes::new(db.clone());
-    let follows = CoalescedFollows::new(db.clone());
-    let others: Vec<i64> = users(db, "other", 24).await.iter().map(|u| u.id).collect();
+    let coalesced = Likes::new(db.database().clone());
+    let follows = Follows::new(db.database().clone());
+    let others: Vec<_> = users(db, "other", 24).await.iter().map(|u| u.id).collect();
     let log = RaceLog::default();
     for round in 0..3usize {
         let n = neighbourhood(db, round, &others).await;
@@ -545,13 +549,13 @@ async fn account_deletion_racing_follows_likes_comments_posts_tokens(fx: &Fixtur
                 let c = new_comment(target, None, o, "hello");
                 log.check(
                     "comment on doomed's post",
-                    CommentRepository::create(&db, c).await,
+                    CommentRepository::create(db.database(), c).await,
                     gone,
                 );
                 let c = new_comment(other_post, Some(doomed_comment), o, "re");
                 log.check(
                     "reply to doomed's comment",
-                    CommentRepository::create(&db, c).await,
+                    CommentRepository::create(db.database(), c).await,
                     gone,
                 );
                 if i % 2 == 0 {
@@ -570,24 +574,28 @@ async fn account_deletion_racing_follows_likes_comments_posts_tokens(fx: &Fixtur
                 let c = new_comment(their_post, Some(their_comment), d, "doomed replies");
                 log.check(
                     "doomed replies",
-                    CommentRepository::create(&db, c).await,
+                    CommentRepository::create(db.database(), c).await,
                     gone,
                 );
                 let c = new_comment(other_post, None, d, "doomed comments");
                 log.check(
                     "doomed comments",
-                    CommentRepository::create(&db, c).await,
+                    CommentRepository::create(db.database(), c).await,
                     gone,
                 );
                 if i % 4 == 0 {
                     let p = new_post(d, &format!("late-{d}-{i}"));
-                    log.check("doomed posts", PostRepository::create(&db, p).await, gone);
+                    log.check(
+                        "doomed posts",
+                        PostRepository::create(db.database(), p).await,
+                        gone,
+                    );
                     let token = format!("late-token-{d}-{i}").into_bytes();
                     log.check("doomed logs in", db.insert(d, token).await, gone);
                     log.check("doomed unfollows", db.unfollow(d, o).await, gone);
                     log.check(
                         "doomed deletes a comment",
-                        CommentRepository::delete(&db, doomed_comment).await,
+                        CommentRepository::delete(db.database(), doomed_comment).await,
                         gone,
                     );
                 }
@@ -597,7 +605,7 @@ async fn account_deletion_racing_follows_likes_comments_posts_tokens(fx: &Fixtur
                 for _ in 0..2 {
                     let (db, log, deleted) = (db.clone(), log.clone(), deletions.clone());
                     tasks.push(tokio::spawn(async move {
-                        let result = UserRepository::delete(&db, d).await;
+                        let result = AccountRepository::delete(db.database(), d).await;
                         if log
                             .check("account deletion", result, user_not_found)
                             .is_some()
@@ -692,7 +700,7 @@ async fn account_deletion_racing_profile_updates(fx: &Fixture) {
                 tasks.push(tokio::spawn(async move {
                     log.check(
                         "account deletion",
-                        UserRepository::delete(&db, d.id).await,
+                        AccountRepository::delete(db.database(), d.id).await,
                         no_error,
                     );
                 }));

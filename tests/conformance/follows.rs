@@ -1,47 +1,36 @@
-//! FollowRepository: follow/unfollow with their counters, and the two lists. The writes run
-//! through `Database` and through `CoalescedFollows`: one contract, one set of bodies.
+//! FollowRepository: follow/unfollow with their counters, and the two lists, through the adapter
+//! that runs, `Follows` (follows that arrive together share a transaction).
 
 use being_social_domain::model::{ListedUser, User};
 use being_social_domain::pagination::PageRequest;
-use being_social_domain::ports::{FollowRepository, UserRepository};
-use being_social_infra::db::CoalescedFollows;
+use being_social_domain::ports::{AccountRepository, FollowRepository};
+use being_social_infra::db::Follows;
 use futures_util::future::join_all;
 
 use crate::fixture::Fixture;
 use crate::support::*;
+use being_social_domain::model::UserId;
 
 on_both_backends!(
-    direct_follow_and_unfollow_are_idempotent_and_move_both_counters,
-    coalesced_follow_and_unfollow_are_idempotent_and_move_both_counters,
-    direct_follow_of_unknown_users_is_not_found,
-    coalesced_follow_of_unknown_users_is_not_found,
-    direct_following_oneself_is_refused_without_effect,
-    coalesced_following_oneself_is_refused_without_effect,
     followers_and_following_paginate_newest_first,
     follow_lists_skip_nothing_while_edges_are_added,
+    follow_and_unfollow_are_idempotent_and_move_both_counters,
+    follow_of_unknown_users_is_not_found,
+    following_oneself_is_refused_without_effect,
 );
 
-async fn direct_follow_and_unfollow_are_idempotent_and_move_both_counters(fx: &Fixture) {
-    follow_and_unfollow_are_idempotent_and_move_both_counters(fx, &fx.db).await;
+async fn follow_and_unfollow_are_idempotent_and_move_both_counters(fx: &Fixture) {
+    let follows = Follows::new(fx.db.database().clone());
+    follow_and_unfollow_are_idempotent_and_move_both_counters_with(fx, &follows).await;
 }
-async fn coalesced_follow_and_unfollow_are_idempotent_and_move_both_counters(fx: &Fixture) {
-    let follows = CoalescedFollows::new(fx.db.clone());
-    follow_and_unfollow_are_idempotent_and_move_both_counters(fx, &follows).await;
+async fn follow_of_unknown_users_is_not_found(fx: &Fixture) {
+    follow_of_unknown_users_is_not_found_with(fx, &fx.db.follows).await;
 }
-async fn direct_follow_of_unknown_users_is_not_found(fx: &Fixture) {
-    follow_of_unknown_users_is_not_found(fx, &fx.db).await;
-}
-async fn coalesced_follow_of_unknown_users_is_not_found(fx: &Fixture) {
-    follow_of_unknown_users_is_not_found(fx, &CoalescedFollows::new(fx.db.clone())).await;
-}
-async fn direct_following_oneself_is_refused_without_effect(fx: &Fixture) {
-    following_oneself_is_refused_without_effect(fx, &fx.db).await;
-}
-async fn coalesced_following_oneself_is_refused_without_effect(fx: &Fixture) {
-    following_oneself_is_refused_without_effect(fx, &CoalescedFollows::new(fx.db.clone())).await;
+async fn following_oneself_is_refused_without_effect(fx: &Fixture) {
+    following_oneself_is_refused_without_effect_with(fx, &fx.db.follows).await;
 }
 
-async fn follow_and_unfollow_are_idempotent_and_move_both_counters(
+async fn follow_and_unfollow_are_idempotent_and_move_both_counters_with(
     fx: &Fixture,
     follows: &dyn FollowRepository,
 ) {
@@ -84,11 +73,11 @@ async fn follow_and_unfollow_are_idempotent_and_move_both_counters(
         "never existed"
     );
     assert!(
-        !follows.unfollow(a.id, c.id + 1000).await.unwrap(),
+        !follows.unfollow(a.id, c.id.missing()).await.unwrap(),
         "unknown user"
     );
     assert!(
-        !follows.unfollow(c.id + 1000, a.id).await.unwrap(),
+        !follows.unfollow(c.id.missing(), a.id).await.unwrap(),
         "unknown user"
     );
     assert_eq!(user_counts(db, a.id).await, (0, 1, 0));
@@ -101,19 +90,21 @@ async fn follow_and_unfollow_are_idempotent_and_move_both_counters(
     assert_no_drift(db).await;
 }
 
-async fn follow_of_unknown_users_is_not_found(fx: &Fixture, follows: &dyn FollowRepository) {
+async fn follow_of_unknown_users_is_not_found_with(fx: &Fixture, follows: &dyn FollowRepository) {
     let db = &fx.db;
     let a = user(db, "a").await;
     let gone = user(db, "gone").await;
-    UserRepository::delete(db, gone.id).await.unwrap();
+    AccountRepository::delete(db.database(), gone.id)
+        .await
+        .unwrap();
     for (follower, leader) in [
-        (a.id, a.id + 1000),
-        (a.id + 1000, a.id),
-        (a.id + 1000, a.id + 2000),
+        (a.id, a.id.missing()),
+        (a.id.missing(), a.id),
+        (a.id.missing(), UserId::new(a.id.get() + 2000)),
         (a.id, gone.id),
         (gone.id, a.id),
     ] {
-        assert_not_found(follows.follow(follower, leader).await, "user");
+        assert_not_found(follows.follow(follower, leader).await, Resource::User);
     }
     assert_eq!(user_counts(db, a.id).await, (0, 0, 0));
     assert!(
@@ -127,7 +118,10 @@ async fn follow_of_unknown_users_is_not_found(fx: &Fixture, follows: &dyn Follow
     assert_no_drift(db).await;
 }
 
-async fn following_oneself_is_refused_without_effect(fx: &Fixture, follows: &dyn FollowRepository) {
+async fn following_oneself_is_refused_without_effect_with(
+    fx: &Fixture,
+    follows: &dyn FollowRepository,
+) {
     let db = &fx.db;
     let a = user(db, "self").await;
     // The port documents no answer for this (the service refuses it first), but the storage must
@@ -154,7 +148,7 @@ async fn following_oneself_is_refused_without_effect(fx: &Fixture, follows: &dyn
     assert_no_drift(db).await;
 }
 
-fn ids(list: &[ListedUser]) -> Vec<i64> {
+fn ids(list: &[ListedUser]) -> Vec<UserId> {
     list.iter().map(|l| l.user.id).collect()
 }
 
@@ -197,8 +191,8 @@ async fn followers_and_following_paginate_newest_first(fx: &Fixture) {
     db.follow(fans[0].id, idols[0].id).await.unwrap();
     db.follow(idols[1].id, fans[1].id).await.unwrap();
 
-    let newest_fans: Vec<i64> = fans.iter().rev().map(|u| u.id).collect();
-    let newest_idols: Vec<i64> = idols.iter().rev().map(|u| u.id).collect();
+    let newest_fans: Vec<_> = fans.iter().rev().map(|u| u.id).collect();
+    let newest_idols: Vec<_> = idols.iter().rev().map(|u| u.id).collect();
     for limit in LIMITS {
         let followers = walk(limit, |page| db.followers(star.id, page)).await;
         assert_eq!(ids(&followers), newest_fans, "followers, limit {limit}");
@@ -225,10 +219,10 @@ async fn followers_and_following_paginate_newest_first(fx: &Fixture) {
     for list in [
         db.followers(loner.id, PageRequest::first(5)).await.unwrap(),
         db.following(loner.id, PageRequest::first(5)).await.unwrap(),
-        db.followers(loner.id + 1000, PageRequest::first(5))
+        db.followers(loner.id.missing(), PageRequest::first(5))
             .await
             .unwrap(),
-        db.following(loner.id + 1000, PageRequest::first(5))
+        db.following(loner.id.missing(), PageRequest::first(5))
             .await
             .unwrap(),
     ] {
@@ -239,7 +233,7 @@ async fn followers_and_following_paginate_newest_first(fx: &Fixture) {
     // After unfollows the lists shrink accordingly.
     db.unfollow(fans[3].id, star.id).await.unwrap();
     db.unfollow(star.id, idols[0].id).await.unwrap();
-    let expected: Vec<i64> = newest_fans
+    let expected: Vec<_> = newest_fans
         .iter()
         .copied()
         .filter(|id| *id != fans[3].id)
@@ -248,7 +242,7 @@ async fn followers_and_following_paginate_newest_first(fx: &Fixture) {
         ids(&walk(2, |page| db.followers(star.id, page)).await),
         expected
     );
-    let expected: Vec<i64> = newest_idols[..6].to_vec();
+    let expected: Vec<_> = newest_idols[..6].to_vec();
     assert_eq!(
         ids(&walk(2, |page| db.following(star.id, page)).await),
         expected
@@ -277,7 +271,7 @@ async fn follow_lists_skip_nothing_while_edges_are_added(fx: &Fixture) {
         }
         request = PageRequest::new(Some(2), Some(next)).unwrap();
     }
-    let expected: Vec<i64> = early.iter().rev().map(|u| u.id).collect();
+    let expected: Vec<_> = early.iter().rev().map(|u| u.id).collect();
     assert_eq!(
         seen, expected,
         "newer edges come before the cursor, never after it"

@@ -1,52 +1,35 @@
-//! LikeRepository, through `Database` and through `CoalescedLikes`: one contract, one set of
-//! bodies, each run with both implementations.
+//! LikeRepository through the adapter that runs, `Likes` (likes of a post coalesced into one
+//! transaction; a lone like is a batch of one).
 
 use being_social_domain::DomainError;
 use being_social_domain::model::{ListedUser, Post};
 use being_social_domain::pagination::PageRequest;
-use being_social_domain::ports::{LikeRepository, PostRepository, UserRepository};
-use being_social_infra::db::CoalescedLikes;
+use being_social_domain::ports::{AccountRepository, LikeRepository, PostRepository};
 
 use crate::fixture::Fixture;
 use crate::support::*;
 
 on_both_backends!(
-    direct_like_and_unlike_are_idempotent_and_counted,
-    coalesced_like_and_unlike_are_idempotent_and_counted,
-    direct_like_of_unknown_post_is_not_found,
-    coalesced_like_of_unknown_post_is_not_found,
-    direct_likers_paginate_newest_first,
-    coalesced_likers_paginate_newest_first,
-    direct_likes_at_once_with_an_unknown_liker,
-    coalesced_likes_at_once_with_an_unknown_liker,
+    like_and_unlike_are_idempotent_and_counted,
+    like_of_unknown_post_is_not_found,
+    likers_paginate_newest_first,
+    likes_at_once_with_an_unknown_liker,
 );
 
-async fn direct_like_and_unlike_are_idempotent_and_counted(fx: &Fixture) {
-    like_and_unlike_are_idempotent_and_counted(fx, &fx.db).await;
+async fn like_and_unlike_are_idempotent_and_counted(fx: &Fixture) {
+    like_and_unlike_are_idempotent_and_counted_with(fx, &fx.db.likes).await;
 }
-async fn coalesced_like_and_unlike_are_idempotent_and_counted(fx: &Fixture) {
-    like_and_unlike_are_idempotent_and_counted(fx, &CoalescedLikes::new(fx.db.clone())).await;
+async fn like_of_unknown_post_is_not_found(fx: &Fixture) {
+    like_of_unknown_post_is_not_found_with(fx, &fx.db.likes).await;
 }
-async fn direct_like_of_unknown_post_is_not_found(fx: &Fixture) {
-    like_of_unknown_post_is_not_found(fx, &fx.db).await;
+async fn likers_paginate_newest_first(fx: &Fixture) {
+    likers_paginate_newest_first_with(fx, &fx.db.likes).await;
 }
-async fn coalesced_like_of_unknown_post_is_not_found(fx: &Fixture) {
-    like_of_unknown_post_is_not_found(fx, &CoalescedLikes::new(fx.db.clone())).await;
-}
-async fn direct_likers_paginate_newest_first(fx: &Fixture) {
-    likers_paginate_newest_first(fx, &fx.db).await;
-}
-async fn coalesced_likers_paginate_newest_first(fx: &Fixture) {
-    likers_paginate_newest_first(fx, &CoalescedLikes::new(fx.db.clone())).await;
-}
-async fn direct_likes_at_once_with_an_unknown_liker(fx: &Fixture) {
-    likes_at_once_with_an_unknown_liker(fx, &fx.db).await;
-}
-async fn coalesced_likes_at_once_with_an_unknown_liker(fx: &Fixture) {
-    likes_at_once_with_an_unknown_liker(fx, &CoalescedLikes::new(fx.db.clone())).await;
+async fn likes_at_once_with_an_unknown_liker(fx: &Fixture) {
+    likes_at_once_with_an_unknown_liker_with(fx, &fx.db.likes).await;
 }
 
-async fn like_and_unlike_are_idempotent_and_counted(fx: &Fixture, likes: &dyn LikeRepository) {
+async fn like_and_unlike_are_idempotent_and_counted_with(fx: &Fixture, likes: &dyn LikeRepository) {
     let db = &fx.db;
     let author = user(db, "author").await;
     let [x, y] = <[_; 2]>::try_from(users(db, "x", 2).await).unwrap();
@@ -84,11 +67,11 @@ async fn like_and_unlike_are_idempotent_and_counted(fx: &Fixture, likes: &dyn Li
     assert_eq!(post_counts(db, p.id).await, (2, 0));
     assert!(!likes.unlike(x.id, p.id).await.unwrap(), "already removed");
     assert!(
-        !likes.unlike(x.id, p.id + 1000).await.unwrap(),
+        !likes.unlike(x.id, p.id.missing()).await.unwrap(),
         "unknown post: not an error"
     );
     assert!(
-        !likes.unlike(x.id + 1000, p.id).await.unwrap(),
+        !likes.unlike(x.id.missing(), p.id).await.unwrap(),
         "unknown user"
     );
     assert_eq!(post_counts(db, p.id).await, (2, 0));
@@ -101,22 +84,22 @@ async fn like_and_unlike_are_idempotent_and_counted(fx: &Fixture, likes: &dyn Li
     assert_no_drift(db).await;
 }
 
-async fn like_of_unknown_post_is_not_found(fx: &Fixture, likes: &dyn LikeRepository) {
+async fn like_of_unknown_post_is_not_found_with(fx: &Fixture, likes: &dyn LikeRepository) {
     let db = &fx.db;
     let author = user(db, "author").await;
     let x = user(db, "x").await;
     let p = post(db, author.id, "p").await;
     let gone = post(db, author.id, "gone").await;
-    PostRepository::delete(db, gone.id, author.id)
+    PostRepository::delete(db.database(), gone.id, author.id)
         .await
         .unwrap();
-    assert_not_found(likes.like(x.id, p.id + 1000).await, "post");
-    assert_not_found(likes.like(x.id, gone.id).await, "post");
+    assert_not_found(likes.like(x.id, p.id.missing()).await, Resource::Post);
+    assert_not_found(likes.like(x.id, gone.id).await, Resource::Post);
     assert_eq!(post_counts(db, p.id).await, (0, 0));
     let likers = likes.likers(gone.id, PageRequest::first(5)).await.unwrap();
     assert!(likers.items.is_empty() && likers.next.is_none());
     // A liker that does not exist is refused, whatever the error, and counts nothing.
-    assert!(likes.like(x.id + 1000, p.id).await.is_err());
+    assert!(likes.like(x.id.missing(), p.id).await.is_err());
     assert_eq!(post_counts(db, p.id).await, (0, 0));
     assert_no_drift(db).await;
 }
@@ -134,7 +117,7 @@ fn assert_newest_first(list: &[ListedUser]) {
     }
 }
 
-async fn likers_paginate_newest_first(fx: &Fixture, likes: &dyn LikeRepository) {
+async fn likers_paginate_newest_first_with(fx: &Fixture, likes: &dyn LikeRepository) {
     let db = &fx.db;
     let author = user(db, "author").await;
     let fans = users(db, "fan", 7).await;
@@ -147,7 +130,7 @@ async fn likers_paginate_newest_first(fx: &Fixture, likes: &dyn LikeRepository) 
         times.push((before, now_micros()));
     }
     likes.like(fans[0].id, q.id).await.unwrap();
-    let expected: Vec<i64> = fans.iter().rev().map(|u| u.id).collect();
+    let expected: Vec<_> = fans.iter().rev().map(|u| u.id).collect();
     for limit in LIMITS {
         let likers = walk(limit, |page| likes.likers(p.id, page)).await;
         assert_eq!(
@@ -175,19 +158,19 @@ async fn likers_paginate_newest_first(fx: &Fixture, likes: &dyn LikeRepository) 
         outcomes.iter().all(|o| matches!(o, Ok(l) if l.created)),
         "{outcomes:?}"
     );
-    let mut expected: Vec<i64> = crowd.iter().map(|u| u.id).collect();
+    let mut expected: Vec<_> = crowd.iter().map(|u| u.id).collect();
     expected.sort_unstable();
     for limit in [1, 2, 5] {
         let likers = walk(limit, |page| likes.likers(r.id, page)).await;
         assert_newest_first(&likers);
-        let mut got: Vec<i64> = likers.iter().map(|l| l.user.id).collect();
+        let mut got: Vec<_> = likers.iter().map(|l| l.user.id).collect();
         got.sort_unstable();
         assert_eq!(got, expected, "limit {limit}");
     }
 
     // Unlikes leave the list.
     likes.unlike(fans[2].id, p.id).await.unwrap();
-    let expected: Vec<i64> = fans
+    let expected: Vec<_> = fans
         .iter()
         .rev()
         .map(|u| u.id)
@@ -201,16 +184,18 @@ async fn likers_paginate_newest_first(fx: &Fixture, likes: &dyn LikeRepository) 
     assert_no_drift(db).await;
 }
 
-async fn likes_at_once_with_an_unknown_liker(fx: &Fixture, likes: &dyn LikeRepository) {
+async fn likes_at_once_with_an_unknown_liker_with(fx: &Fixture, likes: &dyn LikeRepository) {
     // Likes that arrive together (one batch for the coalescing adapter) where one liker's
     // account is gone: only that like fails; every other one is recorded and counted.
     let db = &fx.db;
     let author = user(db, "author").await;
     let crowd = users(db, "crowd", 20).await;
     let gone = user(db, "gone").await;
-    UserRepository::delete(db, gone.id).await.unwrap();
+    AccountRepository::delete(db.database(), gone.id)
+        .await
+        .unwrap();
     let p = post(db, author.id, "p").await;
-    let mut likers: Vec<i64> = crowd.iter().map(|u| u.id).collect();
+    let mut likers: Vec<_> = crowd.iter().map(|u| u.id).collect();
     likers.insert(10, gone.id);
     likers.push(crowd[0].id); // and one user twice
     let outcomes =

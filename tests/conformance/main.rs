@@ -42,10 +42,10 @@ macro_rules! on_both_backends {
 mod fixture;
 mod support;
 
+mod accounts;
 mod comments;
 mod concurrency;
 mod follows;
 mod likes;
 mod posts;
-mod tokens;
-mod users;
+mod sessions;

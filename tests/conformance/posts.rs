@@ -3,15 +3,18 @@
 
 use being_social_domain::model::{Post, UserSummary};
 use being_social_domain::pagination::PageRequest;
+use being_social_domain::ports::FeedRepository;
 use being_social_domain::ports::{
-    CommentRepository, FollowRepository, LikeRepository, PostRepository, PostTextChanges,
-    UserRepository,
+    AccountRepository, CommentRepository, FollowRepository, LikeRepository, PostRepository,
+    PostTextChanges,
 };
 use being_social_domain::values::{AltText, Caption};
-use being_social_infra::db::CoalescedFollows;
+use being_social_infra::db::Follows;
 
 use crate::fixture::Fixture;
 use crate::support::*;
+use being_social_domain::model::PostId;
+use being_social_domain::model::UserId;
 
 on_both_backends!(
     create_round_trips_every_field_and_counts_the_post,
@@ -31,11 +34,11 @@ async fn create_round_trips_every_field_and_counts_the_post(fx: &Fixture) {
     let db = &fx.db;
     let author = user(db, "author").await;
     let before = now_micros();
-    let created = PostRepository::create(db, new_post(author.id, "p1"))
+    let created = PostRepository::create(db.database(), new_post(author.id, "p1"))
         .await
         .unwrap();
     let after = now_micros();
-    assert!(created.id > 0);
+    assert!(created.id > PostId::new(0));
     assert_eq!(created.author, author.summary());
     assert_eq!(created.image_key, "image-p1.jpg");
     assert_eq!(created.thumbnail_key, "thumb-p1.jpg");
@@ -70,7 +73,7 @@ async fn create_round_trips_every_field_and_counts_the_post(fx: &Fixture) {
 
     // Empty caption and alt text are kept empty; odd sizes round-trip.
     let bare = PostRepository::create(
-        db,
+        db.database(),
         being_social_domain::ports::NewPost {
             caption: Caption::parse("").unwrap(),
             alt_text: AltText::parse("").unwrap(),
@@ -92,14 +95,16 @@ async fn create_for_unknown_author_is_not_found(fx: &Fixture) {
     let db = &fx.db;
     let someone = user(db, "someone").await;
     let gone = user(db, "gone").await;
-    UserRepository::delete(db, gone.id).await.unwrap();
+    AccountRepository::delete(db.database(), gone.id)
+        .await
+        .unwrap();
     assert_not_found(
-        PostRepository::create(db, new_post(someone.id + 1000, "x")).await,
-        "user",
+        PostRepository::create(db.database(), new_post(someone.id.missing(), "x")).await,
+        Resource::User,
     );
     assert_not_found(
-        PostRepository::create(db, new_post(gone.id, "y")).await,
-        "user",
+        PostRepository::create(db.database(), new_post(gone.id, "y")).await,
+        Resource::User,
     );
     assert!(
         db.by_author(gone.id, someone.id, PageRequest::first(5))
@@ -116,11 +121,11 @@ async fn get_and_author_of_answer_none_for_unknown_posts(fx: &Fixture) {
     let db = &fx.db;
     let u = user(db, "u").await;
     let p = post(db, u.id, "p").await;
-    assert_eq!(db.get(p.id + 1000, None).await.unwrap(), None);
-    assert_eq!(db.get(p.id + 1000, Some(u.id)).await.unwrap(), None);
-    assert_eq!(db.author_of(p.id + 1000).await.unwrap(), None);
+    assert_eq!(db.get(p.id.missing(), None).await.unwrap(), None);
+    assert_eq!(db.get(p.id.missing(), Some(u.id)).await.unwrap(), None);
+    assert_eq!(db.author_of(p.id.missing()).await.unwrap(), None);
     // A viewer that does not exist reads the post like anyone.
-    assert_eq!(db.get(p.id, Some(u.id + 1000)).await.unwrap(), Some(p));
+    assert_eq!(db.get(p.id, Some(u.id.missing())).await.unwrap(), Some(p));
 }
 
 async fn update_text_changes_only_what_is_given(fx: &Fixture) {
@@ -229,15 +234,20 @@ async fn update_text_of_unknown_post_is_not_found(fx: &Fixture) {
         alt_text: None,
     };
     assert_not_found(
-        db.update_text(p.id + 1000, change(), author.id).await,
-        "post",
+        db.update_text(p.id.missing(), change(), author.id).await,
+        Resource::Post,
     );
-    PostRepository::delete(db, p.id, author.id).await.unwrap();
-    assert_not_found(db.update_text(p.id, change(), author.id).await, "post");
+    PostRepository::delete(db.database(), p.id, author.id)
+        .await
+        .unwrap();
+    assert_not_found(
+        db.update_text(p.id, change(), author.id).await,
+        Resource::Post,
+    );
     assert_not_found(
         db.update_text(p.id, PostTextChanges::default(), author.id)
             .await,
-        "post",
+        Resource::Post,
     );
 }
 
@@ -257,7 +267,7 @@ async fn delete_removes_the_post_with_its_likes_and_comments(fx: &Fixture) {
     let k1 = comment(db, kept.id, None, y.id, "k1").await;
     assert_eq!(post_counts(db, doomed.id).await, (3, 3));
 
-    let removed = PostRepository::delete(db, doomed.id, author.id)
+    let removed = PostRepository::delete(db.database(), doomed.id, author.id)
         .await
         .unwrap();
     assert_eq!(
@@ -270,11 +280,14 @@ async fn delete_removes_the_post_with_its_likes_and_comments(fx: &Fixture) {
     assert!(likers.items.is_empty() && likers.next.is_none());
     assert_not_found(
         db.list(doomed.id, None, PageRequest::first(10)).await,
-        "post",
+        Resource::Post,
     );
     for c in [c1.id, r1.id, r2.id] {
         assert_eq!(db.ownership(c).await.unwrap(), None);
-        assert_eq!(CommentRepository::delete(db, c).await.unwrap(), 0);
+        assert_eq!(
+            CommentRepository::delete(db.database(), c).await.unwrap(),
+            0
+        );
     }
     // Unliking a deleted post finds nothing.
     assert!(!db.unlike(x.id, doomed.id).await.unwrap());
@@ -300,14 +313,17 @@ async fn delete_by_someone_else_or_twice_is_not_found(fx: &Fixture) {
     let author = user(db, "author").await;
     let other = user(db, "other").await;
     let p = post(db, author.id, "p").await;
-    assert_not_found(PostRepository::delete(db, p.id, other.id).await, "post");
     assert_not_found(
-        PostRepository::delete(db, p.id, other.id + 1000).await,
-        "post",
+        PostRepository::delete(db.database(), p.id, other.id).await,
+        Resource::Post,
     );
     assert_not_found(
-        PostRepository::delete(db, p.id + 1000, author.id).await,
-        "post",
+        PostRepository::delete(db.database(), p.id, other.id.missing()).await,
+        Resource::Post,
+    );
+    assert_not_found(
+        PostRepository::delete(db.database(), p.id.missing(), author.id).await,
+        Resource::Post,
     );
     assert_eq!(
         fresh_post(db, p.id).await,
@@ -316,8 +332,13 @@ async fn delete_by_someone_else_or_twice_is_not_found(fx: &Fixture) {
     );
     assert_eq!(user_counts(db, author.id).await, (1, 0, 0));
     assert_eq!(user_counts(db, other.id).await, (0, 0, 0));
-    PostRepository::delete(db, p.id, author.id).await.unwrap();
-    assert_not_found(PostRepository::delete(db, p.id, author.id).await, "post");
+    PostRepository::delete(db.database(), p.id, author.id)
+        .await
+        .unwrap();
+    assert_not_found(
+        PostRepository::delete(db.database(), p.id, author.id).await,
+        Resource::Post,
+    );
     assert_eq!(user_counts(db, author.id).await, (0, 0, 0));
     assert_no_drift(db).await;
 }
@@ -352,7 +373,7 @@ async fn by_author_paginates_newest_first(fx: &Fixture) {
     for p in [&mine[1], &mine[4], &mine[6]] {
         db.like(viewer.id, p.id).await.unwrap();
     }
-    let expected: Vec<i64> = mine.iter().rev().map(|p| p.id).collect();
+    let expected: Vec<_> = mine.iter().rev().map(|p| p.id).collect();
     for limit in LIMITS {
         let listed = walk(limit, |page| db.by_author(author.id, viewer.id, page)).await;
         assert_eq!(
@@ -446,7 +467,7 @@ async fn feed_paginates_the_viewer_and_followed_authors_newest_first(fx: &Fixtur
     assert!(feed.iter().all(|p| p.author.id == a.id));
     // Someone without posts who follows nobody has an empty feed; so has an unknown user.
     let newcomer = user(db, "newcomer").await;
-    for who in [newcomer.id, newcomer.id + 1000] {
+    for who in [newcomer.id, newcomer.id.missing()] {
         let feed = db.feed(who, PageRequest::first(10)).await.unwrap();
         assert!(feed.items.is_empty() && feed.next.is_none());
     }
@@ -490,38 +511,48 @@ async fn feed_of_someone_following_many_authors(fx: &Fixture) {
 /// followers, and unfollowing, deleting a post and deleting an account take entries out.
 async fn feed_follows_the_graph_as_it_changes(fx: &Fixture) {
     let db = &fx.db;
-    let coalesced = CoalescedFollows::new(db.clone());
+    let coalesced = Follows::new(db.database().clone());
     let viewer = user(db, "viewer").await;
     let a = user(db, "a").await;
     let b = user(db, "b").await;
     let ids = |feed: Vec<Post>| feed.iter().map(|p| p.id).collect::<Vec<_>>();
-    let feed_of = |who: i64| walk(2, move |page| db.feed(who, page));
+    let feed_of = |who: i64| walk(2, move |page| db.feed(UserId::new(who), page));
 
     let a1 = post(db, a.id, "a1").await.id;
     let a2 = post(db, a.id, "a2").await.id;
     let b1 = post(db, b.id, "b1").await.id;
-    assert!(ids(feed_of(viewer.id).await).is_empty());
+    assert!(ids(feed_of(viewer.id.get()).await).is_empty());
 
     assert!(coalesced.follow(viewer.id, a.id).await.unwrap());
-    assert_eq!(ids(feed_of(viewer.id).await), [a2, a1], "a's earlier posts");
+    assert_eq!(
+        ids(feed_of(viewer.id.get()).await),
+        [a2, a1],
+        "a's earlier posts"
+    );
     let mine = post(db, viewer.id, "mine").await.id;
     let a3 = post(db, a.id, "a3").await.id;
-    assert_eq!(ids(feed_of(viewer.id).await), [a3, mine, a2, a1]);
-    assert_eq!(ids(feed_of(b.id).await), [b1], "b follows nobody");
+    assert_eq!(ids(feed_of(viewer.id.get()).await), [a3, mine, a2, a1]);
+    assert_eq!(ids(feed_of(b.id.get()).await), [b1], "b follows nobody");
 
-    PostRepository::delete(db, a2, a.id).await.unwrap();
-    assert_eq!(ids(feed_of(viewer.id).await), [a3, mine, a1]);
+    PostRepository::delete(db.database(), a2, a.id)
+        .await
+        .unwrap();
+    assert_eq!(ids(feed_of(viewer.id.get()).await), [a3, mine, a1]);
     assert!(coalesced.unfollow(viewer.id, a.id).await.unwrap());
-    assert_eq!(ids(feed_of(viewer.id).await), [mine]);
+    assert_eq!(ids(feed_of(viewer.id.get()).await), [mine]);
     assert!(db.follow(viewer.id, a.id).await.unwrap());
     assert!(db.follow(viewer.id, b.id).await.unwrap());
-    assert_eq!(ids(feed_of(viewer.id).await), [a3, mine, b1, a1]);
+    assert_eq!(ids(feed_of(viewer.id.get()).await), [a3, mine, b1, a1]);
     assert_no_drift(db).await;
 
-    UserRepository::delete(db, a.id).await.unwrap();
-    assert_eq!(ids(feed_of(viewer.id).await), [mine, b1]);
+    AccountRepository::delete(db.database(), a.id)
+        .await
+        .unwrap();
+    assert_eq!(ids(feed_of(viewer.id.get()).await), [mine, b1]);
     assert!(db.follow(b.id, viewer.id).await.unwrap());
-    UserRepository::delete(db, viewer.id).await.unwrap();
-    assert_eq!(ids(feed_of(b.id).await), [b1]);
+    AccountRepository::delete(db.database(), viewer.id)
+        .await
+        .unwrap();
+    assert_eq!(ids(feed_of(b.id.get()).await), [b1]);
     assert_no_drift(db).await;
 }

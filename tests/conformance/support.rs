@@ -4,14 +4,15 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use crate::fixture::Store;
+pub use being_social_domain::Resource;
 use being_social_domain::model::{Comment, CommentId, Post, PostId, User, UserId};
 use being_social_domain::pagination::{Cursor, Page, PageRequest};
 use being_social_domain::ports::{
-    CommentRepository, NewComment, NewPost, NewUser, PostRepository, UserRepository,
+    AccountRepository, CommentRepository, NewComment, NewPost, NewUser, PostRepository,
 };
 use being_social_domain::values::{AltText, Caption, CommentContent, Email, FullName};
 use being_social_domain::{DomainError, Result};
-use being_social_infra::db::Database;
 use being_social_infra::db::check::Scope;
 use chrono::{DateTime, Utc};
 
@@ -24,14 +25,17 @@ pub fn new_user(email: &str, full_name: &str) -> NewUser {
 }
 
 /// Creates `<name>@example.com`.
-pub async fn user(db: &Database, name: &str) -> User {
-    UserRepository::create(db, new_user(&format!("{name}@example.com"), name))
-        .await
-        .expect("the user is created")
+pub async fn user(db: &Store, name: &str) -> User {
+    AccountRepository::create(
+        db.database(),
+        new_user(&format!("{name}@example.com"), name),
+    )
+    .await
+    .expect("the user is created")
 }
 
 /// Creates `<prefix><i>@example.com` for i in 0..n, one after the other.
-pub async fn users(db: &Database, prefix: &str, n: usize) -> Vec<User> {
+pub async fn users(db: &Store, prefix: &str, n: usize) -> Vec<User> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         out.push(user(db, &format!("{prefix}{i}")).await);
@@ -51,8 +55,8 @@ pub fn new_post(author: UserId, tag: &str) -> NewPost {
     }
 }
 
-pub async fn post(db: &Database, author: UserId, tag: &str) -> Post {
-    PostRepository::create(db, new_post(author, tag))
+pub async fn post(db: &Store, author: UserId, tag: &str) -> Post {
+    PostRepository::create(db.database(), new_post(author, tag))
         .await
         .expect("the post is created")
 }
@@ -72,19 +76,19 @@ pub fn new_comment(
 }
 
 pub async fn comment(
-    db: &Database,
+    db: &Store,
     post: PostId,
     parent: Option<CommentId>,
     author: UserId,
     content: &str,
 ) -> Comment {
-    CommentRepository::create(db, new_comment(post, parent, author, content))
+    CommentRepository::create(db.database(), new_comment(post, parent, author, content))
         .await
         .expect("the comment is created")
 }
 
 /// The user as stored now.
-pub async fn fresh_user(db: &Database, id: UserId) -> User {
+pub async fn fresh_user(db: &Store, id: UserId) -> User {
     db.find_by_id(id)
         .await
         .expect("find_by_id")
@@ -92,7 +96,7 @@ pub async fn fresh_user(db: &Database, id: UserId) -> User {
 }
 
 /// The post as stored now, read anonymously.
-pub async fn fresh_post(db: &Database, id: PostId) -> Post {
+pub async fn fresh_post(db: &Store, id: PostId) -> Post {
     db.get(id, None)
         .await
         .expect("get")
@@ -100,19 +104,19 @@ pub async fn fresh_post(db: &Database, id: PostId) -> Post {
 }
 
 /// `(post_count, follower_count, following_count)` of the user now.
-pub async fn user_counts(db: &Database, id: UserId) -> (i64, i64, i64) {
+pub async fn user_counts(db: &Store, id: UserId) -> (i64, i64, i64) {
     let u = fresh_user(db, id).await;
     (u.post_count, u.follower_count, u.following_count)
 }
 
 /// `(likes_count, comments_count)` of the post now.
-pub async fn post_counts(db: &Database, id: PostId) -> (i64, i64) {
+pub async fn post_counts(db: &Store, id: PostId) -> (i64, i64) {
     let p = fresh_post(db, id).await;
     (p.likes_count, p.comments_count)
 }
 
 /// Every counter equals the rows it counts.
-pub async fn assert_no_drift(db: &Database) {
+pub async fn assert_no_drift(db: &Store) {
     let drift = db
         .counter_drift(Scope::Everything)
         .await
@@ -135,7 +139,7 @@ pub fn now_micros() -> DateTime<Utc> {
 }
 
 #[track_caller]
-pub fn assert_not_found<T: Debug>(result: Result<T>, what: &str) {
+pub fn assert_not_found<T: Debug>(result: Result<T>, what: Resource) {
     match result {
         Err(DomainError::NotFound(w)) if w == what => {}
         other => panic!("expected NotFound({what:?}), got {other:?}"),
@@ -209,11 +213,7 @@ pub fn comments_from_start(limit: u32) -> PageRequest {
 }
 
 /// Every comment under `parent` (top-level when `None`), oldest first.
-pub async fn comments_under(
-    db: &Database,
-    post: PostId,
-    parent: Option<CommentId>,
-) -> Vec<Comment> {
+pub async fn comments_under(db: &Store, post: PostId, parent: Option<CommentId>) -> Vec<Comment> {
     walk_from(comments_from_start(4), |page| db.list(post, parent, page)).await
 }
 
@@ -273,15 +273,18 @@ pub fn no_error(_: &DomainError) -> bool {
 }
 
 pub fn post_not_found(err: &DomainError) -> bool {
-    matches!(err, DomainError::NotFound("post"))
+    matches!(err, DomainError::NotFound(Resource::Post))
 }
 
 pub fn user_not_found(err: &DomainError) -> bool {
-    matches!(err, DomainError::NotFound("user"))
+    matches!(err, DomainError::NotFound(Resource::User))
 }
 
 pub fn post_or_comment_not_found(err: &DomainError) -> bool {
-    matches!(err, DomainError::NotFound("post" | "comment"))
+    matches!(
+        err,
+        DomainError::NotFound(Resource::Post | Resource::Comment)
+    )
 }
 
 /// What a write by or about an account that is being deleted may answer: the thing is gone.
@@ -293,3 +296,19 @@ pub fn gone(err: &DomainError) -> bool {
         DomainError::NotFound(_) | DomainError::Unauthenticated | DomainError::InvalidCredentials
     )
 }
+
+/// An id no row has: a test's way to name a user, post or comment that does not exist.
+pub trait Missing {
+    fn missing(self) -> Self;
+}
+
+macro_rules! missing_id {
+    ($($id:ident),*) => {$(
+        impl Missing for $id {
+            fn missing(self) -> Self {
+                $id::new(self.get() + 1000)
+            }
+        }
+    )*};
+}
+missing_id!(UserId, PostId, CommentId);

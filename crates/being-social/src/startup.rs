@@ -10,7 +10,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use being_social_domain::services::{AccountService, Ports, Services};
+use being_social_domain::services::{Ports, Services, SessionService};
 use being_social_http::body_deadline;
 use being_social_http::metrics::Metrics;
 use being_social_http::ratelimit::{self, RateLimiter};
@@ -18,9 +18,7 @@ use being_social_http::request_id::{AssignRequestId, RequestIdRootSpan};
 use being_social_http::{AppState, HttpLimits, PublicUrl};
 use being_social_images::RustImageProcessor;
 use being_social_infra::coalesce::BATCH_SIZE_BOUNDS;
-use being_social_infra::db::{
-    CoalescedFollows, CoalescedLikes, CoalescedTokens, Database, PoolConfig,
-};
+use being_social_infra::db::{Database, Follows, Likes, PoolConfig, Sessions};
 use being_social_infra::media::LocalMediaStore;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -53,9 +51,9 @@ async fn open_sharded(settings: &Settings, shards: usize) -> anyhow::Result<Data
 #[derive(Clone)]
 struct Observed {
     db: Database,
-    likes: CoalescedLikes,
-    follows: CoalescedFollows,
-    tokens: CoalescedTokens,
+    likes: Likes,
+    follows: Follows,
+    sessions: Sessions,
 }
 
 /// Builds every adapter and the services on top of them.
@@ -63,16 +61,17 @@ struct Observed {
 /// # Errors
 /// When the media directory cannot be created or the argon2 parameters are invalid.
 fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed)> {
-    // Likes, follows and token lookups go through coalescing adapters; see `db::batched`.
+    // Likes, follows and token lookups coalesce what arrives together; see db/likes.rs,
+    // db/follows.rs and db/sessions.rs.
     let observed = Observed {
         db: db.clone(),
-        likes: CoalescedLikes::new(db.clone()),
-        follows: CoalescedFollows::new(db.clone()),
-        tokens: CoalescedTokens::new(db.clone()),
+        likes: Likes::new(db.clone()),
+        follows: Follows::new(db.clone()),
+        sessions: Sessions::new(db.clone()),
     };
     let likes = Arc::new(observed.likes.clone());
     let follows = Arc::new(observed.follows.clone());
-    let tokens = Arc::new(observed.tokens.clone());
+    let sessions = Arc::new(observed.sessions.clone());
     let db = Arc::new(db);
     let media = LocalMediaStore::new(settings.media_dir.clone()).with_context(|| {
         format!(
@@ -82,12 +81,13 @@ fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed
     })?;
     let images = RustImageProcessor::new(settings.image_limits(), settings.image_budget());
     let services = Services::new(Ports {
-        users: db.clone(),
-        tokens,
+        accounts: db.clone(),
+        sessions,
         follows,
         posts: db.clone(),
         likes,
         comments: db.clone(),
+        feed: db.clone(),
         health: db,
         media: Arc::new(media),
         images: Arc::new(images),
@@ -140,7 +140,7 @@ impl Collector for Observed {
         let batchers = [
             ("likes", self.likes.stats()),
             ("follows", self.follows.stats()),
-            ("tokens", self.tokens.stats()),
+            ("tokens", self.sessions.stats()),
         ];
         let help = "Requests per batch of a coalescing batcher; _count is the batches run.";
         let mut family = out.encode_descriptor("batch_size", help, None, MetricType::Histogram)?;
@@ -194,14 +194,14 @@ const TOKEN_SWEEP_BATCHES_PER_RUN: u32 = 100;
 /// deletes batches of [`TOKEN_SWEEP_BATCH`] until one comes back short, with a pause between
 /// batches for the requests' own writes. Every server process sweeps; on one database their
 /// sweeps overlap harmlessly (a token is deleted once).
-async fn sweep_expired_tokens(accounts: AccountService, every: Duration) {
+async fn sweep_expired_tokens(sessions: SessionService, every: Duration) {
     let mut runs = tokio::time::interval(every);
     runs.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         runs.tick().await;
         let mut deleted = 0;
         for _ in 0..TOKEN_SWEEP_BATCHES_PER_RUN {
-            match accounts.delete_expired_tokens(TOKEN_SWEEP_BATCH).await {
+            match sessions.delete_expired_tokens(TOKEN_SWEEP_BATCH).await {
                 Ok(n) => {
                     deleted += n;
                     if n < TOKEN_SWEEP_BATCH {
@@ -227,7 +227,7 @@ pub struct Application {
     server: Server,
     db: Database,
     /// The services the token sweep runs with, and how often it runs.
-    sweep: (AccountService, Duration),
+    sweep: (SessionService, Duration),
 }
 
 impl Application {
@@ -241,7 +241,7 @@ impl Application {
         let workers = settings.worker_count();
         let db = open_sharded(settings, workers).await?;
         let (services, observed) = wire(settings, db.clone())?;
-        let sweep = (services.accounts.clone(), settings.token_sweep_interval);
+        let sweep = (services.sessions.clone(), settings.token_sweep_interval);
         let metrics = Arc::new(Metrics::new().with_source(observed));
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {} (set BIND)", settings.bind))?;
@@ -327,8 +327,8 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let (accounts, every) = self.sweep;
-        let sweep = tokio::spawn(sweep_expired_tokens(accounts, every));
+        let (sessions, every) = self.sweep;
+        let sweep = tokio::spawn(sweep_expired_tokens(sessions, every));
         let served = self.server.await;
         // Stopped wherever it is: each batch is one statement, deleted in full or not at all.
         sweep.abort();

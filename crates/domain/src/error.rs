@@ -2,6 +2,9 @@
 //! variant to a status and a `{"detail", "code"}` body in exactly one place.
 
 use std::collections::BTreeMap;
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
 
 pub type Result<T, E = DomainError> = std::result::Result<T, E>;
 
@@ -70,9 +73,9 @@ pub enum DomainError {
     /// Authenticated, but not allowed to touch this resource.
     #[error("{0}")]
     Forbidden(&'static str),
-    /// The named resource does not exist.
+    /// The resource does not exist.
     #[error("{0} not found")]
-    NotFound(&'static str),
+    NotFound(Resource),
     /// The change collides with existing state (an email already taken).
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
@@ -89,9 +92,9 @@ pub enum DomainError {
     /// wait for it ran out); nothing was changed, and trying again shortly may succeed.
     #[error("{0}")]
     Overloaded(&'static str),
-    /// A bug or an unexpected failure. The message is for logs only, never for clients.
+    /// A bug or an unexpected failure. The cause is for logs only, never for clients.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(Cause),
 }
 
 impl DomainError {
@@ -99,8 +102,9 @@ impl DomainError {
         Self::Validation(FieldErrors::single(field, message))
     }
 
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self::Internal(cause.to_string())
+    /// An internal error caused by `cause`, whose own causes (`source()`) are kept for the log.
+    pub fn internal(cause: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        Self::Internal(Cause(Arc::from(cause.into())))
     }
 
     /// A follow whose follower is its leader.
@@ -109,5 +113,85 @@ impl DomainError {
             code: "cannot_follow_self",
             detail: "You cannot follow yourself.".into(),
         }
+    }
+}
+
+/// What a [`DomainError::NotFound`] did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    User,
+    Post,
+    Comment,
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::User => "user",
+            Self::Post => "post",
+            Self::Comment => "comment",
+        })
+    }
+}
+
+/// The cause of an internal error with its chain of sources, shared (`Arc`) so that one failure
+/// of a batch can be handed to every request of it. `Display` shows the whole chain, outermost
+/// first, as one log line: `database: connection reset: broken pipe`.
+#[derive(Debug, Clone)]
+pub struct Cause(Arc<dyn Error + Send + Sync>);
+
+impl Cause {
+    /// The cause and each of its sources, outermost first.
+    pub fn chain(&self) -> impl Iterator<Item = &(dyn Error + 'static)> {
+        let mut next: Option<&(dyn Error + 'static)> = Some(&*self.0);
+        std::iter::from_fn(move || {
+            let current = next?;
+            next = current.source();
+            Some(current)
+        })
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, err) in self.chain().enumerate() {
+            if i > 0 {
+                f.write_str(": ")?;
+            }
+            write!(f, "{err}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot save the post")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn an_internal_error_shows_its_whole_chain() {
+        let err = DomainError::internal(Outer(std::io::Error::other("disk full")));
+        let DomainError::Internal(cause) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(cause.chain().count(), 2);
+        assert_eq!(
+            err.to_string(),
+            "internal error: cannot save the post: disk full"
+        );
+        let shared = err.clone();
+        assert_eq!(shared.to_string(), err.to_string());
+    }
+
+    #[test]
+    fn not_found_names_the_resource() {
+        assert_eq!(
+            DomainError::NotFound(Resource::Post).to_string(),
+            "post not found"
+        );
     }
 }

@@ -9,4 +9,4 @@ pub mod ports;
 pub mod services;
 pub mod values;
 
-pub use error::{DomainError, FieldErrors, Result};
+pub use error::{Cause, DomainError, FieldErrors, Resource, Result};

@@ -1,11 +1,64 @@
 //! Entities as the rest of the system sees them. Media are referred to by the key the server
 //! issued; turning a key into a URL is the HTTP layer's business.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 
-pub type UserId = i64;
-pub type PostId = i64;
-pub type CommentId = i64;
+/// Declares a typed id: an `i64` that cannot be passed where another kind of id is expected.
+macro_rules! id_type {
+    ($(#[doc = $doc:literal])* $name:ident) => {
+        $(#[doc = $doc])*
+        #[derive(
+            Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash,
+            serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(i64);
+
+        impl $name {
+            pub const fn new(raw: i64) -> Self {
+                Self(raw)
+            }
+
+            /// The number, for storage and for the wire.
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl From<i64> for $name {
+            fn from(raw: i64) -> Self {
+                Self(raw)
+            }
+        }
+
+        impl From<$name> for i64 {
+            fn from(id: $name) -> i64 {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A user's id.
+    UserId
+);
+id_type!(
+    /// A post's id.
+    PostId
+);
+id_type!(
+    /// A comment's id.
+    CommentId
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {

@@ -11,6 +11,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::AppState;
 use crate::error::ApiError;
+use being_social_domain::model::UserId;
 
 /// The authenticated caller; a handler taking it answers `401` to anyone else.
 pub struct AuthUser {
@@ -34,7 +35,7 @@ impl fmt::Debug for AuthUser {
 pub struct MaybeAuthUser(pub Option<AuthUser>);
 
 impl MaybeAuthUser {
-    pub fn user_id(&self) -> Option<i64> {
+    pub fn user_id(&self) -> Option<UserId> {
         self.0.as_ref().map(|auth| auth.user.id)
     }
 }
@@ -89,7 +90,7 @@ async fn authenticate(
     token: String,
 ) -> Result<AuthUser, ApiError> {
     let state = state.ok_or_else(|| ApiError::internal("AppState is not registered"))?;
-    let user = state.services.accounts.authenticate(&token).await?;
+    let user = state.services.sessions.authenticate(&token).await?;
     Ok(AuthUser { user, token })
 }
 

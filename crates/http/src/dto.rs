@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::pagination::{PageBody, encode_cursor};
 use crate::public_url::{BaseUrl, PublicUrl};
+use being_social_domain::model::CommentId;
 
 /// Absolute URLs for a request, on the base its [`PublicUrl`] policy gives.
 #[derive(Debug, Clone)]
@@ -195,7 +196,7 @@ pub struct PostBody {
 impl PostBody {
     pub fn new(post: Post, urls: &Urls) -> Self {
         Self {
-            id: post.id,
+            id: post.id.get(),
             author: AuthorBody::new(post.author, urls),
             image_url: urls.media(&post.image_key),
             thumbnail_url: urls.media(&post.thumbnail_key),
@@ -230,9 +231,9 @@ pub struct CommentBody {
 impl CommentBody {
     pub fn new(comment: Comment, urls: &Urls) -> Self {
         Self {
-            id: comment.id,
-            post_id: comment.post_id,
-            parent_id: comment.parent_id,
+            id: comment.id.get(),
+            post_id: comment.post_id.get(),
+            parent_id: comment.parent_id.map(CommentId::get),
             author: AuthorBody::new(comment.author, urls),
             content: comment.content,
             reply_count: comment.reply_count,
@@ -281,7 +282,7 @@ mod tests {
 
     fn user() -> User {
         User {
-            id: 7,
+            id: UserId::new(7),
             email: "a@example.com".into(),
             full_name: "A".into(),
             bio: String::new(),

@@ -46,7 +46,7 @@ impl ApiError {
         Self::Domain(DomainError::validation(field, message))
     }
 
-    pub fn internal(cause: impl fmt::Display) -> Self {
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Domain(DomainError::internal(cause))
     }
 
@@ -90,7 +90,7 @@ impl ApiError {
                 D::NotFound(what) => (
                     StatusCode::NOT_FOUND,
                     "not_found",
-                    format!("{} not found.", capitalized(what)).into(),
+                    format!("{} not found.", capitalized(&what.to_string())).into(),
                     None,
                 ),
                 D::Conflict { code, detail } => {
@@ -313,6 +313,7 @@ pub(crate) fn query_config() -> web::QueryConfig {
 mod tests {
     use super::*;
     use actix_web::body::to_bytes;
+    use being_social_domain::Resource;
     use serde_json::{Value, json};
 
     async fn render(err: ApiError) -> (StatusCode, header::HeaderMap, Value) {
@@ -378,7 +379,7 @@ mod tests {
     async fn domain_codes_and_details() {
         let cases = [
             (
-                ApiError::from(DomainError::NotFound("post")),
+                ApiError::from(DomainError::NotFound(Resource::Post)),
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "Post not found.",

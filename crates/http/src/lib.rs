@@ -117,10 +117,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(error::json_config())
         .app_data(error::path_config())
         .app_data(error::query_config());
-    routes::service::configure(cfg);
-    routes::accounts::configure(cfg);
-    routes::posts::configure(cfg);
-    routes::media::configure(cfg);
+    routes::configure(cfg);
     web_app::configure(cfg);
     cfg.default_service(web::to(web_app::fallback));
 }

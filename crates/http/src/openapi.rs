@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerFile};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{accounts, media, posts, service};
+use crate::routes::{accounts, comments, feed, follows, likes, media, posts, service, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,33 +29,33 @@ use crate::routes::{accounts, media, posts, service};
     ),
     paths(
         accounts::signup,
-        accounts::login,
-        accounts::logout,
-        accounts::logout_all,
+        sessions::login,
+        sessions::logout,
+        sessions::logout_all,
         accounts::me,
         accounts::profile,
         accounts::update_profile,
         accounts::delete_account,
-        accounts::user_posts,
-        accounts::follow,
-        accounts::unfollow,
-        accounts::remove_follower,
-        accounts::followers,
-        accounts::following,
+        posts::user_posts,
+        follows::follow,
+        follows::unfollow,
+        follows::remove_follower,
+        follows::followers,
+        follows::following,
         posts::create,
         posts::get,
         posts::edit,
         posts::delete,
-        posts::like,
-        posts::likers,
-        posts::unlike_reaction,
-        posts::unlike,
-        posts::comments,
-        posts::comment,
-        posts::replies,
-        posts::reply,
-        posts::delete_comment,
-        posts::feed,
+        likes::like,
+        likes::likers,
+        likes::unlike_reaction,
+        likes::unlike,
+        comments::comments,
+        comments::comment,
+        comments::replies,
+        comments::reply,
+        comments::delete_comment,
+        feed::feed,
         media::media,
         service::healthz,
         service::readyz,
@@ -308,7 +308,7 @@ fn parameter_places(operation: &Operation) -> Vec<ParameterIn> {
 pub fn json() -> Result<&'static str, ApiError> {
     static JSON: LazyLock<Result<String, String>> =
         LazyLock::new(|| ApiDoc::openapi().to_json().map_err(|err| err.to_string()));
-    JSON.as_deref().map_err(ApiError::internal)
+    JSON.as_deref().map_err(|e| ApiError::internal(e.clone()))
 }
 
 /// A file of the Swagger UI (the page itself for `""`), embedded in the binary.
@@ -324,5 +324,5 @@ pub fn swagger_file(path: &str) -> Result<Option<SwaggerFile<'static>>, ApiError
                 .persist_authorization(true),
         )
     });
-    utoipa_swagger_ui::serve(path, CONFIG.clone()).map_err(ApiError::internal)
+    utoipa_swagger_ui::serve(path, CONFIG.clone()).map_err(|e| ApiError::internal(e.to_string()))
 }

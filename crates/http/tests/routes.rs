@@ -7,12 +7,14 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{App, test, web};
 use being_social_domain::DomainError;
+use being_social_domain::Resource;
+use being_social_domain::model::UserId;
 use being_social_domain::model::{Relationship, User};
 use being_social_domain::pagination::Page;
 use being_social_domain::ports::{
-    MockCommentRepository, MockCredentials, MockFollowRepository, MockHealthCheck,
-    MockImageProcessor, MockLikeRepository, MockMediaStore, MockPostRepository,
-    MockTokenRepository, MockUserRepository, StoredToken,
+    MockAccountRepository, MockCommentRepository, MockCredentials, MockFeedRepository,
+    MockFollowRepository, MockHealthCheck, MockImageProcessor, MockLikeRepository, MockMediaStore,
+    MockPostRepository, MockSessionRepository, StoredToken,
 };
 use being_social_domain::services::{Ports, Services};
 use being_social_http::{AppState, HttpLimits, PublicUrl, configure};
@@ -21,7 +23,7 @@ use serde_json::Value;
 
 fn user(id: i64) -> User {
     User {
-        id,
+        id: UserId::new(id),
         email: format!("u{id}@example.com"),
         full_name: format!("User {id}"),
         bio: String::new(),
@@ -36,15 +38,15 @@ fn user(id: i64) -> User {
 /// User 1 holds the token `good` and the token `old`, issued over a year ago; users 1 to 3 exist;
 /// following 2 is new, 3 already followed.
 fn state() -> AppState {
-    let mut users = MockUserRepository::new();
+    let mut users = MockAccountRepository::new();
     users
         .expect_find_by_id()
-        .returning(|id| Ok((1..=3).contains(&id).then(|| user(id))));
+        .returning(|id| Ok((1..=3).contains(&id.get()).then(|| user(id.get()))));
     users.expect_find_by_email().returning(|_| Ok(None));
     users
         .expect_relationships()
         .returning(|_, others| Ok(vec![Relationship::default(); others.len()]));
-    let mut tokens = MockTokenRepository::new();
+    let mut tokens = MockSessionRepository::new();
     tokens.expect_find().returning(|hash| {
         let now = Utc::now();
         let issued = match hash.as_slice() {
@@ -63,11 +65,13 @@ fn state() -> AppState {
         .expect_hash_token()
         .returning(|secret| secret.as_bytes().to_vec());
     let mut follows = MockFollowRepository::new();
-    follows.expect_follow().returning(|_, leader| match leader {
-        2 => Ok(true),
-        3 => Ok(false),
-        _ => Err(DomainError::NotFound("user")),
-    });
+    follows
+        .expect_follow()
+        .returning(|_, leader| match leader.get() {
+            2 => Ok(true),
+            3 => Ok(false),
+            _ => Err(DomainError::NotFound(Resource::User)),
+        });
     let mut posts = MockPostRepository::new();
     posts
         .expect_by_author()
@@ -82,12 +86,13 @@ fn state() -> AppState {
         )
     });
     let ports = Ports {
-        users: Arc::new(users),
-        tokens: Arc::new(tokens),
+        accounts: Arc::new(users),
+        sessions: Arc::new(tokens),
         follows: Arc::new(follows),
         posts: Arc::new(posts),
         likes: Arc::new(MockLikeRepository::new()),
         comments: Arc::new(MockCommentRepository::new()),
+        feed: Arc::new(MockFeedRepository::new()),
         media: Arc::new(media),
         images: Arc::new(MockImageProcessor::new()),
         credentials: Arc::new(credentials),

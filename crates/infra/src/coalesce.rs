@@ -21,6 +21,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
+/// The most requests one batch carries; bounds a transaction's size and a statement's binds.
+pub const MAX_BATCH: usize = 512;
+
+/// The answer to a request whose batch task ended without answering it (it panicked).
+pub fn batch_task_failed() -> being_social_domain::DomainError {
+    being_social_domain::DomainError::internal("a batch task ended without answering")
+}
+
 type RunBatch<K, Req, Resp> =
     dyn Fn(K, Vec<Req>) -> Pin<Box<dyn Future<Output = Vec<Resp>> + Send>> + Send + Sync;
 

@@ -1,6 +1,9 @@
+//! Comments and replies: writing them, reading a thread, deleting one with everything beneath it.
+
 use std::sync::Arc;
 
 use super::Ports;
+use crate::Resource;
 use crate::model::{Comment, CommentId, PostId, UserId};
 use crate::pagination::{Page, PageRequest};
 use crate::ports::{CommentRepository, NewComment};
@@ -23,7 +26,7 @@ impl CommentService {
     /// Comments on a post, or replies to a comment of it.
     ///
     /// # Errors
-    /// `Validation`, `NotFound("post")`, `NotFound("comment")` when the parent is not of that post.
+    /// `Validation`, `NotFound(Resource::Post)`, `NotFound(Resource::Comment)` when the parent is not of that post.
     pub async fn create(
         &self,
         me: UserId,
@@ -64,13 +67,13 @@ impl CommentService {
     /// Deletes a comment and its replies: the comment's author or the post's author may.
     ///
     /// # Errors
-    /// `NotFound("comment")`, `Forbidden`.
+    /// `NotFound(Resource::Comment)`, `Forbidden`.
     pub async fn delete(&self, me: UserId, id: CommentId) -> Result<()> {
         let ownership = self
             .comments
             .ownership(id)
             .await?
-            .ok_or(DomainError::NotFound("comment"))?;
+            .ok_or(DomainError::NotFound(Resource::Comment))?;
         if me != ownership.comment_author && me != ownership.post_author {
             return Err(DomainError::Forbidden(
                 "Only the comment's author or the post's author may delete it.",
@@ -90,7 +93,7 @@ mod tests {
         let mut comments = MockCommentRepository::new();
         comments.expect_ownership().returning(move |_| {
             Ok(Some(CommentOwnership {
-                post_id: 1,
+                post_id: PostId::new(1),
                 comment_author,
                 post_author,
             }))
@@ -101,22 +104,22 @@ mod tests {
     #[tokio::test]
     async fn a_stranger_cannot_delete() {
         let svc = CommentService {
-            comments: Arc::new(owned_by(2, 3)),
+            comments: Arc::new(owned_by(UserId::new(2), UserId::new(3))),
         };
         assert!(matches!(
-            svc.delete(4, 9).await,
+            svc.delete(UserId::new(4), CommentId::new(9)).await,
             Err(DomainError::Forbidden(_))
         ));
     }
 
     #[tokio::test]
     async fn the_post_author_can_delete_a_strangers_comment() {
-        let mut comments = owned_by(2, 3);
+        let mut comments = owned_by(UserId::new(2), UserId::new(3));
         comments.expect_delete().times(1).returning(|_| Ok(1));
         let svc = CommentService {
             comments: Arc::new(comments),
         };
-        assert!(svc.delete(3, 9).await.is_ok());
+        assert!(svc.delete(UserId::new(3), CommentId::new(9)).await.is_ok());
     }
 
     #[tokio::test]
@@ -125,7 +128,8 @@ mod tests {
             comments: Arc::new(MockCommentRepository::new()),
         };
         assert!(matches!(
-            svc.create(1, 1, None, Some("   ")).await,
+            svc.create(UserId::new(1), PostId::new(1), None, Some("   "))
+                .await,
             Err(DomainError::Validation(_))
         ));
     }

@@ -1,11 +1,13 @@
+//! Posts: publishing a picture, reading, editing and deleting a post, an author's posts.
+
 use std::sync::Arc;
 
-use super::{Ports, UserRef, resolve_user, with_relationships};
-use crate::model::{ImagePurpose, LikeOutcome, ListedUser, Post, PostId, UserId};
+use super::{Ports, UserRef, resolve_user};
+use crate::Resource;
+use crate::model::{ImagePurpose, Post, PostId, UserId};
 use crate::pagination::{Page, PageRequest};
 use crate::ports::{
-    ImageProcessor, LikeRepository, MediaStore, NewPost, PostRepository, PostTextChanges,
-    UserRepository,
+    AccountRepository, ImageProcessor, MediaStore, NewPost, PostRepository, PostTextChanges,
 };
 use crate::values::{AltText, Caption};
 use crate::{DomainError, FieldErrors, Result};
@@ -17,12 +19,11 @@ pub struct PostUpdate {
     pub alt_text: Option<String>,
 }
 
-/// Posts, likes and the feed.
+/// Posts: publishing, reading, editing and deleting them, and an author's list.
 #[derive(Clone)]
 pub struct PostService {
-    users: Arc<dyn UserRepository>,
+    accounts: Arc<dyn AccountRepository>,
     posts: Arc<dyn PostRepository>,
-    likes: Arc<dyn LikeRepository>,
     images: Arc<dyn ImageProcessor>,
     media: Arc<dyn MediaStore>,
 }
@@ -40,9 +41,8 @@ fn text_fields(caption: Option<&str>, alt_text: Option<&str>) -> Result<PostText
 impl PostService {
     pub fn new(ports: &Ports) -> Self {
         Self {
-            users: ports.users.clone(),
+            accounts: ports.accounts.clone(),
             posts: ports.posts.clone(),
-            likes: ports.likes.clone(),
             images: ports.images.clone(),
             media: ports.media.clone(),
         }
@@ -101,17 +101,17 @@ impl PostService {
     }
 
     /// # Errors
-    /// `NotFound("post")`.
+    /// `NotFound(Resource::Post)`.
     pub async fn get(&self, id: PostId, viewer: Option<UserId>) -> Result<Post> {
         self.posts
             .get(id, viewer)
             .await?
-            .ok_or(DomainError::NotFound("post"))
+            .ok_or(DomainError::NotFound(Resource::Post))
     }
 
     async fn ensure_author(&self, id: PostId, me: UserId, action: &'static str) -> Result<()> {
         match self.posts.author_of(id).await? {
-            None => Err(DomainError::NotFound("post")),
+            None => Err(DomainError::NotFound(Resource::Post)),
             Some(author) if author != me => Err(DomainError::Forbidden(action)),
             Some(_) => Ok(()),
         }
@@ -120,7 +120,7 @@ impl PostService {
     /// Changes caption and alt text of one's own post.
     ///
     /// # Errors
-    /// `NotFound("post")`, `Forbidden`, `Validation`.
+    /// `NotFound(Resource::Post)`, `Forbidden`, `Validation`.
     pub async fn update(&self, id: PostId, me: UserId, update: PostUpdate) -> Result<Post> {
         self.ensure_author(id, me, "Only the author may edit a post.")
             .await?;
@@ -131,7 +131,7 @@ impl PostService {
     /// Deletes one's own post, then its files.
     ///
     /// # Errors
-    /// `NotFound("post")`, `Forbidden`.
+    /// `NotFound(Resource::Post)`, `Forbidden`.
     pub async fn delete(&self, id: PostId, me: UserId) -> Result<()> {
         self.ensure_author(id, me, "Only the author may delete a post.")
             .await?;
@@ -143,44 +143,15 @@ impl PostService {
     }
 
     /// # Errors
-    /// `NotFound("post")`.
-    pub async fn like(&self, me: UserId, post: PostId) -> Result<LikeOutcome> {
-        self.likes.like(me, post).await
-    }
-
-    pub async fn unlike(&self, me: UserId, post: PostId) -> Result<()> {
-        self.likes.unlike(me, post).await.map(|_| ())
-    }
-
-    /// # Errors
-    /// `NotFound("post")`.
-    pub async fn likers(
-        &self,
-        post: PostId,
-        viewer: UserId,
-        page: PageRequest,
-    ) -> Result<Page<ListedUser>> {
-        if self.posts.author_of(post).await?.is_none() {
-            return Err(DomainError::NotFound("post"));
-        }
-        let page = self.likes.likers(post, page).await?;
-        with_relationships(self.users.as_ref(), viewer, page).await
-    }
-
-    /// # Errors
-    /// `NotFound("user")`.
+    /// `NotFound(Resource::User)`.
     pub async fn by_author(
         &self,
         author: &UserRef,
         me: UserId,
         page: PageRequest,
     ) -> Result<Page<Post>> {
-        let author = resolve_user(self.users.as_ref(), author).await?;
+        let author = resolve_user(self.accounts.as_ref(), author).await?;
         self.posts.by_author(author.id, me, page).await
-    }
-
-    pub async fn feed(&self, me: UserId, page: PageRequest) -> Result<Page<Post>> {
-        self.posts.feed(me, page).await
     }
 }
 
@@ -189,8 +160,7 @@ mod tests {
     use super::*;
     use crate::model::{EncodedImage, ImageFormat, ProcessedImage};
     use crate::ports::{
-        MockImageProcessor, MockLikeRepository, MockMediaStore, MockPostRepository,
-        MockUserRepository,
+        MockAccountRepository, MockImageProcessor, MockMediaStore, MockPostRepository,
     };
 
     fn encoded() -> EncodedImage {
@@ -208,9 +178,8 @@ mod tests {
         media: MockMediaStore,
     ) -> PostService {
         PostService {
-            users: Arc::new(MockUserRepository::new()),
+            accounts: Arc::new(MockAccountRepository::new()),
             posts: Arc::new(posts),
-            likes: Arc::new(MockLikeRepository::new()),
             images: Arc::new(images),
             media: Arc::new(media),
         }
@@ -239,12 +208,12 @@ mod tests {
         let mut posts = MockPostRepository::new();
         posts
             .expect_create()
-            .returning(|_| Err(DomainError::NotFound("user")));
+            .returning(|_| Err(DomainError::NotFound(Resource::User)));
         let err = service(posts, images, media)
-            .create(1, vec![1, 2, 3], Some("hello"), None)
+            .create(UserId::new(1), vec![1, 2, 3], Some("hello"), None)
             .await
             .err();
-        assert!(matches!(err, Some(DomainError::NotFound("user"))));
+        assert!(matches!(err, Some(DomainError::NotFound(Resource::User))));
     }
 
     #[tokio::test]
@@ -255,18 +224,26 @@ mod tests {
             MockMediaStore::new(),
         );
         let caption = "x".repeat(2201);
-        let err = svc.create(1, vec![1], Some(&caption), None).await.err();
+        let err = svc
+            .create(UserId::new(1), vec![1], Some(&caption), None)
+            .await
+            .err();
         assert!(matches!(err, Some(DomainError::Validation(_))));
     }
 
     #[tokio::test]
     async fn only_the_author_edits() {
         let mut posts = MockPostRepository::new();
-        posts.expect_author_of().returning(|_| Ok(Some(2)));
+        posts
+            .expect_author_of()
+            .returning(|_| Ok(Some(UserId::new(2))));
         let svc = service(posts, MockImageProcessor::new(), MockMediaStore::new());
-        let err = svc.update(10, 1, PostUpdate::default()).await.err();
+        let err = svc
+            .update(PostId::new(10), UserId::new(1), PostUpdate::default())
+            .await
+            .err();
         assert!(matches!(err, Some(DomainError::Forbidden(_))));
-        let err = svc.delete(10, 1).await.err();
+        let err = svc.delete(PostId::new(10), UserId::new(1)).await.err();
         assert!(matches!(err, Some(DomainError::Forbidden(_))));
     }
 }

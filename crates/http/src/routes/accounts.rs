@@ -1,39 +1,24 @@
-//! `/accounts/...`: sign-up, login, profiles, follows.
+//! Accounts: `/accounts/signup/`, `/accounts/me/`, and a profile at `/accounts/{user}/`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use being_social_domain::model::UserId;
 use being_social_domain::pagination::PageRequest;
-use being_social_domain::services::{LoginInput, ProfileUpdate, SignupInput, UserRef};
+use being_social_domain::services::{ProfileUpdate, SignupInput, UserRef};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{IdPath, UserPath, detached, post_page, resource, user_page};
+use super::{UserPath, detached, resource};
 use crate::AppState;
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::body;
-use crate::dto::{FollowBody, LoginBody, PostBody, ProfileBody, Urls, UserBody};
+use crate::dto::{ProfileBody, Urls, UserBody};
 use crate::error::ApiError;
 use crate::multipart::{FormSpec, is_multipart, read_form};
-use crate::pagination::{PageBody, PageParams};
 
-/// Fixed paths first: they must win over `/accounts/{user}/`.
+/// `/accounts/{user}/` last: every fixed `/accounts/...` path (here and in the other features'
+/// modules, registered before this one) must win over it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/accounts/signup/").route(web::post().to(signup)))
-        .service(resource("/accounts/login/").route(web::post().to(login)))
-        .service(resource("/accounts/logout/").route(web::post().to(logout)))
-        .service(resource("/accounts/logout-all/").route(web::post().to(logout_all)))
         .service(resource("/accounts/me/").route(web::get().to(me)))
-        .service(
-            resource("/accounts/follow/{id}/")
-                .route(web::post().to(follow))
-                .route(web::delete().to(unfollow)),
-        )
-        .service(
-            resource("/accounts/remove-follower/{id}/").route(web::delete().to(remove_follower)),
-        )
-        .service(resource("/accounts/follower/{user}/").route(web::get().to(followers)))
-        .service(resource("/accounts/following/{user}/").route(web::get().to(following)))
-        .service(resource("/accounts/{user}/posts/").route(web::get().to(user_posts)))
         .service(
             resource("/accounts/{user}/")
                 .route(web::get().to(profile))
@@ -74,66 +59,10 @@ async fn signup(
     Ok(HttpResponse::Created().json(UserBody::of_owner(user, None, &Urls::from_request(&req))))
 }
 
-#[derive(Deserialize, ToSchema)]
-struct LoginRequest {
-    #[schema(required = false)]
-    email: Option<String>,
-    /// DRF's login called the email `username`: accepted in place of `email`.
-    #[schema(required = false)]
-    username: Option<String>,
-    #[schema(value_type = String)]
-    password: Option<String>,
-}
-
-/// Log in: a new token
-#[utoipa::path(post, path = "/accounts/login/", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, description = "A new token and the user", body = LoginBody),
-        (status = 401, description = "Wrong email or password (`invalid_credentials`)")))]
-#[tracing::instrument(name = "login", skip_all)]
-async fn login(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let input: LoginRequest = body::read(&req, payload, state.limits.max_json_bytes).await?;
-    let input = LoginInput {
-        email: input.email.or(input.username),
-        password: input.password,
-    };
-    let task = state.clone();
-    let (token, user) = detached(async move { task.services.accounts.login(input).await }).await?;
-    Ok(HttpResponse::Ok().json(LoginBody {
-        token,
-        user: UserBody::of_owner(user, None, &Urls::from_request(&req)),
-    }))
-}
-
-/// Log out: revoke the token used
-#[utoipa::path(post, path = "/accounts/logout/", tag = "accounts", security(("token" = []), ("bearer" = [])),
-    responses((status = 204, description = "The token is revoked")))]
-#[tracing::instrument(name = "logout", skip_all, fields(user_id = auth.user.id))]
-async fn logout(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let task = state.clone();
-    detached(async move { task.services.accounts.logout(&auth.token).await }).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// Log out everywhere: revoke every token of the caller
-///
-/// The token used included; every device has to log in again.
-#[utoipa::path(post, path = "/accounts/logout-all/", tag = "accounts", security(("token" = []), ("bearer" = [])),
-    responses((status = 204, description = "Every token of the caller is revoked")))]
-#[tracing::instrument(name = "logout_all", skip_all, fields(user_id = auth.user.id))]
-async fn logout_all(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (me, task) = (auth.user.id, state.clone());
-    detached(async move { task.services.accounts.logout_everywhere(me).await }).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
 /// The caller's own user
 #[utoipa::path(get, path = "/accounts/me/", tag = "accounts", security(("token" = []), ("bearer" = [])),
     responses((status = 200, description = "The caller", body = UserBody)))]
-#[tracing::instrument(name = "me", skip_all, fields(user_id = auth.user.id))]
+#[tracing::instrument(name = "me", skip_all, fields(user_id = auth.user.id.get()))]
 async fn me(req: HttpRequest, auth: AuthUser) -> HttpResponse {
     HttpResponse::Ok().json(UserBody::own(auth.user, &Urls::from_request(&req)))
 }
@@ -163,26 +92,6 @@ async fn profile(
         .await?;
     let body = ProfileBody::new(profile, viewer.user_id(), &Urls::from_request(&req));
     Ok(HttpResponse::Ok().json(body))
-}
-
-/// A user's posts, newest first
-#[utoipa::path(get, path = "/accounts/{user}/posts/", tag = "accounts", params(UserPath, PageParams),
-    security(("token" = []), ("bearer" = [])),
-    responses((status = 200, description = "A page of posts", body = PageBody<PostBody>)))]
-#[tracing::instrument(name = "user_posts", skip_all, fields(user = %user))]
-async fn user_posts(
-    req: HttpRequest,
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    user: web::Path<String>,
-    page: PageParams,
-) -> Result<HttpResponse, ApiError> {
-    let posts = state
-        .services
-        .posts
-        .by_author(&UserRef::parse(&user), auth.user.id, page.0)
-        .await?;
-    Ok(post_page(&req, posts))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -224,7 +133,7 @@ const PROFILE_FORM: FormSpec = FormSpec {
     request_body(content((ProfileRequest = "application/json"), (ProfileForm = "multipart/form-data"))),
     responses((status = 200, description = "The updated user", body = UserBody),
         (status = 403, description = "Someone else's profile")))]
-#[tracing::instrument(name = "update_profile", skip_all, fields(user = %user, user_id = auth.user.id))]
+#[tracing::instrument(name = "update_profile", skip_all, fields(user = %user, user_id = auth.user.id.get()))]
 async fn update_profile(
     req: HttpRequest,
     auth: AuthUser,
@@ -272,7 +181,7 @@ async fn update_profile(
     security(("token" = []), ("bearer" = [])),
     responses((status = 204, description = "The account is deleted"),
         (status = 403, description = "Someone else's account")))]
-#[tracing::instrument(name = "delete_account", skip_all, fields(user = %user, user_id = auth.user.id))]
+#[tracing::instrument(name = "delete_account", skip_all, fields(user = %user, user_id = auth.user.id.get()))]
 async fn delete_account(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -283,99 +192,4 @@ async fn delete_account(
     let task = state.clone();
     detached(async move { task.services.accounts.delete_account(me, &target).await }).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Follow a user
-#[utoipa::path(post, path = "/accounts/follow/{id}/", tag = "accounts", params(IdPath),
-    security(("token" = []), ("bearer" = [])),
-    responses((status = 201, description = "Now following", body = FollowBody),
-        (status = 200, description = "Already following", body = FollowBody),
-        (status = 400, description = "Yourself (`cannot_follow_self`)")))]
-#[tracing::instrument(name = "follow", skip_all, fields(user_id = auth.user.id, leader = *leader))]
-async fn follow(
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    leader: web::Path<UserId>,
-) -> Result<HttpResponse, ApiError> {
-    let (me, leader) = (auth.user.id, leader.into_inner());
-    let task = state.clone();
-    let created = detached(async move { task.services.follows.follow(me, leader).await }).await?;
-    let body = FollowBody { following: true };
-    Ok(if created {
-        HttpResponse::Created().json(body)
-    } else {
-        HttpResponse::Ok().json(body)
-    })
-}
-
-/// Unfollow a user
-#[utoipa::path(delete, path = "/accounts/follow/{id}/", tag = "accounts", params(IdPath),
-    security(("token" = []), ("bearer" = [])),
-    responses((status = 204, description = "Not following (also when it was not)")))]
-#[tracing::instrument(name = "unfollow", skip_all, fields(user_id = auth.user.id, leader = *leader))]
-async fn unfollow(
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    leader: web::Path<UserId>,
-) -> Result<HttpResponse, ApiError> {
-    let (me, leader) = (auth.user.id, leader.into_inner());
-    let task = state.clone();
-    detached(async move { task.services.follows.unfollow(me, leader).await }).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// Remove a follower of the caller
-#[utoipa::path(delete, path = "/accounts/remove-follower/{id}/", tag = "accounts", params(IdPath),
-    security(("token" = []), ("bearer" = [])),
-    responses((status = 204, description = "No longer a follower (also when it was not)")))]
-#[tracing::instrument(name = "remove_follower", skip_all, fields(user_id = auth.user.id, follower = *follower))]
-async fn remove_follower(
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    follower: web::Path<UserId>,
-) -> Result<HttpResponse, ApiError> {
-    let (me, follower) = (auth.user.id, follower.into_inner());
-    let task = state.clone();
-    detached(async move { task.services.follows.remove_follower(me, follower).await }).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// A user's followers, most recent first
-#[utoipa::path(get, path = "/accounts/follower/{user}/", tag = "accounts", params(UserPath, PageParams),
-    security(("token" = []), ("bearer" = [])),
-    responses((status = 200, description = "A page of users", body = PageBody<UserBody>)))]
-#[tracing::instrument(name = "followers", skip_all, fields(user = %user))]
-async fn followers(
-    req: HttpRequest,
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    user: web::Path<String>,
-    page: PageParams,
-) -> Result<HttpResponse, ApiError> {
-    let users = state
-        .services
-        .follows
-        .followers(&UserRef::parse(&user), auth.user.id, page.0)
-        .await?;
-    Ok(user_page(&req, users))
-}
-
-/// The users a user follows, most recent first
-#[utoipa::path(get, path = "/accounts/following/{user}/", tag = "accounts", params(UserPath, PageParams),
-    security(("token" = []), ("bearer" = [])),
-    responses((status = 200, description = "A page of users", body = PageBody<UserBody>)))]
-#[tracing::instrument(name = "following", skip_all, fields(user = %user))]
-async fn following(
-    req: HttpRequest,
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    user: web::Path<String>,
-    page: PageParams,
-) -> Result<HttpResponse, ApiError> {
-    let users = state
-        .services
-        .follows
-        .following(&UserRef::parse(&user), auth.user.id, page.0)
-        .await?;
-    Ok(user_page(&req, users))
 }

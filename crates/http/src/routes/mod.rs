@@ -1,10 +1,16 @@
-//! The handlers, one module per area. Handlers are thin: they read the request, call one service
-//! and shape the answer.
+//! The handlers, one module per feature (accounts, sessions, follows, posts, likes, comments,
+//! feed, media), named as the feature is in the services and the database adapter. Handlers are
+//! thin: they read the request, call one service and shape the answer.
 
 pub mod accounts;
+pub mod comments;
+pub mod feed;
+pub mod follows;
+pub mod likes;
 pub mod media;
 pub mod posts;
 pub mod service;
+pub mod sessions;
 
 use std::future::Future;
 
@@ -19,6 +25,20 @@ use being_social_domain::pagination::Page;
 use crate::dto::{CommentBody, PostBody, Urls, UserBody};
 use crate::error::ApiError;
 use crate::pagination::PageBody;
+
+/// Every route of the API. The order matters where paths overlap: each feature's fixed
+/// `/accounts/...` paths come before `/accounts/{user}/` (in [`accounts`], last of them).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    service::configure(cfg);
+    sessions::configure(cfg);
+    follows::configure(cfg);
+    posts::configure(cfg);
+    likes::configure(cfg);
+    comments::configure(cfg);
+    feed::configure(cfg);
+    accounts::configure(cfg);
+    media::configure(cfg);
+}
 
 /// `{user}` in a path, for the OpenAPI document.
 #[derive(utoipa::IntoParams)]

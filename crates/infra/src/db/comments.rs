@@ -16,16 +16,18 @@ use super::schema::{Ts, comments, posts, users};
 use super::{
     Database, DbError, DbResult, Dialect, IDS_PER_STATEMENT, is_violation, oldest_first_start,
 };
+use being_social_domain::Resource;
+use being_social_domain::model::UserId;
 
 #[async_trait]
 impl CommentRepository for Database {
-    #[tracing::instrument(skip_all, fields(post = comment.post_id, parent = comment.parent_id))]
+    #[tracing::instrument(skip_all, fields(post = comment.post_id.get(), parent = comment.parent_id.map(CommentId::get)))]
     async fn create(&self, comment: NewComment) -> Result<Comment> {
         let now = Ts::now();
         let row = NewCommentRow {
-            author_id: comment.author,
-            post_id: comment.post_id,
-            parent_id: comment.parent_id,
+            author_id: comment.author.get(),
+            post_id: comment.post_id.get(),
+            parent_id: comment.parent_id.map(CommentId::get),
             content: comment.content.as_str(),
             created_at: now,
             updated_at: now,
@@ -43,7 +45,7 @@ impl CommentRepository for Database {
                     .await
                     .optional()?;
                 if post.is_none() {
-                    return Err(DomainError::NotFound("post").into());
+                    return Err(DomainError::NotFound(Resource::Post).into());
                 }
                 // The parent must exist before the insert: the foreign key alone would accept a
                 // reply naming the id the new row itself is about to get (a comment that is its
@@ -57,7 +59,7 @@ impl CommentRepository for Database {
                         .await
                         .optional()?;
                     if found.is_none() {
-                        return Err(DomainError::NotFound("comment").into());
+                        return Err(DomainError::NotFound(Resource::Comment).into());
                     }
                 }
                 // The composite key (post_id, parent_id) refuses a parent from another post.
@@ -69,7 +71,7 @@ impl CommentRepository for Database {
                     .map_err(DbError::from)
                     .map_err(|err| {
                         if is_violation(&err, &DatabaseErrorKind::ForeignKeyViolation) {
-                            DbError::Domain(DomainError::NotFound("comment"))
+                            DbError::Domain(DomainError::NotFound(Resource::Comment))
                         } else {
                             err
                         }
@@ -95,6 +97,7 @@ impl CommentRepository for Database {
 
     #[tracing::instrument(skip(self))]
     async fn ownership(&self, id: CommentId) -> Result<Option<CommentOwnership>> {
+        let id = id.get();
         let found: Option<(i64, i64, i64)> = async {
             with_conn!(self, conn => {
                 DbResult::Ok(comments::table
@@ -109,15 +112,16 @@ impl CommentRepository for Database {
         .await?;
         Ok(
             found.map(|(post_id, comment_author, post_author)| CommentOwnership {
-                post_id,
-                comment_author,
-                post_author,
+                post_id: PostId::new(post_id),
+                comment_author: UserId::new(comment_author),
+                post_author: UserId::new(post_author),
             }),
         )
     }
 
     #[tracing::instrument(skip(self))]
     async fn delete(&self, id: CommentId) -> Result<u64> {
+        let id = id.get();
         let removed = async {
             transaction!(self, conn => {
                 let found: Option<(i64, Option<i64>)> = comments::table
@@ -168,13 +172,15 @@ impl CommentRepository for Database {
         parent: Option<CommentId>,
         page: PageRequest,
     ) -> Result<Page<Comment>> {
+        let post = post.get();
+        let parent = parent.map(CommentId::get);
         let (at, id) = oldest_first_start(page.after);
         let limit = page.fetch_limit();
         let rows: Vec<(CommentRow, AuthorRow)> = async {
             with_conn!(self, conn => {
                 let post_exists = posts::table.find(post).select(posts::id).first::<i64>(conn).await.optional()?;
                 if post_exists.is_none() {
-                    return Err(DomainError::NotFound("post").into());
+                    return Err(DomainError::NotFound(Resource::Post).into());
                 }
                 let base = comments::table
                     .inner_join(users::table)
@@ -195,7 +201,7 @@ impl CommentRepository for Database {
                             .await
                             .optional()?;
                         if parent_exists.is_none() {
-                            return Err(DomainError::NotFound("comment").into());
+                            return Err(DomainError::NotFound(Resource::Comment).into());
                         }
                         base.filter(comments::parent_id.eq(parent)).load(conn).await?
                     }
@@ -210,7 +216,7 @@ impl CommentRepository for Database {
             .collect();
         Ok(Page::from_rows(comments, &page, |c: &Comment| Cursor {
             at: c.created_at,
-            id: c.id,
+            id: c.id.get(),
         }))
     }
 }

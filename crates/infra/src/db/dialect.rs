@@ -80,23 +80,18 @@ struct PgInsertLikes<'a> {
     at: Ts,
 }
 
-impl diesel::query_builder::QueryId for PgInsertLikes<'_> {
-    type QueryId = PgInsertLikes<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for PgInsertLikes<'_> {
+impl Statement for PgInsertLikes<'_> {
+    const SQL: &'static str = PG_INSERT_LIKES;
+    type Id = PgInsertLikes<'static>;
     type SqlType = BigInt;
-}
 
-impl QueryFragment<Pg> for PgInsertLikes<'_> {
-    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        push_named_sql(out, PG_INSERT_LIKES, |name, out| match name {
+    fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match name {
             "post" => out.push_bind_param::<BigInt, _>(&self.post),
             "users" => out.push_bind_param::<Array<BigInt>, _>(&self.users),
             "at" => out.push_bind_param::<Instant, _>(&self.at),
             _ => Err(unknown_parameter(name)),
-        })
+        }
     }
 }
 
@@ -142,23 +137,18 @@ struct PgAddFollows<'a> {
     at: Ts,
 }
 
-impl diesel::query_builder::QueryId for PgAddFollows<'_> {
-    type QueryId = PgAddFollows<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for PgAddFollows<'_> {
+impl Statement for PgAddFollows<'_> {
+    const SQL: &'static str = PG_ADD_FOLLOWS;
+    type Id = PgAddFollows<'static>;
     type SqlType = (BigInt, BigInt);
-}
 
-impl QueryFragment<Pg> for PgAddFollows<'_> {
-    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        push_named_sql(out, PG_ADD_FOLLOWS, |name, out| match name {
+    fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match name {
             "followers" => out.push_bind_param::<Array<BigInt>, _>(&self.followers),
             "leaders" => out.push_bind_param::<Array<BigInt>, _>(&self.leaders),
             "at" => out.push_bind_param::<Instant, _>(&self.at),
             _ => Err(unknown_parameter(name)),
-        })
+        }
     }
 }
 
@@ -178,19 +168,51 @@ struct PgMoveFollowCounts<'a> {
     followers: &'a [i64],
 }
 
-impl diesel::query_builder::QueryId for PgMoveFollowCounts<'_> {
-    type QueryId = PgMoveFollowCounts<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
+impl Statement for PgMoveFollowCounts<'_> {
+    const SQL: &'static str = PG_MOVE_FOLLOW_COUNTS;
+    type Id = PgMoveFollowCounts<'static>;
+    /// Returns no rows: run with `execute`.
+    type SqlType = diesel::sql_types::Untyped;
 
-impl QueryFragment<Pg> for PgMoveFollowCounts<'_> {
-    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        push_named_sql(out, PG_MOVE_FOLLOW_COUNTS, |name, out| match name {
+    fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match name {
             "ids" => out.push_bind_param::<Array<BigInt>, _>(&self.ids),
             "following" => out.push_bind_param::<Array<BigInt>, _>(&self.following),
             "followers" => out.push_bind_param::<Array<BigInt>, _>(&self.followers),
             _ => Err(unknown_parameter(name)),
-        })
+        }
+    }
+}
+
+/// A constant PostgreSQL statement diesel cannot express, with named `$parameters` bound from its
+/// fields. Run as [`Named`], it is a diesel query like any other: prepared once per connection
+/// and cached (unlike `sql_query`, whose text diesel never caches).
+trait Statement {
+    /// The statement, with `$name` parameters (see [`push_named_sql`]).
+    const SQL: &'static str;
+    /// A `'static` type unique to the statement: its key in the prepared-statement cache.
+    type Id: 'static;
+    /// The SQL type of a row it returns.
+    type SqlType;
+    /// Binds the parameter `name`.
+    fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>;
+}
+
+/// A [`Statement`] as a diesel query.
+struct Named<S>(S);
+
+impl<S: Statement> diesel::query_builder::QueryId for Named<S> {
+    type QueryId = S::Id;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<S: Statement> diesel::query_builder::Query for Named<S> {
+    type SqlType = S::SqlType;
+}
+
+impl<S: Statement> QueryFragment<Pg> for Named<S> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_named_sql(out, S::SQL, |name, out| self.0.bind(name, out))
     }
 }
 
@@ -270,16 +292,16 @@ pub(crate) trait Dialect: Send {
 
 impl Dialect for AsyncPgConnection {
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>> {
-        PgInsertLikes { post, users, at }.load(self).await
+        Named(PgInsertLikes { post, users, at }).load(self).await
     }
 
     async fn add_follows(&mut self, edges: &[(i64, i64)], at: Ts) -> QueryResult<Vec<(i64, i64)>> {
         let (followers, leaders): (Vec<i64>, Vec<i64>) = edges.iter().copied().unzip();
-        PgAddFollows {
+        Named(PgAddFollows {
             followers: &followers,
             leaders: &leaders,
             at,
-        }
+        })
         .load(self)
         .await
     }
@@ -293,11 +315,11 @@ impl Dialect for AsyncPgConnection {
             following.push(ing);
             followers.push(ers);
         }
-        PgMoveFollowCounts {
+        Named(PgMoveFollowCounts {
             ids: &ids,
             following: &following,
             followers: &followers,
-        }
+        })
         .execute(self)
         .await
         .map(drop)

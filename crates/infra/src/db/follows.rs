@@ -8,7 +8,7 @@
 //! Follows are added in batches ([`Database::follow_batch`]): many edges in one transaction, every
 //! user row of the batch locked at once in ascending id, then the edges, their counters and the
 //! feed copies ([`Dialect::add_follows`]). A single follow is a batch of one;
-//! [`super::CoalescedFollows`] gathers the follows that arrive together.
+//! [`Follows`] gathers the follows that arrive together.
 
 use std::collections::HashSet;
 
@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use being_social_domain::model::{ListedUser, UserId};
 use being_social_domain::pagination::{Page, PageRequest};
 use being_social_domain::ports::FollowRepository;
+
 use being_social_domain::{DomainError, Result};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -24,6 +25,8 @@ use super::dialect::follow_counts;
 use super::models::UserRow;
 use super::schema::{Ts, feed_entries, follows, posts, users};
 use super::{Database, DbResult, Dialect, listed_page, newest_first_start};
+use crate::coalesce::{Coalescer, CoalescerStats, MAX_BATCH, batch_task_failed};
+use being_social_domain::Resource;
 
 /// Which side of the edge a list shows.
 #[derive(Clone, Copy)]
@@ -36,15 +39,15 @@ enum Side {
 
 impl Database {
     /// Adds the follows `(follower, leader)` of `edges` in one transaction and answers each edge,
-    /// in order: whether the follow is new, or `NotFound("user")` if either user does not exist.
+    /// in order: whether the follow is new, or `NotFound(Resource::User)` if either user does not exist.
     /// An edge present twice is new only for its first occurrence; a self-follow is refused
     /// without touching the others.
     pub(crate) async fn follow_batch(&self, edges: Vec<(UserId, UserId)>) -> Vec<Result<bool>> {
+        let edges: Vec<(i64, i64)> = edges.iter().map(|(f, l)| (f.get(), l.get())).collect();
         let mut users: Vec<i64> = edges.iter().flat_map(|&(f, l)| [f, l]).collect();
         users.sort_unstable();
         users.dedup();
-        let mut unique: Vec<(UserId, UserId)> =
-            edges.iter().copied().filter(|(f, l)| f != l).collect();
+        let mut unique: Vec<(i64, i64)> = edges.iter().copied().filter(|(f, l)| f != l).collect();
         unique.sort_unstable();
         unique.dedup();
         // The users that exist, and the edges inserted.
@@ -71,7 +74,7 @@ impl Database {
                     } else if existing.contains(&edge.0) && existing.contains(&edge.1) {
                         Ok(inserted.remove(edge))
                     } else {
-                        Err(DomainError::NotFound("user"))
+                        Err(DomainError::NotFound(Resource::User))
                     }
                 })
                 .collect(),
@@ -88,6 +91,7 @@ impl Database {
         side: Side,
         page: PageRequest,
     ) -> Result<Page<ListedUser>> {
+        let user = user.get();
         let (at, id) = newest_first_start(page.after);
         let limit = page.fetch_limit();
         let rows: Vec<(Ts, UserRow)> = async {
@@ -130,22 +134,74 @@ impl Database {
     }
 }
 
-#[async_trait]
-impl FollowRepository for Database {
-    #[tracing::instrument(skip(self))]
-    async fn follow(&self, follower: UserId, leader: UserId) -> Result<bool> {
-        self.follow_batch(vec![(follower, leader)])
-            .await
-            .pop()
-            .unwrap_or_else(|| {
-                Err(DomainError::Internal(
-                    "a batch of one gave no answer".into(),
-                ))
-            })
+/// Follow batches in flight at once. Batches lock their users in ascending id, so two of them
+/// cannot deadlock; they only queue where they share a user. While one waits for its commit to
+/// reach the disk, the others lock and insert.
+const FOLLOW_BATCHES_AT_ONCE: usize = 2;
+
+/// [`FollowRepository`]: follows coalesced into shared transactions, whoever they concern;
+/// unfollows and the lists go straight to the database.
+#[derive(Clone)]
+pub struct Follows {
+    db: Database,
+    coalescer: Coalescer<(), (UserId, UserId), Result<bool>>,
+}
+
+impl Follows {
+    pub fn new(db: Database) -> Self {
+        let runner = db.clone();
+        let coalescer = Coalescer::new(MAX_BATCH, FOLLOW_BATCHES_AT_ONCE, move |(), edges| {
+            let db = runner.clone();
+            async move { db.follow_batch(edges).await }
+        });
+        Self { db, coalescer }
     }
 
+    pub fn stats(&self) -> &CoalescerStats {
+        self.coalescer.stats()
+    }
+}
+
+#[async_trait]
+impl FollowRepository for Follows {
     #[tracing::instrument(skip(self))]
+    async fn follow(&self, follower: UserId, leader: UserId) -> Result<bool> {
+        let follower = follower.get();
+        let leader = leader.get();
+        self.coalescer
+            .submit((), (UserId::new(follower), UserId::new(leader)))
+            .await
+            .unwrap_or_else(|| Err(batch_task_failed()))
+    }
+
     async fn unfollow(&self, follower: UserId, leader: UserId) -> Result<bool> {
+        let follower = follower.get();
+        let leader = leader.get();
+        self.db
+            .unfollow(UserId::new(follower), UserId::new(leader))
+            .await
+    }
+
+    async fn followers(&self, user: UserId, page: PageRequest) -> Result<Page<ListedUser>> {
+        let user = user.get();
+        self.db
+            .follow_list(UserId::new(user), Side::Followers, page)
+            .await
+    }
+
+    async fn following(&self, user: UserId, page: PageRequest) -> Result<Page<ListedUser>> {
+        let user = user.get();
+        self.db
+            .follow_list(UserId::new(user), Side::Following, page)
+            .await
+    }
+}
+
+impl Database {
+    #[tracing::instrument(skip(self))]
+    pub(crate) async fn unfollow(&self, follower: UserId, leader: UserId) -> Result<bool> {
+        let follower = follower.get();
+        let leader = leader.get();
         let mut pair = [follower, leader];
         pair.sort_unstable();
         let removed = async {
@@ -172,15 +228,5 @@ impl FollowRepository for Database {
         }
         .await?;
         Ok(removed)
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn followers(&self, user: UserId, page: PageRequest) -> Result<Page<ListedUser>> {
-        self.follow_list(user, Side::Followers, page).await
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn following(&self, user: UserId, page: PageRequest) -> Result<Page<ListedUser>> {
-        self.follow_list(user, Side::Following, page).await
     }
 }

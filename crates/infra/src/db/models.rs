@@ -5,6 +5,9 @@ use being_social_domain::model::{Comment, Post, User, UserSummary};
 use diesel::prelude::*;
 
 use super::schema::{Ts, comments, follows, likes, posts, tokens, users};
+use being_social_domain::model::CommentId;
+use being_social_domain::model::PostId;
+use being_social_domain::model::UserId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -23,7 +26,7 @@ pub struct UserRow {
 impl From<UserRow> for User {
     fn from(row: UserRow) -> Self {
         Self {
-            id: row.id,
+            id: UserId::new(row.id),
             email: row.email,
             full_name: row.full_name,
             bio: row.bio,
@@ -48,7 +51,7 @@ pub struct AuthorRow {
 impl From<AuthorRow> for UserSummary {
     fn from(row: AuthorRow) -> Self {
         Self {
-            id: row.id,
+            id: UserId::new(row.id),
             full_name: row.full_name,
             avatar_key: row.avatar_key,
         }
@@ -119,7 +122,7 @@ pub struct PostRow {
 impl PostRow {
     pub fn into_post(self, author: AuthorRow, liked_by_me: bool) -> Post {
         Post {
-            id: self.id,
+            id: PostId::new(self.id),
             author: author.into(),
             image_key: self.image_key,
             thumbnail_key: self.thumbnail_key,
@@ -174,9 +177,9 @@ pub struct CommentRow {
 impl CommentRow {
     pub fn into_comment(self, author: AuthorRow) -> Comment {
         Comment {
-            id: self.id,
-            post_id: self.post_id,
-            parent_id: self.parent_id,
+            id: CommentId::new(self.id),
+            post_id: PostId::new(self.post_id),
+            parent_id: self.parent_id.map(CommentId::new),
             author: author.into(),
             content: self.content,
             reply_count: self.reply_count,

@@ -1,22 +1,24 @@
+//! Following, unfollowing, removing followers, and the two lists.
+
 use std::sync::Arc;
 
 use super::{Ports, UserRef, resolve_user, with_relationships};
 use crate::model::{ListedUser, UserId};
 use crate::pagination::{Page, PageRequest};
-use crate::ports::{FollowRepository, UserRepository};
+use crate::ports::{AccountRepository, FollowRepository};
 use crate::{DomainError, Result};
 
 /// Following, unfollowing, removing followers, and the two lists.
 #[derive(Clone)]
 pub struct FollowService {
-    users: Arc<dyn UserRepository>,
+    accounts: Arc<dyn AccountRepository>,
     follows: Arc<dyn FollowRepository>,
 }
 
 impl FollowService {
     pub fn new(ports: &Ports) -> Self {
         Self {
-            users: ports.users.clone(),
+            accounts: ports.accounts.clone(),
             follows: ports.follows.clone(),
         }
     }
@@ -24,7 +26,7 @@ impl FollowService {
     /// Follows `leader`. Returns whether the follow is new (`false`: it already existed).
     ///
     /// # Errors
-    /// `BadRequest("cannot_follow_self")`, `NotFound("user")`.
+    /// `BadRequest("cannot_follow_self")`, `NotFound(Resource::User)`.
     pub async fn follow(&self, me: UserId, leader: UserId) -> Result<bool> {
         if me == leader {
             return Err(DomainError::cannot_follow_self());
@@ -51,42 +53,42 @@ impl FollowService {
     /// Users who follow `user`, most recent first, as `viewer` sees them.
     ///
     /// # Errors
-    /// `NotFound("user")`.
+    /// `NotFound(Resource::User)`.
     pub async fn followers(
         &self,
         user: &UserRef,
         viewer: UserId,
         page: PageRequest,
     ) -> Result<Page<ListedUser>> {
-        let user = resolve_user(self.users.as_ref(), user).await?;
+        let user = resolve_user(self.accounts.as_ref(), user).await?;
         let page = self.follows.followers(user.id, page).await?;
-        with_relationships(self.users.as_ref(), viewer, page).await
+        with_relationships(self.accounts.as_ref(), viewer, page).await
     }
 
     /// Users `user` follows, most recent first, as `viewer` sees them.
     ///
     /// # Errors
-    /// `NotFound("user")`.
+    /// `NotFound(Resource::User)`.
     pub async fn following(
         &self,
         user: &UserRef,
         viewer: UserId,
         page: PageRequest,
     ) -> Result<Page<ListedUser>> {
-        let user = resolve_user(self.users.as_ref(), user).await?;
+        let user = resolve_user(self.accounts.as_ref(), user).await?;
         let page = self.follows.following(user.id, page).await?;
-        with_relationships(self.users.as_ref(), viewer, page).await
+        with_relationships(self.accounts.as_ref(), viewer, page).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockFollowRepository, MockUserRepository};
+    use crate::ports::{MockAccountRepository, MockFollowRepository};
 
     fn service(follows: MockFollowRepository) -> FollowService {
         FollowService {
-            users: Arc::new(MockUserRepository::new()),
+            accounts: Arc::new(MockAccountRepository::new()),
             follows: Arc::new(follows),
         }
     }
@@ -94,7 +96,7 @@ mod tests {
     #[tokio::test]
     async fn following_yourself_is_refused_before_the_store() {
         let svc = service(MockFollowRepository::new());
-        let err = svc.follow(7, 7).await.err();
+        let err = svc.follow(UserId::new(7), UserId::new(7)).await.err();
         assert!(matches!(
             err,
             Some(DomainError::BadRequest {
@@ -109,15 +111,20 @@ mod tests {
         let mut follows = MockFollowRepository::new();
         follows
             .expect_unfollow()
-            .withf(|follower, leader| *follower == 9 && *leader == 1)
+            .withf(|follower, leader| *follower == UserId::new(9) && *leader == UserId::new(1))
             .times(1)
             .returning(|_, _| Ok(true));
-        assert!(service(follows).remove_follower(1, 9).await.is_ok());
+        assert!(
+            service(follows)
+                .remove_follower(UserId::new(1), UserId::new(9))
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
     async fn unfollowing_yourself_touches_nothing() {
         let svc = service(MockFollowRepository::new());
-        assert!(svc.unfollow(3, 3).await.is_ok());
+        assert!(svc.unfollow(UserId::new(3), UserId::new(3)).await.is_ok());
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use async_trait::async_trait;
 use being_social_domain::model::{Relationship, User, UserId};
 use being_social_domain::ports::{
-    NewUser, ProfileChanges, RemovedMedia, StoredCredentials, UpdatedProfile, UserRepository,
+    AccountRepository, NewUser, ProfileChanges, RemovedMedia, StoredCredentials, UpdatedProfile,
 };
 use being_social_domain::values::email_key;
 use being_social_domain::{DomainError, Result};
@@ -16,6 +16,7 @@ use diesel_async::RunQueryDsl;
 use super::models::{NewUserRow, UserChangeset, UserRow};
 use super::schema::{Ts, comments, feed_entries, follows, likes, posts, tokens, users};
 use super::{Database, DbError, DbResult, Dialect, IDS_PER_STATEMENT, is_violation};
+use being_social_domain::Resource;
 
 /// How often an account deletion re-runs when the accounts it must lock changed meanwhile.
 const DELETE_ATTEMPTS: usize = 8;
@@ -26,6 +27,7 @@ impl Database {
         id: Option<UserId>,
         email: Option<&str>,
     ) -> DbResult<Option<StoredCredentials>> {
+        let id = id.map(UserId::get);
         let found: Option<(UserRow, String)> = with_conn!(self, conn => {
             let mut query = users::table
                 .select((UserRow::as_select(), users::password_hash))
@@ -47,16 +49,17 @@ impl Database {
     /// One attempt at deleting an account; `DbError::Retry` when its neighbours changed between
     /// reading and locking them.
     async fn delete_account_once(&self, id: UserId) -> DbResult<RemovedMedia> {
+        let id = id.get();
         transaction!(self, conn => {
-            let before = conn.neighbours(id).await?;
+            let before = conn.neighbours(UserId::new(id)).await?;
             conn.lock_users_for_deletion(id, &before.iter().copied().collect::<Vec<_>>()).await?;
             // The account is now locked FOR UPDATE: nobody can follow it, be followed by it, or
             // write a row that references it until this transaction ends.
             let exists = users::table.find(id).select(users::id).first::<i64>(conn).await.optional()?;
             if exists.is_none() {
-                return Err(DomainError::NotFound("user").into());
+                return Err(DomainError::NotFound(Resource::User).into());
             }
-            let after = conn.neighbours(id).await?;
+            let after = conn.neighbours(UserId::new(id)).await?;
             if !after.is_subset(&before) {
                 return Err(DbError::Retry);
             }
@@ -200,6 +203,7 @@ macro_rules! neighbour_query {
     ($conn:ty) => {
         impl NeighbourQuery for $conn {
             async fn neighbours(&mut self, id: UserId) -> QueryResult<BTreeSet<i64>> {
+                let id = id.get();
                 let leaders: Vec<i64> = follows::table
                     .filter(follows::follower_id.eq(id))
                     .select(follows::leader_id)
@@ -219,7 +223,7 @@ neighbour_query!(diesel_async::AsyncPgConnection);
 neighbour_query!(super::SqliteConn);
 
 #[async_trait]
-impl UserRepository for Database {
+impl AccountRepository for Database {
     #[tracing::instrument(skip_all)]
     async fn create(&self, user: NewUser) -> Result<User> {
         let row = NewUserRow {
@@ -253,6 +257,7 @@ impl UserRepository for Database {
 
     #[tracing::instrument(skip(self))]
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>> {
+        let id = id.get();
         let row: Option<UserRow> = async {
             with_conn!(self, conn => {
                 DbResult::Ok(users::table.find(id).select(UserRow::as_select()).first(conn).await.optional()?)
@@ -287,11 +292,15 @@ impl UserRepository for Database {
 
     #[tracing::instrument(skip(self))]
     async fn credentials_by_id(&self, id: UserId) -> Result<Option<StoredCredentials>> {
-        Ok(self.credentials_where_id_or_email(Some(id), None).await?)
+        let id = id.get();
+        Ok(self
+            .credentials_where_id_or_email(Some(UserId::new(id)), None)
+            .await?)
     }
 
     #[tracing::instrument(skip(self, changes))]
     async fn update_profile(&self, id: UserId, changes: ProfileChanges) -> Result<UpdatedProfile> {
+        let id = id.get();
         let new_avatar = changes.avatar_key.is_some();
         let nothing_to_change = changes.is_empty();
         // A new password ends every other session: with the old one, a thief's token would
@@ -309,7 +318,7 @@ impl UserRepository for Database {
                 // Locked, so that the avatar read here is the one this update replaces, and an
                 // account deletion cannot slip between the read and the update.
                 if conn.lock_users(&[id]).await?.is_empty() {
-                    return Err(DomainError::NotFound("user").into());
+                    return Err(DomainError::NotFound(Resource::User).into());
                 }
                 let previous: Option<String> =
                     users::table.find(id).select(users::avatar_key).first(conn).await?;
@@ -343,8 +352,9 @@ impl UserRepository for Database {
 
     #[tracing::instrument(skip(self))]
     async fn delete(&self, id: UserId) -> Result<RemovedMedia> {
+        let id = id.get();
         for _ in 0..DELETE_ATTEMPTS {
-            match self.delete_account_once(id).await {
+            match self.delete_account_once(UserId::new(id)).await {
                 Err(DbError::Retry) => continue,
                 other => return Ok(other?),
             }
@@ -358,6 +368,8 @@ impl UserRepository for Database {
         viewer: UserId,
         others: Vec<UserId>,
     ) -> Result<Vec<Relationship>> {
+        let viewer = viewer.get();
+        let others: Vec<i64> = others.iter().map(|user| user.get()).collect();
         let (following, followed_by): (Vec<i64>, Vec<i64>) = async {
             with_conn!(self, conn => {
                 let following = follows::table

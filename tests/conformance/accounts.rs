@@ -1,18 +1,20 @@
-//! UserRepository: creation, lookups, profile changes, relationships, account deletion.
+//! AccountRepository: creation, lookups, profile changes, relationships, account deletion.
 
 use std::collections::BTreeSet;
 
 use being_social_domain::DomainError;
 use being_social_domain::model::Relationship;
 use being_social_domain::pagination::PageRequest;
+use being_social_domain::ports::FeedRepository;
 use being_social_domain::ports::{
-    CommentRepository, FollowRepository, LikeRepository, PostRepository, ProfileChanges,
-    TokenRepository, UserRepository,
+    AccountRepository, CommentRepository, FollowRepository, LikeRepository, PostRepository,
+    ProfileChanges, SessionRepository,
 };
 use being_social_domain::values::{Bio, FullName};
 
 use crate::fixture::Fixture;
 use crate::support::*;
+use being_social_domain::model::UserId;
 
 on_both_backends!(
     create_round_trips_every_field,
@@ -35,11 +37,14 @@ conformance_test!(update_profile_without_changes_returns_the_user);
 async fn create_round_trips_every_field(fx: &Fixture) {
     let db = &fx.db;
     let before = now_micros();
-    let created = UserRepository::create(db, new_user("Ann.Smith@Example.com", "Ann Smith"))
-        .await
-        .unwrap();
+    let created = AccountRepository::create(
+        db.database(),
+        new_user("Ann.Smith@Example.com", "Ann Smith"),
+    )
+    .await
+    .unwrap();
     let after = now_micros();
-    assert!(created.id > 0);
+    assert!(created.id > UserId::new(0));
     assert_eq!(
         created.email, "Ann.Smith@Example.com",
         "the email is kept as typed"
@@ -70,8 +75,11 @@ async fn create_round_trips_every_field(fx: &Fixture) {
     let other = user(db, "bob").await;
     assert_ne!(other.id, created.id);
     assert_eq!(db.find_by_id(other.id).await.unwrap(), Some(other));
-    assert_eq!(db.find_by_id(created.id + 1000).await.unwrap(), None);
-    assert_eq!(db.credentials_by_id(created.id + 1000).await.unwrap(), None);
+    assert_eq!(db.find_by_id(created.id.missing()).await.unwrap(), None);
+    assert_eq!(
+        db.credentials_by_id(created.id.missing()).await.unwrap(),
+        None
+    );
 }
 
 #[track_caller]
@@ -84,7 +92,7 @@ fn assert_email_taken<T: std::fmt::Debug>(result: being_social_domain::Result<T>
 
 async fn duplicate_email_conflicts_in_any_letter_case(fx: &Fixture) {
     let db = &fx.db;
-    let ann = UserRepository::create(db, new_user("Ann@Example.com", "Ann"))
+    let ann = AccountRepository::create(db.database(), new_user("Ann@Example.com", "Ann"))
         .await
         .unwrap();
     for variant in [
@@ -93,7 +101,9 @@ async fn duplicate_email_conflicts_in_any_letter_case(fx: &Fixture) {
         "ANN@EXAMPLE.COM",
         "aNN@eXAMPLE.cOM",
     ] {
-        assert_email_taken(UserRepository::create(db, new_user(variant, "Other")).await);
+        assert_email_taken(
+            AccountRepository::create(db.database(), new_user(variant, "Other")).await,
+        );
     }
     // Nothing was half-created, and the original is untouched.
     assert_eq!(
@@ -107,10 +117,12 @@ async fn duplicate_email_conflicts_in_any_letter_case(fx: &Fixture) {
 
 async fn duplicate_email_conflicts_for_non_ascii_letters(fx: &Fixture) {
     let db = &fx.db;
-    let zoe = UserRepository::create(db, new_user("Zoë@example.com", "Zoë"))
+    let zoe = AccountRepository::create(db.database(), new_user("Zoë@example.com", "Zoë"))
         .await
         .unwrap();
-    assert_email_taken(UserRepository::create(db, new_user("ZOË@EXAMPLE.COM", "Other")).await);
+    assert_email_taken(
+        AccountRepository::create(db.database(), new_user("ZOË@EXAMPLE.COM", "Other")).await,
+    );
     assert_eq!(
         db.find_by_email("ZOË@example.com").await.unwrap(),
         Some(zoe)
@@ -134,9 +146,9 @@ async fn concurrent_sign_ups_with_one_email_make_one_account(fx: &Fixture) {
                     }
                 })
                 .collect();
-            tokio::spawn(
-                async move { UserRepository::create(&db, new_user(&email, "Carol")).await },
-            )
+            tokio::spawn(async move {
+                AccountRepository::create(db.database(), new_user(&email, "Carol")).await
+            })
         })
         .collect();
     let mut created = Vec::new();
@@ -156,7 +168,7 @@ async fn concurrent_sign_ups_with_one_email_make_one_account(fx: &Fixture) {
 
 async fn lookups_by_email_ignore_case(fx: &Fixture) {
     let db = &fx.db;
-    let dora = UserRepository::create(db, new_user("Dora@Example.org", "Dora"))
+    let dora = AccountRepository::create(db.database(), new_user("Dora@Example.org", "Dora"))
         .await
         .unwrap();
     let _eve = user(db, "eve").await;
@@ -314,21 +326,23 @@ async fn update_profile_of_unknown_user_is_not_found(fx: &Fixture) {
     let jo = user(db, "jo").await;
     assert_not_found(
         db.update_profile(
-            jo.id + 1000,
+            jo.id.missing(),
             ProfileChanges {
                 bio: Some(Bio::parse("x").unwrap()),
                 ..Default::default()
             },
         )
         .await,
-        "user",
+        Resource::User,
     );
     assert_not_found(
-        db.update_profile(jo.id + 1000, ProfileChanges::default())
+        db.update_profile(jo.id.missing(), ProfileChanges::default())
             .await,
-        "user",
+        Resource::User,
     );
-    UserRepository::delete(db, jo.id).await.unwrap();
+    AccountRepository::delete(db.database(), jo.id)
+        .await
+        .unwrap();
     assert_not_found(
         db.update_profile(
             jo.id,
@@ -338,7 +352,7 @@ async fn update_profile_of_unknown_user_is_not_found(fx: &Fixture) {
             },
         )
         .await,
-        "user",
+        Resource::User,
     );
 }
 
@@ -365,7 +379,7 @@ async fn relationships_answer_in_order(fx: &Fixture) {
         follows_you: true,
     };
     let answer = db
-        .relationships(a.id, vec![b.id, c.id, d.id, d.id + 1000, a.id, b.id])
+        .relationships(a.id, vec![b.id, c.id, d.id, d.id.missing(), a.id, b.id])
         .await
         .unwrap();
     assert_eq!(
@@ -379,7 +393,7 @@ async fn relationships_answer_in_order(fx: &Fixture) {
     assert_eq!(db.relationships(a.id, vec![]).await.unwrap(), vec![]);
     // A viewer that does not exist relates to nobody.
     assert_eq!(
-        db.relationships(d.id + 1000, vec![a.id, b.id])
+        db.relationships(d.id.missing(), vec![a.id, b.id])
             .await
             .unwrap(),
         vec![none, none]
@@ -394,15 +408,25 @@ async fn relationships_answer_in_order(fx: &Fixture) {
 async fn delete_of_unknown_user_is_not_found(fx: &Fixture) {
     let db = &fx.db;
     let kim = user(db, "kim").await;
-    assert_not_found(UserRepository::delete(db, kim.id + 1000).await, "user");
-    UserRepository::delete(db, kim.id).await.unwrap();
-    assert_not_found(UserRepository::delete(db, kim.id).await, "user");
+    assert_not_found(
+        AccountRepository::delete(db.database(), kim.id.missing()).await,
+        Resource::User,
+    );
+    AccountRepository::delete(db.database(), kim.id)
+        .await
+        .unwrap();
+    assert_not_found(
+        AccountRepository::delete(db.database(), kim.id).await,
+        Resource::User,
+    );
 }
 
 async fn account_deletion_of_a_user_without_activity(fx: &Fixture) {
     let db = &fx.db;
     let lee = user(db, "lee").await;
-    let removed = UserRepository::delete(db, lee.id).await.unwrap();
+    let removed = AccountRepository::delete(db.database(), lee.id)
+        .await
+        .unwrap();
     assert_eq!(removed.keys, Vec::<String>::new());
     assert_eq!(db.find_by_id(lee.id).await.unwrap(), None);
     assert_eq!(db.find_by_email("lee@example.com").await.unwrap(), None);
@@ -485,7 +509,9 @@ async fn account_deletion_removes_everything_and_corrects_counters(fx: &Fixture)
     assert_eq!(post_counts(db, pb.id).await, (2, 2));
     assert_no_drift(db).await;
 
-    let removed = UserRepository::delete(db, d.id).await.unwrap();
+    let removed = AccountRepository::delete(db.database(), d.id)
+        .await
+        .unwrap();
     let keys: BTreeSet<String> = removed.keys.iter().cloned().collect();
     assert_eq!(
         removed.keys.len(),
@@ -529,7 +555,10 @@ async fn account_deletion_removes_everything_and_corrects_counters(fx: &Fixture)
             .items
             .is_empty()
     );
-    assert_not_found(db.list(p1.id, None, PageRequest::first(10)).await, "post");
+    assert_not_found(
+        db.list(p1.id, None, PageRequest::first(10)).await,
+        Resource::Post,
+    );
     assert_eq!(db.ownership(cp1.id).await.unwrap(), None);
     for gone in [cd1.id, r1.id, r2.id, rd.id, rdd.id, cd2.id] {
         assert_eq!(db.ownership(gone).await.unwrap(), None, "comment {gone}");
@@ -565,7 +594,7 @@ async fn account_deletion_removes_everything_and_corrects_counters(fx: &Fixture)
     );
     assert_not_found(
         db.list(pa.id, Some(cd1.id), PageRequest::first(10)).await,
-        "comment",
+        Resource::Comment,
     );
     assert_eq!(
         comment_ids(&comments_under(db, pb.id, None).await),
@@ -582,15 +611,15 @@ async fn account_deletion_removes_everything_and_corrects_counters(fx: &Fixture)
     );
     assert_eq!(
         ids(db.following(a.id, PageRequest::first(10)).await.unwrap()),
-        vec![] as Vec<i64>
+        Vec::<UserId>::new()
     );
     assert_eq!(
         ids(db.followers(b.id, PageRequest::first(10)).await.unwrap()),
-        vec![] as Vec<i64>
+        Vec::<UserId>::new()
     );
     assert_eq!(
         ids(db.following(c.id, PageRequest::first(10)).await.unwrap()),
-        vec![] as Vec<i64>
+        Vec::<UserId>::new()
     );
     assert_eq!(
         ids(db.likers(pa.id, PageRequest::first(10)).await.unwrap()),

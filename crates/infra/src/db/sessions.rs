@@ -1,9 +1,9 @@
-//! Login tokens, stored only as hashes, with when each was issued and last used (the services
+//! Sessions: login tokens, stored only as hashes, with when each was issued and last used (the services
 //! decide from those whether a token has expired; the sweep deletes the expired ones here).
 
 use async_trait::async_trait;
 use being_social_domain::model::UserId;
-use being_social_domain::ports::{StoredToken, TokenRepository};
+use being_social_domain::ports::{SessionRepository, StoredToken};
 use being_social_domain::{DomainError, Result};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -13,6 +13,8 @@ use diesel_async::RunQueryDsl;
 use super::models::{NewTokenRow, UserRow};
 use super::schema::{Ts, tokens, users};
 use super::{Database, DbResult, is_violation};
+use crate::coalesce::{Coalescer, CoalescerStats, MAX_BATCH, batch_task_failed};
+use std::collections::HashMap;
 
 // The tokens table as the sweep's subquery names it.
 diesel::alias!(tokens as swept: Swept);
@@ -34,10 +36,82 @@ fn storable(at: DateTime<Utc>) -> Ts {
     Ts::from(at.clamp(Ts::earliest().0, Ts::latest().0))
 }
 
+/// Token lookups in flight at once; each is one indexed read.
+const TOKEN_LOOKUPS_AT_ONCE: usize = 2;
+
+/// [`SessionRepository`]: lookups that arrive together are answered by one `hash = ANY(...)`
+/// query (a lookup alone is a batch of one); writes go straight to the database. Revocation stays
+/// immediate: nothing is cached, a lookup reads the committed state.
+#[derive(Clone)]
+pub struct Sessions {
+    db: Database,
+    coalescer: Coalescer<(), Vec<u8>, Result<Option<StoredToken>>>,
+}
+
+impl Sessions {
+    pub fn new(db: Database) -> Self {
+        let runner = db.clone();
+        let coalescer = Coalescer::new(MAX_BATCH, TOKEN_LOOKUPS_AT_ONCE, move |(), hashes| {
+            let db = runner.clone();
+            async move { db.find_tokens(hashes).await }
+        });
+        Self { db, coalescer }
+    }
+
+    pub fn stats(&self) -> &CoalescerStats {
+        self.coalescer.stats()
+    }
+}
+
 #[async_trait]
-impl TokenRepository for Database {
-    #[tracing::instrument(skip_all, fields(user))]
+impl SessionRepository for Sessions {
     async fn insert(&self, user: UserId, token_hash: Vec<u8>) -> Result<()> {
+        let user = user.get();
+        self.db.insert_token(UserId::new(user), token_hash).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find(&self, token_hash: Vec<u8>) -> Result<Option<StoredToken>> {
+        self.coalescer
+            .submit((), token_hash)
+            .await
+            .unwrap_or_else(|| Err(batch_task_failed()))
+    }
+
+    async fn touch(
+        &self,
+        token_hash: Vec<u8>,
+        used_at: DateTime<Utc>,
+        if_before: DateTime<Utc>,
+    ) -> Result<()> {
+        self.db.touch_token(token_hash, used_at, if_before).await
+    }
+
+    async fn revoke(&self, token_hash: Vec<u8>) -> Result<()> {
+        self.db.revoke_token(token_hash).await
+    }
+
+    async fn revoke_all(&self, user: UserId) -> Result<u64> {
+        let user = user.get();
+        self.db.revoke_tokens_of(UserId::new(user)).await
+    }
+
+    async fn delete_expired(
+        &self,
+        created_before: DateTime<Utc>,
+        used_before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64> {
+        self.db
+            .delete_expired_tokens(created_before, used_before, limit)
+            .await
+    }
+}
+
+impl Database {
+    #[tracing::instrument(skip_all, fields(user))]
+    pub(crate) async fn insert_token(&self, user: UserId, token_hash: Vec<u8>) -> Result<()> {
+        let user = user.get();
         let now = Ts::now();
         let row = NewTokenRow {
             hash: token_hash,
@@ -62,24 +136,7 @@ impl TokenRepository for Database {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn find(&self, token_hash: Vec<u8>) -> Result<Option<StoredToken>> {
-        let row: Option<TokenAndOwner> = async {
-            with_conn!(self, conn => {
-                DbResult::Ok(tokens::table
-                    .inner_join(users::table)
-                    .filter(tokens::hash.eq(&token_hash))
-                    .select((tokens::created_at, tokens::last_used_at, UserRow::as_select()))
-                    .first(conn)
-                    .await
-                    .optional()?)
-            })
-        }
-        .await?;
-        Ok(row.map(stored_token))
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn touch(
+    pub(crate) async fn touch_token(
         &self,
         token_hash: Vec<u8>,
         used_at: DateTime<Utc>,
@@ -107,7 +164,7 @@ impl TokenRepository for Database {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn revoke(&self, token_hash: Vec<u8>) -> Result<()> {
+    pub(crate) async fn revoke_token(&self, token_hash: Vec<u8>) -> Result<()> {
         async {
             with_conn!(self, conn => {
                 diesel::delete(tokens::table.find(&token_hash)).execute(conn).await?;
@@ -119,7 +176,8 @@ impl TokenRepository for Database {
     }
 
     #[tracing::instrument(skip(self))]
-    async fn revoke_all(&self, user: UserId) -> Result<u64> {
+    pub(crate) async fn revoke_tokens_of(&self, user: UserId) -> Result<u64> {
+        let user = user.get();
         let deleted: usize = async {
             with_conn!(self, conn => {
                 DbResult::Ok(
@@ -134,7 +192,7 @@ impl TokenRepository for Database {
     }
 
     #[tracing::instrument(skip(self))]
-    async fn delete_expired(
+    pub(crate) async fn delete_expired_tokens(
         &self,
         created_before: DateTime<Utc>,
         used_before: DateTime<Utc>,
@@ -168,5 +226,39 @@ impl TokenRepository for Database {
         }
         .await?;
         Ok(deleted as u64)
+    }
+
+    /// The tokens of a batch of hashes with their owners, in one query.
+    pub(crate) async fn find_tokens(
+        &self,
+        hashes: Vec<Vec<u8>>,
+    ) -> Vec<Result<Option<StoredToken>>> {
+        let found: DbResult<Vec<(Vec<u8>, TokenAndOwner)>> = async {
+            with_conn!(self, conn => {
+                DbResult::Ok(tokens::table
+                    .inner_join(users::table)
+                    .filter(tokens::hash.eq_any(&hashes))
+                    .select((
+                        tokens::hash,
+                        (tokens::created_at, tokens::last_used_at, UserRow::as_select()),
+                    ))
+                    .load(conn)
+                    .await?)
+            })
+        }
+        .await;
+        match found {
+            Ok(rows) => {
+                let by_hash: HashMap<Vec<u8>, TokenAndOwner> = rows.into_iter().collect();
+                hashes
+                    .iter()
+                    .map(|hash| Ok(by_hash.get(hash).cloned().map(stored_token)))
+                    .collect()
+            }
+            Err(err) => {
+                let err = DomainError::from(err);
+                hashes.iter().map(|_| Err(err.clone())).collect()
+            }
+        }
     }
 }

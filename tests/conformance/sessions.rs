@@ -1,63 +1,42 @@
-//! TokenRepository, through `Database` and through `CoalescedTokens`.
+//! SessionRepository through the adapter that runs, `Sessions` (lookups coalesced).
 
 use being_social_domain::model::User;
 use being_social_domain::ports::{
-    FollowRepository, ProfileChanges, TokenRepository, UserRepository,
+    AccountRepository, FollowRepository, ProfileChanges, SessionRepository,
 };
 use being_social_domain::values::Bio;
-use being_social_infra::db::CoalescedTokens;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::fixture::Fixture;
 use crate::support::*;
 
 on_both_backends!(
-    direct_tokens_insert_find_and_revoke,
-    coalesced_tokens_insert_find_and_revoke,
-    direct_token_lookups_at_once,
-    coalesced_token_lookups_at_once,
-    direct_tokens_record_issue_and_use,
-    coalesced_tokens_record_issue_and_use,
-    direct_revoke_all_takes_every_token_of_one_user,
-    coalesced_revoke_all_takes_every_token_of_one_user,
-    direct_expired_tokens_are_deleted_in_batches,
-    coalesced_expired_tokens_are_deleted_in_batches,
     a_password_change_revokes_every_token_but_the_one_kept,
+    tokens_insert_find_and_revoke,
+    token_lookups_at_once,
+    tokens_record_issue_and_use,
+    revoke_all_takes_every_token_of_one_user,
+    expired_tokens_are_deleted_in_batches,
 );
 
-async fn direct_tokens_insert_find_and_revoke(fx: &Fixture) {
-    tokens_insert_find_and_revoke(fx, &fx.db).await;
+async fn tokens_insert_find_and_revoke(fx: &Fixture) {
+    tokens_insert_find_and_revoke_with(fx, &fx.db.sessions).await;
 }
-async fn coalesced_tokens_insert_find_and_revoke(fx: &Fixture) {
-    tokens_insert_find_and_revoke(fx, &CoalescedTokens::new(fx.db.clone())).await;
+async fn tokens_record_issue_and_use(fx: &Fixture) {
+    tokens_record_issue_and_use_with(fx, &fx.db.sessions).await;
 }
-async fn direct_tokens_record_issue_and_use(fx: &Fixture) {
-    tokens_record_issue_and_use(fx, &fx.db).await;
+async fn revoke_all_takes_every_token_of_one_user(fx: &Fixture) {
+    revoke_all_takes_every_token_of_one_user_with(fx, &fx.db.sessions).await;
 }
-async fn coalesced_tokens_record_issue_and_use(fx: &Fixture) {
-    tokens_record_issue_and_use(fx, &CoalescedTokens::new(fx.db.clone())).await;
+async fn expired_tokens_are_deleted_in_batches(fx: &Fixture) {
+    expired_tokens_are_deleted_in_batches_with(fx, &fx.db.sessions).await;
 }
-async fn direct_revoke_all_takes_every_token_of_one_user(fx: &Fixture) {
-    revoke_all_takes_every_token_of_one_user(fx, &fx.db).await;
-}
-async fn coalesced_revoke_all_takes_every_token_of_one_user(fx: &Fixture) {
-    revoke_all_takes_every_token_of_one_user(fx, &CoalescedTokens::new(fx.db.clone())).await;
-}
-async fn direct_expired_tokens_are_deleted_in_batches(fx: &Fixture) {
-    expired_tokens_are_deleted_in_batches(fx, &fx.db).await;
-}
-async fn coalesced_expired_tokens_are_deleted_in_batches(fx: &Fixture) {
-    expired_tokens_are_deleted_in_batches(fx, &CoalescedTokens::new(fx.db.clone())).await;
-}
-async fn direct_token_lookups_at_once(fx: &Fixture) {
-    token_lookups_at_once(fx, &fx.db).await;
-}
-async fn coalesced_token_lookups_at_once(fx: &Fixture) {
-    token_lookups_at_once(fx, &CoalescedTokens::new(fx.db.clone())).await;
+async fn token_lookups_at_once(fx: &Fixture) {
+    token_lookups_at_once_with(fx, &fx.db.sessions).await;
 }
 
 /// The owner of the token with this hash, as `find` reads it.
-async fn owner(tokens: &dyn TokenRepository, hash: Vec<u8>) -> Option<User> {
+async fn owner(tokens: &dyn SessionRepository, hash: Vec<u8>) -> Option<User> {
     tokens.find(hash).await.unwrap().map(|token| token.user)
 }
 
@@ -67,7 +46,7 @@ fn hash(seed: u8) -> Vec<u8> {
         .collect()
 }
 
-async fn tokens_insert_find_and_revoke(fx: &Fixture, tokens: &dyn TokenRepository) {
+async fn tokens_insert_find_and_revoke_with(fx: &Fixture, tokens: &dyn SessionRepository) {
     let db = &fx.db;
     let u = user(db, "u").await;
     let v = user(db, "v").await;
@@ -114,16 +93,18 @@ async fn tokens_insert_find_and_revoke(fx: &Fixture, tokens: &dyn TokenRepositor
     assert_eq!(owner(tokens, hash(1)).await.map(|x| x.id), Some(v.id));
 
     // A token for an account that does not exist is refused.
-    assert!(tokens.insert(v.id + 1000, hash(7)).await.is_err());
+    assert!(tokens.insert(v.id.missing(), hash(7)).await.is_err());
     assert_eq!(owner(tokens, hash(7)).await, None);
 
     // Account deletion takes its tokens.
-    UserRepository::delete(db, u.id).await.unwrap();
+    AccountRepository::delete(db.database(), u.id)
+        .await
+        .unwrap();
     assert_eq!(owner(tokens, hash(2)).await, None);
     assert_eq!(owner(tokens, hash(3)).await.map(|x| x.id), Some(v.id));
 }
 
-async fn token_lookups_at_once(fx: &Fixture, tokens: &dyn TokenRepository) {
+async fn token_lookups_at_once_with(fx: &Fixture, tokens: &dyn SessionRepository) {
     let db = &fx.db;
     let people = users(db, "p", 10).await;
     for (i, p) in people.iter().enumerate() {
@@ -149,7 +130,7 @@ fn far_future() -> DateTime<Utc> {
     Utc::now() + TimeDelta::days(365 * 100)
 }
 
-async fn tokens_record_issue_and_use(fx: &Fixture, tokens: &dyn TokenRepository) {
+async fn tokens_record_issue_and_use_with(fx: &Fixture, tokens: &dyn SessionRepository) {
     let u = user(&fx.db, "u").await;
     let before = Utc::now() - TimeDelta::seconds(1);
     tokens.insert(u.id, hash(1)).await.unwrap();
@@ -199,7 +180,10 @@ async fn tokens_record_issue_and_use(fx: &Fixture, tokens: &dyn TokenRepository)
     );
 }
 
-async fn revoke_all_takes_every_token_of_one_user(fx: &Fixture, tokens: &dyn TokenRepository) {
+async fn revoke_all_takes_every_token_of_one_user_with(
+    fx: &Fixture,
+    tokens: &dyn SessionRepository,
+) {
     let db = &fx.db;
     let u = user(db, "u").await;
     let v = user(db, "v").await;
@@ -213,14 +197,14 @@ async fn revoke_all_takes_every_token_of_one_user(fx: &Fixture, tokens: &dyn Tok
     }
     assert_eq!(owner(tokens, hash(4)).await.map(|x| x.id), Some(v.id));
     assert_eq!(tokens.revoke_all(u.id).await.unwrap(), 0, "nothing left");
-    assert_eq!(tokens.revoke_all(v.id + 1000).await.unwrap(), 0);
+    assert_eq!(tokens.revoke_all(v.id.missing()).await.unwrap(), 0);
     // The user can log in again afterwards.
     tokens.insert(u.id, hash(5)).await.unwrap();
     assert_eq!(owner(tokens, hash(5)).await.map(|x| x.id), Some(u.id));
 }
 
 /// How many of the tokens `1..=seeds` still exist.
-async fn live(tokens: &dyn TokenRepository, seeds: std::ops::RangeInclusive<u8>) -> Vec<u8> {
+async fn live(tokens: &dyn SessionRepository, seeds: std::ops::RangeInclusive<u8>) -> Vec<u8> {
     let mut out = Vec::new();
     for seed in seeds {
         if tokens.find(hash(seed)).await.unwrap().is_some() {
@@ -230,7 +214,7 @@ async fn live(tokens: &dyn TokenRepository, seeds: std::ops::RangeInclusive<u8>)
     out
 }
 
-async fn expired_tokens_are_deleted_in_batches(fx: &Fixture, tokens: &dyn TokenRepository) {
+async fn expired_tokens_are_deleted_in_batches_with(fx: &Fixture, tokens: &dyn SessionRepository) {
     let db = &fx.db;
     let u = user(db, "u").await;
     let v = user(db, "v").await;

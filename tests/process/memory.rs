@@ -191,3 +191,50 @@ async fn uploads_past_the_budget_answer_503_and_leave_nothing() {
     let (status, body) = app.upload(&user.token, png40, "later").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_bodies_wait_for_their_memory_and_then_answer_503() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let db = Arc::new(TestDatabase::create(Backend::Postgres).await);
+    let settings = settings_for(&db);
+    // Room for one largest body (the floor of `UPLOAD_MEMORY_MIB`), and little patience.
+    let server = ServerProcess::start_with_env(
+        &settings,
+        &[("UPLOAD_MEMORY_MIB", "1"), ("IMAGE_WAIT_TIMEOUT", "300ms")],
+    )
+    .await;
+    let app = Arc::new(server.app(&settings, &db));
+    let user = app.user("uploader").await;
+
+    // An upload that declares the largest body (11 MiB, whole) and sends a kilobyte of it holds
+    // all the memory.
+    let mut slow = tokio::net::TcpStream::connect(settings.bind).await.unwrap();
+    let head = format!(
+        "POST /posts/create/ HTTP/1.1\r\nHost: {}\r\nAuthorization: Token {}\r\n\
+         Content-Type: multipart/form-data; boundary=XB\r\nContent-Length: {}\r\n\r\n",
+        settings.bind,
+        user.token,
+        10 * MIB + 200 * 1024
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&[b'-'; 1024]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Meanwhile another upload is not read: it waits, then answers 503, and nothing is posted.
+    let picture = png(&DynamicImage::ImageRgb8(RgbImage::new(64, 64)));
+    let (status, body) = app.upload(&user.token, picture.clone(), "meanwhile").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "overloaded", "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("Try again"));
+    // Requests without a body are served as usual.
+    let (status, _) = app.get("/accounts/me/", Some(&user.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.post_count(user.id).await, 0);
+
+    // Once the slow upload goes away, its memory is free again.
+    drop(slow);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = app.upload(&user.token, picture, "later").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

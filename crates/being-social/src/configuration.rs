@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use being_social_domain::pagination::PageLimits;
 use being_social_domain::services::TokenLifetimes;
+use being_social_http::multipart::{FORM_OVERHEAD_BYTES, UploadMemory};
 use being_social_http::public_url::BaseUrl;
 use being_social_http::ratelimit::{Quota, RateLimits};
 use being_social_images::{ImageBudget, ImageLimits};
@@ -130,7 +131,13 @@ pub struct Settings {
     #[arg(long, env, default_value_t = ImageBudget::DEFAULT_BYTES >> 20)]
     #[arg(value_parser = positive(parsed::<u64>))]
     pub image_memory_mib: u64,
-    /// How long an upload waits for its share of `image_memory_mib` before it is answered 503.
+    /// Memory, in MiB, that the bodies of all uploads in progress may hold at once (at least
+    /// one largest upload); each upload reserves its declared length before its body is read.
+    #[arg(long, env, default_value_t = UploadMemory::DEFAULT_BYTES >> 20)]
+    #[arg(value_parser = positive(parsed::<u64>))]
+    pub upload_memory_mib: u64,
+    /// How long an upload waits for its share of `upload_memory_mib` and of `image_memory_mib`
+    /// before it is answered 503.
     #[arg(long, env, default_value = "30s", value_parser = positive(duration))]
     pub image_wait_timeout: Duration,
     /// Page size of list endpoints when the request has no `?limit=`.
@@ -278,6 +285,14 @@ impl Settings {
     pub fn image_budget(&self) -> ImageBudget {
         ImageBudget::new(
             self.image_memory_mib.saturating_mul(1 << 20),
+            self.image_wait_timeout,
+        )
+    }
+
+    pub fn upload_memory(&self) -> UploadMemory {
+        UploadMemory::new(
+            self.upload_memory_mib.saturating_mul(1 << 20),
+            self.max_upload_bytes + FORM_OVERHEAD_BYTES,
             self.image_wait_timeout,
         )
     }

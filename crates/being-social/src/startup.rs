@@ -263,6 +263,7 @@ impl Application {
                 ..HttpLimits::default()
             },
             public_url,
+            uploads: settings.upload_memory(),
         });
         // One limiter for every worker: the counts are per process, not per thread.
         let limiter = web::Data::new(RateLimiter::new(settings.rate_limits()));

@@ -5,7 +5,8 @@
 //!
 //! ```ignore
 //! let public_url = PublicUrl::new(configured, behind_proxy, listener.local_addr()?);
-//! let state = being_social_http::AppState { services, limits: HttpLimits::default(), public_url };
+//! let uploads = UploadMemory::new(UploadMemory::DEFAULT_BYTES, max_body, wait);
+//! let state = being_social_http::AppState { services, limits: HttpLimits::default(), public_url, uploads };
 //! let state = web::Data::new(state);
 //! let metrics = Arc::new(Metrics::new().with_source(/* a Collector: pool and batcher figures */));
 //! let limiter = web::Data::new(ratelimit::RateLimiter::new(rate_limits));
@@ -66,6 +67,8 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// The base of every absolute URL in answers.
     pub public_url: PublicUrl,
+    /// The memory upload bodies may hold at once.
+    pub uploads: multipart::UploadMemory,
 }
 
 /// Request body limits and page sizes.

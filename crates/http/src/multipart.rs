@@ -7,12 +7,16 @@
 //! know are read and dropped (still within the body cap).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_multipart::{Multipart, MultipartError};
 use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
+use being_social_domain::DomainError;
 use futures_util::StreamExt as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::body::{BodyKind, body_kind, unsupported};
 use crate::error::{ApiError, payload_error};
@@ -30,14 +34,83 @@ pub struct FormSpec {
     pub texts: &'static [&'static str],
 }
 
+const MIB: usize = 1024 * 1024;
+
+/// The memory all upload bodies of the process may hold at once. A body is read only once its
+/// declared length (the largest body when it declares none) is reserved here, and the reservation
+/// lasts until its picture is processed: without it, each of `max_connections` authenticated
+/// uploads could hold `max_upload_bytes`, and a few hundred of them the machine's memory.
+#[derive(Debug, Clone)]
+pub struct UploadMemory {
+    mebibytes: Arc<Semaphore>,
+    total: u32,
+    wait: Duration,
+}
+
+/// What an upload holds while its body is in memory.
+#[derive(Debug)]
+pub struct UploadReservation {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl UploadMemory {
+    pub const DEFAULT_BYTES: u64 = 64 * MIB as u64;
+
+    /// `bytes` (at least one largest upload, `max_body`) shared by every upload, each waiting at
+    /// most `wait` for its share.
+    pub fn new(bytes: u64, max_body: usize, wait: Duration) -> Self {
+        let floor = max_body.div_ceil(MIB);
+        let total = usize::try_from(bytes)
+            .unwrap_or(usize::MAX)
+            .div_ceil(MIB)
+            .max(floor)
+            .min(Semaphore::MAX_PERMITS);
+        let total = u32::try_from(total).unwrap_or(u32::MAX);
+        Self {
+            mebibytes: Arc::new(Semaphore::new(total as usize)),
+            total,
+            wait,
+        }
+    }
+
+    /// Reserves `bytes` (whole MiB, at most the total), waiting while other uploads hold it.
+    ///
+    /// # Errors
+    /// `503 overloaded` if the memory is not free within the wait.
+    pub async fn reserve(&self, bytes: usize) -> Result<UploadReservation, ApiError> {
+        let wanted = u32::try_from(bytes.div_ceil(MIB).max(1))
+            .unwrap_or(u32::MAX)
+            .min(self.total);
+        let acquire = self.mebibytes.clone().acquire_many_owned(wanted);
+        match tokio::time::timeout(self.wait, acquire).await {
+            Ok(Ok(permit)) => Ok(UploadReservation { _permit: permit }),
+            _ => Err(DomainError::Overloaded(
+                "Too many uploads are in progress. Try again in a moment.",
+            )
+            .into()),
+        }
+    }
+
+    /// MiB not held by any upload now.
+    pub fn available_mebibytes(&self) -> usize {
+        self.mebibytes.available_permits()
+    }
+}
+
 /// The fields read; a repeated field keeps its last value.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FormData {
     texts: HashMap<&'static str, String>,
     files: HashMap<&'static str, Vec<u8>>,
+    held: UploadReservation,
 }
 
 impl FormData {
+    /// The body's share of [`UploadMemory`]: keep it until the files are processed.
+    pub fn into_reservation(self) -> UploadReservation {
+        self.held
+    }
+
     pub fn text(&mut self, name: &str) -> Option<String> {
         self.texts.remove(name)
     }
@@ -87,12 +160,14 @@ fn multipart_error(err: MultipartError) -> ApiError {
 ///
 /// # Errors
 /// `415` for another content type, `413` over a limit, `400 parse_error` for a broken body,
-/// a validation error for a text field that is not UTF-8.
+/// a validation error for a text field that is not UTF-8, `503 overloaded` when the uploads in
+/// progress hold [`UploadMemory`] for longer than its wait.
 pub async fn read_form(
     req: &HttpRequest,
     payload: web::Payload,
     spec: FormSpec,
     max_file_bytes: usize,
+    memory: &UploadMemory,
 ) -> Result<FormData, ApiError> {
     let kind = body_kind(req);
     if kind != BodyKind::Multipart {
@@ -110,6 +185,7 @@ pub async fn read_form(
     if declared.is_some_and(|length| length > body_cap) {
         return Err(too_large());
     }
+    let held = memory.reserve(declared.unwrap_or(body_cap)).await?;
 
     let mut received = 0usize;
     let capped = payload.map(move |chunk| {
@@ -122,7 +198,11 @@ pub async fn read_form(
         }
     });
     let mut multipart = Multipart::new(req.headers(), capped);
-    let mut form = FormData::default();
+    let mut form = FormData {
+        texts: HashMap::new(),
+        files: HashMap::new(),
+        held,
+    };
 
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(|err| match err {
@@ -217,7 +297,14 @@ mod tests {
         let payload = web::Payload::from_request(&req, &mut payload)
             .await
             .unwrap_or_else(|_| panic!("payload"));
-        read_form(&req, payload, SPEC, max).await
+        read_form(
+            &req,
+            payload,
+            SPEC,
+            max,
+            &UploadMemory::new(0, max + FORM_OVERHEAD_BYTES, Duration::from_secs(1)),
+        )
+        .await
     }
 
     #[actix_web::test]
@@ -275,7 +362,14 @@ mod tests {
         let payload = web::Payload::from_request(&req, &mut payload)
             .await
             .unwrap_or_else(|_| panic!("payload"));
-        read_form(&req, payload, SPEC, max).await
+        read_form(
+            &req,
+            payload,
+            SPEC,
+            max,
+            &UploadMemory::new(0, max + FORM_OVERHEAD_BYTES, Duration::from_secs(1)),
+        )
+        .await
     }
 
     #[actix_web::test]
@@ -297,5 +391,78 @@ mod tests {
             err.map(|e| e.status_code()),
             Some(StatusCode::UNSUPPORTED_MEDIA_TYPE)
         );
+    }
+
+    #[actix_web::test]
+    async fn uploads_share_their_memory_and_wait_for_it() {
+        let memory = UploadMemory::new(8 * MIB as u64, MIB, Duration::from_millis(100));
+        let first = memory
+            .reserve(5 * MIB)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _second = memory
+            .reserve(3 * MIB)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(memory.available_mebibytes(), 0);
+        let refused = memory.reserve(1).await.map(drop);
+        assert_eq!(
+            refused.map_err(|e| e.status_code()),
+            Err(StatusCode::SERVICE_UNAVAILABLE)
+        );
+        // A waiting upload goes ahead as soon as the memory is given back.
+        let waiting = {
+            let memory = memory.clone();
+            actix_web::rt::spawn(async move { memory.reserve(5 * MIB).await.map(drop) })
+        };
+        drop(first);
+        assert!(waiting.await.unwrap_or_else(|e| panic!("{e}")).is_ok());
+        assert_eq!(memory.available_mebibytes(), 5);
+    }
+
+    #[actix_web::test]
+    async fn the_largest_upload_always_fits() {
+        // However small the setting, one largest body fits, and a body larger than the whole
+        // memory (only possible without a declared length) takes all of it rather than waiting
+        // forever.
+        let memory = UploadMemory::new(0, 3 * MIB + 1, Duration::from_millis(50));
+        assert_eq!(memory.available_mebibytes(), 4);
+        let all = memory
+            .reserve(100 * MIB)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(memory.available_mebibytes(), 0);
+        drop(all);
+        assert_eq!(memory.available_mebibytes(), 4);
+    }
+
+    #[actix_web::test]
+    async fn a_form_holds_its_memory_until_its_reservation_is_dropped() {
+        let memory = UploadMemory::new(4 * MIB as u64, MIB, Duration::from_millis(50));
+        let bytes = body(&[("image", b"abc")]);
+        let (req, mut payload) = TestRequest::post()
+            .insert_header(("content-type", "multipart/form-data; boundary=XB"))
+            .insert_header(("content-length", bytes.len().to_string()))
+            .set_payload(bytes)
+            .to_http_parts();
+        let payload = web::Payload::from_request(&req, &mut payload)
+            .await
+            .unwrap_or_else(|_| panic!("payload"));
+        let mut form = read_form(&req, payload, SPEC, MIB, &memory)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            memory.available_mebibytes(),
+            3,
+            "a small body holds one MiB"
+        );
+        assert_eq!(
+            form.file("image").ok().flatten().as_deref(),
+            Some(&b"abc"[..])
+        );
+        let held = form.into_reservation();
+        assert_eq!(memory.available_mebibytes(), 3);
+        drop(held);
+        assert_eq!(memory.available_mebibytes(), 4);
     }
 }

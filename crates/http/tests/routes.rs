@@ -2,6 +2,7 @@
 //! behaviour against real databases is tested elsewhere.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::http::{Method, StatusCode, header};
@@ -17,6 +18,7 @@ use being_social_domain::ports::{
     MockPostRepository, MockSessionRepository, StoredToken,
 };
 use being_social_domain::services::{Ports, Services};
+use being_social_http::multipart::UploadMemory;
 use being_social_http::{AppState, HttpLimits, PublicUrl, configure};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -102,6 +104,7 @@ fn state() -> AppState {
         services: Services::new(ports),
         limits: HttpLimits::default(),
         public_url: PublicUrl::new(None, false, ([127, 0, 0, 1], 8080).into()),
+        uploads: UploadMemory::new(UploadMemory::DEFAULT_BYTES, 1 << 20, Duration::from_secs(1)),
     }
 }
 

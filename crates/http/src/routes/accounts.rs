@@ -141,30 +141,39 @@ async fn update_profile(
     user: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let update = if is_multipart(&req) {
-        let mut form =
-            read_form(&req, payload, PROFILE_FORM, state.limits.max_upload_bytes).await?;
-        ProfileUpdate {
+    let (update, held) = if is_multipart(&req) {
+        let mut form = read_form(
+            &req,
+            payload,
+            PROFILE_FORM,
+            state.limits.max_upload_bytes,
+            &state.uploads,
+        )
+        .await?;
+        let update = ProfileUpdate {
             full_name: form.text("full_name"),
             bio: form.text("bio"),
             password: form.text("password"),
             current_password: form.text("current_password"),
             avatar: form.file("avatar")?,
-        }
+        };
+        (update, Some(form.into_reservation()))
     } else {
         let input: ProfileRequest = body::read(&req, payload, state.limits.max_json_bytes).await?;
-        ProfileUpdate {
+        let update = ProfileUpdate {
             full_name: input.full_name,
             bio: input.bio,
             password: input.password,
             current_password: input.current_password,
             avatar: None,
-        }
+        };
+        (update, None)
     };
     let (me, token) = (auth.user.id, auth.token);
     let target = UserRef::parse(&user);
     let task = state.clone();
     let updated = detached(async move {
+        let _held = held;
         task.services
             .accounts
             .update_profile(me, &token, &target, update)

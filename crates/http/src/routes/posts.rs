@@ -61,15 +61,24 @@ async fn create(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let mut form = read_form(&req, payload, CREATE_FORM, state.limits.max_upload_bytes).await?;
+    let mut form = read_form(
+        &req,
+        payload,
+        CREATE_FORM,
+        state.limits.max_upload_bytes,
+        &state.uploads,
+    )
+    .await?;
     let Some(image) = form.file("image")? else {
         return Err(ApiError::validation("image", "No file was submitted."));
     };
     let caption = form.text("caption");
     let alt_text = form.text("alt_text");
+    let held = form.into_reservation();
     let me = auth.user.id;
     let task = state.clone();
     let post = detached(async move {
+        let _held = held;
         task.services
             .posts
             .create(me, image, caption.as_deref(), alt_text.as_deref())
@@ -131,7 +140,14 @@ async fn edit(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let update = if is_multipart(&req) {
-        let mut form = read_form(&req, payload, EDIT_FORM, state.limits.max_upload_bytes).await?;
+        let mut form = read_form(
+            &req,
+            payload,
+            EDIT_FORM,
+            state.limits.max_upload_bytes,
+            &state.uploads,
+        )
+        .await?;
         if form.has_file("image") {
             return Err(image_not_editable());
         }

@@ -19,6 +19,7 @@ on_both_backends!(
     head_requests,
     avatars_are_served_and_shown_on_posts,
     no_orphan_files_when_the_author_goes_mid_upload,
+    every_post_carries_a_placeholder_of_its_picture,
 );
 
 fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
@@ -490,4 +491,41 @@ async fn no_orphan_files_when_the_author_goes_mid_upload(app: TestApp) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(app.media_files().is_empty(), "{:?}", app.media_files());
     app.assert_counters_exact().await;
+}
+
+async fn every_post_carries_a_placeholder_of_its_picture(app: TestApp) {
+    let ann = app.user("ann").await;
+    let orange = DynamicImage::ImageRgb8(RgbImage::from_pixel(600, 400, Rgb([230, 120, 20])));
+    let post = upload(&app, &ann, encode(&orange, ImageFormat::Jpeg), "orange.jpg").await;
+
+    // 4 x 3 components: a size flag, the maximum, the average and 11 pairs for the rest.
+    let blurhash = post["blurhash"].as_str().unwrap();
+    assert_eq!(blurhash.len(), 28, "{blurhash}");
+    // BlurHash's cosines are sampled at pixel corners, so even a flat picture decodes with a
+    // gentle gradient: its mean is the colour.
+    let pixels = blurhash::decode(blurhash, 8, 8, 1.0).unwrap();
+    for (channel, want) in [230u32, 120, 20].into_iter().enumerate() {
+        let mean = pixels.chunks(4).map(|p| u32::from(p[channel])).sum::<u32>() / 64;
+        assert!(
+            mean.abs_diff(want) <= 8,
+            "channel {channel}: {mean} for {want}"
+        );
+    }
+    let color = post["dominant_color"].as_str().unwrap();
+    let channel = |i: usize| u8::from_str_radix(&color[1 + 2 * i..][..2], 16).unwrap();
+    assert!(color.starts_with('#') && color.len() == 7, "{color}");
+    assert!(channel(0).abs_diff(230) <= 4, "{color}");
+    assert!(channel(1).abs_diff(120) <= 4, "{color}");
+    assert!(channel(2).abs_diff(20) <= 4, "{color}");
+
+    // Every read of the post says the same.
+    let (status, read) = app
+        .get(&format!("/posts/edit/{}/", post["id"]), Some(&ann.token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read["blurhash"], post["blurhash"]);
+    assert_eq!(read["dominant_color"], post["dominant_color"]);
+    let (_, feed) = app.get("/posts/post-feed/", Some(&ann.token)).await;
+    assert_eq!(feed["results"][0]["blurhash"], post["blurhash"]);
+    assert_eq!(feed["results"][0]["dominant_color"], post["dominant_color"]);
 }

@@ -28,6 +28,7 @@ on_both_backends!(
     feed_paginates_the_viewer_and_followed_authors_newest_first,
     feed_of_someone_following_many_authors,
     feed_follows_the_graph_as_it_changes,
+    posts_made_before_placeholders_read_without_one,
 );
 
 async fn create_round_trips_every_field_and_counts_the_post(fx: &Fixture) {
@@ -45,6 +46,13 @@ async fn create_round_trips_every_field_and_counts_the_post(fx: &Fixture) {
     assert_eq!((created.width, created.height), (640, 480));
     assert_eq!(created.caption, "caption p1");
     assert_eq!(created.alt_text, "alt p1");
+    assert_eq!(
+        created
+            .placeholder
+            .as_ref()
+            .map(|p| (p.blurhash.as_str(), p.dominant_color.as_str())),
+        Some(("LEHV6nWB2yk8pyo0adR*.7kCp1", "#7a5c3e"))
+    );
     assert_eq!((created.likes_count, created.comments_count), (0, 0));
     assert!(!created.liked_by_me);
     assert_micros(created.created_at);
@@ -555,4 +563,25 @@ async fn feed_follows_the_graph_as_it_changes(fx: &Fixture) {
         .unwrap();
     assert_eq!(ids(feed_of(b.id.get()).await), [b1]);
     assert_no_drift(db).await;
+}
+
+async fn posts_made_before_placeholders_read_without_one(fx: &Fixture) {
+    let db = &fx.db;
+    let author = user(db, "author").await;
+    let p = post(db, author.id, "p").await;
+    assert!(p.placeholder.is_some());
+    fx.execute(&format!(
+        "UPDATE posts SET blurhash = NULL, dominant_color = NULL WHERE id = {}",
+        p.id
+    ))
+    .await;
+    let read = db.get(p.id, None).await.unwrap().unwrap();
+    assert_eq!(read.placeholder, None);
+    assert_eq!(
+        read,
+        Post {
+            placeholder: None,
+            ..p
+        }
+    );
 }

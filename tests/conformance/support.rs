@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::fixture::Store;
 pub use being_social_domain::Resource;
-use being_social_domain::model::{Comment, CommentId, Post, PostId, User, UserId};
+use being_social_domain::model::{Comment, CommentId, Placeholder, Post, PostId, User, UserId};
 use being_social_domain::pagination::{Cursor, Page, PageRequest};
 use being_social_domain::ports::{
     AccountRepository, CommentRepository, NewComment, NewPost, NewUser, PostRepository,
@@ -52,6 +52,10 @@ pub fn new_post(author: UserId, tag: &str) -> NewPost {
         height: 480,
         caption: Caption::parse(&format!("caption {tag}")).expect("a caption"),
         alt_text: AltText::parse(&format!("alt {tag}")).expect("an alt text"),
+        placeholder: Placeholder {
+            blurhash: format!("LEHV6nWB2yk8pyo0adR*.7kC{tag}"),
+            dominant_color: "#7a5c3e".into(),
+        },
     }
 }
 

@@ -134,6 +134,8 @@ pub struct Post {
     pub height: i32,
     pub caption: String,
     pub alt_text: String,
+    /// None for posts made before placeholders were computed.
+    pub placeholder: Option<Placeholder>,
     pub likes_count: i64,
     pub comments_count: i64,
     /// Whether the viewer the post was read for likes it (false for anonymous reads).
@@ -174,6 +176,15 @@ pub struct LikeOutcome {
 pub struct ProcessedImage {
     pub display: EncodedImage,
     pub thumbnail: EncodedImage,
+    pub placeholder: Placeholder,
+}
+
+/// What a client draws before a picture's bytes arrive: its [BlurHash](https://blurha.sh) and its
+/// average colour (`#rrggbb`, sRGB).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholder {
+    pub blurhash: String,
+    pub dominant_color: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

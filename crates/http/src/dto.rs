@@ -184,6 +184,13 @@ pub struct PostBody {
     pub height: i32,
     pub caption: String,
     pub alt_text: String,
+    /// The picture's [BlurHash](https://blurha.sh) (4 × 3 components, 3 × 4 for a portrait
+    /// picture), to draw before the picture arrives; null for posts made before placeholders.
+    #[schema(example = "LEHV6nWB2yk8pyo0adR*.7kCMdnj")]
+    pub blurhash: Option<String>,
+    /// The picture's average colour, `#rrggbb` (sRGB); null when `blurhash` is.
+    #[schema(pattern = "^#[0-9a-f]{6}$", example = "#7a5c3e")]
+    pub dominant_color: Option<String>,
     pub likes_count: i64,
     pub comments_count: i64,
     pub liked_by_me: bool,
@@ -204,6 +211,8 @@ impl PostBody {
             height: post.height,
             caption: post.caption,
             alt_text: post.alt_text,
+            blurhash: post.placeholder.as_ref().map(|p| p.blurhash.clone()),
+            dominant_color: post.placeholder.map(|p| p.dominant_color),
             likes_count: post.likes_count,
             comments_count: post.comments_count,
             liked_by_me: post.liked_by_me,

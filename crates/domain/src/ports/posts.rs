@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::accounts::RemovedMedia;
 use crate::Result;
-use crate::model::{Post, PostId, UserId};
+use crate::model::{Placeholder, Post, PostId, UserId};
 use crate::pagination::{Page, PageRequest};
 use crate::values::{AltText, Caption};
 
@@ -17,6 +17,7 @@ pub struct NewPost {
     pub height: i32,
     pub caption: Caption,
     pub alt_text: AltText,
+    pub placeholder: Placeholder,
 }
 
 /// Text changes to a post; `None` leaves a field as it is.

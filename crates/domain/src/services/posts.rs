@@ -90,6 +90,7 @@ impl PostService {
             alt_text: text
                 .alt_text
                 .unwrap_or(AltText::parse("").map_err(DomainError::internal)?),
+            placeholder: processed.placeholder,
         };
         match self.posts.create(new_post).await {
             Ok(post) => Ok(post),
@@ -158,7 +159,7 @@ impl PostService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EncodedImage, ImageFormat, ProcessedImage};
+    use crate::model::{EncodedImage, ImageFormat, Placeholder, ProcessedImage};
     use crate::ports::{
         MockAccountRepository, MockImageProcessor, MockMediaStore, MockPostRepository,
     };
@@ -192,6 +193,10 @@ mod tests {
             Ok(ProcessedImage {
                 display: encoded(),
                 thumbnail: encoded(),
+                placeholder: Placeholder {
+                    blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj".into(),
+                    dominant_color: "#808080".into(),
+                },
             })
         });
         let mut media = MockMediaStore::new();

@@ -1,13 +1,12 @@
 //! Rows as diesel reads and writes them, each checked against both backends at compile time, and
 //! their conversion into domain entities.
 
-use being_social_domain::model::{Comment, Post, User, UserSummary};
+use being_social_domain::model::{
+    Comment, CommentId, Placeholder, Post, PostId, User, UserId, UserSummary,
+};
 use diesel::prelude::*;
 
 use super::schema::{Ts, comments, follows, likes, posts, tokens, users};
-use being_social_domain::model::CommentId;
-use being_social_domain::model::PostId;
-use being_social_domain::model::UserId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -117,6 +116,8 @@ pub struct PostRow {
     pub comments_count: i64,
     pub created_at: Ts,
     pub updated_at: Ts,
+    pub blurhash: Option<String>,
+    pub dominant_color: Option<String>,
 }
 
 impl PostRow {
@@ -130,6 +131,12 @@ impl PostRow {
             height: self.height,
             caption: self.caption,
             alt_text: self.alt_text,
+            placeholder: self.blurhash.zip(self.dominant_color).map(
+                |(blurhash, dominant_color)| Placeholder {
+                    blurhash,
+                    dominant_color,
+                },
+            ),
             likes_count: self.likes_count,
             comments_count: self.comments_count,
             liked_by_me,
@@ -149,6 +156,8 @@ pub struct NewPostRow<'a> {
     pub height: i32,
     pub caption: &'a str,
     pub alt_text: &'a str,
+    pub blurhash: &'a str,
+    pub dominant_color: &'a str,
     pub created_at: Ts,
     pub updated_at: Ts,
 }

@@ -57,6 +57,8 @@ impl PostRepository for Database {
             height: post.height,
             caption: post.caption.as_str(),
             alt_text: post.alt_text.as_str(),
+            blurhash: &post.placeholder.blurhash,
+            dominant_color: &post.placeholder.dominant_color,
             created_at: now,
             updated_at: now,
         };

@@ -132,6 +132,8 @@ diesel::table! {
         comments_count -> BigInt,
         created_at -> Instant,
         updated_at -> Instant,
+        blurhash -> Nullable<Text>,
+        dominant_color -> Nullable<Text>,
     }
 }
 

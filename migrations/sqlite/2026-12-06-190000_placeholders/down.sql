@@ -1,0 +1,2 @@
+ALTER TABLE posts DROP COLUMN blurhash;
+ALTER TABLE posts DROP COLUMN dominant_color;

@@ -4,7 +4,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, assert_error, assert_unauthenticated, png};
-use crate::on_both_backends;
 
 on_both_backends!(
     signup_login_me,

@@ -6,7 +6,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, assert_error};
-use crate::on_both_backends;
 
 on_both_backends!(
     feed_shows_own_and_followed_posts_newest_first,

@@ -5,7 +5,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, assert_error, assert_unauthenticated};
-use crate::on_both_backends;
 
 on_both_backends!(
     follow_then_repeat,

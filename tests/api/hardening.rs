@@ -4,8 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{FormPart, TestApp, assert_error, png};
-use crate::{on_both_backends, on_both_backends_with};
+use crate::helpers::{FormPart, TestApp, assert_error, png, with_settings};
 
 on_both_backends!(
     forged_forwarding_headers_change_no_url,
@@ -14,13 +13,13 @@ on_both_backends!(
     every_field_of_a_wrong_json_type_is_named,
     answers_carry_nosniff_and_no_store,
 );
-on_both_backends_with!(
+on_both_backends!(
     public_url_sets_every_absolute_url,
-    crate::hardening::public_url
+    start: with_settings(crate::hardening::public_url)
 );
-on_both_backends_with!(
+on_both_backends!(
     behind_a_proxy_its_host_counts,
-    crate::hardening::behind_proxy
+    start: with_settings(crate::hardening::behind_proxy)
 );
 
 fn public_url(s: &mut being_social::configuration::Settings) {

@@ -1,6 +1,9 @@
 //! HTTP integration tests: the real application, a real database per test, both backends.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
+extern crate being_social_test_support;
+
 mod helpers;
 
 mod accounts;

@@ -5,7 +5,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{FormPart, RawResponse, TestApp, TestUser, jpeg, png};
-use crate::on_both_backends;
 
 on_both_backends!(
     large_pictures_are_scaled_down,

@@ -8,7 +8,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::TestApp;
-use crate::on_both_backends;
 
 on_both_backends!(
     requests_are_counted_by_route_template,

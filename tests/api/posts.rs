@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{FormPart, TestApp, TestUser, assert_error, jpeg, noisy_png, png};
-use crate::{on_both_backends, on_both_backends_with};
+use crate::helpers::{
+    FormPart, TestApp, TestUser, assert_error, jpeg, noisy_png, png, with_settings,
+};
 
 fn ts(value: &Value) -> DateTime<Utc> {
     let text = value
@@ -108,12 +109,14 @@ on_both_backends!(
     default_upload_limit_is_10_mib,
     broken_multipart_bodies_are_4xx,
 );
-on_both_backends_with!(uploads_over_the_size_limit_are_413, |s| s
-    .max_upload_bytes =
-    50_000);
-on_both_backends_with!(pictures_over_the_pixel_limit_are_400, |s| s
-    .max_image_pixels =
-    10_000);
+on_both_backends!(
+    uploads_over_the_size_limit_are_413,
+    start: with_settings(|s| s.max_upload_bytes = 50_000)
+);
+on_both_backends!(
+    pictures_over_the_pixel_limit_are_400,
+    start: with_settings(|s| s.max_image_pixels = 10_000)
+);
 
 async fn create_returns_the_post(app: TestApp) {
     let ann = app.user("ann").await;

@@ -6,24 +6,23 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TestApp, TestUser, assert_error};
-use crate::{on_both_backends, on_both_backends_with};
+use crate::helpers::{TestApp, TestUser, assert_error, with_settings};
 
 on_both_backends!(
     logout_all_revokes_every_token_of_the_caller_only,
     a_password_change_revokes_every_other_token,
 );
-on_both_backends_with!(
+on_both_backends!(
     an_idle_token_expires_and_says_so,
-    crate::sessions::short_idle
+    start: with_settings(crate::sessions::short_idle)
 );
-on_both_backends_with!(
+on_both_backends!(
     a_token_in_use_expires_at_its_absolute_lifetime,
-    crate::sessions::short_absolute
+    start: with_settings(crate::sessions::short_absolute)
 );
-on_both_backends_with!(
+on_both_backends!(
     the_sweep_deletes_expired_tokens,
-    crate::sessions::short_idle_and_sweep
+    start: with_settings(crate::sessions::short_idle_and_sweep)
 );
 
 fn short_idle(s: &mut being_social::configuration::Settings) {

@@ -1,6 +1,7 @@
 //! The test harness: every test starts the real application on a random port against its own new
 //! database (PostgreSQL or SQLite), and drops that database afterwards.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -614,4 +615,59 @@ pub fn noisy_png(width: u32, height: u32) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
+}
+
+/// The `errors` map of a validation error, checking the status, code and that `field` is named.
+pub fn assert_validation(status: StatusCode, body: &Value, field: &str) {
+    assert_error(status, body, StatusCode::BAD_REQUEST, "validation_error");
+    let messages = &body["errors"][field];
+    assert!(
+        messages.as_array().is_some_and(
+            |m| !m.is_empty() && m.iter().all(|s| s.as_str().is_some_and(|s| !s.is_empty()))
+        ),
+        "errors.{field} should list messages: {body}"
+    );
+}
+
+/// The fields named in a validation error.
+pub fn error_fields(body: &Value) -> HashSet<String> {
+    body["errors"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+pub async fn profile_of(app: &TestApp, user: &TestUser) -> Value {
+    let (status, body) = app
+        .get(&format!("/accounts/{}/", user.id), Some(&user.token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+pub async fn get_post(app: &TestApp, id: i64, user: &TestUser) -> Value {
+    let (status, body) = app
+        .get(&format!("/posts/edit/{id}/"), Some(&user.token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+pub fn image_part(bytes: Vec<u8>) -> FormPart {
+    FormPart::file("image", bytes, "photo.jpg")
+}
+
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }

@@ -13,6 +13,7 @@ mod connections;
 mod feed;
 mod follows;
 mod hardening;
+mod likes;
 mod media;
 mod metrics;
 mod openapi;

@@ -358,7 +358,7 @@ async fn profile_by_id_and_email(app: TestApp) {
 async fn anonymous_profile_has_no_posts_or_relationship(app: TestApp) {
     let author = app.user("anon-author").await;
     app.post_by(&author, "hello").await;
-    let (status, body) = app.get(&format!("/accounts/{}/", author.id), None).await;
+    let (status, body) = app.anonymous().profile(&author).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["post_count"], 1);
     assert!(body.get("posts").is_none(), "anonymous: no posts: {body}");
@@ -413,13 +413,7 @@ async fn authenticated_profile_has_posts_and_relationship(app: TestApp) {
     assert_eq!(posts["results"][0]["author"]["id"], bob.id);
     assert_eq!(body["post_count"], 2);
 
-    let (status, _) = app
-        .post(
-            &format!("/accounts/follow/{}/", bob.id),
-            Some(&ann.token),
-            json!({}),
-        )
-        .await;
+    let (status, _) = app.as_(&ann).follow(&bob).await;
     assert_eq!(status, StatusCode::CREATED);
     let (following, follows_you, body) = relationship(&ann, &bob).await;
     assert_eq!((following, follows_you), (json!(true), json!(false)));
@@ -429,22 +423,14 @@ async fn authenticated_profile_has_posts_and_relationship(app: TestApp) {
     assert_eq!(body["following_count"], 1);
     assert_eq!(body["posts"], json!({"results": [], "next": null}));
 
-    let (status, _) = app
-        .post(
-            &format!("/accounts/follow/{}/", ann.id),
-            Some(&bob.token),
-            json!({}),
-        )
-        .await;
+    let (status, _) = app.as_(&bob).follow(&ann).await;
     assert_eq!(status, StatusCode::CREATED);
     let (following, follows_you, _) = relationship(&ann, &bob).await;
     assert_eq!((following, follows_you), (json!(true), json!(true)));
     let (following, follows_you, _) = relationship(&bob, &ann).await;
     assert_eq!((following, follows_you), (json!(true), json!(true)));
 
-    let (status, _) = app
-        .delete(&format!("/accounts/follow/{}/", bob.id), Some(&ann.token))
-        .await;
+    let (status, _) = app.as_(&ann).unfollow(&bob).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (following, follows_you, _) = relationship(&ann, &bob).await;
     assert_eq!((following, follows_you), (json!(false), json!(true)));
@@ -463,9 +449,7 @@ async fn profile_posts_page_links_to_the_rest(app: TestApp) {
         ids.push(app.post_by(&author, &format!("post {i}")).await);
     }
     ids.reverse();
-    let (status, body) = app
-        .get(&format!("/accounts/{}/", author.id), Some(&viewer.token))
-        .await;
+    let (status, body) = app.as_(&viewer).profile(&author).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["post_count"], 31);
     let first: Vec<i64> = body["posts"]["results"]
@@ -546,7 +530,7 @@ async fn patch_profile_fields(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["full_name"], "By Email");
 
-    let (status, me) = app.get("/accounts/me/", Some(&user.token)).await;
+    let (status, me) = app.as_(&user).me().await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["full_name"], "By Email");
     assert_eq!(me["bio"], "");
@@ -659,12 +643,12 @@ async fn patch_someone_else_is_forbidden(app: TestApp) {
             .await;
         assert_error(status, &body, StatusCode::FORBIDDEN, "permission_denied");
     }
-    let (_, now) = app.get(&format!("/accounts/{}/", owner.id), None).await;
+    let (_, now) = app.anonymous().profile(&owner).await;
     assert_eq!(now["full_name"], "Test Person");
     assert_eq!(now["bio"], "");
     let (status, _) = app.login(&owner.email, &owner.password).await;
     assert_eq!(status, StatusCode::OK);
-    let (_, mine) = app.get(&format!("/accounts/{}/", intruder.id), None).await;
+    let (_, mine) = app.anonymous().profile(&intruder).await;
     assert_eq!(
         mine["full_name"], "Test Person",
         "the intruder's own profile is untouched"
@@ -859,9 +843,9 @@ async fn delete_account_checks_who_and_what(app: TestApp) {
         let (status, body) = app.delete(path, Some(&intruder.token)).await;
         assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     }
-    let (status, body) = app.get(&format!("/accounts/{}/", owner.id), None).await;
+    let (status, body) = app.anonymous().profile(&owner).await;
     assert_eq!(status, StatusCode::OK, "still there: {body}");
-    let (status, _) = app.get("/accounts/me/", Some(&owner.token)).await;
+    let (status, _) = app.as_(&owner).me().await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.login(&owner.email, &owner.password).await;
     assert_eq!(status, StatusCode::OK);
@@ -874,7 +858,7 @@ async fn delete_account_checks_who_and_what(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let (status, body) = app.get(&format!("/accounts/{}/", owner.id), None).await;
+    let (status, body) = app.anonymous().profile(&owner).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     // A second delete: the token is gone with the account.
     let (status, headers, body) = app
@@ -887,7 +871,7 @@ async fn delete_account_checks_who_and_what(app: TestApp) {
         .await;
     assert_unauthenticated(status, &headers, &body);
     // The intruder is untouched.
-    let (status, _) = app.get("/accounts/me/", Some(&intruder.token)).await;
+    let (status, _) = app.as_(&intruder).me().await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -918,37 +902,13 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
     // Posts, likes and comments both ways.
     let doomed_post = app.post_by(&doomed, "mine").await;
     let bob_post = app.post_by(&bob, "bob's").await;
-    let (status, body) = app
-        .post(
-            &format!("/posts/post-reaction/{bob_post}/"),
-            Some(&doomed.token),
-            json!({}),
-        )
-        .await;
+    let (status, body) = app.as_(&doomed).like(bob_post).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = app
-        .post(
-            &format!("/posts/post-reaction/{bob_post}/"),
-            Some(&cat.token),
-            json!({}),
-        )
-        .await;
+    let (status, body) = app.as_(&cat).like(bob_post).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = app
-        .post(
-            &format!("/posts/post-reaction/{doomed_post}/"),
-            Some(&bob.token),
-            json!({}),
-        )
-        .await;
+    let (status, body) = app.as_(&bob).like(doomed_post).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, comment) = app
-        .post(
-            &format!("/posts/post-comment/{bob_post}/"),
-            Some(&doomed.token),
-            json!({"content": "nice"}),
-        )
-        .await;
+    let (status, comment) = app.as_(&doomed).comment(bob_post, "nice").await;
     assert_eq!(status, StatusCode::CREATED, "{comment}");
     let comment_id = comment["id"].as_i64().unwrap();
     let (status, body) = app
@@ -959,13 +919,7 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, cat_comment) = app
-        .post(
-            &format!("/posts/post-comment/{bob_post}/"),
-            Some(&cat.token),
-            json!({"content": "great"}),
-        )
-        .await;
+    let (status, cat_comment) = app.as_(&cat).comment(bob_post, "great").await;
     assert_eq!(status, StatusCode::CREATED, "{cat_comment}");
     let cat_comment_id = cat_comment["id"].as_i64().unwrap();
     let (status, body) = app
@@ -976,19 +930,11 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = app
-        .post(
-            &format!("/posts/post-comment/{doomed_post}/"),
-            Some(&cat.token),
-            json!({"content": "hi"}),
-        )
-        .await;
+    let (status, body) = app.as_(&cat).comment(doomed_post, "hi").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     app.assert_counters_exact().await;
 
-    let (status, body) = app
-        .delete(&format!("/accounts/{}/", doomed.id), Some(&doomed.token))
-        .await;
+    let (status, body) = app.as_(&doomed).delete_account(&doomed).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert!(body.is_null(), "{body}");
 
@@ -1026,17 +972,9 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
         let (status, body) = app.get(&path, Some(&bob.token)).await;
         assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     }
-    let (status, body) = app
-        .post(
-            &format!("/accounts/follow/{}/", doomed.id),
-            Some(&bob.token),
-            json!({}),
-        )
-        .await;
+    let (status, body) = app.as_(&bob).follow(&doomed).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
-    let (status, body) = app
-        .get(&format!("/posts/edit/{doomed_post}/"), Some(&bob.token))
-        .await;
+    let (status, body) = app.as_(&bob).get_post(doomed_post).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "its post is gone: {body}");
 
     // Counters of everyone it touched.
@@ -1050,9 +988,7 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
     assert_eq!(cat_now["follower_count"], 1, "only bob: {cat_now}");
     let dan_now = profile_of(&app, &dan).await;
     assert_eq!(dan_now["following_count"], 0, "{dan_now}");
-    let (status, post) = app
-        .get(&format!("/posts/edit/{bob_post}/"), Some(&bob.token))
-        .await;
+    let (status, post) = app.as_(&bob).get_post(bob_post).await;
     assert_eq!(status, StatusCode::OK, "{post}");
     assert_eq!(post["likes_count"], 1, "cat's like stays: {post}");
     assert_eq!(
@@ -1072,12 +1008,7 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
     assert_eq!(body["follower_count"], 0);
 
     // The comment thread shows only what is left.
-    let (status, comments) = app
-        .get(
-            &format!("/posts/post-comment/{bob_post}/"),
-            Some(&bob.token),
-        )
-        .await;
+    let (status, comments) = app.as_(&bob).comments(bob_post).await;
     assert_eq!(status, StatusCode::OK, "{comments}");
     let remaining = comments["results"].as_array().unwrap();
     assert_eq!(remaining.len(), 1, "{comments}");
@@ -1161,7 +1092,7 @@ async fn unknown_paths_and_wrong_methods_answer_json(app: TestApp) {
         );
     }
     // None of that did anything.
-    let (status, me) = app.get("/accounts/me/", Some(&user.token)).await;
+    let (status, me) = app.as_(&user).me().await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["following_count"], 0);
 }
@@ -1238,7 +1169,7 @@ async fn malformed_bodies_are_400(app: TestApp) {
     // Nobody got created by any of it, and the user is unchanged.
     let (status, _) = app.login("t@example.com", "long-enough").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (_, me) = app.get("/accounts/me/", Some(&user.token)).await;
+    let (_, me) = app.as_(&user).me().await;
     assert_eq!(me["full_name"], "Test Person");
 }
 
@@ -1274,13 +1205,7 @@ async fn concurrent_activity_while_an_account_is_deleted(app: TestApp) {
     }
     // Some relations exist before the storm.
     for other in &others[..6] {
-        let (status, _) = app
-            .post(
-                &format!("/accounts/follow/{}/", doomed.id),
-                Some(&other.token),
-                json!({}),
-            )
-            .await;
+        let (status, _) = app.as_(other).follow(&doomed).await;
         assert_eq!(status, StatusCode::CREATED);
         let (status, _) = app
             .post(
@@ -1292,13 +1217,7 @@ async fn concurrent_activity_while_an_account_is_deleted(app: TestApp) {
         assert_eq!(status, StatusCode::CREATED);
     }
     for post in &other_posts {
-        let (status, comment) = app
-            .post(
-                &format!("/posts/post-comment/{post}/"),
-                Some(&doomed.token),
-                json!({"content": "first"}),
-            )
-            .await;
+        let (status, comment) = app.as_(&doomed).comment(*post, "first").await;
         assert_eq!(status, StatusCode::CREATED, "{comment}");
     }
 
@@ -1373,10 +1292,10 @@ async fn concurrent_activity_while_an_account_is_deleted(app: TestApp) {
         );
     }
     app.assert_counters_exact().await;
-    let (status, body) = app.get(&format!("/accounts/{}/", doomed.id), None).await;
+    let (status, body) = app.anonymous().profile(&doomed).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     for other in &others {
-        let (_, profile) = app.get(&format!("/accounts/{}/", other.id), None).await;
+        let (_, profile) = app.anonymous().profile(&other).await;
         assert_eq!(profile["follower_count"], 0, "{profile}");
         assert_eq!(profile["following_count"], 0, "{profile}");
     }

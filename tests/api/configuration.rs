@@ -3,7 +3,6 @@
 use std::process::Command;
 
 use reqwest::StatusCode;
-use serde_json::json;
 
 use crate::helpers::{TestApp, assert_error, with_settings};
 
@@ -87,13 +86,7 @@ async fn page_sizes_come_from_the_settings(app: TestApp) {
     let ann = app.user("ann").await;
     for name in ["bob", "cat", "dan", "eve"] {
         let fan = app.user(name).await;
-        let (status, body) = app
-            .post(
-                &format!("/accounts/follow/{}/", ann.id),
-                Some(&fan.token),
-                json!({}),
-            )
-            .await;
+        let (status, body) = app.as_(&fan).follow(&ann).await;
         assert!(status.is_success(), "{status} {body}");
     }
     let path = format!("/accounts/follower/{}/", ann.id);

@@ -206,20 +206,12 @@ impl TestApp {
 
     /// Creates a post with a small generated picture and returns its id.
     pub async fn post_by(&self, user: &TestUser, caption: &str) -> i64 {
-        let (status, body) = self.upload(&user.token, png(40, 30), caption).await;
-        assert_eq!(status, StatusCode::CREATED, "upload: {body}");
-        body["id"].as_i64().unwrap()
+        self.as_(user).post(caption).await
     }
 
     /// `who` follows `whom` through the API; returns the status (201 new edge, 200 already there).
     pub async fn follow(&self, who: &TestUser, whom: &TestUser) -> StatusCode {
-        let (status, body) = self
-            .post(
-                &format!("/accounts/follow/{}/", whom.id),
-                Some(&who.token),
-                json!({}),
-            )
-            .await;
+        let (status, body) = self.as_(who).follow(whom).await;
         assert!(
             status == StatusCode::CREATED || status == StatusCode::OK,
             "follow: {status} {body}"
@@ -646,9 +638,7 @@ pub async fn profile_of(app: &TestApp, user: &TestUser) -> Value {
 }
 
 pub async fn get_post(app: &TestApp, id: i64, user: &TestUser) -> Value {
-    let (status, body) = app
-        .get(&format!("/posts/edit/{id}/"), Some(&user.token))
-        .await;
+    let (status, body) = app.as_(user).get_post(id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }

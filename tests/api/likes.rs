@@ -15,10 +15,10 @@ async fn likes_are_idempotent(app: TestApp) {
     let id = app.post_by(&ann, "like me").await;
     let like = format!("/posts/post-reaction/{id}/");
 
-    let (status, body) = app.post(&like, Some(&bob.token), json!({})).await;
+    let (status, body) = app.as_(&bob).like(id).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body, json!({"liked": true, "likes_count": 1}));
-    let (status, body) = app.post(&like, Some(&bob.token), json!({})).await;
+    let (status, body) = app.as_(&bob).like(id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"liked": true, "likes_count": 1}));
     // Without a body or trailing slash.
@@ -41,7 +41,7 @@ async fn likes_are_idempotent(app: TestApp) {
     assert_eq!(get_post(&app, id, &bob).await["likes_count"], 2);
     assert_eq!(get_post(&app, id, &bob).await["liked_by_me"], true);
 
-    let (status, body) = app.post(&like, None, json!({})).await;
+    let (status, body) = app.anonymous().like(id).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let (status, body) = app
         .post("/posts/post-reaction/999999/", Some(&bob.token), json!({}))
@@ -49,9 +49,7 @@ async fn likes_are_idempotent(app: TestApp) {
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 
     // Unlike by either path, repeatedly: always 204.
-    let (status, _) = app
-        .delete(&format!("/posts/delete-like/{id}/"), Some(&bob.token))
-        .await;
+    let (status, _) = app.as_(&bob).unlike(id).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let post = get_post(&app, id, &bob).await;
     assert_eq!(
@@ -74,7 +72,7 @@ async fn likes_are_idempotent(app: TestApp) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Like again after unliking: a new like.
-    let (status, body) = app.post(&like, Some(&bob.token), json!({})).await;
+    let (status, body) = app.as_(&bob).like(id).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["likes_count"], 1);
     app.assert_counters_exact().await;
@@ -85,13 +83,7 @@ async fn likers_list(app: TestApp) {
     let likers = app.users("liker", 7).await;
     let id = app.post_by(&ann, "popular").await;
     for user in &likers {
-        let (status, _) = app
-            .post(
-                &format!("/posts/post-reaction/{id}/"),
-                Some(&user.token),
-                json!({}),
-            )
-            .await;
+        let (status, _) = app.as_(user).like(id).await;
         assert_eq!(status, StatusCode::CREATED);
     }
     // Ann follows liker 1; liker 2 follows ann.
@@ -205,12 +197,7 @@ async fn likes_under_concurrency(app: TestApp) {
         let app = &app;
         async move {
             barrier.wait().await;
-            app.post(
-                &format!("/posts/post-reaction/{first}/"),
-                Some(&user.token),
-                json!({}),
-            )
-            .await
+            app.as_(user).like(first).await
         }
     });
     let answers = futures_util::future::join_all(likes).await;
@@ -240,13 +227,11 @@ async fn likes_under_concurrency(app: TestApp) {
     let flickers = users.iter().take(50).map(|user| {
         let app = &app;
         async move {
-            let like = format!("/posts/post-reaction/{second}/");
-            let unlike = format!("/posts/delete-like/{second}/");
             for step in 0..5 {
                 let (status, body) = if step % 2 == 0 {
-                    app.post(&like, Some(&user.token), json!({})).await
+                    app.as_(user).like(second).await
                 } else {
-                    app.delete(&unlike, Some(&user.token)).await
+                    app.as_(user).unlike(second).await
                 };
                 let expected = if step % 2 == 0 {
                     StatusCode::CREATED

@@ -4,6 +4,7 @@
 #[macro_use]
 extern crate being_social_test_support;
 
+mod client;
 mod helpers;
 
 mod accounts;

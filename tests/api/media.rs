@@ -473,8 +473,7 @@ async fn no_orphan_files_when_the_author_goes_mid_upload(app: TestApp) {
         );
         let delete = async {
             tokio::time::sleep(std::time::Duration::from_millis(50 + 150 * round)).await;
-            app.delete(&format!("/accounts/{}/", ann.id), Some(&ann.token))
-                .await
+            app.as_(&ann).delete_account(&ann).await
         };
         let ((status, body), (deleted, deleted_body)) = tokio::join!(upload, delete);
         assert!(!status.is_server_error(), "upload: {status} {body}");
@@ -489,9 +488,7 @@ async fn no_orphan_files_when_the_author_goes_mid_upload(app: TestApp) {
     let bob = app.user("bob").await;
     app.post_by(&bob, "soon gone").await;
     assert_eq!(app.media_files().len(), 2);
-    let (status, _) = app
-        .delete(&format!("/accounts/{}/", bob.id), Some(&bob.token))
-        .await;
+    let (status, _) = app.as_(&bob).delete_account(&bob).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(app.media_files().is_empty(), "{:?}", app.media_files());
     app.assert_counters_exact().await;

@@ -412,13 +412,7 @@ async fn get_a_post(app: TestApp) {
     let seen_by_bob = get_post(&app, id, &bob).await;
     assert_post_shape(&app, &seen_by_bob);
     assert_eq!(seen_by_bob["liked_by_me"], false);
-    let (status, _) = app
-        .post(
-            &format!("/posts/post-reaction/{id}/"),
-            Some(&bob.token),
-            json!({}),
-        )
-        .await;
+    let (status, _) = app.as_(&bob).like(id).await;
     assert_eq!(status, StatusCode::CREATED);
     let seen_by_bob = get_post(&app, id, &bob).await;
     assert_eq!(seen_by_bob["liked_by_me"], true);
@@ -433,7 +427,7 @@ async fn get_a_post(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["id"], id);
 
-    let (status, body) = app.get(&format!("/posts/edit/{id}/"), None).await;
+    let (status, body) = app.anonymous().get_post(id).await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "not_authenticated");
     let (status, body) = app.get("/posts/edit/999999/", Some(&ann.token)).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
@@ -450,11 +444,13 @@ async fn edit_caption_and_alt_text(app: TestApp) {
 
     // PATCH the caption only: the alt text stays.
     let (status, body) = app
-        .patch(&path, Some(&ann.token), json!({"alt_text": "a test card"}))
+        .as_(&ann)
+        .edit_post(id, json!({"alt_text": "a test card"}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = app
-        .patch(&path, Some(&ann.token), json!({"caption": "  second  "}))
+        .as_(&ann)
+        .edit_post(id, json!({"caption": "  second  "}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_post_shape(&app, &body);
@@ -504,29 +500,24 @@ async fn edit_caption_and_alt_text(app: TestApp) {
     assert_eq!(response.status, StatusCode::OK, "{:?}", response.json());
     assert_eq!(response.json()["alt_text"], "a form's alt");
     assert_eq!(response.json()["caption"], "fourth");
-    app.patch(&path, Some(&ann.token), json!({"alt_text": "new alt"}))
+    app.as_(&ann)
+        .edit_post(id, json!({"alt_text": "new alt"}))
         .await;
     // An empty change changes nothing.
-    let (status, body) = app.patch(&path, Some(&ann.token), json!({})).await;
+    let (status, body) = app.as_(&ann).edit_post(id, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["caption"], "fourth");
 
     // The caption can be cleared.
-    let (status, body) = app
-        .patch(&path, Some(&ann.token), json!({"caption": ""}))
-        .await;
+    let (status, body) = app.as_(&ann).edit_post(id, json!({"caption": ""})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["caption"], "");
 
     // liked_by_me in the edit answer reflects the editor.
-    app.post(
-        &format!("/posts/post-reaction/{id}/"),
-        Some(&ann.token),
-        json!({}),
-    )
-    .await;
+    app.as_(&ann).like(id).await;
     let (status, body) = app
-        .patch(&path, Some(&ann.token), json!({"caption": "liked"}))
+        .as_(&ann)
+        .edit_post(id, json!({"caption": "liked"}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["liked_by_me"], true);
@@ -646,22 +637,10 @@ async fn delete_a_post(app: TestApp) {
 
     // Likes, comments and a reply tree on it, and a like and comment on another post.
     for user in [&ann, &bob, &cat] {
-        let (status, _) = app
-            .post(
-                &format!("/posts/post-reaction/{doomed}/"),
-                Some(&user.token),
-                json!({}),
-            )
-            .await;
+        let (status, _) = app.as_(user).like(doomed).await;
         assert_eq!(status, StatusCode::CREATED);
     }
-    let (_, c1) = app
-        .post(
-            &format!("/posts/post-comment/{doomed}/"),
-            Some(&bob.token),
-            json!({"content": "nice"}),
-        )
-        .await;
+    let (_, c1) = app.as_(&bob).comment(doomed, "nice").await;
     let c1 = c1["id"].as_i64().unwrap();
     let (status, _) = app
         .post(
@@ -671,64 +650,34 @@ async fn delete_a_post(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    app.post(
-        &format!("/posts/post-reaction/{keep}/"),
-        Some(&bob.token),
-        json!({}),
-    )
-    .await;
-    app.post(
-        &format!("/posts/post-comment/{keep}/"),
-        Some(&cat.token),
-        json!({"content": "stays"}),
-    )
-    .await;
+    app.as_(&bob).like(keep).await;
+    app.as_(&cat).comment(keep, "stays").await;
 
     // Others may not.
-    let (status, body) = app
-        .delete(&format!("/posts/edit/{doomed}/"), Some(&bob.token))
-        .await;
+    let (status, body) = app.as_(&bob).delete_post(doomed).await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "permission_denied");
-    let (status, _) = app.delete(&format!("/posts/edit/{doomed}/"), None).await;
+    let (status, _) = app.anonymous().delete_post(doomed).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, body) = app
-        .delete(&format!("/posts/edit/{other}/"), Some(&ann.token))
-        .await;
+    let (status, body) = app.as_(&ann).delete_post(other).await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "permission_denied");
     let (status, body) = app.delete("/posts/edit/999999/", Some(&ann.token)).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(get_post(&app, doomed, &ann).await["likes_count"], 3);
 
     // The author may.
-    let (status, body) = app
-        .delete(&format!("/posts/edit/{doomed}/"), Some(&ann.token))
-        .await;
+    let (status, body) = app.as_(&ann).delete_post(doomed).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let (status, body) = app
-        .get(&format!("/posts/edit/{doomed}/"), Some(&ann.token))
-        .await;
+    let (status, body) = app.as_(&ann).get_post(doomed).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
-    let (status, body) = app
-        .delete(&format!("/posts/edit/{doomed}/"), Some(&ann.token))
-        .await;
+    let (status, body) = app.as_(&ann).delete_post(doomed).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(app.post_count(ann.id).await, 1);
     assert_eq!(app.post_count(bob.id).await, 1);
-    let (status, _) = app
-        .get(&format!("/posts/post-comment/{doomed}/"), Some(&ann.token))
-        .await;
+    let (status, _) = app.as_(&ann).comments(doomed).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = app
-        .get(&format!("/posts/post-reaction/{doomed}/"), Some(&ann.token))
-        .await;
+    let (status, _) = app.as_(&ann).likers(doomed).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = app
-        .post(
-            &format!("/posts/post-reaction/{doomed}/"),
-            Some(&bob.token),
-            json!({}),
-        )
-        .await;
+    let (status, _) = app.as_(&bob).like(doomed).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Its files are gone; the others stay.
@@ -757,25 +706,13 @@ async fn post_deleted_while_liked_and_commented(app: TestApp) {
     let users = app.users_in_batches("crowd", 50, 25).await;
     for round in 0..4 {
         let id = app.post_by(&author, "short-lived").await;
-        let (_, first) = app
-            .post(
-                &format!("/posts/post-comment/{id}/"),
-                Some(&author.token),
-                json!({"content": "first"}),
-            )
-            .await;
+        let (_, first) = app.as_(&author).comment(id, "first").await;
         let first = first["id"].as_i64().unwrap();
         let crowd = users.iter().enumerate().map(|(i, user)| {
             let app = &app;
             async move {
                 let mut seen = Vec::new();
-                let like = app
-                    .post(
-                        &format!("/posts/post-reaction/{id}/"),
-                        Some(&user.token),
-                        json!({}),
-                    )
-                    .await;
+                let like = app.as_(user).like(id).await;
                 seen.push(("like", like));
                 let comment = if i % 2 == 0 {
                     app.post(
@@ -793,17 +730,9 @@ async fn post_deleted_while_liked_and_commented(app: TestApp) {
                     .await
                 };
                 seen.push(("comment", comment));
-                let unlike = app
-                    .delete(&format!("/posts/delete-like/{id}/"), Some(&user.token))
-                    .await;
+                let unlike = app.as_(user).unlike(id).await;
                 seen.push(("unlike", unlike));
-                let like = app
-                    .post(
-                        &format!("/posts/post-reaction/{id}/"),
-                        Some(&user.token),
-                        json!({}),
-                    )
-                    .await;
+                let like = app.as_(user).like(id).await;
                 seen.push(("like again", like));
                 seen
             }
@@ -811,8 +740,7 @@ async fn post_deleted_while_liked_and_commented(app: TestApp) {
         let deleter = async {
             // Let some of the crowd in first (more in the second round).
             tokio::time::sleep(std::time::Duration::from_millis(10 + 60 * round)).await;
-            app.delete(&format!("/posts/edit/{id}/"), Some(&author.token))
-                .await
+            app.as_(&author).delete_post(id).await
         };
         let (answers, (status, body)) =
             tokio::join!(futures_util::future::join_all(crowd), deleter);
@@ -830,9 +758,7 @@ async fn post_deleted_while_liked_and_commented(app: TestApp) {
                 }
             }
         }
-        let (status, _) = app
-            .get(&format!("/posts/edit/{id}/"), Some(&author.token))
-            .await;
+        let (status, _) = app.as_(&author).get_post(id).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         app.assert_counters_exact().await;
     }
@@ -869,7 +795,7 @@ async fn posts_of_a_user(app: TestApp) {
             assert_eq!(post["liked_by_me"], post["id"] == mine[1], "{post}");
         }
     }
-    let (status, _) = app.get(&format!("/accounts/{}/posts/", ann.id), None).await;
+    let (status, _) = app.anonymous().posts_of(&ann).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = app.get("/accounts/999999/posts/", Some(&ann.token)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -1006,12 +932,7 @@ async fn user_posts_list(app: TestApp) {
     assert_eq!(page["results"].as_array().unwrap().len(), 2);
     assert!(page["next"].as_str().unwrap().contains("limit=2"), "{page}");
     // A user without posts.
-    let (status, page) = app
-        .get(
-            &format!("/accounts/{}/posts/", viewer.id),
-            Some(&author.token),
-        )
-        .await;
+    let (status, page) = app.as_(&author).posts_of(&viewer).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page, json!({"results": [], "next": null}));
 

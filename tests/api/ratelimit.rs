@@ -161,7 +161,7 @@ async fn follow(app: &TestApp, from: &TestUser, to: &TestUser) -> (StatusCode, H
 }
 
 async fn follower_count(app: &TestApp, user: &TestUser) -> i64 {
-    let (status, body) = app.get(&format!("/accounts/{}/", user.id), None).await;
+    let (status, body) = app.anonymous().profile(&user).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["follower_count"].as_i64().unwrap()
 }
@@ -174,9 +174,7 @@ async fn tokens_are_limited_separately(app: TestApp) {
     let (status, headers, body) = follow(&app, &ann, &bob).await;
     assert!(status.is_success(), "{status} {body}");
     assert_eq!(header(&headers, "x-ratelimit-remaining"), "2");
-    let (status, body) = app
-        .delete(&format!("/accounts/follow/{}/", bob.id), Some(&ann.token))
-        .await;
+    let (status, body) = app.as_(&ann).unfollow(&bob).await;
     assert!(status.is_success(), "{status} {body}");
     let (status, _, body) = follow(&app, &ann, &bob).await;
     assert!(status.is_success(), "{status} {body}");
@@ -188,7 +186,7 @@ async fn tokens_are_limited_separately(app: TestApp) {
     assert_eq!(follower_count(&app, &cat).await, 0);
 
     // Ann can still read; Bob's token has its own allowance.
-    let (status, body) = app.get("/accounts/me/", Some(&ann.token)).await;
+    let (status, body) = app.as_(&ann).me().await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, headers, body) = follow(&app, &bob, &cat).await;
     assert!(status.is_success(), "{status} {body}");

@@ -181,7 +181,7 @@ async fn the_sweep_deletes_expired_tokens(app: TestApp) {
         assert_eq!(me_with(&app, &bob.token).await.0, StatusCode::OK);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let (status, body) = app.get("/accounts/me/", Some(&ann.token)).await;
+    let (status, body) = app.as_(&ann).me().await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "not_authenticated");
     assert_eq!(me_with(&app, &bob.token).await.0, StatusCode::OK);
 }
@@ -466,7 +466,7 @@ async fn logout_revokes_only_the_used_token(app: TestApp) {
         assert_eq!(status, StatusCode::OK, "{me}");
         assert_eq!(me["id"], user.id);
     }
-    let (status, _) = app.get("/accounts/me/", Some(&bystander.token)).await;
+    let (status, _) = app.as_(&bystander).me().await;
     assert_eq!(status, StatusCode::OK);
 
     // Bearer, without the trailing slash.

@@ -176,30 +176,21 @@ async fn create_needs_a_token(app: TestApp) {
 
 async fn create_needs_an_image(app: TestApp) {
     let ann = app.user("ann").await;
-    // No image at all.
-    let (status, body) = app
-        .upload_with(
-            Some(&ann.token),
+    for (case, parts) in [
+        (
+            "no image at all",
             vec![FormPart::text("caption", "no picture")],
-        )
-        .await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
-    assert!(body["errors"]["image"].is_array(), "{body}");
-    // A picture under another field name is not the image.
-    let (status, body) = app
-        .upload_with(
-            Some(&ann.token),
+        ),
+        (
+            "a picture under another field name is not the image",
             vec![FormPart::file("photo", jpeg(20, 20), "photo.jpg")],
-        )
-        .await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
-    assert!(body["errors"]["image"].is_array(), "{body}");
-    // An empty file.
-    let (status, body) = app
-        .upload_with(Some(&ann.token), vec![image_part(Vec::new())])
-        .await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
-    assert!(body["errors"]["image"].is_array(), "{body}");
+        ),
+        ("an empty file", vec![image_part(Vec::new())]),
+    ] {
+        let (status, body) = app.upload_with(Some(&ann.token), parts).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
+        assert!(body["errors"]["image"].is_array(), "{case}: {body}");
+    }
     // An empty form.
     let (status, body) = app.upload_with(Some(&ann.token), vec![]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -382,14 +373,15 @@ async fn caption_and_alt_text_are_bounded(app: TestApp) {
             .await
         }
     };
-    let (status, body) = upload("x".repeat(2201), String::new()).await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
-    assert!(body["errors"]["caption"].is_array(), "{body}");
-    let (status, body) = upload("é".repeat(2201), String::new()).await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
-    let (status, body) = upload(String::new(), "y".repeat(1001)).await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
-    assert!(body["errors"]["alt_text"].is_array(), "{body}");
+    for (caption, alt, field) in [
+        ("x".repeat(2201), String::new(), "caption"),
+        ("é".repeat(2201), String::new(), "caption"),
+        (String::new(), "y".repeat(1001), "alt_text"),
+    ] {
+        let (status, body) = upload(caption, alt).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
+        assert!(body["errors"][field].is_array(), "{body}");
+    }
     assert_eq!(app.post_count(ann.id).await, 0);
     assert!(app.media_files().is_empty(), "{:?}", app.media_files());
 
@@ -429,10 +421,10 @@ async fn get_a_post(app: TestApp) {
 
     let (status, body) = app.anonymous().get_post(id).await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "not_authenticated");
-    let (status, body) = app.get("/posts/edit/999999/", Some(&ann.token)).await;
-    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
-    let (status, body) = app.get("/posts/edit/abc/", Some(&ann.token)).await;
-    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    for path in ["/posts/edit/999999/", "/posts/edit/abc/"] {
+        let (status, body) = app.get(path, Some(&ann.token)).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    }
 }
 
 async fn edit_caption_and_alt_text(app: TestApp) {

@@ -54,6 +54,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        // TEST_LOG: also for the tests that start an application without on_both_backends!.
+        being_social_test_support::log::init();
         let db = TestDatabase::create(backend).await;
         let mut settings = Settings::for_database(db.url.clone(), db.dir.join("media"));
         adjust(&mut settings);

@@ -11,6 +11,8 @@
 //! Servers that run as processes of their own (`tests/process`) write their log to a file; with
 //! `TEST_LOG` set, that file is printed into the test's output when the server is dropped.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Whether `TEST_LOG` asks for the server's log.
@@ -20,8 +22,8 @@ pub fn enabled() -> bool {
 
 /// Installs the test subscriber when [`enabled`]: events go to the output of the test whose
 /// threads log them. Without `TEST_LOG`, nothing is installed and nothing is printed. Called by
-/// [`on_both_backends!`](crate::on_both_backends) before every test body; a second call is a
-/// no-op.
+/// [`on_both_backends!`](crate::on_both_backends) before every test body (and by whatever starts
+/// a server in a test); a second call is a no-op.
 pub fn init() {
     if !enabled() {
         return;
@@ -29,6 +31,8 @@ pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only for a person at a terminal, as the server's own log.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_test_writer()
         .try_init();
 }

@@ -1,10 +1,15 @@
+//! Accounts: sign-up, profiles (with their posts and the caller's relationship), profile and
+//! password changes, the avatar, account deletion; unknown paths and malformed bodies.
+
 use std::collections::HashSet;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, assert_error, assert_unauthenticated, png};
-use crate::on_both_backends;
+use crate::helpers::{
+    TestApp, TestUser, assert_error, assert_unauthenticated, assert_validation, error_fields, png,
+    profile_of,
+};
 
 on_both_backends!(
     signup_login_me,
@@ -13,18 +18,10 @@ on_both_backends!(
     signup_password_bounds,
     signup_email_unique_case_insensitively,
     concurrent_signups_with_one_email_make_one_account,
-    login_accepts_email_or_username,
-    login_failures_look_the_same,
-    login_validation,
-    each_login_issues_a_new_token,
-    token_schemes_and_bad_tokens,
-    endpoints_needing_a_token_answer_401,
-    logout_revokes_only_the_used_token,
     profile_by_id_and_email,
     anonymous_profile_has_no_posts_or_relationship,
     authenticated_profile_has_posts_and_relationship,
     profile_posts_page_links_to_the_rest,
-    user_posts_list,
     patch_profile_fields,
     patch_profile_bad_input_changes_nothing,
     patch_someone_else_is_forbidden,
@@ -38,36 +35,8 @@ on_both_backends!(
     concurrent_activity_while_an_account_is_deleted,
 );
 
-/// The `errors` map of a validation error, checking the status, code and that `field` is named.
-fn assert_validation(status: StatusCode, body: &Value, field: &str) {
-    assert_error(status, body, StatusCode::BAD_REQUEST, "validation_error");
-    let messages = &body["errors"][field];
-    assert!(
-        messages.as_array().is_some_and(
-            |m| !m.is_empty() && m.iter().all(|s| s.as_str().is_some_and(|s| !s.is_empty()))
-        ),
-        "errors.{field} should list messages: {body}"
-    );
-}
-
-/// The fields named in a validation error.
-fn error_fields(body: &Value) -> HashSet<String> {
-    body["errors"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
 fn signup_body(email: &str, full_name: &str, password: &str) -> Value {
     json!({"email": email, "full_name": full_name, "password": password})
-}
-
-async fn profile_of(app: &TestApp, user: &TestUser) -> Value {
-    let (status, body) = app
-        .get(&format!("/accounts/{}/", user.id), Some(&user.token))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
 }
 
 async fn signup_login_me(app: TestApp) {
@@ -329,309 +298,6 @@ async fn concurrent_signups_with_one_email_make_one_account(app: TestApp) {
     }
 }
 
-async fn login_accepts_email_or_username(app: TestApp) {
-    let user = app.user("lena").await;
-    for (request, what) in [
-        (
-            json!({"email": user.email, "password": user.password}),
-            "email",
-        ),
-        (
-            json!({"username": user.email, "password": user.password}),
-            "username",
-        ),
-        (
-            json!({"email": "  LENA@example.COM ", "password": user.password}),
-            "email in another case, with spaces",
-        ),
-        (
-            json!({"username": "Lena@Example.com", "password": user.password}),
-            "username in another case",
-        ),
-    ] {
-        for path in ["/accounts/login/", "/accounts/login"] {
-            let (status, body) = app.post(path, None, request.clone()).await;
-            assert_eq!(status, StatusCode::OK, "{what} at {path}: {body}");
-            assert_eq!(body["user"]["id"], user.id, "{body}");
-            assert_eq!(body["user"]["email"], "lena@example.com");
-            let token = body["token"].as_str().unwrap();
-            assert!(token.len() >= 20, "a token worth the name: {token}");
-            let (status, me) = app.get("/accounts/me/", Some(token)).await;
-            assert_eq!(status, StatusCode::OK, "{me}");
-            assert_eq!(me["id"], user.id);
-        }
-    }
-}
-
-async fn login_failures_look_the_same(app: TestApp) {
-    let user = app.user("kim").await;
-    let (status_unknown, unknown) = app.login("nobody@example.com", &user.password).await;
-    let (status_wrong, wrong) = app.login(&user.email, "not-the-password").await;
-    let (status_username, via_username) = app
-        .post(
-            "/accounts/login/",
-            None,
-            json!({"username": "nobody@example.com", "password": "whatever-pw"}),
-        )
-        .await;
-    assert_error(
-        status_unknown,
-        &unknown,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    );
-    assert_eq!(status_unknown, status_wrong);
-    assert_eq!(
-        unknown, wrong,
-        "unknown email and wrong password look alike"
-    );
-    assert_eq!(status_username, status_wrong);
-    assert_eq!(via_username, wrong);
-    assert!(
-        !wrong.to_string().to_lowercase().contains("not found"),
-        "{wrong}"
-    );
-
-    // A password that would be valid except for its case.
-    let (status, body) = app.login(&user.email, &user.password.to_uppercase()).await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    );
-    // 1024 characters is allowed, and simply wrong.
-    let (status, body) = app.login(&user.email, &"k".repeat(1024)).await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    );
-}
-
-async fn login_validation(app: TestApp) {
-    let user = app.user("omar").await;
-    // Over 1024 characters is refused before any hashing, for known and unknown emails alike.
-    for email in [user.email.as_str(), "ghost@example.com"] {
-        let (status, body) = app.login(email, &"x".repeat(1025)).await;
-        assert_validation(status, &body, "password");
-        assert_eq!(error_fields(&body), HashSet::from(["password".to_owned()]));
-    }
-    let (status, body) = app
-        .post("/accounts/login/", None, json!({"password": user.password}))
-        .await;
-    assert_validation(status, &body, "email");
-    let (status, body) = app
-        .post("/accounts/login/", None, json!({"email": user.email}))
-        .await;
-    assert_validation(status, &body, "password");
-    let (status, body) = app.post("/accounts/login/", None, json!({})).await;
-    assert_validation(status, &body, "email");
-    assert_validation(status, &body, "password");
-    let (status, body) = app
-        .post(
-            "/accounts/login/",
-            None,
-            json!({"email": 42, "password": user.password}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    // None of that locked the account or changed it.
-    let (status, body) = app.login(&user.email, &user.password).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-async fn each_login_issues_a_new_token(app: TestApp) {
-    let user = app.user("tess").await;
-    let mut tokens = HashSet::from([user.token.clone()]);
-    for _ in 0..3 {
-        let (status, body) = app.login(&user.email, &user.password).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        tokens.insert(body["token"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(tokens.len(), 4, "every login issues a different token");
-    for token in &tokens {
-        let (status, me) = app.get("/accounts/me", Some(token)).await;
-        assert_eq!(status, StatusCode::OK, "{me}");
-        assert_eq!(me["id"], user.id);
-    }
-}
-
-async fn token_schemes_and_bad_tokens(app: TestApp) {
-    let user = app.user("sam").await;
-    let token = user.token.as_str();
-    for header in [
-        format!("Token {token}"),
-        format!("Bearer {token}"),
-        format!("token {token}"),
-        format!("BEARER {token}"),
-    ] {
-        for path in ["/accounts/me/", "/accounts/me"] {
-            let (status, _, body) = app
-                .call_with_header(Method::GET, path, Some(&header), None)
-                .await;
-            assert_eq!(status, StatusCode::OK, "{header} at {path}: {body}");
-            assert_eq!(body["id"], user.id);
-            assert_eq!(body["email"], user.email);
-        }
-    }
-
-    let other = app.user("sam-other").await;
-    let unknown = format!("{}x", &token[..token.len() - 1]);
-    for header in [
-        None,
-        Some("Token".to_owned()),
-        Some("Bearer ".to_owned()),
-        Some("Token not-a-real-token".to_owned()),
-        Some(format!("Token {unknown}")),
-        Some(format!("Bearer {unknown}")),
-        Some(format!("Token {token} extra")),
-        Some(format!("Basic {token}")),
-        Some(format!("Token {}", token.to_uppercase())),
-        Some(format!("Token {token}{}", other.token)),
-    ] {
-        let (status, headers, body) = app
-            .call_with_header(Method::GET, "/accounts/me/", header.as_deref(), None)
-            .await;
-        assert_unauthenticated(status, &headers, &body);
-        assert_eq!(body["code"], "not_authenticated", "{header:?}: {body}");
-    }
-}
-
-async fn endpoints_needing_a_token_answer_401(app: TestApp) {
-    let user = app.user("gate").await;
-    let other = app.user("gate-other").await;
-    // A revoked token.
-    let (status, login) = app.login(&user.email, &user.password).await;
-    assert_eq!(status, StatusCode::OK);
-    let revoked = login["token"].as_str().unwrap().to_owned();
-    let (status, _) = app
-        .call(Method::POST, "/accounts/logout/", Some(&revoked), None)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-
-    let id = other.id;
-    let endpoints: Vec<(Method, String, Option<Value>)> = vec![
-        (Method::GET, "/accounts/me/".into(), None),
-        (Method::POST, "/accounts/logout/".into(), None),
-        (Method::GET, format!("/accounts/{id}/posts/"), None),
-        (
-            Method::PATCH,
-            format!("/accounts/{}/", user.id),
-            Some(json!({"bio": "hacked"})),
-        ),
-        (Method::DELETE, format!("/accounts/{}/", user.id), None),
-        (Method::POST, format!("/accounts/follow/{id}/"), None),
-        (Method::DELETE, format!("/accounts/follow/{id}/"), None),
-        (
-            Method::DELETE,
-            format!("/accounts/remove-follower/{id}/"),
-            None,
-        ),
-        (Method::GET, format!("/accounts/follower/{id}/"), None),
-        (Method::GET, format!("/accounts/following/{id}/"), None),
-    ];
-    for (method, path, body) in endpoints {
-        let bare = path.trim_end_matches('/').to_owned();
-        for path in [path.clone(), bare] {
-            for header in [
-                None,
-                Some("Token no-such-token".to_owned()),
-                Some(format!("Token {revoked}")),
-                Some(format!("Bearer {revoked}")),
-            ] {
-                let (status, headers, answer) = app
-                    .call_with_header(method.clone(), &path, header.as_deref(), body.clone())
-                    .await;
-                assert_eq!(
-                    status,
-                    StatusCode::UNAUTHORIZED,
-                    "{method} {path} with {header:?}: {answer}"
-                );
-                assert_unauthenticated(status, &headers, &answer);
-                assert_eq!(answer["code"], "not_authenticated", "{answer}");
-            }
-        }
-    }
-    // Nothing above changed anything.
-    let me = profile_of(&app, &user).await;
-    assert_eq!(me["bio"], "");
-    assert_eq!(me["following_count"], 0);
-    assert_eq!(me["follower_count"], 0);
-    app.assert_counters_exact().await;
-}
-
-async fn logout_revokes_only_the_used_token(app: TestApp) {
-    let user = app.user("leo").await;
-    let (status, body) = app.login(&user.email, &user.password).await;
-    assert_eq!(status, StatusCode::OK);
-    let second = body["token"].as_str().unwrap().to_owned();
-    let (status, body) = app.login(&user.email, &user.password).await;
-    assert_eq!(status, StatusCode::OK);
-    let third = body["token"].as_str().unwrap().to_owned();
-    let bystander = app.user("leo-bystander").await;
-
-    let (status, _, body) = app
-        .call_with_header(
-            Method::POST,
-            "/accounts/logout/",
-            Some(&format!("Token {}", user.token)),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    assert!(body.is_null(), "204 has no body: {body}");
-
-    let (status, headers, body) = app
-        .call_with_header(
-            Method::GET,
-            "/accounts/me/",
-            Some(&format!("Token {}", user.token)),
-            None,
-        )
-        .await;
-    assert_unauthenticated(status, &headers, &body);
-    // Logging out again with the revoked token is itself unauthenticated.
-    let (status, headers, body) = app
-        .call_with_header(
-            Method::POST,
-            "/accounts/logout",
-            Some(&format!("Token {}", user.token)),
-            None,
-        )
-        .await;
-    assert_unauthenticated(status, &headers, &body);
-
-    // The other tokens of the same user, and other users' tokens, still work.
-    for token in [&second, &third] {
-        let (status, me) = app.get("/accounts/me/", Some(token)).await;
-        assert_eq!(status, StatusCode::OK, "{me}");
-        assert_eq!(me["id"], user.id);
-    }
-    let (status, _) = app.get("/accounts/me/", Some(&bystander.token)).await;
-    assert_eq!(status, StatusCode::OK);
-
-    // Bearer, without the trailing slash.
-    let (status, _, body) = app
-        .call_with_header(
-            Method::POST,
-            "/accounts/logout",
-            Some(&format!("Bearer {second}")),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let (status, _) = app.get("/accounts/me/", Some(&second)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = app.get("/accounts/me/", Some(&third)).await;
-    assert_eq!(status, StatusCode::OK);
-
-    // Logging out does not stop logging in.
-    let (status, body) = app.login(&user.email, &user.password).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
 async fn profile_by_id_and_email(app: TestApp) {
     let (status, created) = app
         .post(
@@ -692,7 +358,7 @@ async fn profile_by_id_and_email(app: TestApp) {
 async fn anonymous_profile_has_no_posts_or_relationship(app: TestApp) {
     let author = app.user("anon-author").await;
     app.post_by(&author, "hello").await;
-    let (status, body) = app.get(&format!("/accounts/{}/", author.id), None).await;
+    let (status, body) = app.anonymous().profile(&author).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["post_count"], 1);
     assert!(body.get("posts").is_none(), "anonymous: no posts: {body}");
@@ -747,13 +413,7 @@ async fn authenticated_profile_has_posts_and_relationship(app: TestApp) {
     assert_eq!(posts["results"][0]["author"]["id"], bob.id);
     assert_eq!(body["post_count"], 2);
 
-    let (status, _) = app
-        .post(
-            &format!("/accounts/follow/{}/", bob.id),
-            Some(&ann.token),
-            json!({}),
-        )
-        .await;
+    let (status, _) = app.as_(&ann).follow(&bob).await;
     assert_eq!(status, StatusCode::CREATED);
     let (following, follows_you, body) = relationship(&ann, &bob).await;
     assert_eq!((following, follows_you), (json!(true), json!(false)));
@@ -763,22 +423,14 @@ async fn authenticated_profile_has_posts_and_relationship(app: TestApp) {
     assert_eq!(body["following_count"], 1);
     assert_eq!(body["posts"], json!({"results": [], "next": null}));
 
-    let (status, _) = app
-        .post(
-            &format!("/accounts/follow/{}/", ann.id),
-            Some(&bob.token),
-            json!({}),
-        )
-        .await;
+    let (status, _) = app.as_(&bob).follow(&ann).await;
     assert_eq!(status, StatusCode::CREATED);
     let (following, follows_you, _) = relationship(&ann, &bob).await;
     assert_eq!((following, follows_you), (json!(true), json!(true)));
     let (following, follows_you, _) = relationship(&bob, &ann).await;
     assert_eq!((following, follows_you), (json!(true), json!(true)));
 
-    let (status, _) = app
-        .delete(&format!("/accounts/follow/{}/", bob.id), Some(&ann.token))
-        .await;
+    let (status, _) = app.as_(&ann).unfollow(&bob).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (following, follows_you, _) = relationship(&ann, &bob).await;
     assert_eq!((following, follows_you), (json!(false), json!(true)));
@@ -797,9 +449,7 @@ async fn profile_posts_page_links_to_the_rest(app: TestApp) {
         ids.push(app.post_by(&author, &format!("post {i}")).await);
     }
     ids.reverse();
-    let (status, body) = app
-        .get(&format!("/accounts/{}/", author.id), Some(&viewer.token))
-        .await;
+    let (status, body) = app.as_(&viewer).profile(&author).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["post_count"], 31);
     let first: Vec<i64> = body["posts"]["results"]
@@ -816,82 +466,6 @@ async fn profile_posts_page_links_to_the_rest(app: TestApp) {
         .await;
     let rest: Vec<i64> = rest.iter().map(|p| p["id"].as_i64().unwrap()).collect();
     assert_eq!(rest, ids[30..], "the next page has the rest");
-}
-
-async fn user_posts_list(app: TestApp) {
-    let author = app.user("lister").await;
-    let viewer = app.user("list-viewer").await;
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        ids.push(app.post_by(&author, &format!("p{i}")).await);
-    }
-    ids.reverse();
-    for base in [
-        format!("/accounts/{}/posts/", author.id),
-        format!("/accounts/{}/posts", author.id),
-        format!("/accounts/{}/posts/", author.email.to_uppercase()),
-    ] {
-        let all = app.walk(&base, Some(&viewer.token)).await;
-        let got: Vec<i64> = all.iter().map(|p| p["id"].as_i64().unwrap()).collect();
-        assert_eq!(got, ids, "{base}: newest first");
-        let paged = app
-            .walk(&format!("{base}?limit=2"), Some(&viewer.token))
-            .await;
-        let got: Vec<i64> = paged.iter().map(|p| p["id"].as_i64().unwrap()).collect();
-        assert_eq!(got, ids, "{base}?limit=2 walks every post once");
-    }
-    let (status, page) = app
-        .get(
-            &format!("/accounts/{}/posts/?limit=2", author.id),
-            Some(&viewer.token),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(page["results"].as_array().unwrap().len(), 2);
-    assert!(page["next"].as_str().unwrap().contains("limit=2"), "{page}");
-    // A user without posts.
-    let (status, page) = app
-        .get(
-            &format!("/accounts/{}/posts/", viewer.id),
-            Some(&author.token),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(page, json!({"results": [], "next": null}));
-
-    for query in ["limit=0", "limit=101", "limit=abc"] {
-        let (status, body) = app
-            .get(
-                &format!("/accounts/{}/posts/?{query}", author.id),
-                Some(&viewer.token),
-            )
-            .await;
-        assert_validation(status, &body, "limit");
-    }
-    let (status, body) = app
-        .get(
-            &format!("/accounts/{}/posts/?cursor=garbage", author.id),
-            Some(&viewer.token),
-        )
-        .await;
-    assert_validation(status, &body, "cursor");
-
-    for path in [
-        "/accounts/999999/posts/",
-        "/accounts/nobody@example.com/posts/",
-    ] {
-        let (status, body) = app.get(path, Some(&viewer.token)).await;
-        assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
-    }
-    let (status, headers, body) = app
-        .call_with_header(
-            Method::GET,
-            &format!("/accounts/{}/posts/", author.id),
-            None,
-            None,
-        )
-        .await;
-    assert_unauthenticated(status, &headers, &body);
 }
 
 async fn patch_profile_fields(app: TestApp) {
@@ -956,7 +530,7 @@ async fn patch_profile_fields(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["full_name"], "By Email");
 
-    let (status, me) = app.get("/accounts/me/", Some(&user.token)).await;
+    let (status, me) = app.as_(&user).me().await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["full_name"], "By Email");
     assert_eq!(me["bio"], "");
@@ -1069,12 +643,12 @@ async fn patch_someone_else_is_forbidden(app: TestApp) {
             .await;
         assert_error(status, &body, StatusCode::FORBIDDEN, "permission_denied");
     }
-    let (_, now) = app.get(&format!("/accounts/{}/", owner.id), None).await;
+    let (_, now) = app.anonymous().profile(&owner).await;
     assert_eq!(now["full_name"], "Test Person");
     assert_eq!(now["bio"], "");
     let (status, _) = app.login(&owner.email, &owner.password).await;
     assert_eq!(status, StatusCode::OK);
-    let (_, mine) = app.get(&format!("/accounts/{}/", intruder.id), None).await;
+    let (_, mine) = app.anonymous().profile(&intruder).await;
     assert_eq!(
         mine["full_name"], "Test Person",
         "the intruder's own profile is untouched"
@@ -1269,9 +843,9 @@ async fn delete_account_checks_who_and_what(app: TestApp) {
         let (status, body) = app.delete(path, Some(&intruder.token)).await;
         assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     }
-    let (status, body) = app.get(&format!("/accounts/{}/", owner.id), None).await;
+    let (status, body) = app.anonymous().profile(&owner).await;
     assert_eq!(status, StatusCode::OK, "still there: {body}");
-    let (status, _) = app.get("/accounts/me/", Some(&owner.token)).await;
+    let (status, _) = app.as_(&owner).me().await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.login(&owner.email, &owner.password).await;
     assert_eq!(status, StatusCode::OK);
@@ -1284,7 +858,7 @@ async fn delete_account_checks_who_and_what(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let (status, body) = app.get(&format!("/accounts/{}/", owner.id), None).await;
+    let (status, body) = app.anonymous().profile(&owner).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     // A second delete: the token is gone with the account.
     let (status, headers, body) = app
@@ -1297,7 +871,7 @@ async fn delete_account_checks_who_and_what(app: TestApp) {
         .await;
     assert_unauthenticated(status, &headers, &body);
     // The intruder is untouched.
-    let (status, _) = app.get("/accounts/me/", Some(&intruder.token)).await;
+    let (status, _) = app.as_(&intruder).me().await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -1328,37 +902,13 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
     // Posts, likes and comments both ways.
     let doomed_post = app.post_by(&doomed, "mine").await;
     let bob_post = app.post_by(&bob, "bob's").await;
-    let (status, body) = app
-        .post(
-            &format!("/posts/post-reaction/{bob_post}/"),
-            Some(&doomed.token),
-            json!({}),
-        )
-        .await;
+    let (status, body) = app.as_(&doomed).like(bob_post).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = app
-        .post(
-            &format!("/posts/post-reaction/{bob_post}/"),
-            Some(&cat.token),
-            json!({}),
-        )
-        .await;
+    let (status, body) = app.as_(&cat).like(bob_post).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = app
-        .post(
-            &format!("/posts/post-reaction/{doomed_post}/"),
-            Some(&bob.token),
-            json!({}),
-        )
-        .await;
+    let (status, body) = app.as_(&bob).like(doomed_post).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, comment) = app
-        .post(
-            &format!("/posts/post-comment/{bob_post}/"),
-            Some(&doomed.token),
-            json!({"content": "nice"}),
-        )
-        .await;
+    let (status, comment) = app.as_(&doomed).comment(bob_post, "nice").await;
     assert_eq!(status, StatusCode::CREATED, "{comment}");
     let comment_id = comment["id"].as_i64().unwrap();
     let (status, body) = app
@@ -1369,13 +919,7 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, cat_comment) = app
-        .post(
-            &format!("/posts/post-comment/{bob_post}/"),
-            Some(&cat.token),
-            json!({"content": "great"}),
-        )
-        .await;
+    let (status, cat_comment) = app.as_(&cat).comment(bob_post, "great").await;
     assert_eq!(status, StatusCode::CREATED, "{cat_comment}");
     let cat_comment_id = cat_comment["id"].as_i64().unwrap();
     let (status, body) = app
@@ -1386,19 +930,11 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = app
-        .post(
-            &format!("/posts/post-comment/{doomed_post}/"),
-            Some(&cat.token),
-            json!({"content": "hi"}),
-        )
-        .await;
+    let (status, body) = app.as_(&cat).comment(doomed_post, "hi").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     app.assert_counters_exact().await;
 
-    let (status, body) = app
-        .delete(&format!("/accounts/{}/", doomed.id), Some(&doomed.token))
-        .await;
+    let (status, body) = app.as_(&doomed).delete_account(&doomed).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert!(body.is_null(), "{body}");
 
@@ -1436,17 +972,9 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
         let (status, body) = app.get(&path, Some(&bob.token)).await;
         assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     }
-    let (status, body) = app
-        .post(
-            &format!("/accounts/follow/{}/", doomed.id),
-            Some(&bob.token),
-            json!({}),
-        )
-        .await;
+    let (status, body) = app.as_(&bob).follow(&doomed).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
-    let (status, body) = app
-        .get(&format!("/posts/edit/{doomed_post}/"), Some(&bob.token))
-        .await;
+    let (status, body) = app.as_(&bob).get_post(doomed_post).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "its post is gone: {body}");
 
     // Counters of everyone it touched.
@@ -1460,9 +988,7 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
     assert_eq!(cat_now["follower_count"], 1, "only bob: {cat_now}");
     let dan_now = profile_of(&app, &dan).await;
     assert_eq!(dan_now["following_count"], 0, "{dan_now}");
-    let (status, post) = app
-        .get(&format!("/posts/edit/{bob_post}/"), Some(&bob.token))
-        .await;
+    let (status, post) = app.as_(&bob).get_post(bob_post).await;
     assert_eq!(status, StatusCode::OK, "{post}");
     assert_eq!(post["likes_count"], 1, "cat's like stays: {post}");
     assert_eq!(
@@ -1482,12 +1008,7 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
     assert_eq!(body["follower_count"], 0);
 
     // The comment thread shows only what is left.
-    let (status, comments) = app
-        .get(
-            &format!("/posts/post-comment/{bob_post}/"),
-            Some(&bob.token),
-        )
-        .await;
+    let (status, comments) = app.as_(&bob).comments(bob_post).await;
     assert_eq!(status, StatusCode::OK, "{comments}");
     let remaining = comments["results"].as_array().unwrap();
     assert_eq!(remaining.len(), 1, "{comments}");
@@ -1571,7 +1092,7 @@ async fn unknown_paths_and_wrong_methods_answer_json(app: TestApp) {
         );
     }
     // None of that did anything.
-    let (status, me) = app.get("/accounts/me/", Some(&user.token)).await;
+    let (status, me) = app.as_(&user).me().await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["following_count"], 0);
 }
@@ -1648,7 +1169,7 @@ async fn malformed_bodies_are_400(app: TestApp) {
     // Nobody got created by any of it, and the user is unchanged.
     let (status, _) = app.login("t@example.com", "long-enough").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (_, me) = app.get("/accounts/me/", Some(&user.token)).await;
+    let (_, me) = app.as_(&user).me().await;
     assert_eq!(me["full_name"], "Test Person");
 }
 
@@ -1684,13 +1205,7 @@ async fn concurrent_activity_while_an_account_is_deleted(app: TestApp) {
     }
     // Some relations exist before the storm.
     for other in &others[..6] {
-        let (status, _) = app
-            .post(
-                &format!("/accounts/follow/{}/", doomed.id),
-                Some(&other.token),
-                json!({}),
-            )
-            .await;
+        let (status, _) = app.as_(other).follow(&doomed).await;
         assert_eq!(status, StatusCode::CREATED);
         let (status, _) = app
             .post(
@@ -1702,13 +1217,7 @@ async fn concurrent_activity_while_an_account_is_deleted(app: TestApp) {
         assert_eq!(status, StatusCode::CREATED);
     }
     for post in &other_posts {
-        let (status, comment) = app
-            .post(
-                &format!("/posts/post-comment/{post}/"),
-                Some(&doomed.token),
-                json!({"content": "first"}),
-            )
-            .await;
+        let (status, comment) = app.as_(&doomed).comment(*post, "first").await;
         assert_eq!(status, StatusCode::CREATED, "{comment}");
     }
 
@@ -1783,10 +1292,10 @@ async fn concurrent_activity_while_an_account_is_deleted(app: TestApp) {
         );
     }
     app.assert_counters_exact().await;
-    let (status, body) = app.get(&format!("/accounts/{}/", doomed.id), None).await;
+    let (status, body) = app.anonymous().profile(&doomed).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     for other in &others {
-        let (_, profile) = app.get(&format!("/accounts/{}/", other.id), None).await;
+        let (_, profile) = app.anonymous().profile(&other).await;
         assert_eq!(profile["follower_count"], 0, "{profile}");
         assert_eq!(profile["following_count"], 0, "{profile}");
     }

@@ -6,7 +6,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, assert_error};
-use crate::on_both_backends;
 
 on_both_backends!(
     comment_on_a_post,
@@ -27,12 +26,10 @@ async fn comment(
     parent: Option<i64>,
     content: &str,
 ) -> (StatusCode, Value) {
-    let path = match parent {
-        None => format!("/posts/post-comment/{post}/"),
-        Some(parent) => format!("/posts/post-comment/{post}/{parent}/"),
-    };
-    app.post(&path, Some(&user.token), json!({"content": content}))
-        .await
+    match parent {
+        None => app.as_(user).comment(post, content).await,
+        Some(parent) => app.as_(user).reply(post, parent, content).await,
+    }
 }
 
 /// Creates a comment or reply that must succeed; returns its id.
@@ -49,9 +46,7 @@ async fn comment_ok(
 }
 
 async fn post_json(app: &TestApp, id: i64, user: &TestUser) -> Value {
-    let (status, body) = app
-        .get(&format!("/posts/edit/{id}/"), Some(&user.token))
-        .await;
+    let (status, body) = app.as_(user).get_post(id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -149,13 +144,7 @@ async fn comment_on_a_post(app: TestApp) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(comments_count(&app, post, &bob).await, 2);
 
-    let (status, body) = app
-        .post(
-            &format!("/posts/post-comment/{post}/"),
-            None,
-            json!({"content": "anonymous"}),
-        )
-        .await;
+    let (status, body) = app.anonymous().comment(post, "anonymous").await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "not_authenticated");
     // A url-encoded form, as clients of the original service send it; other types are 415.
     let response = app
@@ -192,7 +181,7 @@ async fn comment_on_a_post(app: TestApp) {
     assert_eq!(comments_count(&app, post, &ann).await, 3);
     let (status, body) = comment(&app, &bob, 999_999, None, "where?").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
-    let (status, _) = app.get(&format!("/posts/post-comment/{post}/"), None).await;
+    let (status, _) = app.anonymous().comments(post).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(comments_count(&app, post, &bob).await, 3);
     app.assert_counters_exact().await;
@@ -255,9 +244,7 @@ async fn replies_and_replies_to_replies(app: TestApp) {
     assert_eq!(comments_count(&app, post, &ann).await, 4);
 
     // Top-level list: only `top`, with its two direct replies counted.
-    let (status, page) = app
-        .get(&format!("/posts/post-comment/{post}/"), Some(&bob.token))
-        .await;
+    let (status, page) = app.as_(&bob).comments(post).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let results = page["results"].as_array().unwrap();
     assert_eq!(ids(results), vec![top]);
@@ -324,9 +311,7 @@ async fn a_reply_must_belong_to_the_post(app: TestApp) {
 
     assert_eq!(comments_count(&app, first, &ann).await, 1);
     assert_eq!(comments_count(&app, second, &ann).await, 1);
-    let (_, page) = app
-        .get(&format!("/posts/post-comment/{first}/"), Some(&ann.token))
-        .await;
+    let (_, page) = app.as_(&ann).comments(first).await;
     assert_eq!(page["results"][0]["reply_count"], 0);
     app.assert_counters_exact().await;
 }
@@ -345,9 +330,7 @@ async fn a_reply_to_no_comment_is_404(app: TestApp) {
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(comments_count(&app, post, &ann).await, 1);
 
-    let (status, _) = app
-        .delete(&format!("/posts/delete-comment/{first}/"), Some(&ann.token))
-        .await;
+    let (status, _) = app.as_(&ann).delete_comment(first).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(comments_count(&app, post, &ann).await, 0);
     app.assert_counters_exact().await;
@@ -450,23 +433,11 @@ async fn who_may_delete_a_comment(app: TestApp) {
     assert_eq!(comments_count(&app, post, &ann).await, 4);
 
     // A stranger may not; nor may the author of a parent delete a reply by someone else.
-    let (status, body) = app
-        .delete(
-            &format!("/posts/delete-comment/{by_bob}/"),
-            Some(&eve.token),
-        )
-        .await;
+    let (status, body) = app.as_(&eve).delete_comment(by_bob).await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "permission_denied");
-    let (status, body) = app
-        .delete(
-            &format!("/posts/delete-comment/{reply_by_ann}/"),
-            Some(&eve.token),
-        )
-        .await;
+    let (status, body) = app.as_(&eve).delete_comment(reply_by_ann).await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "permission_denied");
-    let (status, _) = app
-        .delete(&format!("/posts/delete-comment/{by_bob}/"), None)
-        .await;
+    let (status, _) = app.anonymous().delete_comment(by_bob).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = app
         .delete("/posts/delete-comment/999999/", Some(&ann.token))
@@ -475,20 +446,10 @@ async fn who_may_delete_a_comment(app: TestApp) {
     assert_eq!(comments_count(&app, post, &ann).await, 4);
 
     // The comment's author may.
-    let (status, body) = app
-        .delete(
-            &format!("/posts/delete-comment/{by_bob}/"),
-            Some(&bob.token),
-        )
-        .await;
+    let (status, body) = app.as_(&bob).delete_comment(by_bob).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert_eq!(comments_count(&app, post, &ann).await, 3);
-    let (status, body) = app
-        .delete(
-            &format!("/posts/delete-comment/{by_bob}/"),
-            Some(&bob.token),
-        )
-        .await;
+    let (status, body) = app.as_(&bob).delete_comment(by_bob).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     // The post's author may delete anyone's comment (without the trailing slash too).
     let (status, body) = app
@@ -500,16 +461,9 @@ async fn who_may_delete_a_comment(app: TestApp) {
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert_eq!(comments_count(&app, post, &ann).await, 2);
     // A reply by its author: the parent's reply_count drops.
-    let (status, _) = app
-        .delete(
-            &format!("/posts/delete-comment/{reply_by_ann}/"),
-            Some(&ann.token),
-        )
-        .await;
+    let (status, _) = app.as_(&ann).delete_comment(reply_by_ann).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, page) = app
-        .get(&format!("/posts/post-comment/{post}/"), Some(&eve.token))
-        .await;
+    let (_, page) = app.as_(&eve).comments(post).await;
     assert_eq!(ids(page["results"].as_array().unwrap()), vec![by_eve]);
     assert_eq!(page["results"][0]["reply_count"], 0);
     assert_eq!(comments_count(&app, post, &ann).await, 1);
@@ -536,9 +490,7 @@ async fn deleting_a_thread_removes_all_of_it(app: TestApp) {
     assert_eq!(whole_thread(&app, post, &ann).await.len(), 8);
 
     // Deleting r1 (by its author) takes r1a, r1a1 and r1b with it: 4 fewer.
-    let (status, _) = app
-        .delete(&format!("/posts/delete-comment/{r1}/"), Some(&ann.token))
-        .await;
+    let (status, _) = app.as_(&ann).delete_comment(r1).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(comments_count(&app, post, &ann).await, 4);
     let (_, page) = app
@@ -548,15 +500,11 @@ async fn deleting_a_thread_removes_all_of_it(app: TestApp) {
         )
         .await;
     assert_eq!(ids(page["results"].as_array().unwrap()), vec![r2]);
-    let (_, page) = app
-        .get(&format!("/posts/post-comment/{post}/"), Some(&ann.token))
-        .await;
+    let (_, page) = app.as_(&ann).comments(post).await;
     assert_eq!(ids(page["results"].as_array().unwrap()), vec![c1, c2]);
     assert_eq!(page["results"][0]["reply_count"], 1);
     for gone in [r1, r1a, r1a1, r1b] {
-        let (status, _) = app
-            .delete(&format!("/posts/delete-comment/{gone}/"), Some(&ann.token))
-            .await;
+        let (status, _) = app.as_(&ann).delete_comment(gone).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{gone}");
         let (status, _) = app
             .get(
@@ -569,9 +517,7 @@ async fn deleting_a_thread_removes_all_of_it(app: TestApp) {
     app.assert_counters_exact().await;
 
     // Deleting c1 (by the post's author) takes r2: 2 fewer; c2 and r3 stay.
-    let (status, _) = app
-        .delete(&format!("/posts/delete-comment/{c1}/"), Some(&ann.token))
-        .await;
+    let (status, _) = app.as_(&ann).delete_comment(c1).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(comments_count(&app, post, &bob).await, 2);
     let thread = whole_thread(&app, post, &bob).await;
@@ -632,9 +578,7 @@ async fn comments_and_deletions_racing(app: TestApp) {
                 // Sometimes delete one's own fresh comment again at once.
                 if status == StatusCode::CREATED && (i + round) % 4 == 0 {
                     let id = body["id"].as_i64().unwrap();
-                    let answer = app
-                        .delete(&format!("/posts/delete-comment/{id}/"), Some(&user.token))
-                        .await;
+                    let answer = app.as_(user).delete_comment(id).await;
                     answers.push(answer);
                 }
             }

@@ -3,10 +3,8 @@
 use std::process::Command;
 
 use reqwest::StatusCode;
-use serde_json::json;
 
-use crate::helpers::{TestApp, assert_error};
-use crate::on_both_backends_with;
+use crate::helpers::{TestApp, assert_error, with_settings};
 
 /// Runs the binary with `args` and extra environment; returns its exit status and stderr.
 fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
@@ -76,22 +74,19 @@ fn a_bad_value_stops_the_binary_with_one_line_and_status_2() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-on_both_backends_with!(page_sizes_come_from_the_settings, |s| {
-    s.default_page_size = 2;
-    s.max_page_size = 3;
-});
+on_both_backends!(
+    page_sizes_come_from_the_settings,
+    start: with_settings(|s| {
+        s.default_page_size = 2;
+        s.max_page_size = 3;
+    })
+);
 
 async fn page_sizes_come_from_the_settings(app: TestApp) {
     let ann = app.user("ann").await;
     for name in ["bob", "cat", "dan", "eve"] {
         let fan = app.user(name).await;
-        let (status, body) = app
-            .post(
-                &format!("/accounts/follow/{}/", ann.id),
-                Some(&fan.token),
-                json!({}),
-            )
-            .await;
+        let (status, body) = app.as_(&fan).follow(&ann).await;
         assert!(status.is_success(), "{status} {body}");
     }
     let path = format!("/accounts/follower/{}/", ann.id);

@@ -10,20 +10,20 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::helpers::TestApp;
-use crate::{on_both_backends, on_both_backends_with};
+use crate::helpers::with_settings;
 
 on_both_backends!(idle_connections_outlive_client_pools);
-on_both_backends_with!(
+on_both_backends!(
     a_trickled_body_is_cut_off,
-    crate::connections::short_deadlines
+    start: with_settings(crate::connections::short_deadlines)
 );
-on_both_backends_with!(
+on_both_backends!(
     a_trickled_head_is_cut_off,
-    crate::connections::short_deadlines
+    start: with_settings(crate::connections::short_deadlines)
 );
-on_both_backends_with!(
+on_both_backends!(
     connections_past_the_cap_wait,
-    crate::connections::one_connection
+    start: with_settings(crate::connections::one_connection)
 );
 
 fn short_deadlines(s: &mut Settings) {

@@ -6,7 +6,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, assert_error};
-use crate::on_both_backends;
 
 on_both_backends!(
     feed_shows_own_and_followed_posts_newest_first,
@@ -30,7 +29,7 @@ async fn feed_shows_own_and_followed_posts_newest_first(app: TestApp) {
     let bob = app.user("bob").await;
     let cat = app.user("cat").await;
     // An empty feed.
-    let (status, page) = app.get("/posts/post-feed/", Some(&ann.token)).await;
+    let (status, page) = app.as_(&ann).feed().await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page, json!({"results": [], "next": null}));
 
@@ -51,7 +50,7 @@ async fn feed_shows_own_and_followed_posts_newest_first(app: TestApp) {
             .collect()
     };
 
-    let (status, page) = app.get("/posts/post-feed/", Some(&ann.token)).await;
+    let (status, page) = app.as_(&ann).feed().await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let results = page["results"].as_array().unwrap();
     assert_eq!(ids(results), expect(&posts, &[ann.id, bob.id]));
@@ -88,12 +87,7 @@ async fn feed_shows_own_and_followed_posts_newest_first(app: TestApp) {
 
     // liked_by_me and counters in the feed.
     let liked = posts[1].0;
-    app.post(
-        &format!("/posts/post-reaction/{liked}/"),
-        Some(&ann.token),
-        json!({}),
-    )
-    .await;
+    app.as_(&ann).like(liked).await;
     let items = app.walk("/posts/post-feed/", Some(&ann.token)).await;
     for post in &items {
         let is_liked = post["id"] == liked;
@@ -102,9 +96,7 @@ async fn feed_shows_own_and_followed_posts_newest_first(app: TestApp) {
     }
 
     // Unfollowing removes them again; a deleted post leaves.
-    let (status, _) = app
-        .delete(&format!("/accounts/follow/{}/", bob.id), Some(&ann.token))
-        .await;
+    let (status, _) = app.as_(&ann).unfollow(&bob).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(feed(&app, &ann).await, expect(&posts, &[ann.id, cat.id]));
     let (status, _) = app
@@ -147,7 +139,7 @@ async fn feed_pagination_walk(app: TestApp) {
         assert_eq!(ids(&walked), expected, "limit={limit}");
     }
     // Default page size (30) holds all ten.
-    let (_, page) = app.get("/posts/post-feed/", Some(&ann.token)).await;
+    let (_, page) = app.as_(&ann).feed().await;
     assert_eq!(page["results"].as_array().unwrap().len(), 10);
     assert!(page["next"].is_null());
 }
@@ -247,7 +239,7 @@ async fn feed_walk_while_posts_arrive_concurrently(app: TestApp) {
 
 async fn feed_needs_a_token_and_valid_pages(app: TestApp) {
     let ann = app.user("ann").await;
-    let (status, body) = app.get("/posts/post-feed/", None).await;
+    let (status, body) = app.anonymous().feed().await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "not_authenticated");
     let (status, _) = app.get("/posts/post-feed/", Some("nonsense")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -284,21 +276,10 @@ fn base64url(bytes: &[u8]) -> String {
 async fn forged_cursors_never_fail_the_server(app: TestApp) {
     let ann = app.user("ann").await;
     let post = app.post_by(&ann, "p").await;
-    let (status, comment) = app
-        .post(
-            &format!("/posts/post-comment/{post}/"),
-            Some(&ann.token),
-            json!({"content": "c"}),
-        )
-        .await;
+    let (status, comment) = app.as_(&ann).comment(post, "c").await;
     assert_eq!(status, StatusCode::CREATED);
     let comment = comment["id"].as_i64().unwrap();
-    app.post(
-        &format!("/posts/post-reaction/{post}/"),
-        Some(&ann.token),
-        json!({}),
-    )
-    .await;
+    app.as_(&ann).like(post).await;
     let lists = [
         "/posts/post-feed/".to_owned(),
         format!("/posts/post-reaction/{post}/"),

@@ -5,7 +5,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, assert_error, assert_unauthenticated};
-use crate::on_both_backends;
 
 on_both_backends!(
     follow_then_repeat,
@@ -43,31 +42,21 @@ async fn users_batched(app: &TestApp, prefix: &str, n: usize, batch: usize) -> V
 }
 
 async fn follow(app: &TestApp, from: &TestUser, to: &TestUser) -> (StatusCode, Value) {
-    app.post(
-        &format!("/accounts/follow/{}/", to.id),
-        Some(&from.token),
-        json!({}),
-    )
-    .await
+    app.as_(from).follow(&to).await
 }
 
 async fn unfollow(app: &TestApp, from: &TestUser, to: &TestUser) -> (StatusCode, Value) {
-    app.delete(&format!("/accounts/follow/{}/", to.id), Some(&from.token))
-        .await
+    app.as_(from).unfollow(&to).await
 }
 
 /// `me` removes `follower` from its followers.
 async fn remove(app: &TestApp, me: &TestUser, follower: &TestUser) -> (StatusCode, Value) {
-    app.delete(
-        &format!("/accounts/remove-follower/{}/", follower.id),
-        Some(&me.token),
-    )
-    .await
+    app.as_(me).remove_follower(&follower).await
 }
 
 /// `(follower_count, following_count)` as the API shows them.
 async fn counts(app: &TestApp, user: &TestUser) -> (i64, i64) {
-    let (status, body) = app.get(&format!("/accounts/{}/", user.id), None).await;
+    let (status, body) = app.anonymous().profile(&user).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     (
         body["follower_count"].as_i64().unwrap(),
@@ -129,7 +118,7 @@ async fn follow_then_repeat(app: TestApp) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(counts(&app, &ann).await, (1, 1));
     assert_eq!(counts(&app, &bob).await, (1, 1));
-    let (_, me) = app.get("/accounts/me/", Some(&ann.token)).await;
+    let (_, me) = app.as_(&ann).me().await;
     assert_eq!(me["follower_count"], 1);
     assert_eq!(me["following_count"], 1);
     app.assert_counters_exact().await;
@@ -145,13 +134,7 @@ async fn follow_refusals(app: TestApp) {
         assert_error(status, &body, StatusCode::BAD_REQUEST, "cannot_follow_self");
     }
     for id in ["999999", "0", "-1", "99999999999999999999"] {
-        let (status, body) = app
-            .post(
-                &format!("/accounts/follow/{id}/"),
-                Some(&ann.token),
-                json!({}),
-            )
-            .await;
+        let (status, body) = app.as_(&ann).follow(id).await;
         assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     }
     let bob = app.user("target").await;
@@ -253,12 +236,7 @@ async fn remove_follower(app: TestApp) {
     }
     assert_eq!(counts(&app, &ann).await, (2, 2));
 
-    let (status, body) = app
-        .delete(
-            &format!("/accounts/remove-follower/{}/", bob.id),
-            Some(&ann.token),
-        )
-        .await;
+    let (status, body) = app.as_(&ann).remove_follower(&bob).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     // Only bob's follow of ann is gone; ann still follows bob.
     assert_eq!(counts(&app, &ann).await, (1, 2));
@@ -274,9 +252,7 @@ async fn remove_follower(app: TestApp) {
         )
         .await;
     assert!(following.is_empty(), "{following:?}");
-    let (_, seen_by_bob) = app
-        .get(&format!("/accounts/{}/", ann.id), Some(&bob.token))
-        .await;
+    let (_, seen_by_bob) = app.as_(&bob).profile(&ann).await;
     assert_eq!(seen_by_bob["is_following"], false);
     assert_eq!(seen_by_bob["follows_you"], true);
 
@@ -296,28 +272,13 @@ async fn remove_follower(app: TestApp) {
         assert_eq!(status, StatusCode::NO_CONTENT, "{path}: {body}");
     }
     let dan = app.user("dan").await;
-    let (status, _) = app
-        .delete(
-            &format!("/accounts/remove-follower/{}/", dan.id),
-            Some(&ann.token),
-        )
-        .await;
+    let (status, _) = app.as_(&ann).remove_follower(&dan).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = app
-        .delete(
-            &format!("/accounts/remove-follower/{}/", ann.id),
-            Some(&ann.token),
-        )
-        .await;
+    let (status, _) = app.as_(&ann).remove_follower(&ann).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     // Removing a follower is not unfollowing them: cat follows ann and ann follows cat; when cat
     // removes ann as a follower, cat still follows ann.
-    let (status, _) = app
-        .delete(
-            &format!("/accounts/remove-follower/{}/", ann.id),
-            Some(&cat.token),
-        )
-        .await;
+    let (status, _) = app.as_(&cat).remove_follower(&ann).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(counts(&app, &cat).await, (0, 1));
     assert_eq!(counts(&app, &ann).await, (1, 1));
@@ -774,10 +735,7 @@ async fn concurrent_follows_while_the_leader_deletes_its_account(app: TestApp) {
     for fan in &users[..5] {
         assert_eq!(follow(&app, &leader, fan).await.0, StatusCode::CREATED);
     }
-    let delete = async {
-        app.delete(&format!("/accounts/{}/", leader.id), Some(&leader.token))
-            .await
-    };
+    let delete = async { app.as_(&leader).delete_account(&leader).await };
     let storm = join_all(users.iter().enumerate().map(|(i, u)| {
         let app = &app;
         let leader = &leader;
@@ -808,7 +766,7 @@ async fn concurrent_follows_while_the_leader_deletes_its_account(app: TestApp) {
     for user in &users {
         assert_eq!(counts(&app, user).await, (0, 0), "user {}", user.id);
     }
-    let (status, body) = app.get(&format!("/accounts/{}/", leader.id), None).await;
+    let (status, body) = app.anonymous().profile(&leader).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 }
 

@@ -4,8 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{FormPart, TestApp, assert_error, png};
-use crate::{on_both_backends, on_both_backends_with};
+use crate::helpers::{FormPart, TestApp, assert_error, png, with_settings};
 
 on_both_backends!(
     forged_forwarding_headers_change_no_url,
@@ -14,13 +13,13 @@ on_both_backends!(
     every_field_of_a_wrong_json_type_is_named,
     answers_carry_nosniff_and_no_store,
 );
-on_both_backends_with!(
+on_both_backends!(
     public_url_sets_every_absolute_url,
-    crate::hardening::public_url
+    start: with_settings(crate::hardening::public_url)
 );
-on_both_backends_with!(
+on_both_backends!(
     behind_a_proxy_its_host_counts,
-    crate::hardening::behind_proxy
+    start: with_settings(crate::hardening::behind_proxy)
 );
 
 fn public_url(s: &mut being_social::configuration::Settings) {
@@ -105,21 +104,9 @@ async fn emails_are_shown_only_to_their_owner(app: TestApp) {
     let bob = app.user("bob").await;
     app.follow(&bob, &ann).await;
     let post = app.post_by(&ann, "hello").await;
-    let (status, _) = app
-        .post(
-            &format!("/posts/post-reaction/{post}/"),
-            Some(&bob.token),
-            json!({}),
-        )
-        .await;
+    let (status, _) = app.as_(&bob).like(post).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, _) = app
-        .post(
-            &format!("/posts/post-comment/{post}/"),
-            Some(&ann.token),
-            json!({"content": "mine"}),
-        )
-        .await;
+    let (status, _) = app.as_(&ann).comment(post, "mine").await;
     assert_eq!(status, StatusCode::CREATED);
 
     // Her own profile, by id or by email, shows Ann her address.
@@ -131,26 +118,13 @@ async fn emails_are_shown_only_to_their_owner(app: TestApp) {
         assert_eq!(own["email"], ann.email.as_str(), "{own}");
     }
     // Everywhere else her address is absent, also when Bob looks her up by it.
-    let (_, feed) = app.get("/posts/post-feed/", Some(&bob.token)).await;
-    let (_, comments) = app
-        .get(&format!("/posts/post-comment/{post}/"), Some(&bob.token))
-        .await;
-    let (_, likers) = app
-        .get(&format!("/posts/post-reaction/{post}/"), Some(&ann.token))
-        .await;
-    let (_, followers) = app
-        .get(&format!("/accounts/follower/{}/", ann.id), Some(&bob.token))
-        .await;
-    let (_, following) = app
-        .get(
-            &format!("/accounts/following/{}/", bob.id),
-            Some(&bob.token),
-        )
-        .await;
-    let (_, by_email) = app
-        .get(&format!("/accounts/{}/", ann.email), Some(&bob.token))
-        .await;
-    let (_, anonymous) = app.get(&format!("/accounts/{}/", ann.id), None).await;
+    let (_, feed) = app.as_(&bob).feed().await;
+    let (_, comments) = app.as_(&bob).comments(post).await;
+    let (_, likers) = app.as_(&ann).likers(post).await;
+    let (_, followers) = app.as_(&bob).followers(&ann).await;
+    let (_, following) = app.as_(&bob).following(&bob).await;
+    let (_, by_email) = app.as_(&bob).profile(&ann.email).await;
+    let (_, anonymous) = app.anonymous().profile(&ann).await;
     for shown in [
         &feed["results"][0]["author"],
         &comments["results"][0]["author"],
@@ -249,11 +223,8 @@ async fn every_field_of_a_wrong_json_type_is_named(app: TestApp) {
 
     let ann = app.user("ann").await;
     let (status, body) = app
-        .patch(
-            &format!("/accounts/{}/", ann.id),
-            Some(&ann.token),
-            json!({"bio": false}),
-        )
+        .as_(&ann)
+        .edit_profile(&ann, json!({"bio": false}))
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
     assert_eq!(body["errors"]["bio"], json!(["Not a valid string."]));

@@ -1,7 +1,10 @@
 //! The test harness: every test starts the real application on a random port against its own new
 //! database (PostgreSQL or SQLite), and drops that database afterwards.
 
+use std::collections::HashSet;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,109 +12,11 @@ use actix_web::dev::ServerHandle;
 use being_social::configuration::Settings;
 use being_social::startup::Application;
 use being_social_infra::db::check::Scope;
-use being_social_infra::db::{Database, PoolConfig};
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use being_social_test_support::Start;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-/// The PostgreSQL server tests create their databases on.
-pub fn admin_url() -> String {
-    std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// `postgres://user@host:port/NAME` for the same server as the admin URL.
-fn database_url(admin: &str, name: &str) -> String {
-    match admin.rfind('/') {
-        Some(slash) if slash > "postgres://".len() => format!("{}/{name}", &admin[..slash]),
-        _ => format!("{admin}/{name}"),
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-/// A database made for one test and removed when the test ends.
-pub struct TestDatabase {
-    pub url: String,
-    backend: Backend,
-    name: String,
-    pub dir: PathBuf,
-    /// The server's maintenance database, where this one is created and dropped.
-    admin: String,
-}
-
-impl TestDatabase {
-    pub async fn create(backend: Backend) -> Self {
-        Self::create_on(backend, admin_url()).await
-    }
-
-    /// A database on the PostgreSQL server of `admin` (a URL of its maintenance database).
-    pub async fn create_on(backend: Backend, admin: String) -> Self {
-        let name = format!("bs_test_{}", uuid::Uuid::new_v4().simple());
-        let dir = std::env::temp_dir().join(&name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = match backend {
-            Backend::Postgres => {
-                let mut conn = AsyncPgConnection::establish(&admin).await.unwrap_or_else(|e| {
-                    panic!(
-                        "cannot reach PostgreSQL at {admin} ({e}). Start PostgreSQL, or point the \
-                         tests at one with DATABASE_URL=postgres://USER@HOST:PORT/postgres"
-                    )
-                });
-                conn.batch_execute(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .unwrap();
-                database_url(&admin, &name)
-            }
-            Backend::Sqlite => format!("sqlite://{}", dir.join("db.sqlite").display()),
-        };
-        Self {
-            url,
-            backend,
-            name,
-            dir,
-            admin,
-        }
-    }
-
-    /// A second connection pool to the same database, for checks the API does not expose.
-    pub async fn open(&self) -> Database {
-        Database::open(&self.url, PoolConfig::shared(2)).unwrap()
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        if self.backend == Backend::Postgres {
-            let name = self.name.clone();
-            let admin = self.admin.clone();
-            // Drop cannot await: a short-lived runtime on its own thread does the cleanup.
-            let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                rt.block_on(async move {
-                    if let Ok(mut conn) = AsyncPgConnection::establish(&admin).await {
-                        let _ = conn
-                            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
+pub use being_social_test_support::{Backend, TestDatabase};
 
 pub struct TestApp {
     pub address: String,
@@ -149,6 +54,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        // TEST_LOG: also for the tests that start an application without on_both_backends!.
+        being_social_test_support::log::init();
         let db = TestDatabase::create(backend).await;
         let mut settings = Settings::for_database(db.url.clone(), db.dir.join("media"));
         adjust(&mut settings);
@@ -301,20 +208,12 @@ impl TestApp {
 
     /// Creates a post with a small generated picture and returns its id.
     pub async fn post_by(&self, user: &TestUser, caption: &str) -> i64 {
-        let (status, body) = self.upload(&user.token, png(40, 30), caption).await;
-        assert_eq!(status, StatusCode::CREATED, "upload: {body}");
-        body["id"].as_i64().unwrap()
+        self.as_(user).post(caption).await
     }
 
     /// `who` follows `whom` through the API; returns the status (201 new edge, 200 already there).
     pub async fn follow(&self, who: &TestUser, whom: &TestUser) -> StatusCode {
-        let (status, body) = self
-            .post(
-                &format!("/accounts/follow/{}/", whom.id),
-                Some(&who.token),
-                json!({}),
-            )
-            .await;
+        let (status, body) = self.as_(who).follow(whom).await;
         assert!(
             status == StatusCode::CREATED || status == StatusCode::OK,
             "follow: {status} {body}"
@@ -376,24 +275,19 @@ pub fn jpeg(width: u32, height: u32) -> Vec<u8> {
     out.into_inner()
 }
 
-/// Runs each named test body against both backends, as `<name>::postgres` and `<name>::sqlite`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await;
-                }
+/// The running application is what a test body of `on_both_backends!` is given.
+impl Start for TestApp {
+    async fn start(backend: Backend) -> Self {
+        Self::spawn(backend).await
+    }
+}
 
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await;
-                }
-            }
-        )*
-    };
+/// How to start an application whose settings `adjust` changed first, for `on_both_backends!`:
+/// `on_both_backends!(name, start: with_settings(|s| s.max_upload_bytes = 50_000));`
+pub fn with_settings(
+    adjust: impl FnOnce(&mut Settings) + Send + 'static,
+) -> impl FnOnce(Backend) -> Pin<Box<dyn Future<Output = TestApp> + Send>> {
+    move |backend| Box::pin(TestApp::spawn_with(backend, adjust))
 }
 
 /// Requests with full control over headers and body, for tests of authentication and parsing.
@@ -462,36 +356,6 @@ pub fn assert_unauthenticated(
         Some("Token"),
         "WWW-Authenticate of a 401: {body}"
     );
-}
-
-/// Runs each named test body against both backends like [`on_both_backends`], on an application
-/// whose settings `$adjust` (a closure over `&mut Settings`) changed first.
-#[macro_export]
-macro_rules! on_both_backends_with {
-    ($name:ident, $adjust:expr) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(
-                    $crate::helpers::TestApp::spawn_with(
-                        $crate::helpers::Backend::Postgres,
-                        $adjust,
-                    )
-                    .await,
-                )
-                .await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(
-                    $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, $adjust)
-                        .await,
-                )
-                .await;
-            }
-        }
-    };
 }
 
 /// One part of a multipart form: a text field or a file, with an optional file name and type.
@@ -745,4 +609,57 @@ pub fn noisy_png(width: u32, height: u32) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
+}
+
+/// The `errors` map of a validation error, checking the status, code and that `field` is named.
+pub fn assert_validation(status: StatusCode, body: &Value, field: &str) {
+    assert_error(status, body, StatusCode::BAD_REQUEST, "validation_error");
+    let messages = &body["errors"][field];
+    assert!(
+        messages.as_array().is_some_and(
+            |m| !m.is_empty() && m.iter().all(|s| s.as_str().is_some_and(|s| !s.is_empty()))
+        ),
+        "errors.{field} should list messages: {body}"
+    );
+}
+
+/// The fields named in a validation error.
+pub fn error_fields(body: &Value) -> HashSet<String> {
+    body["errors"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+pub async fn profile_of(app: &TestApp, user: &TestUser) -> Value {
+    let (status, body) = app
+        .get(&format!("/accounts/{}/", user.id), Some(&user.token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+pub async fn get_post(app: &TestApp, id: i64, user: &TestUser) -> Value {
+    let (status, body) = app.as_(user).get_post(id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+pub fn image_part(bytes: Vec<u8>) -> FormPart {
+    FormPart::file("image", bytes, "photo.jpg")
+}
+
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }

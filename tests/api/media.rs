@@ -1,11 +1,14 @@
-//! Stored pictures through `GET /media/{key}`: sizes, formats, metadata, caching, bad keys.
+//! Pictures: what an upload accepts (formats, the pixel limit, decompression bombs), and the
+//! stored pictures through `GET /media/{key}`: sizes, formats, metadata, caching, bad keys.
 
 use image::{DynamicImage, GenericImageView, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{FormPart, RawResponse, TestApp, TestUser, jpeg, png};
-use crate::on_both_backends;
+use crate::helpers::{
+    FormPart, RawResponse, TestApp, TestUser, assert_error, crc32, image_part, jpeg, png,
+    with_settings,
+};
 
 on_both_backends!(
     large_pictures_are_scaled_down,
@@ -20,6 +23,8 @@ on_both_backends!(
     avatars_are_served_and_shown_on_posts,
     no_orphan_files_when_the_author_goes_mid_upload,
     every_post_carries_a_placeholder_of_its_picture,
+    non_images_are_415,
+    decompression_bombs_are_refused,
 );
 
 fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
@@ -469,8 +474,7 @@ async fn no_orphan_files_when_the_author_goes_mid_upload(app: TestApp) {
         );
         let delete = async {
             tokio::time::sleep(std::time::Duration::from_millis(50 + 150 * round)).await;
-            app.delete(&format!("/accounts/{}/", ann.id), Some(&ann.token))
-                .await
+            app.as_(&ann).delete_account(&ann).await
         };
         let ((status, body), (deleted, deleted_body)) = tokio::join!(upload, delete);
         assert!(!status.is_server_error(), "upload: {status} {body}");
@@ -485,12 +489,152 @@ async fn no_orphan_files_when_the_author_goes_mid_upload(app: TestApp) {
     let bob = app.user("bob").await;
     app.post_by(&bob, "soon gone").await;
     assert_eq!(app.media_files().len(), 2);
-    let (status, _) = app
-        .delete(&format!("/accounts/{}/", bob.id), Some(&bob.token))
-        .await;
+    let (status, _) = app.as_(&bob).delete_account(&bob).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(app.media_files().is_empty(), "{:?}", app.media_files());
     app.assert_counters_exact().await;
+}
+
+on_both_backends!(
+    pictures_over_the_pixel_limit_are_400,
+    start: with_settings(|s| s.max_image_pixels = 10_000)
+);
+
+async fn non_images_are_415(app: TestApp) {
+    let ann = app.user("ann").await;
+    let mut broken_jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    broken_jpeg.extend(std::iter::repeat_n(0x42u8, 500));
+    let truncated_png = png(50, 50)[..40].to_vec();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("text", b"just some words, not a picture at all".to_vec()),
+        ("bmp", bmp()),
+        ("html", b"<html><body>hi</body></html>".to_vec()),
+        ("broken jpeg", broken_jpeg),
+        ("truncated png", truncated_png),
+    ];
+    for (what, bytes) in cases {
+        for mime in ["image/jpeg", "image/png", "application/octet-stream"] {
+            let (status, body) = app
+                .upload_with(
+                    Some(&ann.token),
+                    vec![
+                        FormPart::file("image", bytes.clone(), "holiday.jpg").mime(mime),
+                        FormPart::text("caption", "hello"),
+                    ],
+                )
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{what} as {mime}: {body}"
+            );
+            assert_error(
+                status,
+                &body,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+            );
+        }
+    }
+    assert_eq!(app.post_count(ann.id).await, 0);
+    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+    app.assert_counters_exact().await;
+}
+
+/// With the default limits (40 megapixels), a small file claiming a huge picture is refused
+/// from its header, with a `400`, and the server stays up.
+async fn decompression_bombs_are_refused(app: TestApp) {
+    let ann = app.user("ann").await;
+    for (w, h) in [(50_000, 50_000), (40_001, 1_000), (1, 4_000_000_000)] {
+        let bomb = png_claiming(w, h);
+        assert!(bomb.len() < 100);
+        let (status, body) = app
+            .upload_with(Some(&ann.token), vec![image_part(bomb)])
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{w}x{h}: {body}");
+        assert!(
+            body["code"].is_string() && body["detail"].is_string(),
+            "{body}"
+        );
+    }
+    assert_eq!(app.post_count(ann.id).await, 0);
+    assert!(app.media_files().is_empty());
+    let (status, _) = app.get("/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    app.post_by(&ann, "still works").await;
+}
+
+async fn pictures_over_the_pixel_limit_are_400(app: TestApp) {
+    let ann = app.user("ann").await;
+    for bytes in [jpeg(200, 200), png(200, 200), png(10_001, 1)] {
+        let (status, body) = app
+            .upload_with(
+                Some(&ann.token),
+                vec![image_part(bytes), FormPart::text("caption", "too big")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["code"].is_string() && body["detail"].is_string(),
+            "{body}"
+        );
+        assert_ne!(body["code"], "validation_error", "{body}");
+    }
+    assert_eq!(app.post_count(ann.id).await, 0);
+    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+    app.assert_counters_exact().await;
+    // Exactly at the limit is accepted.
+    let (status, body) = app
+        .upload_with(Some(&ann.token), vec![image_part(jpeg(100, 100))])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(app.post_count(ann.id).await, 1);
+}
+
+/// A 2×2 24-bit BMP, which the server does not accept.
+fn bmp() -> Vec<u8> {
+    let pixels: Vec<u8> = vec![
+        0, 0, 255, 0, 255, 0, 0, 0, // row 1: red, green, padding to 4 bytes
+        255, 0, 0, 255, 255, 255, 0, 0, // row 2: blue, white, padding
+    ];
+    let mut out = b"BM".to_vec();
+    out.extend_from_slice(&(54 + pixels.len() as u32).to_le_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&54u32.to_le_bytes());
+    out.extend_from_slice(&40u32.to_le_bytes());
+    out.extend_from_slice(&2i32.to_le_bytes());
+    out.extend_from_slice(&2i32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&24u16.to_le_bytes());
+    out.extend_from_slice(&[0; 4]); // no compression
+    out.extend_from_slice(&(pixels.len() as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 16]);
+    out.extend_from_slice(&pixels);
+    out
+}
+
+/// A tiny PNG whose header claims `width`×`height` pixels: a decompression bomb's shape.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(
+        &mut png,
+        b"IDAT",
+        &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    chunk(&mut png, b"IEND", &[]);
+    png
 }
 
 async fn every_post_carries_a_placeholder_of_its_picture(app: TestApp) {

@@ -8,7 +8,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::TestApp;
-use crate::on_both_backends;
 
 on_both_backends!(
     requests_are_counted_by_route_template,
@@ -82,7 +81,7 @@ async fn requests_are_counted_by_route_template(app: TestApp) {
     let ann = app.user("ann").await;
     let bob = app.user("bob").await;
     for id in [ann.id, bob.id] {
-        let (status, _) = app.get(&format!("/accounts/{id}/"), None).await;
+        let (status, _) = app.anonymous().profile(id).await;
         assert_eq!(status, StatusCode::OK);
     }
     // Without the trailing slash: the same route.
@@ -96,7 +95,7 @@ async fn requests_are_counted_by_route_template(app: TestApp) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app.call(Method::PUT, "/accounts/me/", None, None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    let (status, _) = app.get("/accounts/me/", None).await;
+    let (status, _) = app.anonymous().me().await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let (text, samples) = scrape(&app).await;
@@ -124,10 +123,10 @@ async fn requests_are_counted_by_route_template(app: TestApp) {
 async fn latency_histograms_are_cumulative(app: TestApp) {
     let ann = app.user("ann").await;
     for _ in 0..3 {
-        let (status, _) = app.get("/accounts/me/", Some(&ann.token)).await;
+        let (status, _) = app.as_(&ann).me().await;
         assert_eq!(status, StatusCode::OK);
     }
-    let (status, _) = app.get("/accounts/me/", None).await;
+    let (status, _) = app.anonymous().me().await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (_, _) = app.get("/nowhere/", None).await;
 

@@ -8,8 +8,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, assert_error};
-use crate::on_both_backends_with;
+use crate::helpers::{TestApp, TestUser, assert_error, with_settings};
 
 /// Turns the limits on, small enough to reach in a test: `auth` logins and sign-ups per address,
 /// `writes` per token, both per `window`.
@@ -42,23 +41,29 @@ fn one_login_behind_a_proxy(s: &mut Settings) {
     s.behind_proxy = true;
 }
 
-on_both_backends_with!(login_brute_force_is_refused, crate::ratelimit::four_logins);
-on_both_backends_with!(
+on_both_backends!(
+    login_brute_force_is_refused,
+    start: with_settings(crate::ratelimit::four_logins)
+);
+on_both_backends!(
     tokens_are_limited_separately,
-    crate::ratelimit::three_writes
+    start: with_settings(crate::ratelimit::three_writes)
 );
-on_both_backends_with!(limits_off_never_refuse, crate::ratelimit::tiny_but_off);
-on_both_backends_with!(
+on_both_backends!(
+    limits_off_never_refuse,
+    start: with_settings(crate::ratelimit::tiny_but_off)
+);
+on_both_backends!(
     the_limit_recovers_after_the_window,
-    crate::ratelimit::one_a_second
+    start: with_settings(crate::ratelimit::one_a_second)
 );
-on_both_backends_with!(
+on_both_backends!(
     encoded_paths_are_limited_like_plain_ones,
-    crate::ratelimit::four_logins
+    start: with_settings(crate::ratelimit::four_logins)
 );
-on_both_backends_with!(
+on_both_backends!(
     behind_a_proxy_the_forwarded_address_counts,
-    crate::ratelimit::one_login_behind_a_proxy
+    start: with_settings(crate::ratelimit::one_login_behind_a_proxy)
 );
 
 async fn login_as(
@@ -156,7 +161,7 @@ async fn follow(app: &TestApp, from: &TestUser, to: &TestUser) -> (StatusCode, H
 }
 
 async fn follower_count(app: &TestApp, user: &TestUser) -> i64 {
-    let (status, body) = app.get(&format!("/accounts/{}/", user.id), None).await;
+    let (status, body) = app.anonymous().profile(&user).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["follower_count"].as_i64().unwrap()
 }
@@ -169,9 +174,7 @@ async fn tokens_are_limited_separately(app: TestApp) {
     let (status, headers, body) = follow(&app, &ann, &bob).await;
     assert!(status.is_success(), "{status} {body}");
     assert_eq!(header(&headers, "x-ratelimit-remaining"), "2");
-    let (status, body) = app
-        .delete(&format!("/accounts/follow/{}/", bob.id), Some(&ann.token))
-        .await;
+    let (status, body) = app.as_(&ann).unfollow(&bob).await;
     assert!(status.is_success(), "{status} {body}");
     let (status, _, body) = follow(&app, &ann, &bob).await;
     assert!(status.is_success(), "{status} {body}");
@@ -183,7 +186,7 @@ async fn tokens_are_limited_separately(app: TestApp) {
     assert_eq!(follower_count(&app, &cat).await, 0);
 
     // Ann can still read; Bob's token has its own allowance.
-    let (status, body) = app.get("/accounts/me/", Some(&ann.token)).await;
+    let (status, body) = app.as_(&ann).me().await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, headers, body) = follow(&app, &bob, &cat).await;
     assert!(status.is_success(), "{status} {body}");

@@ -11,7 +11,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::{Backend, TestApp, TestDatabase};
-use crate::on_both_backends;
 
 on_both_backends!(
     an_incoming_id_is_echoed,

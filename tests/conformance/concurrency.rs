@@ -35,9 +35,9 @@ on_both_backends!(
     account_deletion_racing_follows_likes_comments_posts_tokens,
 );
 
-conformance_test!(comments_replies_and_thread_deletions_on_one_post);
+on_both_backends!(comments_replies_and_thread_deletions_on_one_post);
 
-conformance_test!(account_deletion_racing_profile_updates);
+on_both_backends!(account_deletion_racing_profile_updates);
 
 async fn settle<T: Send + 'static>(tasks: Vec<JoinHandle<T>>) -> Vec<T> {
     let mut out = Vec::with_capacity(tasks.len());
@@ -47,7 +47,7 @@ async fn settle<T: Send + 'static>(tasks: Vec<JoinHandle<T>>) -> Vec<T> {
     out
 }
 
-async fn many_likes_of_one_post_through_both_adapters(fx: &Fixture) {
+async fn many_likes_of_one_post_through_both_adapters(fx: Fixture) {
     let db = &fx.db;
     let coalesced = Likes::new(db.database().clone());
     let author = user(db, "author").await;
@@ -118,7 +118,7 @@ async fn many_likes_of_one_post_through_both_adapters(fx: &Fixture) {
     assert_no_drift(db).await;
 }
 
-async fn likes_and_unlikes_of_one_pair_toggling(fx: &Fixture) {
+async fn likes_and_unlikes_of_one_pair_toggling(fx: Fixture) {
     let db = &fx.db;
     let coalesced = Likes::new(db.database().clone());
     let author = user(db, "author").await;
@@ -146,11 +146,11 @@ async fn likes_and_unlikes_of_one_pair_toggling(fx: &Fixture) {
     assert_eq!(post_counts(db, p.id).await.0, likers.len() as i64);
 }
 
-async fn direct_mutual_follows_and_a_hub_at_once(fx: &Fixture) {
-    mutual_follows_and_a_hub_at_once(fx, Arc::new(fx.db.clone())).await;
+async fn direct_mutual_follows_and_a_hub_at_once(fx: Fixture) {
+    mutual_follows_and_a_hub_at_once(&fx, Arc::new(fx.db.clone())).await;
 }
-async fn coalesced_mutual_follows_and_a_hub_at_once(fx: &Fixture) {
-    mutual_follows_and_a_hub_at_once(fx, Arc::new(Follows::new(fx.db.database().clone()))).await;
+async fn coalesced_mutual_follows_and_a_hub_at_once(fx: Fixture) {
+    mutual_follows_and_a_hub_at_once(&fx, Arc::new(Follows::new(fx.db.database().clone()))).await;
 }
 
 async fn mutual_follows_and_a_hub_at_once(fx: &Fixture, follows: Arc<dyn FollowRepository>) {
@@ -212,7 +212,7 @@ async fn mutual_follows_and_a_hub_at_once(fx: &Fixture, follows: Arc<dyn FollowR
     assert_no_drift(db).await;
 }
 
-async fn follows_and_unfollows_of_one_edge_toggling(fx: &Fixture) {
+async fn follows_and_unfollows_of_one_edge_toggling(fx: Fixture) {
     let db = &fx.db;
     let [a, b] = <[_; 2]>::try_from(users(db, "t", 2).await).unwrap();
     let log = RaceLog::default();
@@ -240,7 +240,7 @@ async fn follows_and_unfollows_of_one_edge_toggling(fx: &Fixture) {
 /// Authors post and delete while readers follow and unfollow them, all at once (each post's
 /// fan-out racing the follows that copy its author's posts): afterwards every feed holds exactly
 /// its owner's posts and those of the authors followed (`assert_no_drift` compares them).
-async fn feeds_stay_whole_while_authors_post_and_readers_follow(fx: &Fixture) {
+async fn feeds_stay_whole_while_authors_post_and_readers_follow(fx: Fixture) {
     let db = &fx.db;
     let coalesced = Follows::new(db.database().clone());
     let authors = users(db, "author", 4).await;
@@ -313,7 +313,7 @@ async fn count_thread(db: &Store, post: PostId) -> i64 {
     total
 }
 
-async fn comments_replies_and_thread_deletions_on_one_post(fx: &Fixture) {
+async fn comments_replies_and_thread_deletions_on_one_post(fx: Fixture) {
     let db = &fx.db;
     let author = user(db, "author").await;
     let people = users(db, "p", 10).await;
@@ -389,7 +389,7 @@ async fn comments_replies_and_thread_deletions_on_one_post(fx: &Fixture) {
     }
 }
 
-async fn likes_and_comments_racing_the_post_deletion(fx: &Fixture) {
+async fn likes_and_comments_racing_the_post_deletion(fx: Fixture) {
     let db = &fx.db;
     let coalesced = Likes::new(db.database().clone());
     let author = user(db, "author").await;
@@ -513,7 +513,7 @@ async fn neighbourhood(db: &Store, round: usize, others: &[UserId]) -> Neighbour
     }
 }
 
-async fn account_deletion_racing_follows_likes_comments_posts_tokens(fx: &Fixture) {
+async fn account_deletion_racing_follows_likes_comments_posts_tokens(fx: Fixture) {
     let db = &fx.db;
     let coalesced = Likes::new(db.database().clone());
     let follows = Follows::new(db.database().clone());
@@ -671,7 +671,7 @@ async fn account_deletion_racing_follows_likes_comments_posts_tokens(fx: &Fixtur
     }
 }
 
-async fn account_deletion_racing_profile_updates(fx: &Fixture) {
+async fn account_deletion_racing_profile_updates(fx: Fixture) {
     let db = &fx.db;
     let log = RaceLog::default();
     for round in 0..5 {

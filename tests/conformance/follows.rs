@@ -19,15 +19,15 @@ on_both_backends!(
     following_oneself_is_refused_without_effect,
 );
 
-async fn follow_and_unfollow_are_idempotent_and_move_both_counters(fx: &Fixture) {
+async fn follow_and_unfollow_are_idempotent_and_move_both_counters(fx: Fixture) {
     let follows = Follows::new(fx.db.database().clone());
-    follow_and_unfollow_are_idempotent_and_move_both_counters_with(fx, &follows).await;
+    follow_and_unfollow_are_idempotent_and_move_both_counters_with(&fx, &follows).await;
 }
-async fn follow_of_unknown_users_is_not_found(fx: &Fixture) {
-    follow_of_unknown_users_is_not_found_with(fx, &fx.db.follows).await;
+async fn follow_of_unknown_users_is_not_found(fx: Fixture) {
+    follow_of_unknown_users_is_not_found_with(&fx, &fx.db.follows).await;
 }
-async fn following_oneself_is_refused_without_effect(fx: &Fixture) {
-    following_oneself_is_refused_without_effect_with(fx, &fx.db.follows).await;
+async fn following_oneself_is_refused_without_effect(fx: Fixture) {
+    following_oneself_is_refused_without_effect_with(&fx, &fx.db.follows).await;
 }
 
 async fn follow_and_unfollow_are_idempotent_and_move_both_counters_with(
@@ -173,7 +173,7 @@ fn assert_newest_first(list: &[ListedUser]) {
     }
 }
 
-async fn followers_and_following_paginate_newest_first(fx: &Fixture) {
+async fn followers_and_following_paginate_newest_first(fx: Fixture) {
     let db = &fx.db;
     let star = user(db, "star").await;
     let fans = users(db, "fan", 7).await;
@@ -250,7 +250,7 @@ async fn followers_and_following_paginate_newest_first(fx: &Fixture) {
     assert_no_drift(db).await;
 }
 
-async fn follow_lists_skip_nothing_while_edges_are_added(fx: &Fixture) {
+async fn follow_lists_skip_nothing_while_edges_are_added(fx: Fixture) {
     let db = &fx.db;
     let star = user(db, "star").await;
     let early = users(db, "early", 6).await;

@@ -16,17 +16,17 @@ on_both_backends!(
     likes_at_once_with_an_unknown_liker,
 );
 
-async fn like_and_unlike_are_idempotent_and_counted(fx: &Fixture) {
-    like_and_unlike_are_idempotent_and_counted_with(fx, &fx.db.likes).await;
+async fn like_and_unlike_are_idempotent_and_counted(fx: Fixture) {
+    like_and_unlike_are_idempotent_and_counted_with(&fx, &fx.db.likes).await;
 }
-async fn like_of_unknown_post_is_not_found(fx: &Fixture) {
-    like_of_unknown_post_is_not_found_with(fx, &fx.db.likes).await;
+async fn like_of_unknown_post_is_not_found(fx: Fixture) {
+    like_of_unknown_post_is_not_found_with(&fx, &fx.db.likes).await;
 }
-async fn likers_paginate_newest_first(fx: &Fixture) {
-    likers_paginate_newest_first_with(fx, &fx.db.likes).await;
+async fn likers_paginate_newest_first(fx: Fixture) {
+    likers_paginate_newest_first_with(&fx, &fx.db.likes).await;
 }
-async fn likes_at_once_with_an_unknown_liker(fx: &Fixture) {
-    likes_at_once_with_an_unknown_liker_with(fx, &fx.db.likes).await;
+async fn likes_at_once_with_an_unknown_liker(fx: Fixture) {
+    likes_at_once_with_an_unknown_liker_with(&fx, &fx.db.likes).await;
 }
 
 async fn like_and_unlike_are_idempotent_and_counted_with(fx: &Fixture, likes: &dyn LikeRepository) {

@@ -31,7 +31,7 @@ on_both_backends!(
     posts_made_before_placeholders_read_without_one,
 );
 
-async fn create_round_trips_every_field_and_counts_the_post(fx: &Fixture) {
+async fn create_round_trips_every_field_and_counts_the_post(fx: Fixture) {
     let db = &fx.db;
     let author = user(db, "author").await;
     let before = now_micros();
@@ -99,7 +99,7 @@ async fn create_round_trips_every_field_and_counts_the_post(fx: &Fixture) {
     assert_no_drift(db).await;
 }
 
-async fn create_for_unknown_author_is_not_found(fx: &Fixture) {
+async fn create_for_unknown_author_is_not_found(fx: Fixture) {
     let db = &fx.db;
     let someone = user(db, "someone").await;
     let gone = user(db, "gone").await;
@@ -125,7 +125,7 @@ async fn create_for_unknown_author_is_not_found(fx: &Fixture) {
     assert_no_drift(db).await;
 }
 
-async fn get_and_author_of_answer_none_for_unknown_posts(fx: &Fixture) {
+async fn get_and_author_of_answer_none_for_unknown_posts(fx: Fixture) {
     let db = &fx.db;
     let u = user(db, "u").await;
     let p = post(db, u.id, "p").await;
@@ -136,7 +136,7 @@ async fn get_and_author_of_answer_none_for_unknown_posts(fx: &Fixture) {
     assert_eq!(db.get(p.id, Some(u.id.missing())).await.unwrap(), Some(p));
 }
 
-async fn update_text_changes_only_what_is_given(fx: &Fixture) {
+async fn update_text_changes_only_what_is_given(fx: Fixture) {
     let db = &fx.db;
     let author = user(db, "author").await;
     let fan = user(db, "fan").await;
@@ -233,7 +233,7 @@ async fn update_text_changes_only_what_is_given(fx: &Fixture) {
     assert_no_drift(db).await;
 }
 
-async fn update_text_of_unknown_post_is_not_found(fx: &Fixture) {
+async fn update_text_of_unknown_post_is_not_found(fx: Fixture) {
     let db = &fx.db;
     let author = user(db, "author").await;
     let p = post(db, author.id, "t").await;
@@ -259,7 +259,7 @@ async fn update_text_of_unknown_post_is_not_found(fx: &Fixture) {
     );
 }
 
-async fn delete_removes_the_post_with_its_likes_and_comments(fx: &Fixture) {
+async fn delete_removes_the_post_with_its_likes_and_comments(fx: Fixture) {
     let db = &fx.db;
     let author = user(db, "author").await;
     let [x, y] = <[_; 2]>::try_from(users(db, "x", 2).await).unwrap();
@@ -316,7 +316,7 @@ async fn delete_removes_the_post_with_its_likes_and_comments(fx: &Fixture) {
     assert_no_drift(db).await;
 }
 
-async fn delete_by_someone_else_or_twice_is_not_found(fx: &Fixture) {
+async fn delete_by_someone_else_or_twice_is_not_found(fx: Fixture) {
     let db = &fx.db;
     let author = user(db, "author").await;
     let other = user(db, "other").await;
@@ -368,7 +368,7 @@ fn assert_newest_first(posts: &[Post]) {
     }
 }
 
-async fn by_author_paginates_newest_first(fx: &Fixture) {
+async fn by_author_paginates_newest_first(fx: Fixture) {
     let db = &fx.db;
     let author = user(db, "author").await;
     let other = user(db, "other").await;
@@ -416,7 +416,7 @@ async fn by_author_paginates_newest_first(fx: &Fixture) {
     assert!(none.items.is_empty() && none.next.is_none());
 }
 
-async fn feed_paginates_the_viewer_and_followed_authors_newest_first(fx: &Fixture) {
+async fn feed_paginates_the_viewer_and_followed_authors_newest_first(fx: Fixture) {
     let db = &fx.db;
     let viewer = user(db, "viewer").await;
     let a = user(db, "a").await;
@@ -481,7 +481,7 @@ async fn feed_paginates_the_viewer_and_followed_authors_newest_first(fx: &Fixtur
     }
 }
 
-async fn feed_of_someone_following_many_authors(fx: &Fixture) {
+async fn feed_of_someone_following_many_authors(fx: Fixture) {
     // More followed authors than the per-author plan's threshold (100 on PostgreSQL), so the
     // other plan answers; the contract is the same.
     let db = &fx.db;
@@ -517,7 +517,7 @@ async fn feed_of_someone_following_many_authors(fx: &Fixture) {
 
 /// The feed is materialised: following copies the leader's earlier posts in, posting fans out to
 /// followers, and unfollowing, deleting a post and deleting an account take entries out.
-async fn feed_follows_the_graph_as_it_changes(fx: &Fixture) {
+async fn feed_follows_the_graph_as_it_changes(fx: Fixture) {
     let db = &fx.db;
     let coalesced = Follows::new(db.database().clone());
     let viewer = user(db, "viewer").await;
@@ -565,7 +565,7 @@ async fn feed_follows_the_graph_as_it_changes(fx: &Fixture) {
     assert_no_drift(db).await;
 }
 
-async fn posts_made_before_placeholders_read_without_one(fx: &Fixture) {
+async fn posts_made_before_placeholders_read_without_one(fx: Fixture) {
     let db = &fx.db;
     let author = user(db, "author").await;
     let p = post(db, author.id, "p").await;

@@ -19,20 +19,20 @@ on_both_backends!(
     expired_tokens_are_deleted_in_batches,
 );
 
-async fn tokens_insert_find_and_revoke(fx: &Fixture) {
-    tokens_insert_find_and_revoke_with(fx, &fx.db.sessions).await;
+async fn tokens_insert_find_and_revoke(fx: Fixture) {
+    tokens_insert_find_and_revoke_with(&fx, &fx.db.sessions).await;
 }
-async fn tokens_record_issue_and_use(fx: &Fixture) {
-    tokens_record_issue_and_use_with(fx, &fx.db.sessions).await;
+async fn tokens_record_issue_and_use(fx: Fixture) {
+    tokens_record_issue_and_use_with(&fx, &fx.db.sessions).await;
 }
-async fn revoke_all_takes_every_token_of_one_user(fx: &Fixture) {
-    revoke_all_takes_every_token_of_one_user_with(fx, &fx.db.sessions).await;
+async fn revoke_all_takes_every_token_of_one_user(fx: Fixture) {
+    revoke_all_takes_every_token_of_one_user_with(&fx, &fx.db.sessions).await;
 }
-async fn expired_tokens_are_deleted_in_batches(fx: &Fixture) {
-    expired_tokens_are_deleted_in_batches_with(fx, &fx.db.sessions).await;
+async fn expired_tokens_are_deleted_in_batches(fx: Fixture) {
+    expired_tokens_are_deleted_in_batches_with(&fx, &fx.db.sessions).await;
 }
-async fn token_lookups_at_once(fx: &Fixture) {
-    token_lookups_at_once_with(fx, &fx.db.sessions).await;
+async fn token_lookups_at_once(fx: Fixture) {
+    token_lookups_at_once_with(&fx, &fx.db.sessions).await;
 }
 
 /// The owner of the token with this hash, as `find` reads it.
@@ -278,7 +278,7 @@ async fn expired_tokens_are_deleted_in_batches_with(fx: &Fixture, tokens: &dyn S
     assert_eq!(owner(tokens, hash(7)).await.map(|x| x.id), Some(u.id));
 }
 
-async fn a_password_change_revokes_every_token_but_the_one_kept(fx: &Fixture) {
+async fn a_password_change_revokes_every_token_but_the_one_kept(fx: Fixture) {
     let db = &fx.db;
     let u = user(db, "u").await;
     let v = user(db, "v").await;

@@ -2,7 +2,11 @@
 //! on one database, and kept running while PostgreSQL restarts under it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-// The HTTP helpers of the API suites (users, uploads, error bodies), pointed at a process.
+// The HTTP helpers and the typed client of the API suites (users, uploads, error bodies), pointed
+// at a process.
+#[path = "../api/client.rs"]
+#[allow(dead_code)]
+mod client;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

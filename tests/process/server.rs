@@ -165,6 +165,14 @@ impl Drop for ServerProcess {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        // TEST_LOG: the process's log goes into the test's output (shown when the test fails).
+        if being_social_test_support::log::enabled() {
+            println!(
+                "--- log of the server on port {}:\n{}",
+                self.port,
+                self.log()
+            );
+        }
     }
 }
 

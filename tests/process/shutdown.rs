@@ -271,7 +271,7 @@ async fn sessions_on(database: &str) -> i64 {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let mut conn = AsyncPgConnection::establish(&crate::helpers::admin_url())
+    let mut conn = AsyncPgConnection::establish(&being_social_test_support::admin_url())
         .await
         .unwrap();
     let count: Count =

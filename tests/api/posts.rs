@@ -47,6 +47,8 @@ pub fn assert_post_shape(app: &TestApp, post: &Value) {
             "height",
             "caption",
             "alt_text",
+            "blurhash",
+            "dominant_color",
             "likes_count",
             "comments_count",
             "liked_by_me",
@@ -56,6 +58,17 @@ pub fn assert_post_shape(app: &TestApp, post: &Value) {
         "{post}"
     );
     assert!(post["id"].is_i64(), "{post}");
+    // Placeholders: every post made through the API has both (null only for older rows).
+    assert!(post["blurhash"].is_string(), "{post}");
+    let color = post["dominant_color"].as_str().unwrap();
+    assert!(
+        color.len() == 7
+            && color.starts_with('#')
+            && color[1..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "{post}"
+    );
     assert_eq!(
         keys(&post["author"]),
         set(&["id", "full_name", "avatar_url"]),

@@ -21,6 +21,17 @@ pub(super) struct Header {
     /// Channels of the decoded 8-bit pixels: 1 (grey), 2 (grey and alpha), 3 (RGB), 4 (RGBA).
     pub channels: u8,
     pub orientation: Orientation,
+    /// The embedded ICC profile of an RGB picture (Display P3 from phones, Adobe RGB from
+    /// cameras), if it has one of at most [`MAX_ICC_BYTES`].
+    pub icc: Option<Vec<u8>>,
+}
+
+/// The largest ICC profile read. Matrix profiles (sRGB, Display P3, Adobe RGB) take a few hundred
+/// bytes to a few kilobytes, LUT profiles of cameras up to some hundreds; JPEG allows 16 MB.
+pub(super) const MAX_ICC_BYTES: usize = 1 << 20;
+
+fn rgb_profile(icc: Option<Vec<u8>>, channels: u8) -> Option<Vec<u8>> {
+    icc.filter(|icc| icc.len() <= MAX_ICC_BYTES && channels >= 3)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +84,7 @@ impl Header {
                     height,
                     channels,
                     orientation: decoder.orientation().unwrap_or(Orientation::NoTransforms),
+                    icc: rgb_profile(decoder.icc_profile().ok().flatten(), channels),
                 })
             }
             _ => Err(DomainError::UnsupportedMediaType),
@@ -198,6 +210,11 @@ fn jpeg_header(bytes: &[u8], check: impl Fn(u32, u32) -> Result<()>) -> Result<H
         height: u32::from(info.height),
         channels,
         orientation: orientation_of(decoder.exif_data()),
+        // A CMYK picture's profile describes inks, not the RGB that cmyk_to_rgb makes.
+        icc: rgb_profile(
+            decoder.icc_profile(),
+            if components == 4 { 0 } else { channels },
+        ),
     })
 }
 
@@ -320,6 +337,7 @@ fn png_header(bytes: &[u8], check: impl Fn(u32, u32) -> Result<()>) -> Result<He
         height: info.height,
         channels,
         orientation: orientation_of(info.exif_metadata.as_deref()),
+        icc: rgb_profile(info.icc_profile.as_ref().map(|icc| icc.to_vec()), channels),
     })
 }
 
@@ -384,6 +402,7 @@ mod tests {
             height: 3024,
             channels: 3,
             orientation: Orientation::NoTransforms,
+            icc: None,
         };
         // Within 2 % of the target, half the size is enough.
         assert_eq!(header.decoded_size((2048, 1536)), (2016, 1512));

@@ -28,6 +28,7 @@ use fast_image_resize as fir;
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::{ColorType, DynamicImage};
+use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 
 pub use budget::{ImageBudget, MAX_WAITING_JOBS, Reservation};
 use decode::Header;
@@ -197,9 +198,11 @@ impl Plan {
         let area = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
         // The resize's intermediate image: one pass done, the other not yet.
         let resize = area((crop.2, display.1)).max(area((display.0, crop.3))) * channels;
-        // The display image, its turned copy, and its encoding (in a buffer that doubles as it
-        // grows); the same for the thumbnail, plus the copy it is resized from.
-        let renditions = (area(display) * 4 + area(thumbnail) * 4) * channels;
+        // The display image, its turned copy, its sRGB conversion (only with an ICC profile)
+        // and its encoding (in a buffer that doubles as it grows); the same for the thumbnail,
+        // plus the copy it is resized from.
+        let copies = if header.icc.is_some() { 5 } else { 4 };
+        let renditions = (area(display) * copies + area(thumbnail) * 4) * channels;
         let cost = header.decoding_bytes(target) + resize + renditions + (4 << 20);
         Ok(Self {
             header,
@@ -215,6 +218,9 @@ impl Plan {
         let decoded = self.header.decode(bytes, self.target)?;
         let mut display = resize(decoded, self.crop, self.display)?;
         display.apply_orientation(self.header.orientation);
+        if let Some(icc) = &self.header.icc {
+            to_srgb(&mut display, icc);
+        }
         let whole = (0, 0, display.width(), display.height());
         let thumbnail = resize(display.clone(), whole, self.thumbnail)?;
         Ok(ProcessedImage {
@@ -331,6 +337,42 @@ fn resize(
 
 /// PNG when the picture has an alpha channel (JPEG cannot hold transparency), JPEG otherwise.
 /// The encoders are given pixels only: no EXIF, ICC profile or other metadata is written.
+/// Converts an RGB picture described by the ICC profile `icc` to sRGB, what every browser assumes
+/// of a picture without one: a Display P3 photo stored without its profile would otherwise show
+/// washed out, an Adobe RGB one dull. Done on the display image, after the resize (its pixels,
+/// not the source's); the thumbnail is made from it. A profile that cannot be read or used is
+/// ignored, as browsers do: the pixels stay as they are.
+fn to_srgb(image: &mut DynamicImage, icc: &[u8]) {
+    let mut convert = || -> std::result::Result<(), String> {
+        let source = ColorProfile::new_from_slice(icc).map_err(|e| e.to_string())?;
+        if source.color_space != DataColorSpace::Rgb {
+            return Ok(());
+        }
+        let (layout, pixels) = match image {
+            DynamicImage::ImageRgb8(rgb) => (Layout::Rgb, rgb.as_mut()),
+            DynamicImage::ImageRgba8(rgba) => (Layout::Rgba, rgba.as_mut()),
+            _ => return Ok(()),
+        };
+        let transform = source
+            .create_transform_8bit(
+                layout,
+                &ColorProfile::new_srgb(),
+                layout,
+                TransformOptions::default(),
+            )
+            .map_err(|e| e.to_string())?;
+        let mut converted = vec![0u8; pixels.len()];
+        transform
+            .transform(pixels, &mut converted)
+            .map_err(|e| e.to_string())?;
+        pixels.copy_from_slice(&converted);
+        Ok(())
+    };
+    if let Err(error) = convert() {
+        tracing::debug!(%error, "ICC profile ignored");
+    }
+}
+
 /// The longest edge of the copy a placeholder is computed from: a BlurHash keeps a handful of
 /// cosine components, which a 32-pixel picture carries as well as the thumbnail does, for a
 /// hundredth of the work.
@@ -460,6 +502,122 @@ mod tests {
                 assert!(detail.contains("megapixels"), "{detail}");
             }
             other => panic!("expected image_too_large, got {other:?}"),
+        }
+    }
+
+    /// CIE 1976 L*a*b* of an sRGB colour (D65).
+    fn lab(rgb: [u8; 3]) -> [f64; 3] {
+        let linear = rgb.map(|c| {
+            let c = f64::from(c) / 255.0;
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        });
+        let [r, g, b] = linear;
+        let xyz = [
+            (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.950_47,
+            0.2126 * r + 0.7152 * g + 0.0722 * b,
+            (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.088_83,
+        ];
+        let f = xyz.map(|t| {
+            if t > 0.008_856 {
+                t.cbrt()
+            } else {
+                7.787 * t + 16.0 / 116.0
+            }
+        });
+        [
+            116.0 * f[1] - 16.0,
+            500.0 * (f[0] - f[1]),
+            200.0 * (f[1] - f[2]),
+        ]
+    }
+
+    fn delta_e(a: [u8; 3], b: [u8; 3]) -> f64 {
+        let (a, b) = (lab(a), lab(b));
+        ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
+    }
+
+    #[tokio::test]
+    async fn display_p3_pictures_are_stored_in_srgb() {
+        // Four patches of Display P3 colours in a JPEG that carries the P3 profile, as phones
+        // send them; stored, each patch must match moxcms's own P3 -> sRGB conversion of its
+        // colour (Delta E under 2), not the unconverted numbers.
+        let patches: [[u8; 3]; 4] = [[200, 100, 50], [60, 170, 90], [90, 90, 210], [230, 60, 160]];
+        let pixels = RgbImage::from_fn(400, 100, |x, _| Rgb(patches[(x / 100) as usize]));
+        let p3 = ColorProfile::new_display_p3();
+        let mut bytes = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, 95);
+        encoder.add_icc_profile(&p3.encode().unwrap()).unwrap();
+        encoder
+            .encode(pixels.as_raw(), 400, 100, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        let stored = decoded(&run(bytes, ImagePurpose::Post).await.unwrap().display).into_rgb8();
+
+        let transform = p3
+            .create_transform_8bit(
+                Layout::Rgb,
+                &ColorProfile::new_srgb(),
+                Layout::Rgb,
+                TransformOptions::default(),
+            )
+            .unwrap();
+        let mut shifted = 0;
+        for (i, patch) in patches.iter().enumerate() {
+            let mut reference = [0u8; 3];
+            transform.transform(patch, &mut reference).unwrap();
+            let got = stored.get_pixel(i as u32 * 100 + 50, 50).0;
+            let error = delta_e(got, reference);
+            assert!(
+                error < 2.0,
+                "patch {i}: stored {got:?}, sRGB {reference:?}, Delta E {error:.2}"
+            );
+            if delta_e(*patch, reference) > 3.0 {
+                shifted += 1;
+            }
+        }
+        assert!(
+            shifted >= 2,
+            "the patches must differ between P3 and sRGB to prove anything"
+        );
+
+        // The same in a PNG with an iCCP chunk.
+        let mut bytes = Vec::new();
+        let mut encoder = PngEncoder::new(&mut bytes);
+        image::ImageEncoder::set_icc_profile(&mut encoder, p3.encode().unwrap()).unwrap();
+        image::ImageEncoder::write_image(
+            encoder,
+            pixels.as_raw(),
+            400,
+            100,
+            image::ExtendedColorType::Rgb8,
+        )
+        .unwrap();
+        let stored = decoded(&run(bytes, ImagePurpose::Post).await.unwrap().display).into_rgb8();
+        for (i, patch) in patches.iter().enumerate() {
+            let mut reference = [0u8; 3];
+            transform.transform(patch, &mut reference).unwrap();
+            let got = stored.get_pixel(i as u32 * 100 + 50, 50).0;
+            assert!(
+                delta_e(got, reference) < 2.0,
+                "PNG patch {i}: {got:?}, sRGB {reference:?}"
+            );
+        }
+
+        // Without the profile the same numbers are stored as they are.
+        let mut bytes = Vec::new();
+        jpeg_encoder::Encoder::new(&mut bytes, 95)
+            .encode(pixels.as_raw(), 400, 100, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        let plain = decoded(&run(bytes, ImagePurpose::Post).await.unwrap().display).into_rgb8();
+        for (i, patch) in patches.iter().enumerate() {
+            let got = plain.get_pixel(i as u32 * 100 + 50, 50).0;
+            assert!(
+                delta_e(got, *patch) < 2.0,
+                "patch {i}: {got:?} for {patch:?}"
+            );
         }
     }
 

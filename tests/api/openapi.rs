@@ -298,6 +298,27 @@ async fn schemes_bodies_and_parameters() {
     assert!(profile["multipart/form-data"].is_object());
     assert!(profile["application/json"].is_object());
 
+    // Trimmed text fields declare no maxLength: the server counts their length after trimming
+    // (as DRF did), which a JSON Schema maximum cannot say; their descriptions say it instead.
+    // (schemathesis sent 2,200 characters after a space and saw them accepted.)
+    let text = doc.to_string();
+    assert!(
+        !text.contains("\"maxLength\":2200"),
+        "caption or content has a maxLength"
+    );
+    assert!(
+        !text.contains("\"maxLength\":1000"),
+        "alt_text has a maxLength"
+    );
+    assert!(
+        !text.contains("\"maxLength\":255"),
+        "full_name or bio has a maxLength"
+    );
+    assert!(
+        text.contains("\"maxLength\":1024"),
+        "passwords are not trimmed: theirs stays"
+    );
+
     // JSON bodies and lists with their query parameters.
     let signup = &doc["paths"]["/accounts/signup/"]["post"]["requestBody"]["content"];
     assert!(signup["application/json"]["schema"].is_object());

@@ -32,7 +32,8 @@ struct SignupRequest {
     /// Unique, case-insensitively.
     #[schema(value_type = String, format = Email)]
     email: Option<String>,
-    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    /// 1 to 255 characters after trimming surrounding whitespace (the schema has no `maxLength`: it would count the whitespace).
+    #[schema(value_type = String, min_length = 1)]
     full_name: Option<String>,
     #[schema(value_type = String, min_length = 8, max_length = 1024)]
     password: Option<String>,
@@ -96,9 +97,11 @@ async fn profile(
 
 #[derive(Deserialize, ToSchema)]
 struct ProfileRequest {
-    #[schema(required = false, min_length = 1, max_length = 255)]
+    /// 1 to 255 characters after trimming surrounding whitespace (the schema has no `maxLength`: it would count the whitespace).
+    #[schema(required = false, min_length = 1)]
     full_name: Option<String>,
-    #[schema(required = false, max_length = 255)]
+    /// At most 255 characters after trimming surrounding whitespace (the schema has no `maxLength`: it would count the whitespace).
+    #[schema(required = false)]
     bio: Option<String>,
     /// A new password; needs `current_password`.
     #[schema(required = false, min_length = 8, max_length = 1024)]

@@ -32,8 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize, ToSchema)]
 struct CommentRequest {
-    /// 1 to 2,200 characters after trimming.
-    #[schema(value_type = String, min_length = 1, max_length = 2200)]
+    /// 1 to 2,200 characters after trimming surrounding whitespace (the schema has no `maxLength`: it would count the whitespace).
+    #[schema(value_type = String, min_length = 1)]
     content: Option<String>,
 }
 

@@ -42,9 +42,9 @@ struct CreatePostForm {
     /// metadata.
     #[schema(value_type = String, format = Binary)]
     image: Vec<u8>,
-    #[schema(max_length = 2200)]
+    /// At most 2,200 characters after trimming surrounding whitespace (the schema has no `maxLength`: it would count the whitespace).
     caption: Option<String>,
-    #[schema(max_length = 1000)]
+    /// At most 1,000 characters, trimmed likewise.
     alt_text: Option<String>,
 }
 
@@ -104,9 +104,11 @@ async fn get(
 
 #[derive(Deserialize, ToSchema)]
 struct EditRequest {
-    #[schema(required = false, max_length = 2200)]
+    /// At most 2,200 characters after trimming surrounding whitespace (the schema has no `maxLength`: it would count the whitespace).
+    #[schema(required = false)]
     caption: Option<String>,
-    #[schema(required = false, max_length = 1000)]
+    /// At most 1,000 characters, trimmed likewise.
+    #[schema(required = false)]
     alt_text: Option<String>,
 }
 

@@ -106,7 +106,7 @@ start_server() {
 
 # The hooks sign up and log in a user for the token (see scripts/schemathesis_hooks.py).
 #
-# Every check runs but two that cannot hold for this API (and one per operation, in
+# Every check runs but three that cannot hold for this API (and one per operation, in
 # scripts/schemathesis.toml):
 # - `positive_data_acceptance` expects every schema-valid request to succeed; the server rightly
 #   refuses values no schema can describe (an opaque `cursor` it did not issue, an email that is
@@ -117,6 +117,9 @@ start_server() {
 #   service) delete at paths unrelated to those that create (`/posts/delete-comment/{id}/` for a
 #   comment made at `/posts/post-comment/{post}/`, `/posts/edit/{id}/` for `/posts/create/`), so
 #   it cannot see the deletion and reports the right 404 as a failure.
+# - `use_after_free` is the other side of the same URL shapes: `DELETE /posts/post-reaction/{id}/`
+#   removes the caller's like of the post, and `GET` at the same path lists the post's likers,
+#   which still exist; it reports the right 200 as a deleted resource still served.
 # One worker: with several, hypothesis's lambda-source parsing fails on Python 3.11 ("AST
 # constructor recursion depth mismatch"), a bug of the tools, not of the server.
 run_schemathesis() {
@@ -124,7 +127,7 @@ run_schemathesis() {
         "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$base/openapi.json" \
         --url "$base" \
         --checks all \
-        --exclude-checks positive_data_acceptance,ensure_resource_availability \
+        --exclude-checks positive_data_acceptance,ensure_resource_availability,use_after_free \
         --max-examples "$MAX_EXAMPLES" \
         --seed "${SEED:-1}" \
         --workers 1 \

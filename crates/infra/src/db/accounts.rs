@@ -292,10 +292,7 @@ impl AccountRepository for Database {
 
     #[tracing::instrument(skip(self))]
     async fn credentials_by_id(&self, id: UserId) -> Result<Option<StoredCredentials>> {
-        let id = id.get();
-        Ok(self
-            .credentials_where_id_or_email(Some(UserId::new(id)), None)
-            .await?)
+        Ok(self.credentials_where_id_or_email(Some(id), None).await?)
     }
 
     #[tracing::instrument(skip(self, changes))]
@@ -352,9 +349,8 @@ impl AccountRepository for Database {
 
     #[tracing::instrument(skip(self))]
     async fn delete(&self, id: UserId) -> Result<RemovedMedia> {
-        let id = id.get();
         for _ in 0..DELETE_ATTEMPTS {
-            match self.delete_account_once(UserId::new(id)).await {
+            match self.delete_account_once(id).await {
                 Err(DbError::Retry) => continue,
                 other => return Ok(other?),
             }

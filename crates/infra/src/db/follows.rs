@@ -166,34 +166,22 @@ impl Follows {
 impl FollowRepository for Follows {
     #[tracing::instrument(skip(self))]
     async fn follow(&self, follower: UserId, leader: UserId) -> Result<bool> {
-        let follower = follower.get();
-        let leader = leader.get();
         self.coalescer
-            .submit((), (UserId::new(follower), UserId::new(leader)))
+            .submit((), (follower, leader))
             .await
             .unwrap_or_else(|| Err(batch_task_failed()))
     }
 
     async fn unfollow(&self, follower: UserId, leader: UserId) -> Result<bool> {
-        let follower = follower.get();
-        let leader = leader.get();
-        self.db
-            .unfollow(UserId::new(follower), UserId::new(leader))
-            .await
+        self.db.unfollow(follower, leader).await
     }
 
     async fn followers(&self, user: UserId, page: PageRequest) -> Result<Page<ListedUser>> {
-        let user = user.get();
-        self.db
-            .follow_list(UserId::new(user), Side::Followers, page)
-            .await
+        self.db.follow_list(user, Side::Followers, page).await
     }
 
     async fn following(&self, user: UserId, page: PageRequest) -> Result<Page<ListedUser>> {
-        let user = user.get();
-        self.db
-            .follow_list(UserId::new(user), Side::Following, page)
-            .await
+        self.db.follow_list(user, Side::Following, page).await
     }
 }
 

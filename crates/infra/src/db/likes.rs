@@ -56,23 +56,18 @@ impl Likes {
 impl LikeRepository for Likes {
     #[tracing::instrument(skip(self))]
     async fn like(&self, user: UserId, post: PostId) -> Result<LikeOutcome> {
-        let user = user.get();
-        let post = post.get();
         self.coalescer
-            .submit(PostId::new(post), UserId::new(user))
+            .submit(post, user)
             .await
             .unwrap_or_else(|| Err(batch_task_failed()))
     }
 
     async fn unlike(&self, user: UserId, post: PostId) -> Result<bool> {
-        let user = user.get();
-        let post = post.get();
-        self.db.unlike(UserId::new(user), PostId::new(post)).await
+        self.db.unlike(user, post).await
     }
 
     async fn likers(&self, post: PostId, page: PageRequest) -> Result<Page<ListedUser>> {
-        let post = post.get();
-        self.db.likers(PostId::new(post), page).await
+        self.db.likers(post, page).await
     }
 }
 

@@ -143,7 +143,6 @@ impl PostRepository for Database {
         viewer: UserId,
     ) -> Result<Post> {
         let id = id.get();
-        let viewer = viewer.get();
         let changeset = PostTextChangeset {
             caption: changes.caption.map(|c| c.into_inner()),
             alt_text: changes.alt_text.map(|a| a.into_inner()),
@@ -163,7 +162,7 @@ impl PostRepository for Database {
         if updated.is_none() {
             return Err(DomainError::NotFound(Resource::Post));
         }
-        self.posts_by_ids(&[id], Some(UserId::new(viewer)))
+        self.posts_by_ids(&[id], Some(viewer))
             .await?
             .pop()
             .ok_or(DomainError::NotFound(Resource::Post))

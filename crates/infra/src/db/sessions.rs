@@ -66,8 +66,7 @@ impl Sessions {
 #[async_trait]
 impl SessionRepository for Sessions {
     async fn insert(&self, user: UserId, token_hash: Vec<u8>) -> Result<()> {
-        let user = user.get();
-        self.db.insert_token(UserId::new(user), token_hash).await
+        self.db.insert_token(user, token_hash).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -92,8 +91,7 @@ impl SessionRepository for Sessions {
     }
 
     async fn revoke_all(&self, user: UserId) -> Result<u64> {
-        let user = user.get();
-        self.db.revoke_tokens_of(UserId::new(user)).await
+        self.db.revoke_tokens_of(user).await
     }
 
     async fn delete_expired(

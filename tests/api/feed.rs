@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, assert_error};
+use being_social::configuration::Settings;
+
+use crate::helpers::{TestApp, TestUser, assert_error, with_settings};
 
 on_both_backends!(
     feed_shows_own_and_followed_posts_newest_first,
@@ -15,6 +17,129 @@ on_both_backends!(
     feed_needs_a_token_and_valid_pages,
     forged_cursors_never_fail_the_server,
 );
+on_both_backends!(
+    every_post_once_across_copied_pulled_and_older_posts,
+    start: with_settings(crate::feed::tiny_feeds)
+);
+on_both_backends!(
+    crossing_the_push_limit_either_way_loses_and_repeats_nothing,
+    start: with_settings(crate::feed::tiny_feeds)
+);
+
+/// Feed bounds small enough to cross in a test: an author with three followers is pulled, a
+/// feed keeps at most 8 entries (7 after a trim), a follow copies 3 posts, and a post of an author
+/// with two followers reaches them through the outbox (PostgreSQL).
+pub fn tiny_feeds(settings: &mut Settings) {
+    settings.feed_push_limit = 2;
+    settings.feed_max_entries = 8;
+    settings.feed_follow_backfill = 3;
+    settings.feed_inline_fanout = 1;
+}
+
+/// The ids of the posts of `authors` in `posts` (id, author), newest first.
+fn newest_first_of(posts: &[(i64, i64)], authors: &[&TestUser]) -> Vec<i64> {
+    let authors: Vec<i64> = authors.iter().map(|a| a.id).collect();
+    posts
+        .iter()
+        .rev()
+        .filter(|(_, author)| authors.contains(author))
+        .map(|&(id, _)| id)
+        .collect()
+}
+
+/// Asserts that walking `viewer`'s feed with several page sizes gives `expected`.
+async fn assert_walks(app: &TestApp, viewer: &TestUser, expected: &[i64]) {
+    app.wait_for_feed_delivery().await;
+    for limit in [1, 3, 7, 100] {
+        let walked = app
+            .walk(
+                &format!("/posts/post-feed/?limit={limit}"),
+                Some(&viewer.token),
+            )
+            .await;
+        assert_eq!(ids(&walked), expected, "limit={limit}");
+    }
+}
+
+/// A viewer who follows a pushed author copied in the post's transaction (ann: one follower), one
+/// copied by the outbox worker (bob: two), a pulled one (cat: three) and one followed late, after
+/// more posts than a follow copies (dan); the viewer's feed is trimmed many times over. Every walk
+/// shows every post of theirs and the viewer's own exactly once, newest first, across the
+/// copied entries, the pulled posts and the posts older than what the feed keeps.
+async fn every_post_once_across_copied_pulled_and_older_posts(app: TestApp) {
+    let [viewer, ann, bob, cat, dan, x, y, noise]: [TestUser; 8] =
+        app.users("u", 8).await.try_into().unwrap();
+    for (who, whom) in [
+        (&viewer, &ann),
+        (&viewer, &bob),
+        (&x, &bob),
+        (&viewer, &cat),
+        (&x, &cat),
+        (&y, &cat),
+    ] {
+        app.follow(who, whom).await;
+    }
+    let mut posts = Vec::new();
+    for round in 0..4 {
+        for author in [&ann, &bob, &cat, &viewer, &noise, &dan] {
+            posts.push((app.post_by(author, &format!("{round}")).await, author.id));
+        }
+    }
+    app.follow(&viewer, &dan).await;
+    for round in 4..6 {
+        for author in [&dan, &cat, &bob, &ann, &viewer, &noise] {
+            posts.push((app.post_by(author, &format!("{round}")).await, author.id));
+        }
+    }
+    let all = [&viewer, &ann, &bob, &cat, &dan];
+    assert_walks(&app, &viewer, &newest_first_of(&posts, &all)).await;
+    assert_walks(&app, &x, &newest_first_of(&posts, &[&x, &bob, &cat])).await;
+    assert_walks(&app, &y, &newest_first_of(&posts, &[&y, &cat])).await;
+
+    // An unfollow takes the author's posts away, and following again brings every one back.
+    assert_eq!(
+        app.as_(&viewer).unfollow(&bob).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_walks(
+        &app,
+        &viewer,
+        &newest_first_of(&posts, &[&viewer, &ann, &cat, &dan]),
+    )
+    .await;
+    app.follow(&viewer, &bob).await;
+    assert_walks(&app, &viewer, &newest_first_of(&posts, &all)).await;
+    app.assert_counters_exact().await;
+}
+
+/// An author crosses the push limit upwards (pulled: posts merged at read time), back down
+/// (pushed again), and up again; followers who came and went meanwhile each see every post of
+/// the author's exactly once.
+async fn crossing_the_push_limit_either_way_loses_and_repeats_nothing(app: TestApp) {
+    let [author, v, x, y]: [TestUser; 4] = app.users("u", 4).await.try_into().unwrap();
+    let mut posts = Vec::new();
+    let mut post =
+        async |caption: &str| posts.push((app.post_by(&author, caption).await, author.id));
+    app.follow(&v, &author).await;
+    app.follow(&x, &author).await;
+    post("pushed to two").await;
+    post("pushed to two, again").await;
+    app.follow(&y, &author).await;
+    post("pulled: three followers").await;
+    assert_eq!(
+        app.as_(&x).unfollow(&author).await.0,
+        StatusCode::NO_CONTENT
+    );
+    post("pushed again: two followers").await;
+    post("pushed").await;
+    app.follow(&x, &author).await;
+    post("pulled again").await;
+    let everything = newest_first_of(&posts, &[&author]);
+    for viewer in [&author, &v, &x, &y] {
+        assert_walks(&app, viewer, &everything).await;
+    }
+    app.assert_counters_exact().await;
+}
 
 fn ids(items: &[Value]) -> Vec<i64> {
     items.iter().map(|p| p["id"].as_i64().unwrap()).collect()

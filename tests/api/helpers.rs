@@ -270,9 +270,29 @@ impl TestApp {
 
     /// Asserts that every counter in the database equals the rows it counts.
     pub async fn assert_counters_exact(&self) {
-        let db = self.db.open().await;
+        let db = self
+            .db
+            .open()
+            .await
+            .with_feed_rules(self.settings.feed_rules());
         let drift = db.counter_drift(Scope::Everything).await.unwrap();
         assert!(drift.is_empty(), "counters drifted: {drift:?}");
+    }
+}
+
+impl TestApp {
+    /// Waits until no post waits in the feed outbox (PostgreSQL's worker copies the posts of
+    /// authors with many followers after their commit; SQLite has none).
+    pub async fn wait_for_feed_delivery(&self) {
+        let db = self.db.open().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while db.outbox_len().await.unwrap() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "feed delivery took over 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

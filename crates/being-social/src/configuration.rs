@@ -22,6 +22,7 @@ use being_social_http::public_url::BaseUrl;
 use being_social_http::ratelimit::{Quota, RateLimits};
 use being_social_images::{ImageBudget, ImageLimits};
 use being_social_infra::credentials::Argon2Credentials;
+use being_social_infra::db::FeedRules;
 use clap::error::{ContextKind, ContextValue};
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -168,6 +169,24 @@ pub struct Settings {
     /// How often the server deletes expired tokens (in batches of 1,000).
     #[arg(long, env, default_value = "1h", value_parser = positive(duration))]
     pub token_sweep_interval: Duration,
+    /// Authors with more followers than this are pulled: their posts are merged into feeds when
+    /// read instead of copied into each follower's (docs/architecture.md, "The feed").
+    #[arg(long, env, default_value_t = FeedRules::default().push_limit)]
+    #[arg(value_parser = positive(parsed::<i64>))]
+    pub feed_push_limit: i64,
+    /// Most entries one viewer's materialised feed holds; older pages are read from the posts.
+    #[arg(long, env, default_value_t = FeedRules::default().max_entries)]
+    #[arg(value_parser = positive(parsed::<i64>))]
+    pub feed_max_entries: i64,
+    /// Most of a leader's newest posts a follow copies into the follower's feed.
+    #[arg(long, env, default_value_t = FeedRules::default().follow_backfill)]
+    #[arg(value_parser = positive(parsed::<i64>))]
+    pub feed_follow_backfill: i64,
+    /// Most followers a post is copied to in its own transaction; beyond, a worker copies it
+    /// after the commit (PostgreSQL; SQLite copies every post in its transaction).
+    #[arg(long, env, default_value_t = FeedRules::default().inline_fanout)]
+    #[arg(value_parser = parsed::<i64>)]
+    pub feed_inline_fanout: i64,
     /// Rate limits (`off` disables every limit below). Each process keeps its own counts.
     #[arg(long, env, default_value = "on", value_parser = on_off, action = ArgAction::Set)]
     pub rate_limits: bool,
@@ -295,6 +314,15 @@ impl Settings {
             self.max_upload_bytes + FORM_OVERHEAD_BYTES,
             self.image_wait_timeout,
         )
+    }
+
+    pub fn feed_rules(&self) -> FeedRules {
+        FeedRules {
+            push_limit: self.feed_push_limit,
+            max_entries: self.feed_max_entries,
+            follow_backfill: self.feed_follow_backfill,
+            inline_fanout: self.feed_inline_fanout,
+        }
     }
 
     pub fn token_lifetimes(&self) -> TokenLifetimes {

@@ -18,7 +18,7 @@ use being_social_http::request_id::{AssignRequestId, RequestIdRootSpan};
 use being_social_http::{AppState, HttpLimits, PublicUrl};
 use being_social_images::RustImageProcessor;
 use being_social_infra::coalesce::BATCH_SIZE_BOUNDS;
-use being_social_infra::db::{Database, Follows, Likes, PoolConfig, Sessions};
+use being_social_infra::db::{Database, Follows, Likes, OutboxStep, PoolConfig, Sessions};
 use being_social_infra::media::LocalMediaStore;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -42,7 +42,7 @@ async fn open_sharded(settings: &Settings, shards: usize) -> anyhow::Result<Data
         connections: settings.pool_size,
         shards,
     };
-    let db = Database::open(&settings.database_url, pool)?;
+    let db = Database::open(&settings.database_url, pool)?.with_feed_rules(settings.feed_rules());
     db.migrate().await?;
     Ok(db)
 }
@@ -321,7 +321,8 @@ impl Application {
     /// Serves until the process is told to stop (SIGTERM, SIGINT, or [`Self::handle`]): the
     /// listener closes at once, in-flight requests get `shutdown_timeout` seconds to finish, then
     /// the database pool closes. Meanwhile expired tokens are deleted every
-    /// `token_sweep_interval` (the sweep stops with the server).
+    /// `token_sweep_interval`, and pending feed fan-outs are delivered (both stop with the
+    /// server).
     ///
     /// Must run inside a tokio runtime (the sweep is a task of it).
     ///
@@ -330,12 +331,37 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (sessions, every) = self.sweep;
         let sweep = tokio::spawn(sweep_expired_tokens(sessions, every));
+        let outbox = tokio::spawn(deliver_feeds(self.db.clone()));
         let served = self.server.await;
-        // Stopped wherever it is: each batch is one statement, deleted in full or not at all.
+        // Stopped wherever they are: each batch or chunk is one transaction, done in full or not
+        // at all (a chunk cut off is delivered again by the next worker to claim it).
         sweep.abort();
+        outbox.abort();
         self.db.close();
         tracing::info!("stopped");
         served
+    }
+}
+
+/// How long the feed worker sleeps when nothing waits in the outbox: the most a fan-out waits
+/// to start, on top of the chunks before it.
+const OUTBOX_POLL: Duration = Duration::from_millis(50);
+
+/// Delivers the fan-outs waiting in the feed outbox (db/feed.rs), forever: each server process
+/// runs one, and processes share the work (`SKIP LOCKED`). SQLite has no outbox.
+async fn deliver_feeds(db: Database) {
+    if !db.is_postgres() {
+        return;
+    }
+    loop {
+        match db.deliver_outbox().await {
+            Ok(OutboxStep::Delivered) => {}
+            Ok(OutboxStep::Idle) => tokio::time::sleep(OUTBOX_POLL).await,
+            Err(err) => {
+                tracing::warn!(error = %err, "feed delivery failed; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
 }
 

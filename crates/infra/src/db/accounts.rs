@@ -14,7 +14,7 @@ use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
 
 use super::models::{NewUserRow, UserChangeset, UserRow};
-use super::schema::{Ts, comments, feed_entries, follows, likes, posts, tokens, users};
+use super::schema::{Ts, comments, feed_entries, feed_state, follows, likes, posts, tokens, users};
 use super::{Database, DbError, DbResult, Dialect, IDS_PER_STATEMENT, is_violation};
 use being_social_domain::Resource;
 
@@ -149,7 +149,9 @@ impl Database {
                     .await?;
             }
 
-            // Its feed (the entries of its own posts go with the posts, below).
+            // Its feed (the entries of its own posts go with the posts, below): the state row
+            // first, then the entries (the feed's lock order, db/feed.rs).
+            diesel::delete(feed_state::table.find(id)).execute(conn).await?;
             diesel::delete(feed_entries::table.filter(feed_entries::viewer_id.eq(id)))
                 .execute(conn)
                 .await?;

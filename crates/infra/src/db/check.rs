@@ -1,10 +1,11 @@
 //! Counter verification: every stored counter against a count of the rows it counts, and every
-//! materialised feed against the follows and posts it is made of. Plain SQL that both backends
+//! materialised feed against the follows and posts it is made of, under the rules of db/feed.rs. Plain SQL that both backends
 //! accept, run by `being-social check` and by the tests after every storm.
 
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 
+use super::feed::FeedRules;
 use super::{Database, DbResult};
 
 /// One counter that differs from its rows.
@@ -67,21 +68,37 @@ const COUNTERS: [(&str, &str, &str); 6] = [
     ),
 ];
 
-/// What `feed_entries` must hold: `(viewer_id, created_at, post_id)` for the viewer's own posts
-/// and for the posts of everyone the viewer follows.
-pub(crate) const EXPECTED_FEEDS: &str = "
-    SELECT author_id AS viewer_id, created_at, id AS post_id FROM posts
+/// Every entry a feed could hold, `(viewer_id, created_at, post_id, author_id)`: each post in its
+/// author's feed, and each *pushed* post (db/feed.rs) in the feed of every follower of its author.
+const PUSHED_ENTRIES: &str = "
+    SELECT p.author_id AS viewer_id, p.created_at, p.id AS post_id, p.author_id FROM posts p
     UNION ALL
-    SELECT f.follower_id, p.created_at, p.id FROM follows f JOIN posts p ON p.author_id = f.leader_id";
+    SELECT f.follower_id, p.created_at, p.id, p.author_id
+    FROM follows f JOIN posts p ON p.author_id = f.leader_id JOIN users u ON u.id = p.author_id
+    WHERE u.pulled_until IS NULL OR p.created_at >= u.pulled_until";
 
-/// The viewers whose feed lacks an entry or holds one too many.
-fn wrong_feeds() -> String {
+/// The viewers whose feed is wrong under the rules of db/feed.rs: it lacks a pushed post at or
+/// above its horizon (one still in the outbox is on its way), holds a post it should not show
+/// (or with the wrong time or author), or holds more rows than its bound or the maximum.
+fn wrong_feeds(rules: &FeedRules) -> String {
+    let max = rules.max_entries;
     format!(
-        "SELECT viewer_id FROM ({EXPECTED_FEEDS} \
-             EXCEPT SELECT viewer_id, created_at, post_id FROM feed_entries) AS missing \
+        "SELECT x.viewer_id FROM ({PUSHED_ENTRIES}) AS x \
+             LEFT JOIN feed_state s ON s.viewer_id = x.viewer_id \
+         WHERE (s.horizon_at IS NULL OR x.created_at > s.horizon_at \
+                OR (x.created_at = s.horizon_at AND x.post_id >= s.horizon_id)) \
+           AND x.post_id NOT IN (SELECT post_id FROM feed_outbox) \
+           AND NOT EXISTS (SELECT 1 FROM feed_entries e WHERE e.viewer_id = x.viewer_id \
+                           AND e.created_at = x.created_at AND e.post_id = x.post_id) \
          UNION \
-         SELECT viewer_id FROM (SELECT viewer_id, created_at, post_id FROM feed_entries \
-             EXCEPT SELECT viewer_id, created_at, post_id FROM ({EXPECTED_FEEDS}) AS e) AS extra"
+         SELECT e.viewer_id FROM feed_entries e JOIN posts p ON p.id = e.post_id \
+         WHERE e.author_id <> p.author_id OR e.created_at <> p.created_at \
+            OR (e.viewer_id <> p.author_id AND NOT EXISTS (SELECT 1 FROM follows f \
+                WHERE f.follower_id = e.viewer_id AND f.leader_id = p.author_id)) \
+         UNION \
+         SELECT e.viewer_id FROM feed_entries e LEFT JOIN feed_state s ON s.viewer_id = e.viewer_id \
+         GROUP BY e.viewer_id, s.entries_at_most \
+         HAVING COUNT(*) > COALESCE(s.entries_at_most, 0) OR COUNT(*) > {max}"
     )
 }
 
@@ -95,21 +112,21 @@ pub enum Scope {
     CountersOnly,
 }
 
-fn drift_query(scope: Scope) -> String {
+fn drift_query(scope: Scope, rules: &FeedRules) -> String {
     let counters = COUNTERS.iter().map(|(table, column, count)| {
         format!(
             "SELECT '{table}.{column}' AS counter, t.id AS id, t.{column} AS stored, \
              ({count}) AS actual FROM {table} t WHERE t.{column} <> ({count})"
         )
     });
-    // A wrong feed is reported with its number of entries against the number it should have
-    // (which may be equal: one missing, one extra).
+    // A wrong feed is reported with its number of entries against its bound.
     let feeds = format!(
         "SELECT 'feed_entries' AS counter, w.viewer_id AS id, \
             (SELECT COUNT(*) FROM feed_entries e WHERE e.viewer_id = w.viewer_id) AS stored, \
-            (SELECT COUNT(*) FROM ({EXPECTED_FEEDS}) x WHERE x.viewer_id = w.viewer_id) AS actual \
+            COALESCE((SELECT s.entries_at_most FROM feed_state s \
+                      WHERE s.viewer_id = w.viewer_id), 0) AS actual \
          FROM ({}) AS w",
-        wrong_feeds()
+        wrong_feeds(rules)
     );
     let feeds = (scope == Scope::Everything).then_some(feeds);
     counters
@@ -118,26 +135,53 @@ fn drift_query(scope: Scope) -> String {
         .join(" UNION ALL ")
 }
 
-fn repair_statements(scope: Scope) -> Vec<String> {
+fn repair_statements(scope: Scope, rules: &FeedRules) -> Vec<String> {
     let counters = COUNTERS.iter().map(|(table, column, count)| {
         format!("UPDATE {table} AS t SET {column} = ({count}) WHERE t.{column} <> ({count})")
     });
     // A wrong feed is rebuilt whole. The temporary table keeps the list of viewers fixed while
     // their entries are deleted and written again.
     let feeds = (scope == Scope::Everything).then(|| {
-        [
-            format!("CREATE TEMPORARY TABLE wrong_feeds AS {}", wrong_feeds()),
-            "DELETE FROM feed_entries WHERE viewer_id IN (SELECT viewer_id FROM wrong_feeds)"
-                .into(),
-            format!(
-                "INSERT INTO feed_entries (viewer_id, created_at, post_id) \
-             SELECT viewer_id, created_at, post_id FROM ({EXPECTED_FEEDS}) AS x \
-             WHERE x.viewer_id IN (SELECT viewer_id FROM wrong_feeds)"
-            ),
-            "DROP TABLE wrong_feeds".into(),
-        ]
+        let mut statements = vec![format!(
+            "CREATE TEMPORARY TABLE wrong_feeds AS {}",
+            wrong_feeds(rules)
+        )];
+        statements.extend(rebuild_feeds(rules, "SELECT viewer_id FROM wrong_feeds"));
+        statements.push("DROP TABLE wrong_feeds".into());
+        statements
     });
     counters.chain(feeds.into_iter().flatten()).collect()
+}
+
+/// Statements that rebuild the feeds of the viewers `viewers` selects (a query of `viewer_id`) as
+/// a trim leaves a feed: its newest entries, at most the number a trim keeps, and its horizon at
+/// the oldest of them if there were more.
+pub(crate) fn rebuild_feeds(rules: &FeedRules, viewers: &str) -> Vec<String> {
+    let keep = rules.trimmed_size();
+    vec![
+        format!(
+            "CREATE TEMPORARY TABLE rebuilt AS SELECT x.*, ROW_NUMBER() OVER \
+             (PARTITION BY x.viewer_id ORDER BY x.created_at DESC, x.post_id DESC) AS rank \
+             FROM ({PUSHED_ENTRIES}) AS x WHERE x.viewer_id IN ({viewers})"
+        ),
+        format!("DELETE FROM feed_state WHERE viewer_id IN ({viewers})"),
+        format!("DELETE FROM feed_entries WHERE viewer_id IN ({viewers})"),
+        format!(
+            "INSERT INTO feed_entries (viewer_id, created_at, post_id, author_id) \
+             SELECT viewer_id, created_at, post_id, author_id FROM rebuilt WHERE rank <= {keep} \
+             ORDER BY viewer_id, created_at, post_id"
+        ),
+        format!(
+            "INSERT INTO feed_state (viewer_id, entries_at_most, horizon_at, horizon_id) \
+             SELECT v.viewer_id, \
+                 (SELECT COUNT(*) FROM rebuilt r WHERE r.viewer_id = v.viewer_id AND r.rank <= {keep}), \
+                 h.created_at, h.post_id \
+             FROM (SELECT DISTINCT viewer_id FROM rebuilt) AS v \
+             LEFT JOIN rebuilt h ON h.viewer_id = v.viewer_id AND h.rank = {keep} \
+                 AND EXISTS (SELECT 1 FROM rebuilt m WHERE m.viewer_id = v.viewer_id AND m.rank = {keep} + 1)"
+        ),
+        "DROP TABLE rebuilt".into(),
+    ]
 }
 
 impl Database {
@@ -150,7 +194,7 @@ impl Database {
         &self,
         scope: Scope,
     ) -> Result<Vec<Drift>, being_social_domain::DomainError> {
-        let query = drift_query(scope);
+        let query = drift_query(scope, &self.feed);
         let drift: Vec<Drift> = async {
             with_conn!(self, conn => DbResult::Ok(diesel::sql_query(&query).load(conn).await?))
         }
@@ -167,7 +211,7 @@ impl Database {
         &self,
         scope: Scope,
     ) -> Result<(), being_social_domain::DomainError> {
-        let statements = repair_statements(scope);
+        let statements = repair_statements(scope, &self.feed);
         async {
             transaction!(self, conn => {
                 for statement in &statements {

@@ -6,11 +6,15 @@ use diesel::QueryResult;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
-use diesel::sql_types::{Array, BigInt};
+use diesel::sql_types::{Array, BigInt, Nullable};
+use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::feed::{Backfilled, Entry, Key, OutboxRow, merge_newest_first};
 use super::models::{NewFollowRow, NewLikeRow};
-use super::schema::{Instant, Ts, feed_entries, follows, likes, posts, users};
+use super::schema::{
+    Instant, Ts, feed_entries, feed_outbox, feed_state, follows, likes, posts, users,
+};
 use super::{IDS_PER_STATEMENT, SqliteConn};
 
 /// A change of one user's follow counters: `(user, following delta, follower delta)`.
@@ -95,12 +99,10 @@ impl Statement for PgInsertLikes<'_> {
     }
 }
 
-/// Inserts the follows `$followers[i]` → `$leaders[i]` that do not exist yet, moves both
-/// counters of each inserted edge and copies the leader's posts into the follower's feed, in one
-/// statement (one round trip, prepared once whatever the batch size); returns the edges inserted.
-/// The caller has locked every user row involved, in ascending id, so the counter update takes no
-/// lock of its own, and a post the leader creates meanwhile is either seen here or fans out to the
-/// new follower itself.
+/// Inserts the follows `$followers[i]` → `$leaders[i]` that do not exist yet and moves both
+/// counters of each inserted edge, in one statement (one round trip, prepared once whatever the
+/// batch size); returns the edges inserted. The caller has locked every user row involved, in
+/// ascending id, so the counter update takes no lock of its own.
 const PG_ADD_FOLLOWS: &str = "
     WITH inserted AS (
         INSERT INTO follows (follower_id, leader_id, created_at)
@@ -122,12 +124,6 @@ const PG_ADD_FOLLOWS: &str = "
             follower_count = follower_count + delta.followers
         FROM delta
         WHERE users.id = delta.id
-    ),
-    copied AS (
-        INSERT INTO feed_entries (viewer_id, created_at, post_id)
-        SELECT inserted.follower_id, posts.created_at, posts.id
-        FROM inserted JOIN posts ON posts.author_id = inserted.leader_id
-        ON CONFLICT DO NOTHING
     )
     SELECT follower_id, leader_id FROM inserted";
 
@@ -147,6 +143,109 @@ impl Statement for PgAddFollows<'_> {
             "followers" => out.push_bind_param::<Array<BigInt>, _>(&self.followers),
             "leaders" => out.push_bind_param::<Array<BigInt>, _>(&self.leaders),
             "at" => out.push_bind_param::<Instant, _>(&self.at),
+            _ => Err(unknown_parameter(name)),
+        }
+    }
+}
+
+/// Copies into the feed of each new follower `$followers[i]` the newest `$backfill` pushed posts
+/// of `$leaders[i]` (those created at or after the leader's `pulled_until`: none of an author
+/// pulled now). Returns, per follower, the entries added (`cut_at` NULL), and per edge whose
+/// leader has more pushed posts than it copied, the oldest copied (`copied` 0): the follower's
+/// feed is complete only from there (see db/feed.rs). One statement for the whole batch.
+const PG_BACKFILL: &str = "
+    WITH edge AS (
+        SELECT e.follower, e.leader, u.pulled_until
+        FROM unnest($followers, $leaders) AS e (follower, leader)
+        JOIN users u ON u.id = e.leader
+    ),
+    newest AS (
+        SELECT edge.follower, edge.leader, p.created_at, p.id,
+               row_number() OVER (PARTITION BY edge.follower, edge.leader
+                                  ORDER BY p.created_at DESC, p.id DESC) AS rank
+        FROM edge CROSS JOIN LATERAL (
+            SELECT created_at, id FROM posts
+            WHERE author_id = edge.leader
+              AND (edge.pulled_until IS NULL OR created_at >= edge.pulled_until)
+            ORDER BY created_at DESC, id DESC
+            LIMIT $backfill + 1
+        ) AS p
+    ),
+    copied AS (
+        INSERT INTO feed_entries (viewer_id, created_at, post_id, author_id)
+        SELECT follower, created_at, id, leader FROM newest WHERE rank <= $backfill
+        ORDER BY follower
+        ON CONFLICT DO NOTHING
+        RETURNING viewer_id
+    )
+    SELECT n.follower, 0::bigint, n.created_at, n.id FROM newest n
+    WHERE n.rank = $backfill AND EXISTS (
+        SELECT 1 FROM newest m
+        WHERE m.follower = n.follower AND m.leader = n.leader AND m.rank = $backfill + 1
+    )
+    UNION ALL
+    SELECT viewer_id, count(*), NULL, NULL FROM copied GROUP BY viewer_id";
+
+struct PgBackfill<'a> {
+    followers: &'a [i64],
+    leaders: &'a [i64],
+    backfill: i64,
+}
+
+impl Statement for PgBackfill<'_> {
+    const SQL: &'static str = PG_BACKFILL;
+    type Id = PgBackfill<'static>;
+    type SqlType = (BigInt, BigInt, Nullable<Instant>, Nullable<BigInt>);
+
+    fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match name {
+            "followers" => out.push_bind_param::<Array<BigInt>, _>(&self.followers),
+            "leaders" => out.push_bind_param::<Array<BigInt>, _>(&self.leaders),
+            "backfill" => out.push_bind_param::<BigInt, _>(&self.backfill),
+            _ => Err(unknown_parameter(name)),
+        }
+    }
+}
+
+/// The keys of the newest `$limit` posts of the authors `$authors[i]` created before
+/// `$untils[i]`, from `$floor` (included) to `$start` (excluded): one index range of
+/// `posts_author_recent` per author, merged.
+const PG_POSTS_OF_AUTHORS: &str = "
+    SELECT p.created_at, p.id
+    FROM unnest($authors, $untils) AS a (author, until)
+    CROSS JOIN LATERAL (
+        SELECT created_at, id FROM posts
+        WHERE author_id = a.author AND created_at < a.until
+          AND created_at <= $startat AND (created_at < $startat OR id < $startid)
+          AND created_at >= $floorat AND (created_at > $floorat OR id >= $floorid)
+        ORDER BY created_at DESC, id DESC
+        LIMIT $limit
+    ) AS p
+    ORDER BY p.created_at DESC, p.id DESC
+    LIMIT $limit";
+
+struct PgPostsOfAuthors<'a> {
+    authors: &'a [i64],
+    untils: &'a [Ts],
+    floor: Key,
+    start: Key,
+    limit: i64,
+}
+
+impl Statement for PgPostsOfAuthors<'_> {
+    const SQL: &'static str = PG_POSTS_OF_AUTHORS;
+    type Id = PgPostsOfAuthors<'static>;
+    type SqlType = (Instant, BigInt);
+
+    fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match name {
+            "authors" => out.push_bind_param::<Array<BigInt>, _>(&self.authors),
+            "untils" => out.push_bind_param::<Array<Instant>, _>(&self.untils),
+            "startat" => out.push_bind_param::<Instant, _>(&self.start.0),
+            "startid" => out.push_bind_param::<BigInt, _>(&self.start.1),
+            "floorat" => out.push_bind_param::<Instant, _>(&self.floor.0),
+            "floorid" => out.push_bind_param::<BigInt, _>(&self.floor.1),
+            "limit" => out.push_bind_param::<BigInt, _>(&self.limit),
             _ => Err(unknown_parameter(name)),
         }
     }
@@ -251,6 +350,42 @@ fn ids(rows: Vec<IdRow>) -> Vec<i64> {
     rows.into_iter().map(|r| r.id).collect()
 }
 
+/// Rows per multi-row insert: within SQLite's and PostgreSQL's parameter limits at 4 columns.
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// A row of `feed_entries`, as diesel inserts it.
+type EntryRow = (
+    diesel::dsl::Eq<feed_entries::viewer_id, i64>,
+    diesel::dsl::Eq<feed_entries::created_at, Ts>,
+    diesel::dsl::Eq<feed_entries::post_id, i64>,
+    diesel::dsl::Eq<feed_entries::author_id, i64>,
+);
+
+/// The feed row of `entry` for `viewer`.
+fn entry_row(entry: Entry, viewer: i64) -> EntryRow {
+    (
+        feed_entries::viewer_id.eq(viewer),
+        feed_entries::created_at.eq(entry.created_at),
+        feed_entries::post_id.eq(entry.post_id),
+        feed_entries::author_id.eq(entry.author_id),
+    )
+}
+
+/// The columns of an [`OutboxRow`].
+const OUTBOX_COLUMNS: (
+    feed_outbox::post_id,
+    feed_outbox::author_id,
+    feed_outbox::created_at,
+    feed_outbox::next_at,
+    feed_outbox::next_follower,
+) = (
+    feed_outbox::post_id,
+    feed_outbox::author_id,
+    feed_outbox::created_at,
+    feed_outbox::next_at,
+    feed_outbox::next_follower,
+);
+
 /// Backend-specific steps. On PostgreSQL they take row locks; on SQLite the transaction already
 /// holds the database's write lock (BEGIN IMMEDIATE), so they only read.
 pub(crate) trait Dialect: Send {
@@ -281,16 +416,203 @@ pub(crate) trait Dialect: Send {
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>>;
 
     /// Inserts the follows `(follower, leader)` of `edges` that do not exist yet, moves both
-    /// counters of each, copies each new leader's posts into its follower's feed, and returns the
-    /// edges inserted. Both users of every edge exist and are locked.
+    /// counters of each, and returns the edges inserted. Both users of every edge exist and are
+    /// locked.
     async fn add_follows(&mut self, edges: &[(i64, i64)], at: Ts) -> QueryResult<Vec<(i64, i64)>>;
 
     /// Applies `(user, following delta, follower delta)` to the users' follow counters; each user
     /// at most once, every row already locked.
     async fn move_follow_counts(&mut self, deltas: &[FollowCounts]) -> QueryResult<()>;
+
+    /// Copies into each new follower's feed the newest `backfill` pushed posts of the leader
+    /// (see [`PG_BACKFILL`]), and says what it did to each follower's feed (one item per edge or
+    /// per follower; the caller sums them).
+    async fn backfill(
+        &mut self,
+        edges: &[(i64, i64)],
+        backfill: i64,
+    ) -> QueryResult<Vec<(i64, Backfilled)>>;
+
+    /// Copies `entry` into the feeds of `viewers` that lack it; returns those viewers.
+    async fn insert_entries(&mut self, entry: Entry, viewers: &[i64]) -> QueryResult<Vec<i64>>;
+
+    /// Raises the `entries_at_most` of each `(viewer, by)` (ascending viewer), creating the state
+    /// row where there is none; returns each viewer's new bound.
+    async fn raise_bounds(&mut self, raises: &[(i64, i64)]) -> QueryResult<Vec<(i64, i64)>>;
+
+    /// See [`PG_POSTS_OF_AUTHORS`]: `authors` are `(author, until)`.
+    async fn posts_of_authors(
+        &mut self,
+        authors: &[(i64, Ts)],
+        floor: Key,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<Vec<Key>>;
+
+    /// Locks `viewer`'s `feed_state` row (`FOR UPDATE`); whether it exists.
+    async fn lock_feed_state(&mut self, viewer: i64) -> QueryResult<bool>;
+
+    /// The first pending fan-out no one else is delivering (`FOR UPDATE SKIP LOCKED`).
+    async fn claim_outbox(&mut self) -> QueryResult<Option<OutboxRow>>;
+
+    /// Keeps the post from being deleted until this transaction ends (`FOR KEY SHARE`); whether
+    /// it exists.
+    async fn share_lock_post(&mut self, id: i64) -> QueryResult<bool>;
+
+    /// A page of `leader`'s followers `(since, follower)` after `start`, newest first, each edge
+    /// kept from being deleted until this transaction ends (`FOR KEY SHARE`).
+    async fn followers_page(
+        &mut self,
+        leader: i64,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<Vec<(Ts, i64)>>;
 }
 
 impl Dialect for AsyncPgConnection {
+    async fn insert_entries(&mut self, entry: Entry, viewers: &[i64]) -> QueryResult<Vec<i64>> {
+        let mut inserted = Vec::with_capacity(viewers.len());
+        for chunk in viewers.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|&viewer| entry_row(entry, viewer))
+                .collect();
+            let new: Vec<i64> = diesel::insert_into(feed_entries::table)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .returning(feed_entries::viewer_id)
+                .get_results(self)
+                .await?;
+            inserted.extend(new);
+        }
+        Ok(inserted)
+    }
+
+    async fn raise_bounds(&mut self, raises: &[(i64, i64)]) -> QueryResult<Vec<(i64, i64)>> {
+        let mut raised = Vec::with_capacity(raises.len());
+        for chunk in raises.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|&(viewer, by)| {
+                    (
+                        feed_state::viewer_id.eq(viewer),
+                        feed_state::entries_at_most.eq(by),
+                    )
+                })
+                .collect();
+            let new: Vec<(i64, i64)> = diesel::insert_into(feed_state::table)
+                .values(rows)
+                .on_conflict(feed_state::viewer_id)
+                .do_update()
+                .set(
+                    feed_state::entries_at_most
+                        .eq(feed_state::entries_at_most + excluded(feed_state::entries_at_most)),
+                )
+                .returning((feed_state::viewer_id, feed_state::entries_at_most))
+                .get_results(self)
+                .await?;
+            raised.extend(new);
+        }
+        Ok(raised)
+    }
+
+    async fn backfill(
+        &mut self,
+        edges: &[(i64, i64)],
+        backfill: i64,
+    ) -> QueryResult<Vec<(i64, Backfilled)>> {
+        let (followers, leaders): (Vec<i64>, Vec<i64>) = edges.iter().copied().unzip();
+        let rows: Vec<(i64, i64, Option<Ts>, Option<i64>)> = Named(PgBackfill {
+            followers: &followers,
+            leaders: &leaders,
+            backfill,
+        })
+        .load(self)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(viewer, copied, at, id)| {
+                (
+                    viewer,
+                    Backfilled {
+                        copied,
+                        cut: at.zip(id),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    async fn posts_of_authors(
+        &mut self,
+        authors: &[(i64, Ts)],
+        floor: Key,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<Vec<Key>> {
+        let (authors, untils): (Vec<i64>, Vec<Ts>) = authors.iter().copied().unzip();
+        Named(PgPostsOfAuthors {
+            authors: &authors,
+            untils: &untils,
+            floor,
+            start,
+            limit,
+        })
+        .load(self)
+        .await
+    }
+
+    async fn lock_feed_state(&mut self, viewer: i64) -> QueryResult<bool> {
+        feed_state::table
+            .find(viewer)
+            .select(feed_state::viewer_id)
+            .for_update()
+            .first::<i64>(self)
+            .await
+            .optional()
+            .map(|found| found.is_some())
+    }
+
+    async fn claim_outbox(&mut self) -> QueryResult<Option<OutboxRow>> {
+        feed_outbox::table
+            .order(feed_outbox::post_id)
+            .select(OUTBOX_COLUMNS)
+            .for_update()
+            .skip_locked()
+            .first(self)
+            .await
+            .optional()
+    }
+
+    async fn share_lock_post(&mut self, id: i64) -> QueryResult<bool> {
+        posts::table
+            .find(id)
+            .select(posts::id)
+            .for_key_share()
+            .first::<i64>(self)
+            .await
+            .optional()
+            .map(|found| found.is_some())
+    }
+
+    async fn followers_page(
+        &mut self,
+        leader: i64,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<Vec<(Ts, i64)>> {
+        newest_first_page!(
+            follows::table.filter(follows::leader_id.eq(leader)),
+            follows::created_at,
+            follows::follower_id,
+            (start.0, start.1),
+            limit
+        )
+        .select((follows::created_at, follows::follower_id))
+        .for_key_share()
+        .load(self)
+        .await
+    }
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>> {
         Named(PgInsertLikes { post, users, at }).load(self).await
     }
@@ -390,6 +712,160 @@ impl Dialect for AsyncPgConnection {
 }
 
 impl Dialect for SqliteConn {
+    async fn insert_entries(&mut self, entry: Entry, viewers: &[i64]) -> QueryResult<Vec<i64>> {
+        // Row by row: diesel has no batch insert with ON CONFLICT for SQLite, and rows cost no
+        // round trips here.
+        let mut inserted = Vec::with_capacity(viewers.len());
+        for &viewer in viewers {
+            let added = diesel::insert_into(feed_entries::table)
+                .values(entry_row(entry, viewer))
+                .on_conflict_do_nothing()
+                .execute(self)
+                .await?;
+            if added == 1 {
+                inserted.push(viewer);
+            }
+        }
+        Ok(inserted)
+    }
+
+    async fn raise_bounds(&mut self, raises: &[(i64, i64)]) -> QueryResult<Vec<(i64, i64)>> {
+        let mut raised = Vec::with_capacity(raises.len());
+        for &(viewer, by) in raises {
+            let bound: i64 = diesel::insert_into(feed_state::table)
+                .values((
+                    feed_state::viewer_id.eq(viewer),
+                    feed_state::entries_at_most.eq(by),
+                ))
+                .on_conflict(feed_state::viewer_id)
+                .do_update()
+                .set(feed_state::entries_at_most.eq(feed_state::entries_at_most + by))
+                .returning(feed_state::entries_at_most)
+                .get_result(self)
+                .await?;
+            raised.push((viewer, bound));
+        }
+        Ok(raised)
+    }
+
+    async fn backfill(
+        &mut self,
+        edges: &[(i64, i64)],
+        backfill: i64,
+    ) -> QueryResult<Vec<(i64, Backfilled)>> {
+        let mut done = Vec::with_capacity(edges.len());
+        for &(follower, leader) in edges {
+            let until: Option<Ts> = users::table
+                .find(leader)
+                .select(users::pulled_until)
+                .first(self)
+                .await?;
+            let newest: Vec<Key> = posts::table
+                .filter(posts::author_id.eq(leader))
+                .filter(posts::created_at.ge(until.unwrap_or(Ts::earliest())))
+                .order((posts::created_at.desc(), posts::id.desc()))
+                .select((posts::created_at, posts::id))
+                .limit(backfill + 1)
+                .load(self)
+                .await?;
+            let copy = &newest[..newest.len().min(usize::try_from(backfill).unwrap_or(0))];
+            let mut copied = 0;
+            for &(created_at, post_id) in copy {
+                let entry = Entry {
+                    post_id,
+                    author_id: leader,
+                    created_at,
+                };
+                copied += self.insert_entries(entry, &[follower]).await?.len();
+            }
+            let cut = (newest.len() > copy.len())
+                .then(|| copy.last().copied())
+                .flatten();
+            done.push((
+                follower,
+                Backfilled {
+                    copied: copied as i64,
+                    cut,
+                },
+            ));
+        }
+        Ok(done)
+    }
+
+    async fn posts_of_authors(
+        &mut self,
+        authors: &[(i64, Ts)],
+        floor: Key,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<Vec<Key>> {
+        // One index range per author: no round trips here.
+        let mut keys = Vec::new();
+        for &(author, until) in authors {
+            let some: Vec<Key> = newest_first_page!(
+                posts::table
+                    .filter(posts::author_id.eq(author))
+                    .filter(posts::created_at.lt(until))
+                    .filter(key_at_or_after!(posts::created_at, posts::id, floor)),
+                posts::created_at,
+                posts::id,
+                (start.0, start.1),
+                limit
+            )
+            .select((posts::created_at, posts::id))
+            .load(self)
+            .await?;
+            keys = merge_newest_first(keys, some, limit);
+        }
+        Ok(keys)
+    }
+
+    async fn lock_feed_state(&mut self, viewer: i64) -> QueryResult<bool> {
+        feed_state::table
+            .find(viewer)
+            .select(feed_state::viewer_id)
+            .first::<i64>(self)
+            .await
+            .optional()
+            .map(|found| found.is_some())
+    }
+
+    async fn claim_outbox(&mut self) -> QueryResult<Option<OutboxRow>> {
+        feed_outbox::table
+            .order(feed_outbox::post_id)
+            .select(OUTBOX_COLUMNS)
+            .first(self)
+            .await
+            .optional()
+    }
+
+    async fn share_lock_post(&mut self, id: i64) -> QueryResult<bool> {
+        posts::table
+            .find(id)
+            .select(posts::id)
+            .first::<i64>(self)
+            .await
+            .optional()
+            .map(|found| found.is_some())
+    }
+
+    async fn followers_page(
+        &mut self,
+        leader: i64,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<Vec<(Ts, i64)>> {
+        newest_first_page!(
+            follows::table.filter(follows::leader_id.eq(leader)),
+            follows::created_at,
+            follows::follower_id,
+            (start.0, start.1),
+            limit
+        )
+        .select((follows::created_at, follows::follower_id))
+        .load(self)
+        .await
+    }
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>> {
         // Row by row costs no round trips here, and the transaction already holds the write lock.
         let mut inserted = Vec::new();
@@ -425,19 +901,6 @@ impl Dialect for SqliteConn {
                 .await?;
             if added == 1 {
                 inserted.push((follower_id, leader_id));
-                diesel::insert_into(feed_entries::table)
-                    .values(posts::table.filter(posts::author_id.eq(leader_id)).select((
-                        follower_id.into_sql::<BigInt>(),
-                        posts::created_at,
-                        posts::id,
-                    )))
-                    .into_columns((
-                        feed_entries::viewer_id,
-                        feed_entries::created_at,
-                        feed_entries::post_id,
-                    ))
-                    .execute(self)
-                    .await?;
             }
         }
         self.move_follow_counts(&follow_counts(&inserted, 1))

@@ -1,6 +1,31 @@
-//! The home feed, read from the materialised `feed_entries` that creating a post fills (fan-out
-//! on write; follows and unfollows keep it in db/follows.rs): a page is an index range of the
-//! viewer's entries joined to their posts, whatever the viewer follows.
+//! The home feed at any graph size (see migrations/*_feed_bounds for the tables and
+//! docs/architecture.md, "The feed", for the design).
+//!
+//! A viewer's feed is the viewer's own posts and those of everyone the viewer follows. It is read
+//! from three sources, merged by the page's keyset `(created_at, post_id)`:
+//! - the materialised `feed_entries`, complete from the viewer's *horizon* up: every post of a
+//!   *pushed* author, copied when it was made ([`FeedRows::deliver`], in the post's transaction
+//!   or by the outbox worker) or when the follow was ([`Dialect::backfill`], at most
+//!   [`FeedRules::follow_backfill`] posts), and trimmed to at most [`FeedRules::max_entries`];
+//! - the posts of the viewer's *pulled* followees (more than [`FeedRules::push_limit`]
+//!   followers), never copied, read from `posts_author_recent` for the same range;
+//! - below the horizon, the posts of everyone the viewer follows and the viewer's own, read from
+//!   `posts_author_recent` too: the deep end of a feed costs more, and its top costs no more
+//!   than it did.
+//!
+//! Every write is bounded whatever the graph: a post writes at most
+//! [`FeedRules::inline_fanout`] entries in its transaction (its fan-out to more followers goes
+//! through `feed_outbox`, [`Database::deliver_outbox`]), a follow at most `follow_backfill`, an
+//! unfollow removes at most `max_entries`, a trim at most `max_entries`.
+//!
+//! # Locks
+//! After the user rows of the transaction (db/mod.rs): a viewer's `feed_state` row before any of
+//! the viewer's `feed_entries` rows; several viewers' `feed_state` rows in ascending id. The
+//! outbox worker takes no user row: its post's row `FOR KEY SHARE` (a deletion waits for the
+//! chunk, or the chunk finds the post gone), then the chunk's `follows` rows `FOR KEY SHARE` (an
+//! unfollow waits for the chunk to commit, then removes what it wrote).
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use being_social_domain::Result;
@@ -10,37 +35,439 @@ use being_social_domain::ports::FeedRepository;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::models::{AuthorRow, PostRow};
-use super::page::{PostWithLike, into_posts, post_cursor};
-use super::schema::{feed_entries, likes, posts, users};
-use super::{Database, DbResult, newest_first_start};
+use super::page::post_cursor;
+use super::schema::{Ts, feed_entries, feed_outbox, feed_state, follows, users};
+use super::{Database, DbResult, Dialect, newest_first_start};
+
+/// A position in a newest-first feed: `(created_at, post_id)`.
+pub(crate) type Key = (Ts, i64);
+
+/// How far the feed is materialised. Each bound is a setting (docs/configuration.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedRules {
+    /// Authors with more followers than this are pulled: their posts are merged into their
+    /// followers' feeds at read time instead of copied into them (T).
+    pub push_limit: i64,
+    /// Most entries one viewer's materialised feed holds (K). A feed that would pass it is
+    /// trimmed to seven eighths of it, oldest first.
+    pub max_entries: i64,
+    /// Most posts a follow copies into the follower's feed: the leader's newest (B).
+    pub follow_backfill: i64,
+    /// Most followers a post is copied to in its own transaction; a post of an author with more
+    /// (but at most `push_limit`) reaches them through the outbox, after its commit.
+    pub inline_fanout: i64,
+}
+
+impl Default for FeedRules {
+    fn default() -> Self {
+        Self {
+            push_limit: 10_000,
+            max_entries: 20_000,
+            follow_backfill: 100,
+            inline_fanout: 100,
+        }
+    }
+}
+
+impl FeedRules {
+    /// The entries a trim keeps.
+    pub(crate) fn trimmed_size(&self) -> i64 {
+        (self.max_entries / 8 * 7).max(1)
+    }
+
+    /// Whether a post made at `at` by an author whose `pulled_until` is `until` is pushed.
+    pub(crate) fn is_pushed(until: Option<Ts>, at: Ts) -> bool {
+        until.is_none_or(|until| at >= until)
+    }
+
+    /// The author's `pulled_until` once they have `followers`, at the post made at `at`:
+    /// pulled from now on above the limit (every post, past ones included, is then merged at
+    /// read time), pushed from this post on at or below it.
+    pub(crate) fn pulled_until(&self, followers: i64, until: Option<Ts>, at: Ts) -> Option<Ts> {
+        let pulled_now = until == Some(Ts::latest());
+        if followers > self.push_limit {
+            Some(Ts::latest())
+        } else if pulled_now {
+            Some(at)
+        } else {
+            until
+        }
+    }
+}
+
+/// A pending fan-out: a row of `feed_outbox`.
+#[derive(Debug, Clone, Copy, Queryable)]
+pub(crate) struct OutboxRow {
+    pub post_id: i64,
+    pub author_id: i64,
+    pub created_at: Ts,
+    pub next_at: Option<Ts>,
+    pub next_follower: Option<i64>,
+}
+
+/// A post as the feed stores it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    pub post_id: i64,
+    pub author_id: i64,
+    pub created_at: Ts,
+}
+
+/// What a backfill did to one viewer's feed: the entries it added, and, when a leader had more
+/// pushed posts than it copied, the oldest copied (the feed is complete only from there).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Backfilled {
+    pub copied: i64,
+    pub cut: Option<Key>,
+}
+
+/// Sums the backfill of each edge per viewer (the deepest cut wins: the highest key).
+pub(crate) fn per_viewer(
+    edges: impl IntoIterator<Item = (i64, Backfilled)>,
+) -> BTreeMap<i64, Backfilled> {
+    let mut viewers: BTreeMap<i64, Backfilled> = BTreeMap::new();
+    for (viewer, done) in edges {
+        let sum = viewers.entry(viewer).or_default();
+        sum.copied += done.copied;
+        sum.cut = sum.cut.max(done.cut);
+    }
+    viewers
+}
+
+/// The feed's steps inside a caller's transaction, written once for both backends.
+pub(crate) trait FeedRows: Send {
+    /// Copies `entry` into the feeds of `viewers` (ascending, no repeats) that lack it, raises
+    /// their bounds and trims those past the maximum.
+    async fn deliver(
+        &mut self,
+        entry: Entry,
+        viewers: &[i64],
+        rules: &FeedRules,
+    ) -> QueryResult<()>;
+
+    /// Raises the bounds of the feeds of `added` (viewer ascending, entries added), moves the
+    /// horizon of those whose backfill was cut, and trims those past the maximum.
+    async fn settle(
+        &mut self,
+        added: &BTreeMap<i64, Backfilled>,
+        rules: &FeedRules,
+    ) -> QueryResult<()>;
+
+    /// Removes `leader`'s posts from `follower`'s feed.
+    async fn forget(&mut self, follower: i64, leader: i64) -> QueryResult<()>;
+
+    /// The keys of a page of `viewer`'s feed: before `start`, newest first, at most `limit`.
+    async fn page_keys(&mut self, viewer: i64, start: Key, limit: i64) -> QueryResult<Vec<Key>>;
+}
+
+macro_rules! feed_rows {
+    ($conn:ty) => {
+        impl FeedRows for $conn {
+            async fn deliver(
+                &mut self,
+                entry: Entry,
+                viewers: &[i64],
+                rules: &FeedRules,
+            ) -> QueryResult<()> {
+                let inserted = self.insert_entries(entry, viewers).await?;
+                let added = inserted.into_iter().map(|v| {
+                    (
+                        v,
+                        Backfilled {
+                            copied: 1,
+                            cut: None,
+                        },
+                    )
+                });
+                self.settle(&per_viewer(added), rules).await
+            }
+
+            async fn settle(
+                &mut self,
+                added: &BTreeMap<i64, Backfilled>,
+                rules: &FeedRules,
+            ) -> QueryResult<()> {
+                let raises: Vec<(i64, i64)> = added
+                    .iter()
+                    .map(|(&viewer, done)| (viewer, done.copied))
+                    .collect();
+                let raised = self.raise_bounds(&raises).await?;
+                for (&viewer, done) in added {
+                    if let Some(cut) = done.cut {
+                        self.raise_horizon(viewer, cut).await?;
+                    }
+                }
+                for (viewer, bound) in raised {
+                    if bound > rules.max_entries {
+                        self.trim(viewer, rules.trimmed_size()).await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn forget(&mut self, follower: i64, leader: i64) -> QueryResult<()> {
+                // The state row first (see the lock order above).
+                let state = self.lock_feed_state(follower).await?;
+                let removed = diesel::delete(
+                    feed_entries::table
+                        .filter(feed_entries::viewer_id.eq(follower))
+                        .filter(feed_entries::author_id.eq(leader)),
+                )
+                .execute(self)
+                .await?;
+                if state && removed > 0 {
+                    diesel::update(feed_state::table.find(follower))
+                        .set(
+                            feed_state::entries_at_most
+                                .eq(feed_state::entries_at_most - removed as i64),
+                        )
+                        .execute(self)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn page_keys(
+                &mut self,
+                viewer: i64,
+                start: Key,
+                limit: i64,
+            ) -> QueryResult<Vec<Key>> {
+                let horizon = self.horizon(viewer).await?;
+                let floor = horizon.unwrap_or((Ts::earliest(), i64::MIN));
+                let mut keys: Vec<Key> = Vec::new();
+                if start > floor {
+                    keys = newest_first_page!(
+                        feed_entries::table
+                            .filter(feed_entries::viewer_id.eq(viewer))
+                            .filter(key_at_or_after!(
+                                feed_entries::created_at,
+                                feed_entries::post_id,
+                                floor
+                            )),
+                        feed_entries::created_at,
+                        feed_entries::post_id,
+                        (start.0, start.1),
+                        limit
+                    )
+                    .select((feed_entries::created_at, feed_entries::post_id))
+                    .load(self)
+                    .await?;
+                    let pulled: Vec<(i64, Option<Ts>)> = follows::table
+                        .inner_join(users::table.on(users::id.eq(follows::leader_id)))
+                        .filter(follows::follower_id.eq(viewer))
+                        .filter(users::pulled_until.is_not_null())
+                        .select((follows::leader_id, users::pulled_until))
+                        .load(self)
+                        .await?;
+                    if !pulled.is_empty() {
+                        let authors: Vec<(i64, Ts)> = pulled
+                            .into_iter()
+                            .map(|(author, until)| (author, until.unwrap_or(Ts::earliest())))
+                            .collect();
+                        let more = self.posts_of_authors(&authors, floor, start, limit).await?;
+                        keys = merge_newest_first(keys, more, limit);
+                    }
+                }
+                if let Some(horizon) = horizon.filter(|_| (keys.len() as i64) < limit) {
+                    // Below the horizon: everyone followed, and the viewer, from their posts.
+                    let mut authors: Vec<i64> = follows::table
+                        .filter(follows::follower_id.eq(viewer))
+                        .select(follows::leader_id)
+                        .load(self)
+                        .await?;
+                    authors.push(viewer);
+                    let authors: Vec<(i64, Ts)> =
+                        authors.into_iter().map(|a| (a, Ts::latest())).collect();
+                    let rest = limit - keys.len() as i64;
+                    let older = self
+                        .posts_of_authors(
+                            &authors,
+                            (Ts::earliest(), i64::MIN),
+                            start.min(horizon),
+                            rest,
+                        )
+                        .await?;
+                    keys.extend(older);
+                }
+                Ok(keys)
+            }
+        }
+
+        impl FeedSteps for $conn {
+            async fn horizon(&mut self, viewer: i64) -> QueryResult<Option<Key>> {
+                let state: Option<(Option<Ts>, Option<i64>)> = feed_state::table
+                    .find(viewer)
+                    .select((feed_state::horizon_at, feed_state::horizon_id))
+                    .first(self)
+                    .await
+                    .optional()?;
+                Ok(state.and_then(|(at, id)| at.zip(id)))
+            }
+
+            async fn raise_horizon(&mut self, viewer: i64, to: Key) -> QueryResult<()> {
+                if self.horizon(viewer).await?.is_none_or(|now| now < to) {
+                    diesel::update(feed_state::table.find(viewer))
+                        .set((
+                            feed_state::horizon_at.eq(to.0),
+                            feed_state::horizon_id.eq(to.1),
+                        ))
+                        .execute(self)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn trim(&mut self, viewer: i64, keep: i64) -> QueryResult<()> {
+                let oldest_kept: Option<Key> = feed_entries::table
+                    .filter(feed_entries::viewer_id.eq(viewer))
+                    .order((
+                        feed_entries::created_at.desc(),
+                        feed_entries::post_id.desc(),
+                    ))
+                    .select((feed_entries::created_at, feed_entries::post_id))
+                    .offset(keep - 1)
+                    .first(self)
+                    .await
+                    .optional()?;
+                let size = match oldest_kept {
+                    Some(kept) => {
+                        let removed = diesel::delete(
+                            feed_entries::table
+                                .filter(feed_entries::viewer_id.eq(viewer))
+                                .filter(key_before!(
+                                    feed_entries::created_at,
+                                    feed_entries::post_id,
+                                    kept
+                                )),
+                        )
+                        .execute(self)
+                        .await?;
+                        if removed > 0 {
+                            self.raise_horizon(viewer, kept).await?;
+                        }
+                        keep
+                    }
+                    None => {
+                        feed_entries::table
+                            .filter(feed_entries::viewer_id.eq(viewer))
+                            .count()
+                            .get_result(self)
+                            .await?
+                    }
+                };
+                diesel::update(feed_state::table.find(viewer))
+                    .set(feed_state::entries_at_most.eq(size))
+                    .execute(self)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+/// The steps [`FeedRows`] is made of.
+trait FeedSteps: Send {
+    /// Where `viewer`'s feed stops being complete (`None`: nowhere).
+    async fn horizon(&mut self, viewer: i64) -> QueryResult<Option<Key>>;
+    /// Moves `viewer`'s horizon up to `to`, never down.
+    async fn raise_horizon(&mut self, viewer: i64, to: Key) -> QueryResult<()>;
+    /// Keeps the newest `keep` entries of `viewer`'s feed and sets its bound to the truth.
+    async fn trim(&mut self, viewer: i64, keep: i64) -> QueryResult<()>;
+}
+
+feed_rows!(diesel_async::AsyncPgConnection);
+feed_rows!(super::SqliteConn);
+
+/// The newest `limit` of two newest-first lists, a key present in both once.
+pub(crate) fn merge_newest_first(mut a: Vec<Key>, b: Vec<Key>, limit: i64) -> Vec<Key> {
+    a.extend(b);
+    a.sort_unstable_by(|x, y| y.cmp(x));
+    a.dedup();
+    a.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    a
+}
 
 #[async_trait]
 impl FeedRepository for Database {
     #[tracing::instrument(skip(self))]
     async fn feed(&self, viewer: UserId, page: PageRequest) -> Result<Page<Post>> {
-        let viewer = viewer.get();
-        let (at, id) = newest_first_start(page.after);
+        let start = newest_first_start(page.after);
         let limit = page.fetch_limit();
-        // A range of the viewer's materialised feed (see migrations/*_feed_entries), joined to
-        // its posts: an index-only scan of `limit` entries, whatever the viewer follows.
-        let rows: Vec<PostWithLike> = async {
-            with_conn!(self, conn => {
-                DbResult::Ok(newest_first_page!(
-                    feed_entries::table
-                        .inner_join(posts_with_likes!(viewer))
-                        .filter(feed_entries::viewer_id.eq(viewer)),
-                    feed_entries::created_at,
-                    feed_entries::post_id,
-                    (at, id),
-                    limit
-                )
-                .select(post_with_like_columns!())
-                .load(conn)
-                .await?)
+        let keys: Vec<Key> = async {
+            with_conn!(self, conn => DbResult::Ok(conn.page_keys(viewer.get(), start, limit).await?))
+        }
+        .await?;
+        let ids: Vec<i64> = keys.iter().map(|&(_, id)| id).collect();
+        let posts = self.posts_by_ids(&ids, Some(viewer)).await?;
+        Ok(Page::from_rows(posts, &page, post_cursor))
+    }
+}
+
+/// Followers one outbox transaction copies a post to.
+const OUTBOX_CHUNK: i64 = 1_000;
+
+/// What one step of the outbox worker did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxStep {
+    /// Nothing was waiting (or everything waiting is being delivered by someone else).
+    Idle,
+    /// A chunk was delivered; more may wait.
+    Delivered,
+}
+
+impl Database {
+    /// Delivers one chunk of one pending fan-out (at most [`OUTBOX_CHUNK`] followers), in one
+    /// transaction that also records how far it got: run it until it answers
+    /// [`OutboxStep::Idle`]. Several processes may run it at once (`SKIP LOCKED`).
+    ///
+    /// # Errors
+    /// When the database fails; the chunk is then delivered again by a later call.
+    pub async fn deliver_outbox(&self) -> Result<OutboxStep> {
+        let rules = self.feed;
+        let step = async {
+            transaction!(self, conn => {
+                let Some(pending) = conn.claim_outbox().await? else {
+                    return Ok(OutboxStep::Idle);
+                };
+                let OutboxRow { post_id, author_id, created_at, next_at, next_follower } = pending;
+                let start = (next_at.unwrap_or(Ts::latest()), next_follower.unwrap_or(i64::MAX));
+                let followers = if conn.share_lock_post(post_id).await? {
+                    conn.followers_page(author_id, start, OUTBOX_CHUNK).await?
+                } else {
+                    Vec::new()
+                };
+                let mut viewers: Vec<i64> = followers.iter().map(|&(_, f)| f).collect();
+                viewers.sort_unstable();
+                let entry = Entry { post_id, author_id, created_at };
+                conn.deliver(entry, &viewers, &rules).await?;
+                match followers.last() {
+                    Some(&(at, follower)) if followers.len() as i64 == OUTBOX_CHUNK => {
+                        diesel::update(feed_outbox::table.find(post_id))
+                            .set((feed_outbox::next_at.eq(at), feed_outbox::next_follower.eq(follower)))
+                            .execute(conn)
+                            .await?;
+                    }
+                    _ => {
+                        diesel::delete(feed_outbox::table.find(post_id)).execute(conn).await?;
+                    }
+                }
+                Ok(OutboxStep::Delivered)
             })
         }
         .await?;
-        Ok(Page::from_rows(into_posts(rows), &page, post_cursor))
+        Ok(step)
+    }
+
+    /// Fan-outs waiting in the outbox (for metrics and tests).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn outbox_len(&self) -> Result<i64> {
+        let n = async {
+            with_conn!(self, conn => DbResult::Ok(feed_outbox::table.count().get_result::<i64>(conn).await?))
+        }
+        .await?;
+        Ok(n)
     }
 }

@@ -2,8 +2,8 @@
 //! both user rows are locked in ascending id order: two people following each other at the same
 //! instant queue on the lower id instead of deadlocking.
 //!
-//! A follow copies the leader's posts into the follower's materialised feed and an unfollow
-//! removes them, in the same transactions (see migrations/*_feed_entries).
+//! A follow copies the leader's newest posts into the follower's materialised feed and an
+//! unfollow removes them, in the same transactions (db/feed.rs).
 //!
 //! Follows are added in batches ([`Database::follow_batch`]): many edges in one transaction, every
 //! user row of the batch locked at once in ascending id, then the edges, their counters and the
@@ -22,8 +22,9 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::dialect::follow_counts;
+use super::feed::{FeedRows, per_viewer};
 use super::models::UserRow;
-use super::schema::{Ts, feed_entries, follows, posts, users};
+use super::schema::{Ts, follows, users};
 use super::{Database, DbResult, Dialect, listed_page, newest_first_start};
 use crate::coalesce::{Coalescer, CoalescerStats, MAX_BATCH, batch_task_failed};
 use being_social_domain::Resource;
@@ -50,6 +51,7 @@ impl Database {
         let mut unique: Vec<(i64, i64)> = edges.iter().copied().filter(|(f, l)| f != l).collect();
         unique.sort_unstable();
         unique.dedup();
+        let rules = self.feed;
         // The users that exist, and the edges inserted.
         type Settled = (HashSet<i64>, HashSet<(i64, i64)>);
         let result: DbResult<Settled> = async {
@@ -61,6 +63,10 @@ impl Database {
                 } else {
                     conn.add_follows(&unique, Ts::now()).await?
                 };
+                if !inserted.is_empty() {
+                    let backfilled = conn.backfill(&inserted, rules.follow_backfill).await?;
+                    conn.settle(&per_viewer(backfilled), &rules).await?;
+                }
                 Ok((existing, inserted.into_iter().collect()))
             })
         }
@@ -200,16 +206,11 @@ impl Database {
                     .await?;
                 if deleted == 1 {
                     conn.move_follow_counts(&follow_counts(&[(follower, leader)], -1)).await?;
-                    // The leader's posts leave the follower's feed (the leader's row is locked, so
-                    // no post of theirs is being fanned out meanwhile).
-                    let leaders_posts = posts::table.filter(posts::author_id.eq(leader)).select(posts::id);
-                    diesel::delete(
-                        feed_entries::table
-                            .filter(feed_entries::viewer_id.eq(follower))
-                            .filter(feed_entries::post_id.eq_any(leaders_posts)),
-                    )
-                    .execute(conn)
-                    .await?;
+                    // The leader's posts leave the follower's feed. No post of the leader's is
+                    // being copied meanwhile: one made in its own transaction waits for the
+                    // leader's row, and the outbox worker keeps the edge it copies along from
+                    // being deleted until its chunk commits (db/feed.rs).
+                    conn.forget(follower, leader).await?;
                 }
                 Ok(deleted == 1)
             })

@@ -80,6 +80,27 @@ macro_rules! newest_first_page {
     };
 }
 
+/// `$created, $id` at or after the key `$key` (not older). The first `>=` is redundant, and
+/// there for the index range to end at the key, as in `newest_first_page!`.
+macro_rules! key_at_or_after {
+    ($created:expr, $id:expr, $key:expr) => {
+        $created.ge($key.0).and(
+            $created
+                .gt($key.0)
+                .or($created.eq($key.0).and($id.ge($key.1))),
+        )
+    };
+}
+
+/// `$created, $id` strictly before the key `$key` (older).
+macro_rules! key_before {
+    ($created:expr, $id:expr, $key:expr) => {
+        $created
+            .lt($key.0)
+            .or($created.eq($key.0).and($id.lt($key.1)))
+    };
+}
+
 /// Posts joined with their authors and with `$viewer`'s like of each. There is no user 0, so a
 /// viewer of 0 (no one signed in) likes nothing.
 macro_rules! posts_with_likes {

@@ -53,6 +53,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub(crate) use dialect::Dialect;
 pub(crate) use error::{DbError, DbResult, is_violation};
+pub use feed::{FeedRules, OutboxStep};
 pub use follows::Follows;
 pub use likes::Likes;
 pub(crate) use page::{listed_page, newest_first_start, oldest_first_start};
@@ -79,6 +80,8 @@ pub(crate) enum Backend {
 #[derive(Clone)]
 pub struct Database {
     pub(crate) backend: Backend,
+    /// How far feeds are materialised (db/feed.rs).
+    pub(crate) feed: FeedRules,
 }
 
 impl std::fmt::Debug for Database {
@@ -150,7 +153,10 @@ impl Database {
         } else {
             return Err(ConnectError::UnknownScheme(redact(url)));
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            feed: FeedRules::default(),
+        })
     }
 
     /// Applies pending migrations on a dedicated connection.
@@ -218,6 +224,19 @@ impl Database {
             Backend::Postgres(pool) => pool.close(),
             Backend::Sqlite(pool) => pool.close(),
         }
+    }
+
+    /// The same database with feeds materialised by `rules`. SQLite copies every pushed post in
+    /// its own transaction (it has one writer at a time, and no worker to hand a fan-out to).
+    pub fn with_feed_rules(mut self, rules: FeedRules) -> Self {
+        self.feed = match self.backend {
+            Backend::Postgres(_) => rules,
+            Backend::Sqlite(_) => FeedRules {
+                inline_fanout: i64::MAX,
+                ..rules
+            },
+        };
+        self
     }
 
     pub fn is_postgres(&self) -> bool {

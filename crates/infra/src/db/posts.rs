@@ -1,8 +1,7 @@
 //! Posts, likes and the feed.
 //!
 //! A page of posts is one query, whatever its size: the posts joined with their authors and with
-//! the viewer's like of each. The feed reads its page from the materialised `feed_entries`, which
-//! creating a post fills (fan-out on write; follows and unfollows keep it in db/follows.rs).
+//! the viewer's like of each. Creating a post copies it into feeds (db/feed.rs).
 
 use async_trait::async_trait;
 use being_social_domain::model::{Post, PostId, UserId};
@@ -11,12 +10,12 @@ use being_social_domain::ports::{NewPost, PostRepository, PostTextChanges, Remov
 use being_social_domain::{DomainError, Result};
 use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
-use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 
+use super::feed::{Entry, FeedRows, FeedRules};
 use super::models::{AuthorRow, NewPostRow, PostRow, PostTextChangeset};
 use super::page::{PostWithLike, into_posts, post_cursor};
-use super::schema::{Instant, Ts, feed_entries, follows, likes, posts, users};
+use super::schema::{Ts, feed_outbox, follows, likes, posts, users};
 use super::{Database, DbResult, Dialect, is_violation, newest_first_start};
 use being_social_domain::Resource;
 
@@ -29,7 +28,11 @@ fn in_order_of(ids: &[i64], mut posts: Vec<Post>) -> Vec<Post> {
 
 impl Database {
     /// Posts by id with their authors and the viewer's likes, in the order of `ids`.
-    async fn posts_by_ids(&self, ids: &[i64], viewer: Option<UserId>) -> DbResult<Vec<Post>> {
+    pub(crate) async fn posts_by_ids(
+        &self,
+        ids: &[i64],
+        viewer: Option<UserId>,
+    ) -> DbResult<Vec<Post>> {
         let viewer = viewer.map(UserId::get);
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -62,6 +65,7 @@ impl PostRepository for Database {
             created_at: now,
             updated_at: now,
         };
+        let rules = self.feed;
         let result: DbResult<(PostRow, AuthorRow)> = async {
             transaction!(self, conn => {
                 let created: PostRow = diesel::insert_into(posts::table)
@@ -69,37 +73,44 @@ impl PostRepository for Database {
                     .returning(PostRow::as_returning())
                     .get_result(conn)
                     .await?;
-                let author: AuthorRow = diesel::update(users::table.find(row.author_id))
-                    .set(users::post_count.eq(users::post_count + 1))
-                    .returning(AuthorRow::as_returning())
-                    .get_result(conn)
-                    .await?;
-                // Into the author's feed and every follower's, now that the author's row is
-                // locked: a follow committed before this point is seen here, and a follow that
-                // commits after it finds this post when it copies the author's posts.
-                diesel::insert_into(feed_entries::table)
-                    .values((
-                        feed_entries::viewer_id.eq(created.author_id),
-                        feed_entries::created_at.eq(now),
-                        feed_entries::post_id.eq(created.id),
-                    ))
-                    .execute(conn)
-                    .await?;
-                diesel::insert_into(feed_entries::table)
-                    .values(
-                        follows::table.filter(follows::leader_id.eq(created.author_id)).select((
-                            follows::follower_id,
-                            now.into_sql::<Instant>(),
-                            created.id.into_sql::<BigInt>(),
-                        )),
-                    )
-                    .into_columns((
-                        feed_entries::viewer_id,
-                        feed_entries::created_at,
-                        feed_entries::post_id,
-                    ))
-                    .execute(conn)
-                    .await?;
+                let (author, followers, until): (AuthorRow, i64, Option<Ts>) =
+                    diesel::update(users::table.find(row.author_id))
+                        .set(users::post_count.eq(users::post_count + 1))
+                        .returning((AuthorRow::as_returning(), users::follower_count, users::pulled_until))
+                        .get_result(conn)
+                        .await?;
+                // Push or pull, decided under the author's row lock, which every follow and
+                // unfollow of this author also takes: the followers read below are exactly those
+                // of this instant (db/feed.rs).
+                let pulled_until = rules.pulled_until(followers, until, now);
+                if pulled_until != until {
+                    diesel::update(users::table.find(row.author_id))
+                        .set(users::pulled_until.eq(pulled_until))
+                        .execute(conn)
+                        .await?;
+                }
+                let entry = Entry { post_id: created.id, author_id: created.author_id, created_at: now };
+                conn.deliver(entry, &[created.author_id], &rules).await?;
+                if FeedRules::is_pushed(pulled_until, now) {
+                    if followers <= rules.inline_fanout {
+                        let mut viewers: Vec<i64> = follows::table
+                            .filter(follows::leader_id.eq(created.author_id))
+                            .select(follows::follower_id)
+                            .load(conn)
+                            .await?;
+                        viewers.sort_unstable();
+                        conn.deliver(entry, &viewers, &rules).await?;
+                    } else {
+                        diesel::insert_into(feed_outbox::table)
+                            .values((
+                                feed_outbox::post_id.eq(created.id),
+                                feed_outbox::author_id.eq(created.author_id),
+                                feed_outbox::created_at.eq(now),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    }
+                }
                 Ok((created, author))
             })
         }

@@ -89,6 +89,9 @@ diesel::table! {
         follower_count -> BigInt,
         following_count -> BigInt,
         created_at -> Instant,
+        /// This author's posts created before it are merged into feeds at read time (see
+        /// migrations/*_feed_bounds); NULL: none.
+        pulled_until -> Nullable<Instant>,
     }
 }
 
@@ -173,6 +176,34 @@ diesel::table! {
         viewer_id -> BigInt,
         created_at -> Instant,
         post_id -> BigInt,
+        author_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::Instant;
+
+    /// Per viewer: a bound on the feed's rows, and the horizon below which it is incomplete.
+    feed_state (viewer_id) {
+        viewer_id -> BigInt,
+        entries_at_most -> BigInt,
+        horizon_at -> Nullable<Instant>,
+        horizon_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::Instant;
+
+    /// Posts whose fan-out to followers is pending, with the position it has reached.
+    feed_outbox (post_id) {
+        post_id -> BigInt,
+        author_id -> BigInt,
+        created_at -> Instant,
+        next_at -> Nullable<Instant>,
+        next_follower -> Nullable<BigInt>,
     }
 }
 
@@ -190,5 +221,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     posts,
     likes,
     comments,
-    feed_entries
+    feed_entries,
+    feed_state,
+    feed_outbox
 );

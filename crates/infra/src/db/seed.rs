@@ -39,7 +39,8 @@ use diesel::sql_types::{BigInt, Bool, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use sha2::{Digest, Sha256};
 
-use super::check::EXPECTED_FEEDS;
+use super::check::rebuild_feeds;
+use super::feed::FeedRules;
 use super::schema::users;
 use super::{Backend, Database};
 use crate::credentials::Argon2Credentials;
@@ -52,7 +53,7 @@ const IMAGE_KEY: &str = "0123456789abcdef0123456789abcdef.jpg";
 const THUMBNAIL_KEY: &str = "fedcba9876543210fedcba9876543210.jpg";
 
 /// The tables the seed writes; their secondary indexes are rebuilt after the load.
-const SEEDED_TABLES: &str = "'users', 'tokens', 'follows', 'posts', 'feed_entries'";
+const SEEDED_TABLES: &str = "'users', 'tokens', 'follows', 'posts', 'feed_entries', 'feed_state'";
 
 /// How much to generate. See the module documentation for the shape of the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +176,7 @@ impl Database {
             .hash_password(BENCH_PASSWORD.to_owned())
             .await
             .map_err(|e| SeedError::Password(e.to_string()))?;
+        let rules = self.feed;
         let db_err = |e: &dyn std::fmt::Display| SeedError::Database(e.to_string());
         let mut guard = pool.local().get().await.map_err(|e| db_err(&e))?;
         let conn: &mut AsyncPgConnection = &mut guard;
@@ -195,14 +197,16 @@ impl Database {
 
         let follows = conn
             .transaction(async |c: &mut AsyncPgConnection| {
-                load(c, spec, &password_hash, superuser).await
+                load(c, spec, &password_hash, superuser, &rules).await
             })
             .await
             .map_err(|e| db_err(&e))?;
 
-        conn.batch_execute("VACUUM (ANALYZE) users, tokens, follows, posts, feed_entries")
-            .await
-            .map_err(|e| db_err(&e))?;
+        conn.batch_execute(
+            "VACUUM (ANALYZE) users, tokens, follows, posts, feed_entries, feed_state",
+        )
+        .await
+        .map_err(|e| db_err(&e))?;
 
         let all_users = spec.users + spec.likers;
         Ok(SeedReport {
@@ -224,6 +228,7 @@ async fn load(
     spec: SeedSpec,
     password_hash: &str,
     skip_foreign_keys: bool,
+    rules: &FeedRules,
 ) -> Result<i64, diesel::result::Error> {
     let SeedSpec {
         users,
@@ -317,17 +322,9 @@ async fn load(
     .execute(conn)
     .await?;
 
-    // Every feed, materialised: each user's own posts and those of the users they follow. In
-    // key order, so the primary key grows at its right edge instead of being written all over.
-    conn.batch_execute(&format!(
-        "INSERT INTO feed_entries (viewer_id, created_at, post_id) \
-         SELECT viewer_id, created_at, post_id FROM ({EXPECTED_FEEDS}) AS entries \
-         ORDER BY viewer_id, created_at, post_id"
-    ))
-    .await?;
-
     // Every user counter from its rows, one set-based UPDATE (likes and comments start at 0).
-    conn.batch_execute(
+    let push_limit = rules.push_limit;
+    conn.batch_execute(&format!(
         "UPDATE users u SET post_count = c.posts, follower_count = c.followers, \
                             following_count = c.following \
          FROM (SELECT id, sum(posts) AS posts, sum(followers) AS followers, \
@@ -338,13 +335,21 @@ async fn load(
                      UNION ALL SELECT follower_id, 0, 0, count(*) FROM follows GROUP BY follower_id \
                     ) AS x GROUP BY id) AS c \
          WHERE u.id = c.id; \
+         UPDATE users SET pulled_until = 'infinity' WHERE follower_count > {push_limit}; \
          SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users)); \
          SELECT setval(pg_get_serial_sequence('posts', 'id'), (SELECT max(id) FROM posts)); \
          DO $$ DECLARE r record; BEGIN \
            FOR r IN SELECT def FROM bench_seed_indexes LOOP EXECUTE r.def; END LOOP; \
          END $$;",
-    )
+    ))
     .await?;
+
+    // Every feed, materialised as the server keeps it (db/feed.rs): each user's own posts and the
+    // pushed posts of the users they follow, at most as many as a trim keeps, in key order so the
+    // primary key grows at its right edge.
+    for statement in rebuild_feeds(rules, "SELECT id FROM users") {
+        conn.batch_execute(&statement).await?;
+    }
 
     i64::try_from(follows).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
 }

@@ -33,8 +33,8 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
             reader.id
         ),
         format!(
-            "INSERT INTO feed_entries (viewer_id, created_at, post_id) \
-             SELECT {}, created_at, id FROM posts WHERE id = {strangers_post}",
+            "INSERT INTO feed_entries (viewer_id, created_at, post_id, author_id) \
+             SELECT {}, created_at, id, author_id FROM posts WHERE id = {strangers_post}",
             author.id
         ),
     ] {

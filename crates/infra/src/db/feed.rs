@@ -471,3 +471,76 @@ impl Database {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+
+    fn at(seconds: i64) -> Ts {
+        Ts(DateTime::<Utc>::from_timestamp(seconds, 0).unwrap())
+    }
+
+    #[test]
+    fn an_author_is_pulled_above_the_limit_and_pushed_again_from_the_post_that_falls_to_it() {
+        let rules = FeedRules {
+            push_limit: 10,
+            ..FeedRules::default()
+        };
+        // Never pulled, at or under the limit: nothing changes.
+        assert_eq!(rules.pulled_until(10, None, at(1)), None);
+        // Over it: every post, past and future, is pulled.
+        assert_eq!(rules.pulled_until(11, None, at(2)), Some(Ts::latest()));
+        assert!(!FeedRules::is_pushed(Some(Ts::latest()), at(2)));
+        // Back at the limit: pushed from this post on, the older ones stay pulled.
+        let until = rules.pulled_until(10, Some(Ts::latest()), at(3));
+        assert_eq!(until, Some(at(3)));
+        assert!(FeedRules::is_pushed(until, at(3)));
+        assert!(!FeedRules::is_pushed(until, at(2)));
+        // Staying pushed keeps the boundary; crossing again pulls everything again.
+        assert_eq!(rules.pulled_until(5, until, at(4)), until);
+        assert_eq!(rules.pulled_until(11, until, at(5)), Some(Ts::latest()));
+    }
+
+    #[test]
+    fn a_trim_keeps_seven_eighths_and_at_least_one() {
+        let trimmed = |max_entries| {
+            FeedRules {
+                max_entries,
+                ..FeedRules::default()
+            }
+            .trimmed_size()
+        };
+        assert_eq!(trimmed(20_000), 17_500);
+        assert_eq!(trimmed(8), 7);
+        assert_eq!(trimmed(1), 1);
+    }
+
+    #[test]
+    fn merging_keeps_the_newest_once() {
+        let a = vec![(at(9), 9), (at(5), 5), (at(1), 1)];
+        let b = vec![(at(9), 9), (at(7), 7), (at(5), 4)];
+        assert_eq!(
+            merge_newest_first(a, b, 4),
+            vec![(at(9), 9), (at(7), 7), (at(5), 5), (at(5), 4)]
+        );
+    }
+
+    #[test]
+    fn backfills_sum_per_viewer_and_keep_the_highest_cut() {
+        let done = |copied, cut: Option<i64>| Backfilled {
+            copied,
+            cut: cut.map(|s| (at(s), s)),
+        };
+        let summed = per_viewer([
+            (2, done(3, Some(4))),
+            (1, done(1, None)),
+            (2, done(0, Some(8))),
+        ]);
+        assert_eq!(summed.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(summed[&2].copied, 3);
+        assert_eq!(summed[&2].cut, Some((at(8), 8)));
+        assert_eq!(summed[&1].cut, None);
+    }
+}

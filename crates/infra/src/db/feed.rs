@@ -479,7 +479,7 @@ mod tests {
     use super::*;
 
     fn at(seconds: i64) -> Ts {
-        Ts(DateTime::<Utc>::from_timestamp(seconds, 0).unwrap())
+        Ts(DateTime::<Utc>::from_timestamp(seconds, 0).expect("in range"))
     }
 
     #[test]

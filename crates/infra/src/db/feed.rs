@@ -473,13 +473,14 @@ impl Database {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use chrono::{DateTime, Utc};
 
     use super::*;
 
     fn at(seconds: i64) -> Ts {
-        Ts(DateTime::<Utc>::from_timestamp(seconds, 0).expect("in range"))
+        Ts(DateTime::<Utc>::from_timestamp(seconds, 0).unwrap())
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod support;
 mod accounts;
 mod comments;
 mod concurrency;
+mod feed;
 mod follows;
 mod likes;
 mod posts;

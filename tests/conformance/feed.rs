@@ -5,9 +5,9 @@
 
 use being_social_domain::model::UserId;
 use being_social_domain::pagination::PageRequest;
-use being_social_domain::ports::{FeedRepository, PostRepository};
+use being_social_domain::ports::{FeedRepository, FollowRepository, PostRepository};
 use being_social_infra::db::check::Scope;
-use being_social_infra::db::{FeedRules, OutboxStep};
+use being_social_infra::db::{FeedRules, Follows, OutboxStep};
 use being_social_test_support::{Backend, TestDatabase};
 
 use crate::support::new_post;
@@ -66,6 +66,67 @@ async fn a_fan_out_cut_off_between_chunks_resumes_and_delivers_each_follower_onc
     assert_eq!(db.outbox_len().await.unwrap(), 0);
     // Every follower's feed holds the post once (the check finds any feed without it), and no
     // bound was passed.
+    let drift = db.counter_drift(Scope::Everything).await.unwrap();
+    assert!(drift.is_empty(), "{drift:?}");
+}
+
+/// Followers leave while two workers copy the author's posts to them: no one who left keeps a
+/// post of the author's, and every one who stayed has them all. (Two locks guard this: the
+/// worker's `FOR KEY SHARE` on the edges of its chunk, and the follower's `feed_state` row, which
+/// both the chunk and the unfollow take. Without the first, only an unfollow that commits in the
+/// instant between the chunk's read of its followers and its insert leaves an entry behind: too
+/// narrow for this test to catch reliably.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfollows_during_a_fan_out_leave_no_post_behind() {
+    const FOLLOWERS: i64 = 400;
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let rules = FeedRules {
+        inline_fanout: 0,
+        ..FeedRules::default()
+    };
+    let db = database.pool(8).await.with_feed_rules(rules);
+    database
+        .execute(&format!(
+            "INSERT INTO users (id, email, email_key, full_name, password_hash, created_at) \
+             SELECT i, i || '@example.com', i || '@example.com', 'u' || i, 'x', now() \
+             FROM generate_series(1, {FOLLOWERS} + 1) AS i; \
+             INSERT INTO follows (follower_id, leader_id, created_at) \
+             SELECT i, 1, now() - (i || ' seconds')::interval FROM generate_series(2, {FOLLOWERS} + 1) AS i; \
+             UPDATE users SET follower_count = {FOLLOWERS} WHERE id = 1; \
+             UPDATE users SET following_count = 1 WHERE id > 1; \
+             SELECT setval(pg_get_serial_sequence('users', 'id'), {FOLLOWERS} + 1);"
+        ))
+        .await;
+    for i in 0..20 {
+        PostRepository::create(&db, new_post(UserId::new(1), &format!("p{i}")))
+            .await
+            .unwrap();
+    }
+    let follows = Follows::new(db.clone());
+    let leaving = (2..=FOLLOWERS + 1).step_by(2).map(|follower| {
+        let follows = follows.clone();
+        tokio::spawn(async move {
+            follows
+                .unfollow(UserId::new(follower), UserId::new(1))
+                .await
+                .unwrap()
+        })
+    });
+    let workers = (0..2).map(|_| {
+        let db = db.clone();
+        tokio::spawn(
+            async move { while db.deliver_outbox().await.unwrap() == OutboxStep::Delivered {} },
+        )
+    });
+    let leaving: Vec<_> = leaving.collect();
+    let workers: Vec<_> = workers.collect();
+    for left in leaving {
+        assert!(left.await.unwrap());
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    assert_eq!(db.outbox_len().await.unwrap(), 0);
     let drift = db.counter_drift(Scope::Everything).await.unwrap();
     assert!(drift.is_empty(), "{drift:?}");
 }

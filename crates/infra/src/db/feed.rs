@@ -35,8 +35,9 @@ use being_social_domain::ports::FeedRepository;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::page::post_cursor;
-use super::schema::{Ts, feed_entries, feed_outbox, feed_state, follows, users};
+use super::models::{AuthorRow, PostRow};
+use super::page::{PostWithLike, into_posts, post_cursor};
+use super::schema::{Ts, feed_entries, feed_outbox, feed_state, follows, likes, posts, users};
 use super::{Database, DbResult, Dialect, newest_first_start};
 
 /// A position in a newest-first feed: `(created_at, post_id)`.
@@ -156,8 +157,9 @@ pub(crate) trait FeedRows: Send {
     /// Removes `leader`'s posts from `follower`'s feed.
     async fn forget(&mut self, follower: i64, leader: i64) -> QueryResult<()>;
 
-    /// The keys of a page of `viewer`'s feed: before `start`, newest first, at most `limit`.
-    async fn page_keys(&mut self, viewer: i64, start: Key, limit: i64) -> QueryResult<Vec<Key>>;
+    /// A page of `viewer`'s feed: the posts before `start`, newest first, at most `limit`.
+    async fn page(&mut self, viewer: i64, start: Key, limit: i64)
+    -> QueryResult<Vec<PostWithLike>>;
 }
 
 macro_rules! feed_rows {
@@ -227,18 +229,22 @@ macro_rules! feed_rows {
                 Ok(())
             }
 
-            async fn page_keys(
+            async fn page(
                 &mut self,
                 viewer: i64,
                 start: Key,
                 limit: i64,
-            ) -> QueryResult<Vec<Key>> {
+            ) -> QueryResult<Vec<PostWithLike>> {
                 let horizon = self.horizon(viewer).await?;
                 let floor = horizon.unwrap_or((Ts::earliest(), i64::MIN));
+                // The materialised range, joined to its posts: the whole page in one query when
+                // the viewer follows no pulled author and the page ends above the horizon.
+                let mut rows: Vec<PostWithLike> = Vec::new();
                 let mut keys: Vec<Key> = Vec::new();
                 if start > floor {
-                    keys = newest_first_page!(
+                    rows = newest_first_page!(
                         feed_entries::table
+                            .inner_join(posts_with_likes!(viewer))
                             .filter(feed_entries::viewer_id.eq(viewer))
                             .filter(key_at_or_after!(
                                 feed_entries::created_at,
@@ -250,9 +256,13 @@ macro_rules! feed_rows {
                         (start.0, start.1),
                         limit
                     )
-                    .select((feed_entries::created_at, feed_entries::post_id))
+                    .select(post_with_like_columns!())
                     .load(self)
                     .await?;
+                    keys = rows
+                        .iter()
+                        .map(|(post, _, _)| (post.created_at, post.id))
+                        .collect();
                     let pulled: Vec<(i64, Option<Ts>)> = follows::table
                         .inner_join(users::table.on(users::id.eq(follows::leader_id)))
                         .filter(follows::follower_id.eq(viewer))
@@ -280,17 +290,31 @@ macro_rules! feed_rows {
                     let authors: Vec<(i64, Ts)> =
                         authors.into_iter().map(|a| (a, Ts::latest())).collect();
                     let rest = limit - keys.len() as i64;
+                    let below = (Ts::earliest(), i64::MIN);
                     let older = self
-                        .posts_of_authors(
-                            &authors,
-                            (Ts::earliest(), i64::MIN),
-                            start.min(horizon),
-                            rest,
-                        )
+                        .posts_of_authors(&authors, below, start.min(horizon), rest)
                         .await?;
                     keys.extend(older);
                 }
-                Ok(keys)
+                // The posts of the page that the first query did not bring.
+                let missing: Vec<i64> = keys
+                    .iter()
+                    .map(|&(_, id)| id)
+                    .filter(|id| !rows.iter().any(|(post, _, _)| post.id == *id))
+                    .collect();
+                if !missing.is_empty() {
+                    let more: Vec<PostWithLike> = posts_with_likes!(viewer)
+                        .filter(posts::id.eq_any(&missing))
+                        .select(post_with_like_columns!())
+                        .load(self)
+                        .await?;
+                    rows.extend(more);
+                }
+                rows.retain(|(post, _, _)| keys.contains(&(post.created_at, post.id)));
+                rows.sort_unstable_by(|(a, _, _), (b, _, _)| {
+                    (b.created_at, b.id).cmp(&(a.created_at, a.id))
+                });
+                Ok(rows)
             }
         }
 
@@ -394,13 +418,11 @@ impl FeedRepository for Database {
     async fn feed(&self, viewer: UserId, page: PageRequest) -> Result<Page<Post>> {
         let start = newest_first_start(page.after);
         let limit = page.fetch_limit();
-        let keys: Vec<Key> = async {
-            with_conn!(self, conn => DbResult::Ok(conn.page_keys(viewer.get(), start, limit).await?))
+        let rows = async {
+            with_conn!(self, conn => DbResult::Ok(conn.page(viewer.get(), start, limit).await?))
         }
         .await?;
-        let ids: Vec<i64> = keys.iter().map(|&(_, id)| id).collect();
-        let posts = self.posts_by_ids(&ids, Some(viewer)).await?;
-        Ok(Page::from_rows(posts, &page, post_cursor))
+        Ok(Page::from_rows(into_posts(rows), &page, post_cursor))
     }
 }
 

@@ -90,16 +90,18 @@ impl PostRepository for Database {
                         .await?;
                 }
                 let entry = Entry { post_id: created.id, author_id: created.author_id, created_at: now };
-                conn.deliver(entry, &[created.author_id], &rules).await?;
+                // The author's own feed always, the followers' when pushed: in its transaction
+                // up to `inline_fanout` of them, else through the outbox. One delivery, in
+                // ascending viewer id (the feed's lock order).
+                let mut viewers = vec![created.author_id];
                 if FeedRules::is_pushed(pulled_until, now) {
                     if followers <= rules.inline_fanout {
-                        let mut viewers: Vec<i64> = follows::table
+                        let followers: Vec<i64> = follows::table
                             .filter(follows::leader_id.eq(created.author_id))
                             .select(follows::follower_id)
                             .load(conn)
                             .await?;
-                        viewers.sort_unstable();
-                        conn.deliver(entry, &viewers, &rules).await?;
+                        viewers.extend(followers);
                     } else {
                         diesel::insert_into(feed_outbox::table)
                             .values((
@@ -111,6 +113,8 @@ impl PostRepository for Database {
                             .await?;
                     }
                 }
+                viewers.sort_unstable();
+                conn.deliver(entry, &viewers, &rules).await?;
                 Ok((created, author))
             })
         }

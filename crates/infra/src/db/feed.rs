@@ -275,7 +275,14 @@ macro_rules! feed_rows {
                             .into_iter()
                             .map(|(author, until)| (author, until.unwrap_or(Ts::earliest())))
                             .collect();
-                        let more = self.posts_of_authors(&authors, floor, start, limit).await?;
+                        // A pulled post older than a full page of entries cannot be on it:
+                        // each pulled author's range stops at the page's last entry, so most
+                        // of them are an index probe that finds nothing.
+                        let last = keys.last().copied().filter(|_| keys.len() as i64 == limit);
+                        let lowest = last.map_or(floor, |last| last.max(floor));
+                        let more = self
+                            .posts_of_authors(&authors, lowest, start, limit)
+                            .await?;
                         keys = merge_newest_first(keys, more, limit);
                     }
                 }

@@ -149,13 +149,6 @@ impl Database {
                     .await?;
             }
 
-            // Its feed (the entries of its own posts go with the posts, below): the state row
-            // first, then the entries (the feed's lock order, db/feed.rs).
-            diesel::delete(feed_state::table.find(id)).execute(conn).await?;
-            diesel::delete(feed_entries::table.filter(feed_entries::viewer_id.eq(id)))
-                .execute(conn)
-                .await?;
-
             // Follows, both ways.
             let leaders: Vec<i64> = diesel::delete(follows::table.filter(follows::follower_id.eq(id)))
                 .returning(follows::leader_id)
@@ -177,6 +170,15 @@ impl Database {
                     .execute(conn)
                     .await?;
             }
+
+            // Its feed (the entries of its own posts go with the posts, below), after its
+            // follows: an outbox worker copying to it holds the edge until its chunk commits,
+            // so once the edges are gone nothing more arrives. The state row before the entries
+            // (the feed's lock order, db/feed.rs).
+            diesel::delete(feed_state::table.find(id)).execute(conn).await?;
+            diesel::delete(feed_entries::table.filter(feed_entries::viewer_id.eq(id)))
+                .execute(conn)
+                .await?;
 
             // Its own posts (their likes and comments cascade), tokens, and the account.
             let media: Vec<(String, String)> = diesel::delete(posts::table.filter(posts::author_id.eq(id)))

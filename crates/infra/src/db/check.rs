@@ -171,14 +171,13 @@ pub(crate) fn rebuild_feeds(rules: &FeedRules, viewers: &str) -> Vec<String> {
              SELECT viewer_id, created_at, post_id, author_id FROM rebuilt WHERE rank <= {keep} \
              ORDER BY viewer_id, created_at, post_id"
         ),
+        // One grouped pass: the rows kept, and the oldest kept as the horizon if there were more.
         format!(
             "INSERT INTO feed_state (viewer_id, entries_at_most, horizon_at, horizon_id) \
-             SELECT v.viewer_id, \
-                 (SELECT COUNT(*) FROM rebuilt r WHERE r.viewer_id = v.viewer_id AND r.rank <= {keep}), \
-                 h.created_at, h.post_id \
-             FROM (SELECT DISTINCT viewer_id FROM rebuilt) AS v \
-             LEFT JOIN rebuilt h ON h.viewer_id = v.viewer_id AND h.rank = {keep} \
-                 AND EXISTS (SELECT 1 FROM rebuilt m WHERE m.viewer_id = v.viewer_id AND m.rank = {keep} + 1)"
+             SELECT viewer_id, SUM(CASE WHEN rank <= {keep} THEN 1 ELSE 0 END), \
+                 CASE WHEN MAX(rank) > {keep} THEN MAX(CASE WHEN rank = {keep} THEN created_at END) END, \
+                 CASE WHEN MAX(rank) > {keep} THEN MAX(CASE WHEN rank = {keep} THEN post_id END) END \
+             FROM rebuilt GROUP BY viewer_id"
         ),
         "DROP TABLE rebuilt".into(),
     ]

@@ -150,7 +150,8 @@ impl Statement for PgAddFollows<'_> {
 
 /// Copies into the feed of each new follower `$followers[i]` the newest `$backfill` pushed posts
 /// of `$leaders[i]` (those created at or after the leader's `pulled_until`: none of an author
-/// pulled now). Returns, per follower, the entries added (`cut_at` NULL), and per edge whose
+/// pulled now; written as a bound of the index range, so that a pulled author's posts are not
+/// walked one by one). Returns, per follower, the entries added (`cut_at` NULL), and per edge whose
 /// leader has more pushed posts than it copied, the oldest copied (`copied` 0): the follower's
 /// feed is complete only from there (see db/feed.rs). One statement for the whole batch.
 const PG_BACKFILL: &str = "
@@ -166,7 +167,7 @@ const PG_BACKFILL: &str = "
         FROM edge CROSS JOIN LATERAL (
             SELECT created_at, id FROM posts
             WHERE author_id = edge.leader
-              AND (edge.pulled_until IS NULL OR created_at >= edge.pulled_until)
+              AND created_at >= COALESCE(edge.pulled_until, '-infinity')
             ORDER BY created_at DESC, id DESC
             LIMIT $backfill + 1
         ) AS p

@@ -81,17 +81,42 @@ impl FeedRules {
         until.is_none_or(|until| at >= until)
     }
 
-    /// The author's `pulled_until` once they have `followers`, at the post made at `at`:
-    /// pulled from now on above the limit (every post, past ones included, is then merged at
-    /// read time), pushed from this post on at or below it.
-    pub(crate) fn pulled_until(&self, followers: i64, until: Option<Ts>, at: Ts) -> Option<Ts> {
+    /// Whether an author with `followers` and this `pulled_until` crosses the push limit with
+    /// their next post.
+    pub(crate) fn crossing(&self, followers: i64, until: Option<Ts>) -> Crossing {
         let pulled_now = until == Some(Ts::latest());
-        if followers > self.push_limit {
-            Some(Ts::latest())
-        } else if pulled_now {
-            Some(at)
+        if followers > self.push_limit && !pulled_now {
+            Crossing::Pull
+        } else if followers <= self.push_limit && pulled_now {
+            Crossing::Push
         } else {
-            until
+            Crossing::Stay
+        }
+    }
+}
+
+/// A change of an author's `pulled_until`, made in a post's transaction under the author's row
+/// lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Crossing {
+    Stay,
+    /// Above the limit: every post, past ones included, is merged at read time from now on
+    /// (`pulled_until` 9999-12-31; the copies of older posts are deduplicated by the page).
+    Pull,
+    /// At or below it again: posts newer than every post the author has, this one included,
+    /// are pushed (`pulled_until` just after the newest). Not the post's own time: a post made
+    /// meanwhile with a later clock reading, and not copied because the author was pulled,
+    /// must stay pulled.
+    Push,
+}
+
+impl Crossing {
+    /// The author's new `pulled_until`, given the newest `created_at` of their posts.
+    pub(crate) fn pulled_until(self, until: Option<Ts>, newest: Ts) -> Option<Ts> {
+        match self {
+            Self::Stay => until,
+            Self::Pull => Some(Ts::latest()),
+            Self::Push => Some(Ts(newest.0 + chrono::Duration::microseconds(1))),
         }
     }
 }
@@ -235,34 +260,30 @@ macro_rules! feed_rows {
                 start: Key,
                 limit: i64,
             ) -> QueryResult<Vec<PostWithLike>> {
+                // The newest entries first, the horizon after them: the horizon only rises, so
+                // entries read before it was are complete from it up (each statement has its own
+                // snapshot: a trim committed in between must not open a gap). Entries below
+                // the horizon are dropped below, and the posts there read from their authors.
+                let mut rows: Vec<PostWithLike> = newest_first_page!(
+                    feed_entries::table
+                        .inner_join(posts_with_likes!(viewer))
+                        .filter(feed_entries::viewer_id.eq(viewer)),
+                    feed_entries::created_at,
+                    feed_entries::post_id,
+                    (start.0, start.1),
+                    limit
+                )
+                .select(post_with_like_columns!())
+                .load(self)
+                .await?;
                 let horizon = self.horizon(viewer).await?;
                 let floor = horizon.unwrap_or((Ts::earliest(), i64::MIN));
-                // The materialised range, joined to its posts: the whole page in one query when
-                // the viewer follows no pulled author and the page ends above the horizon.
-                let mut rows: Vec<PostWithLike> = Vec::new();
-                let mut keys: Vec<Key> = Vec::new();
+                let mut keys: Vec<Key> = rows
+                    .iter()
+                    .map(|(post, _, _)| (post.created_at, post.id))
+                    .filter(|key| *key >= floor)
+                    .collect();
                 if start > floor {
-                    rows = newest_first_page!(
-                        feed_entries::table
-                            .inner_join(posts_with_likes!(viewer))
-                            .filter(feed_entries::viewer_id.eq(viewer))
-                            .filter(key_at_or_after!(
-                                feed_entries::created_at,
-                                feed_entries::post_id,
-                                floor
-                            )),
-                        feed_entries::created_at,
-                        feed_entries::post_id,
-                        (start.0, start.1),
-                        limit
-                    )
-                    .select(post_with_like_columns!())
-                    .load(self)
-                    .await?;
-                    keys = rows
-                        .iter()
-                        .map(|(post, _, _)| (post.created_at, post.id))
-                        .collect();
                     let pulled: Vec<(i64, Option<Ts>)> = follows::table
                         .inner_join(users::table.on(users::id.eq(follows::leader_id)))
                         .filter(follows::follower_id.eq(viewer))
@@ -513,24 +534,29 @@ mod tests {
     }
 
     #[test]
-    fn an_author_is_pulled_above_the_limit_and_pushed_again_from_the_post_that_falls_to_it() {
+    fn an_author_is_pulled_above_the_limit_and_pushed_again_after_their_newest_post() {
         let rules = FeedRules {
             push_limit: 10,
             ..FeedRules::default()
         };
         // Never pulled, at or under the limit: nothing changes.
-        assert_eq!(rules.pulled_until(10, None, at(1)), None);
+        assert_eq!(rules.crossing(10, None), Crossing::Stay);
         // Over it: every post, past and future, is pulled.
-        assert_eq!(rules.pulled_until(11, None, at(2)), Some(Ts::latest()));
-        assert!(!FeedRules::is_pushed(Some(Ts::latest()), at(2)));
-        // Back at the limit: pushed from this post on, the older ones stay pulled.
-        let until = rules.pulled_until(10, Some(Ts::latest()), at(3));
-        assert_eq!(until, Some(at(3)));
-        assert!(FeedRules::is_pushed(until, at(3)));
-        assert!(!FeedRules::is_pushed(until, at(2)));
+        assert_eq!(rules.crossing(11, None), Crossing::Pull);
+        let pulled = Crossing::Pull.pulled_until(None, at(2));
+        assert_eq!(pulled, Some(Ts::latest()));
+        assert!(!FeedRules::is_pushed(pulled, at(2)));
+        assert_eq!(rules.crossing(11, pulled), Crossing::Stay);
+        // Back at the limit: pushed after the newest post (made at 5 by a faster clock than
+        // this post's 3), which stays pulled with every older one.
+        assert_eq!(rules.crossing(10, pulled), Crossing::Push);
+        let until = Crossing::Push.pulled_until(pulled, at(5));
+        assert!(!FeedRules::is_pushed(until, at(3)));
+        assert!(!FeedRules::is_pushed(until, at(5)));
+        assert!(FeedRules::is_pushed(until, at(6)));
         // Staying pushed keeps the boundary; crossing again pulls everything again.
-        assert_eq!(rules.pulled_until(5, until, at(4)), until);
-        assert_eq!(rules.pulled_until(11, until, at(5)), Some(Ts::latest()));
+        assert_eq!(rules.crossing(5, until), Crossing::Stay);
+        assert_eq!(rules.crossing(11, until), Crossing::Pull);
     }
 
     #[test]

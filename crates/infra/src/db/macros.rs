@@ -92,12 +92,15 @@ macro_rules! key_at_or_after {
     };
 }
 
-/// `$created, $id` strictly before the key `$key` (older).
+/// `$created, $id` strictly before the key `$key` (older); the first `<=` is there for the
+/// index range, as in `key_at_or_after!`.
 macro_rules! key_before {
     ($created:expr, $id:expr, $key:expr) => {
-        $created
-            .lt($key.0)
-            .or($created.eq($key.0).and($id.lt($key.1)))
+        $created.le($key.0).and(
+            $created
+                .lt($key.0)
+                .or($created.eq($key.0).and($id.lt($key.1))),
+        )
     };
 }
 

@@ -156,7 +156,8 @@ impl Database {
         Ok(Self {
             backend,
             feed: FeedRules::default(),
-        })
+        }
+        .with_feed_rules(FeedRules::default()))
     }
 
     /// Applies pending migrations on a dedicated connection.

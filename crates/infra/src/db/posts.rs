@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
 
-use super::feed::{Entry, FeedRows, FeedRules};
+use super::feed::{Crossing, Entry, FeedRows, FeedRules};
 use super::models::{AuthorRow, NewPostRow, PostRow, PostTextChangeset};
 use super::page::{PostWithLike, into_posts, post_cursor};
 use super::schema::{Ts, feed_outbox, follows, likes, posts, users};
@@ -82,7 +82,18 @@ impl PostRepository for Database {
                 // Push or pull, decided under the author's row lock, which every follow and
                 // unfollow of this author also takes: the followers read below are exactly those
                 // of this instant (db/feed.rs).
-                let pulled_until = rules.pulled_until(followers, until, now);
+                let crossing = rules.crossing(followers, until);
+                let newest = if crossing == Crossing::Push {
+                    posts::table
+                        .filter(posts::author_id.eq(row.author_id))
+                        .order(posts::created_at.desc())
+                        .select(posts::created_at)
+                        .first::<Ts>(conn)
+                        .await?
+                } else {
+                    now
+                };
+                let pulled_until = crossing.pulled_until(until, newest);
                 if pulled_until != until {
                     diesel::update(users::table.find(row.author_id))
                         .set(users::pulled_until.eq(pulled_until))

@@ -335,7 +335,7 @@ async fn load(
                      UNION ALL SELECT follower_id, 0, 0, count(*) FROM follows GROUP BY follower_id \
                     ) AS x GROUP BY id) AS c \
          WHERE u.id = c.id; \
-         UPDATE users SET pulled_until = 'infinity' WHERE follower_count > {push_limit}; \
+         UPDATE users SET pulled_until = '9999-12-31 23:59:59+00' WHERE follower_count > {push_limit}; \
          SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users)); \
          SELECT setval(pg_get_serial_sequence('posts', 'id'), (SELECT max(id) FROM posts)); \
          DO $$ DECLARE r record; BEGIN \

@@ -5,13 +5,14 @@
 //! Every setting is one field of [`Settings`]: its doc comment is the `--help` text, its clap
 //! attributes the flag, the environment variable, the default and the parser; the TOML key is
 //! the field name. Adding a setting is adding a field (and a row to docs/configuration.md, which a
-//! test checks).
+//! test checks). Clap parses every value: [`Cli::load_from`] only picks, per setting, the text of
+//! the first source that has one and remembers which source that was, for the error message.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt::Display;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -236,25 +237,6 @@ pub struct Settings {
     pub log_format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One readable line per event.
-    Human,
-    /// One JSON object per event.
-    Json,
-}
-
-impl FromStr for LogFormat {
-    type Err = &'static str;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "human" => Ok(Self::Human),
-            "json" => Ok(Self::Json),
-            _ => Err("expected human or json"),
-        }
-    }
-}
-
 impl Default for Settings {
     fn default() -> Self {
         Self::from_texts(|_| None).unwrap_or_else(|err| panic!("a default is invalid: {err}"))
@@ -378,6 +360,25 @@ impl Settings {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per event.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = &'static str;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "human" => Ok(Self::Human),
+            "json" => Ok(Self::Json),
+            _ => Err("expected human or json"),
+        }
+    }
+}
+
 /// `text` as a `T`, blanks around it ignored.
 fn parsed<T: FromStr<Err: Display>>(text: &str) -> Result<T, String> {
     text.trim().parse().map_err(|err: T::Err| err.to_string())
@@ -438,45 +439,27 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// A setting's value as found, and how an error about it begins.
-struct Found {
-    set: bool,
-    text: String,
-    /// `invalid value "abc" for --pool-size`, `invalid pool_size "abc" in FILE`, ...
-    prefix: String,
-}
+const CONFIG_ENV: &str = "CONFIG_FILE";
 
-impl Found {
-    fn set(prefix: String, text: String) -> Self {
-        Self {
-            set: true,
-            text,
-            prefix,
-        }
-    }
-
-    fn invalid(&self, reason: &str) -> ConfigError {
-        ConfigError::Invalid(format!("{}: {reason}", self.prefix))
-    }
-}
-
-/// The command line: the settings may follow the subcommand, and `--help` shows where each may
-/// also come from. It takes the flags' text only: [`Cli::load_from`] reads the environment and
-/// the file (so that the file ranks between the environment and the defaults) and parses the
-/// values that win with [`Settings::from_texts`].
+/// The command line as first read: every value a text, the settings allowed after the
+/// subcommand, and `--help` saying where else each may come from. The environment is left to
+/// [`Cli::load_from`], which reads it through its own lookup.
 fn command() -> clap::Command {
     Cli::command().mut_args(|arg| {
-        let Some(env) = arg.get_env().map(|env| env.to_string_lossy().into_owned()) else {
+        let (Some(env), key) = (arg.get_env(), arg.get_id().as_str()) else {
             return arg;
         };
-        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
-        let key = arg.get_id().as_str();
-        let toml = (key != "config").then(|| format!(" [toml: {key}]"));
-        let toml = toml.unwrap_or_default();
-        let arg = arg
-            .env(None)
-            .global(true)
-            .help(format!("{help} [env: {env}]{toml}"));
+        let toml = if key == "config" {
+            String::new()
+        } else {
+            format!(" [toml: {key}]")
+        };
+        let help = format!(
+            "{} [env: {}]{toml}",
+            arg.get_help().map(ToString::to_string).unwrap_or_default(),
+            env.display()
+        );
+        let arg = arg.env(None).global(true).help(help);
         arg.value_parser(clap::builder::ValueParser::string())
     })
 }
@@ -491,13 +474,10 @@ fn setting_args() -> Vec<clap::Arg> {
 
 /// Every environment variable the server reads: the settings' and `CONFIG_FILE`.
 pub fn environment_variables() -> Vec<String> {
-    let settings = setting_args()
-        .into_iter()
-        .filter_map(|arg| arg.get_env().map(|e| e.to_string_lossy().into_owned()));
-    settings.chain([CONFIG_ENV.to_owned()]).collect()
+    let settings = setting_args().into_iter();
+    let vars = settings.filter_map(|arg| Some(arg.get_env()?.to_string_lossy().into_owned()));
+    vars.chain([CONFIG_ENV.to_owned()]).collect()
 }
-
-const CONFIG_ENV: &str = "CONFIG_FILE";
 
 /// The setting (its key) whose value a parser refused, and why.
 fn refused(err: &clap::Error) -> Option<(String, String)> {
@@ -507,6 +487,10 @@ fn refused(err: &clap::Error) -> Option<(String, String)> {
     };
     let key = arg.strip_prefix("--")?.split(' ').next()?.replace('-', "_");
     Some((key, std::error::Error::source(err)?.to_string()))
+}
+
+fn invalid(message: String) -> ConfigError {
+    ConfigError::Invalid(message)
 }
 
 impl Cli {
@@ -524,74 +508,90 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let settings = setting_args();
-        let is_setting = |key: &str| settings.iter().any(|arg| arg.get_id() == key);
         let matches = command().try_get_matches_from(args)?;
         let command = match matches.subcommand_name() {
             Some(_) => Some(Command::from_arg_matches(&matches)?),
             None => None,
         };
-        let var = |name: &str| {
-            let invalid =
-                || ConfigError::Invalid(format!("invalid value for {name}: not valid UTF-8"));
-            env(name)
-                .map(|value| value.into_string().map_err(|_| invalid()))
-                .transpose()
+        let var = |name: &str| match env(name).map(OsString::into_string) {
+            Some(Err(_)) => Err(invalid(format!(
+                "invalid value for {name}: not valid UTF-8"
+            ))),
+            found => Ok(found.and_then(Result::ok)),
         };
         let config = match matches.get_one::<String>("config") {
             Some(path) => Some(path.clone()),
             None => var(CONFIG_ENV)?.filter(|path| !path.is_empty()),
         };
-        let path = config.as_ref().map(PathBuf::from);
-        let file = match &path {
-            Some(path) => read_file(path, is_setting)?,
-            None => toml::Table::new(),
-        };
+        let mut file = config
+            .as_deref()
+            .map_or_else(|| Ok(toml::Table::new()), read_file)?;
+        let file_name = config.unwrap_or_default();
 
-        let mut found = HashMap::new();
-        for arg in &settings {
+        // Per setting: its text and how an error about it begins, from the first source with it.
+        let (args, mut found) = (setting_args(), HashMap::new());
+        if let Some(key) = file
+            .keys()
+            .find(|key| !args.iter().any(|a| a.get_id() == *key))
+        {
+            let help = "see being-social --help for the keys";
+            return Err(invalid(format!(
+                "unknown key \"{key}\" in {file_name} ({help})"
+            )));
+        }
+        for arg in &args {
             let key = arg.get_id().as_str();
             let var_name = arg
                 .get_env()
                 .map_or_else(String::new, |e| e.to_string_lossy().into());
-            let value = if matches.value_source(key) == Some(ValueSource::CommandLine) {
+            let (text, prefix) = if matches.value_source(key) == Some(ValueSource::CommandLine) {
                 let text = matches.get_one::<String>(key).cloned().unwrap_or_default();
                 let flag = key.replace('_', "-");
-                Found::set(format!("invalid value \"{text}\" for --{flag}"), text)
+                (
+                    text.clone(),
+                    format!("invalid value \"{text}\" for --{flag}"),
+                )
             } else if let Some(text) = var(&var_name)? {
-                Found::set(format!("invalid value \"{text}\" for {var_name}"), text)
-            } else if let (Some(value), Some(path)) = (file.get(key), &path) {
+                (
+                    text.clone(),
+                    format!("invalid value \"{text}\" for {var_name}"),
+                )
+            } else if let Some(value) = file.remove(key) {
                 let text = value
                     .as_str()
                     .map_or_else(|| value.to_string(), str::to_owned);
-                let found = Found::set(
-                    format!("invalid {key} \"{text}\" in {}", path.display()),
-                    text,
-                );
+                let prefix = format!("invalid {key} \"{text}\" in {file_name}");
                 if value.is_array() || value.is_table() || value.is_datetime() {
-                    return Err(found.invalid("expected a string, number or boolean"));
+                    return Err(invalid(format!(
+                        "{prefix}: expected a string, number or boolean"
+                    )));
                 }
-                found
+                (text, prefix)
             } else {
-                let default = arg.get_default_values().first();
-                let default = default.map_or_else(String::new, |d| d.to_string_lossy().into());
-                let prefix = format!("invalid {key} \"{default}\" (the default)");
-                Found {
-                    set: false,
-                    text: default,
-                    prefix,
-                }
+                continue;
             };
-            found.insert(key, value);
+            found.insert(key.to_owned(), (text, prefix));
         }
-        let text = |key: &str| found.get(key).filter(|f| f.set).map(|f| f.text.clone());
+        let blame = |key: &str, reason: &dyn Display| {
+            let default = || {
+                let arg = args.iter().find(|arg| arg.get_id() == key);
+                let text = arg.and_then(|arg| arg.get_default_values().first());
+                let text = text.map_or_else(String::new, |t| t.to_string_lossy().into_owned());
+                format!("invalid {key} \"{text}\" (the default)")
+            };
+            let prefix = found
+                .get(key)
+                .map_or_else(default, |(_, prefix)| prefix.clone());
+            invalid(format!("{prefix}: {reason}"))
+        };
+        let text = |key: &str| found.get(key).map(|(text, _)| text.clone());
         let settings = Settings::from_texts(text).map_err(|err| match refused(&err) {
-            Some((key, reason)) if found.contains_key(key.as_str()) => {
-                found[key.as_str()].invalid(&reason)
-            }
-            _ => err.into(),
+            Some((key, reason)) => blame(&key, &reason),
+            None => err.into(),
         })?;
-        validate(&settings, &found)?;
+        validate(&settings, |key| found.contains_key(key))
+            .map_err(|(key, why)| blame(key, &why))?;
+        let config = (!file_name.is_empty()).then_some(file_name);
         Ok(Self {
             command,
             config,
@@ -600,65 +600,58 @@ impl Cli {
     }
 }
 
-fn read_file(path: &Path, is_setting: impl Fn(&str) -> bool) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
-        ConfigError::Invalid(format!(
-            "cannot read the config file {}: {err}",
-            path.display()
-        ))
-    })?;
-    let table: toml::Table = text.parse().map_err(|err: toml::de::Error| {
+fn read_file(path: &str) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| invalid(format!("cannot read the config file {path}: {err}")))?;
+    text.parse().map_err(|err: toml::de::Error| {
         let line = err
             .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
-        let at = line.map_or_else(String::new, |line| format!(" at line {line}"));
-        let message = err.message().trim();
-        ConfigError::Invalid(format!("invalid TOML in {}{at}: {message}", path.display()))
-    })?;
-    match table.keys().find(|key| !is_setting(key)) {
-        Some(unknown) => Err(ConfigError::Invalid(format!(
-            "unknown key \"{unknown}\" in {} (see being-social --help for the keys)",
-            path.display()
-        ))),
-        None => Ok(table),
-    }
+            .map(|span| text[..span.start.min(text.len())].lines().count());
+        let at = line.map_or_else(String::new, |line| format!(" at line {}", line.max(1)));
+        invalid(format!(
+            "invalid TOML in {path}{at}: {}",
+            err.message().trim()
+        ))
+    })
 }
 
-/// Rules between settings. The error blames a setting that was set, else the default.
-fn validate(settings: &Settings, found: &HashMap<&str, Found>) -> Result<(), ConfigError> {
-    let set = |key: &str| found.get(key).is_some_and(|f| f.set);
-    if settings.default_page_size > settings.max_page_size {
-        let max = settings.max_page_size;
-        let reason = format!("must not exceed max_page_size ({max})");
-        return Err(found["default_page_size"].invalid(&reason));
+/// Rules between settings: the setting to blame (one that was `set`, else the default) and why.
+fn validate(s: &Settings, set: impl Fn(&str) -> bool) -> Result<(), (&'static str, String)> {
+    if s.default_page_size > s.max_page_size {
+        let reason = format!("must not exceed max_page_size ({})", s.max_page_size);
+        return Err(("default_page_size", reason));
     }
-    if settings.token_absolute_lifetime < settings.token_idle_lifetime {
+    if s.token_absolute_lifetime < s.token_idle_lifetime {
         // Either may be the one set wrong; blame the one that was set, the absolute one if both.
-        let key = if set("token_idle_lifetime") && !set("token_absolute_lifetime") {
+        let idle = set("token_idle_lifetime") && !set("token_absolute_lifetime");
+        let key = if idle {
             "token_idle_lifetime"
         } else {
             "token_absolute_lifetime"
         };
+        let (absolute, idle) = (s.token_absolute_lifetime, s.token_idle_lifetime);
+        let (absolute, idle) = (show_duration(absolute), show_duration(idle));
         let reason = format!(
-            "token_absolute_lifetime ({}) must be at least token_idle_lifetime ({})",
-            show_duration(settings.token_absolute_lifetime),
-            show_duration(settings.token_idle_lifetime),
+            "token_absolute_lifetime ({absolute}) must be at least token_idle_lifetime ({idle})"
         );
-        return Err(found[key].invalid(&reason));
+        return Err((key, reason));
     }
-    if let Err(err) = settings.credentials() {
-        // Blame the costs that were set; the memory when none was (a bad default is a bug).
+    if let Err(err) = s.credentials() {
         let keys = [
             "argon2_memory_kib",
             "argon2_iterations",
             "argon2_parallelism",
         ];
         let key = keys.into_iter().find(|key| set(key)).unwrap_or(keys[0]);
-        let reason = format!(
-            "{err} (memory {} KiB, {} iterations, parallelism {})",
-            settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_parallelism
+        let (m, t, p) = (
+            s.argon2_memory_kib,
+            s.argon2_iterations,
+            s.argon2_parallelism,
         );
-        return Err(found[key].invalid(&reason));
+        return Err((
+            key,
+            format!("{err} (memory {m} KiB, {t} iterations, parallelism {p})"),
+        ));
     }
     Ok(())
 }

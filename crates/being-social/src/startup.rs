@@ -242,7 +242,7 @@ impl Application {
         let db = open_sharded(settings, workers).await?;
         let (services, observed) = wire(settings, db.clone())?;
         let sweep = (services.sessions.clone(), settings.token_sweep_interval);
-        let metrics = Arc::new(Metrics::new().with_source(observed));
+        let metrics = Arc::new(Metrics::default().with_source(observed));
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {} (set BIND)", settings.bind))?;
         let local = listener.local_addr()?;

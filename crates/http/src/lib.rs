@@ -8,7 +8,7 @@
 //! let uploads = UploadMemory::new(UploadMemory::DEFAULT_BYTES, max_body, wait);
 //! let state = being_social_http::AppState { services, limits: HttpLimits::default(), public_url, uploads };
 //! let state = web::Data::new(state);
-//! let metrics = Arc::new(Metrics::new().with_source(/* a Collector: pool and batcher figures */));
+//! let metrics = Arc::new(Metrics::default().with_source(/* a Collector: pool and batcher figures */));
 //! let limiter = web::Data::new(ratelimit::RateLimiter::new(rate_limits));
 //! HttpServer::new(move || {
 //!     App::new()

@@ -696,18 +696,3 @@ pub async fn get_post(app: &TestApp, id: i64, user: &TestUser) -> Value {
 pub fn image_part(bytes: Vec<u8>) -> FormPart {
     FormPart::file("image", bytes, "photo.jpg")
 }
-
-pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for byte in bytes {
-        crc ^= u32::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}

@@ -1,13 +1,13 @@
 //! Pictures: what an upload accepts (formats, the pixel limit, decompression bombs), and the
 //! stored pictures through `GET /media/{key}`: sizes, formats, metadata, caching, bad keys.
 
+use being_social_test_support::pictures::png_claiming;
 use image::{DynamicImage, GenericImageView, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{
-    FormPart, RawResponse, TestApp, TestUser, assert_error, crc32, image_part, jpeg, png,
-    with_settings,
+    FormPart, RawResponse, TestApp, TestUser, assert_error, image_part, jpeg, png, with_settings,
 };
 
 on_both_backends!(
@@ -546,7 +546,7 @@ async fn non_images_are_415(app: TestApp) {
 async fn decompression_bombs_are_refused(app: TestApp) {
     let ann = app.user("ann").await;
     for (w, h) in [(50_000, 50_000), (40_001, 1_000), (1, 4_000_000_000)] {
-        let bomb = png_claiming(w, h);
+        let bomb = png_claiming(w, h, 2); // 8-bit RGB
         assert!(bomb.len() < 100);
         let (status, body) = app
             .upload_with(Some(&ann.token), vec![image_part(bomb)])
@@ -611,30 +611,6 @@ fn bmp() -> Vec<u8> {
     out.extend_from_slice(&[0; 16]);
     out.extend_from_slice(&pixels);
     out
-}
-
-/// A tiny PNG whose header claims `width`×`height` pixels: a decompression bomb's shape.
-fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
-        let mut body = kind.to_vec();
-        body.extend_from_slice(data);
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&crc32(&body).to_be_bytes());
-    }
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&width.to_be_bytes());
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(&mut png, b"IHDR", &ihdr);
-    chunk(
-        &mut png,
-        b"IDAT",
-        &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    );
-    chunk(&mut png, b"IEND", &[]);
-    png
 }
 
 async fn every_post_carries_a_placeholder_of_its_picture(app: TestApp) {

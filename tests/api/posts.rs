@@ -2,12 +2,13 @@
 
 use std::collections::HashSet;
 
+use being_social_test_support::pictures::png_chunk;
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    FormPart, TestApp, assert_error, assert_unauthenticated, assert_validation, crc32, get_post,
+    FormPart, TestApp, assert_error, assert_unauthenticated, assert_validation, get_post,
     image_part, jpeg, noisy_png, png, with_settings,
 };
 
@@ -329,11 +330,7 @@ fn png_of_size(size: usize) -> Vec<u8> {
     let (head, iend) = base.split_at(base.len() - 12);
     let padding = size - base.len() - 12;
     let mut out = head.to_vec();
-    out.extend_from_slice(&u32::try_from(padding).unwrap().to_be_bytes());
-    let mut body = b"zzZz".to_vec();
-    body.extend(std::iter::repeat_n(0x5Au8, padding));
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&crc32(&body).to_be_bytes());
+    png_chunk(&mut out, b"zzZz", &vec![0x5A; padding]);
     out.extend_from_slice(iend);
     out
 }

@@ -453,9 +453,14 @@ fn encode(image: &DynamicImage) -> Result<EncodedImage> {
 mod tests {
     use std::io::Cursor;
 
+    use being_social_test_support::pictures::png_claiming;
     use image::{GenericImageView, Rgb, RgbImage, Rgba, RgbaImage};
 
     use super::*;
+
+    /// PNG colour types of [`png_claiming`].
+    const GREY: u8 = 0;
+    const RGB: u8 = 2;
 
     fn encode_as(image: &DynamicImage, format: image::ImageFormat) -> Vec<u8> {
         let mut out = Cursor::new(Vec::new());
@@ -770,50 +775,10 @@ mod tests {
         }
     }
 
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &byte in bytes {
-            crc ^= u32::from(byte);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-
-    fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
-        let start = out.len();
-        out.extend_from_slice(kind);
-        out.extend_from_slice(data);
-        let crc = crc32(&out[start..]);
-        out.extend_from_slice(&crc.to_be_bytes());
-    }
-
     /// A few dozen bytes whose header claims a 50000×50000 picture: a decompression bomb's shape.
-    fn huge_png_header() -> Vec<u8> {
-        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-        let mut ihdr = Vec::new();
-        ihdr.extend_from_slice(&50_000u32.to_be_bytes());
-        ihdr.extend_from_slice(&50_000u32.to_be_bytes());
-        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB, no interlace
-        png_chunk(&mut png, b"IHDR", &ihdr);
-        png_chunk(
-            &mut png,
-            b"IDAT",
-            &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-        );
-        png_chunk(&mut png, b"IEND", &[]);
-        png
-    }
-
     #[tokio::test]
     async fn huge_header_is_too_large() {
-        assert_too_large(run(huge_png_header(), ImagePurpose::Post).await);
+        assert_too_large(run(png_claiming(50_000, 50_000, RGB), ImagePurpose::Post).await);
     }
 
     #[tokio::test]
@@ -902,33 +867,15 @@ mod tests {
         }
     }
 
-    /// A PNG whose header says `width`×`height` (grey, 8 bits) and whose data is one empty row:
-    /// the header is all the checks read.
-    fn png_header_of(width: u32, height: u32) -> Vec<u8> {
-        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-        let mut ihdr = Vec::new();
-        ihdr.extend_from_slice(&width.to_be_bytes());
-        ihdr.extend_from_slice(&height.to_be_bytes());
-        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
-        png_chunk(&mut png, b"IHDR", &ihdr);
-        png_chunk(
-            &mut png,
-            b"IDAT",
-            &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-        );
-        png_chunk(&mut png, b"IEND", &[]);
-        png
-    }
-
     #[tokio::test]
     async fn strips_and_overlong_edges_are_refused_from_the_header() {
         // Within the pixel limit, but 40 million pixels long.
-        assert_bad_shape(run(png_header_of(40_000_000, 1), ImagePurpose::Post).await);
-        assert_bad_shape(run(png_header_of(1, 40_000_000), ImagePurpose::Avatar).await);
+        assert_bad_shape(run(png_claiming(40_000_000, 1, GREY), ImagePurpose::Post).await);
+        assert_bad_shape(run(png_claiming(1, 40_000_000, GREY), ImagePurpose::Avatar).await);
         // Longer than the edge limit, whatever the ratio.
-        assert_bad_shape(run(png_header_of(32_769, 1_100), ImagePurpose::Post).await);
+        assert_bad_shape(run(png_claiming(32_769, 1_100, GREY), ImagePurpose::Post).await);
         // More than 256 times as long as wide.
-        assert_bad_shape(run(png_header_of(30_000, 100), ImagePurpose::Post).await);
+        assert_bad_shape(run(png_claiming(30_000, 100, GREY), ImagePurpose::Post).await);
         // Exactly 256 times is a (thin) picture.
         let out = run(png(2_560, 10), ImagePurpose::Post).await.unwrap();
         assert_eq!((out.display.width, out.display.height), (2048, 8));

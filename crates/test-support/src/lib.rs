@@ -2,7 +2,8 @@
 //!
 //! - [`TestDatabase`]: a new PostgreSQL database or SQLite file for one test, removed afterwards;
 //! - [`Backend`] and [`on_both_backends!`]: one test body, run once on each backend;
-//! - [`log`]: the `TEST_LOG` switch, which shows the server's log for a failing test.
+//! - [`log`]: the `TEST_LOG` switch, which shows the server's log for a failing test;
+//! - [`pictures`]: PNGs whose header claims more than their data holds.
 //!
 //! PostgreSQL is the server of `DATABASE_URL` when it starts with `postgres`, else
 //! `postgres://postgres@127.0.0.1:5432/postgres`.
@@ -13,6 +14,7 @@
 mod database;
 pub mod log;
 mod macros;
+pub mod pictures;
 
 use std::future::Future;
 

@@ -1,0 +1,27 @@
+//! Pictures an encoder will not make: a PNG whose header claims more than its data holds, and the
+//! chunks to pad a PNG to an exact size.
+
+/// A PNG of a few dozen bytes whose header claims `width`×`height` pixels of 8 bits (`color`: the
+/// PNG colour type, 0 grey or 2 RGB) and whose data is one empty row: a decompression bomb's
+/// shape; the header is all that the checks read.
+pub fn png_claiming(width: u32, height: u32, color: u8) -> Vec<u8> {
+    let mut ihdr = [width.to_be_bytes(), height.to_be_bytes()].concat();
+    ihdr.extend_from_slice(&[8, color, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png_chunk(&mut png, b"IHDR", &ihdr);
+    let empty_row = [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
+    png_chunk(&mut png, b"IDAT", &empty_row);
+    png_chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+/// Appends a PNG chunk to `out`: the length of `data`, `kind`, `data` and their CRC.
+pub fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    let length = u32::try_from(data.len()).expect("a chunk under 4 GiB");
+    out.extend_from_slice(&length.to_be_bytes());
+    let start = out.len();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let crc = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+}

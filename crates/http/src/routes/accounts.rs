@@ -55,8 +55,7 @@ async fn signup(
         full_name: input.full_name,
         password: input.password,
     };
-    let task = state.clone();
-    let user = detached(async move { task.services.accounts.signup(input).await }).await?;
+    let user = detached(async move { state.services.accounts.signup(input).await }).await?;
     Ok(HttpResponse::Created().json(UserBody::of_owner(user, None, &Urls::from_request(&req))))
 }
 
@@ -174,10 +173,10 @@ async fn update_profile(
     };
     let (me, token) = (auth.user.id, auth.token);
     let target = UserRef::parse(&user);
-    let task = state.clone();
     let updated = detached(async move {
         let _held = held;
-        task.services
+        state
+            .services
             .accounts
             .update_profile(me, &token, &target, update)
             .await
@@ -201,7 +200,6 @@ async fn delete_account(
 ) -> Result<HttpResponse, ApiError> {
     let me = auth.user.id;
     let target = UserRef::parse(&user);
-    let task = state.clone();
-    detached(async move { task.services.accounts.delete_account(me, &target).await }).await?;
+    detached(async move { state.services.accounts.delete_account(me, &target).await }).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -62,9 +62,9 @@ async fn create_comment(
 ) -> Result<HttpResponse, ApiError> {
     let input: CommentRequest = body::read(req, payload, state.limits.max_json_bytes).await?;
     let me = auth.user.id;
-    let task = state.clone();
     let comment = detached(async move {
-        task.services
+        state
+            .services
             .comments
             .create(me, post_id, parent_id, input.content.as_deref())
             .await
@@ -147,7 +147,6 @@ async fn delete_comment(
     id: web::Path<CommentId>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, me) = (id.into_inner(), auth.user.id);
-    let task = state.clone();
-    detached(async move { task.services.comments.delete(me, id).await }).await?;
+    detached(async move { state.services.comments.delete(me, id).await }).await?;
     Ok(HttpResponse::NoContent().finish())
 }

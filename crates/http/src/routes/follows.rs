@@ -1,11 +1,10 @@
 //! Follows: `/accounts/follow/{id}/`, `/accounts/remove-follower/{id}/`, and the lists at
 //! `/accounts/follower/{user}/` and `/accounts/following/{user}/`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use being_social_domain::model::UserId;
-use being_social_domain::services::UserRef;
 
-use super::{IdPath, UserPath, detached, resource, user_page};
+use super::{IdPath, UserListing, UserPath, detached, resource, user_page};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::dto::{FollowBody, UserBody};
@@ -36,8 +35,7 @@ async fn follow(
     leader: web::Path<UserId>,
 ) -> Result<HttpResponse, ApiError> {
     let (me, leader) = (auth.user.id, leader.into_inner());
-    let task = state.clone();
-    let created = detached(async move { task.services.follows.follow(me, leader).await }).await?;
+    let created = detached(async move { state.services.follows.follow(me, leader).await }).await?;
     let body = FollowBody { following: true };
     Ok(if created {
         HttpResponse::Created().json(body)
@@ -57,8 +55,7 @@ async fn unfollow(
     leader: web::Path<UserId>,
 ) -> Result<HttpResponse, ApiError> {
     let (me, leader) = (auth.user.id, leader.into_inner());
-    let task = state.clone();
-    detached(async move { task.services.follows.unfollow(me, leader).await }).await?;
+    detached(async move { state.services.follows.unfollow(me, leader).await }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -73,8 +70,7 @@ async fn remove_follower(
     follower: web::Path<UserId>,
 ) -> Result<HttpResponse, ApiError> {
     let (me, follower) = (auth.user.id, follower.into_inner());
-    let task = state.clone();
-    detached(async move { task.services.follows.remove_follower(me, follower).await }).await?;
+    detached(async move { state.services.follows.remove_follower(me, follower).await }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -82,38 +78,26 @@ async fn remove_follower(
 #[utoipa::path(get, path = "/accounts/follower/{user}/", tag = "accounts", params(UserPath, PageParams),
     security(("token" = []), ("bearer" = [])),
     responses((status = 200, description = "A page of users", body = PageBody<UserBody>)))]
-#[tracing::instrument(name = "followers", skip_all, fields(user = %user))]
-async fn followers(
-    req: HttpRequest,
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    user: web::Path<String>,
-    page: PageParams,
-) -> Result<HttpResponse, ApiError> {
-    let users = state
+#[tracing::instrument(name = "followers", skip_all, fields(user = %list.name))]
+async fn followers(list: UserListing) -> Result<HttpResponse, ApiError> {
+    let users = list
+        .state
         .services
         .follows
-        .followers(&UserRef::parse(&user), auth.user.id, page.0)
-        .await?;
-    Ok(user_page(&req, users))
+        .followers(&list.user, list.me, list.page);
+    Ok(user_page(&list.req, users.await?))
 }
 
 /// The users a user follows, most recent first
 #[utoipa::path(get, path = "/accounts/following/{user}/", tag = "accounts", params(UserPath, PageParams),
     security(("token" = []), ("bearer" = [])),
     responses((status = 200, description = "A page of users", body = PageBody<UserBody>)))]
-#[tracing::instrument(name = "following", skip_all, fields(user = %user))]
-async fn following(
-    req: HttpRequest,
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    user: web::Path<String>,
-    page: PageParams,
-) -> Result<HttpResponse, ApiError> {
-    let users = state
+#[tracing::instrument(name = "following", skip_all, fields(user = %list.name))]
+async fn following(list: UserListing) -> Result<HttpResponse, ApiError> {
+    let users = list
+        .state
         .services
         .follows
-        .following(&UserRef::parse(&user), auth.user.id, page.0)
-        .await?;
-    Ok(user_page(&req, users))
+        .following(&list.user, list.me, list.page);
+    Ok(user_page(&list.req, users.await?))
 }

@@ -33,8 +33,7 @@ async fn like(
     id: web::Path<PostId>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, me) = (id.into_inner(), auth.user.id);
-    let task = state.clone();
-    let outcome = detached(async move { task.services.likes.like(me, id).await }).await?;
+    let outcome = detached(async move { state.services.likes.like(me, id).await }).await?;
     let body = LikeBody {
         liked: true,
         likes_count: outcome.likes_count,
@@ -56,8 +55,7 @@ async fn unlike(
     id: web::Path<PostId>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, me) = (id.into_inner(), auth.user.id);
-    let task = state.clone();
-    detached(async move { task.services.likes.unlike(me, id).await }).await?;
+    detached(async move { state.services.likes.unlike(me, id).await }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

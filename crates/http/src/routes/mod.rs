@@ -15,16 +15,21 @@ pub mod sessions;
 use std::future::Future;
 
 use actix_web::body::BoxBody;
+use actix_web::dev::Payload;
 use actix_web::dev::{Service as _, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, Resource, ResponseError as _, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, Resource, ResponseError as _, web};
 use being_social_domain::DomainError;
-use being_social_domain::model::{Comment, ListedUser, Post};
-use being_social_domain::pagination::Page;
+use being_social_domain::model::{Comment, ListedUser, Post, UserId};
+use being_social_domain::pagination::{Page, PageRequest};
+use being_social_domain::services::UserRef;
+use futures_util::future::LocalBoxFuture;
 
+use crate::AppState;
+use crate::auth::AuthUser;
 use crate::dto::{CommentBody, PostBody, Urls, UserBody};
 use crate::error::ApiError;
-use crate::pagination::PageBody;
+use crate::pagination::{PageBody, PageParams};
 
 /// Every route of the API. The order matters where paths overlap: each feature's fixed
 /// `/accounts/...` paths come before `/accounts/{user}/` (in [`accounts`], last of them).
@@ -47,6 +52,42 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub(crate) struct UserPath {
     /// A user id (all digits) or an email (case-insensitive).
     user: String,
+}
+
+/// What a list of a user's things (`/accounts/{user}/posts/`, followers, following) reads: the
+/// request (for the page's links), the caller, the services, the user of the path (as written,
+/// for the log, and parsed) and the page asked for, extracted together and in that order, as the
+/// handler's arguments would be.
+pub(crate) struct UserListing {
+    req: HttpRequest,
+    me: UserId,
+    state: web::Data<AppState>,
+    name: String,
+    user: UserRef,
+    page: PageRequest,
+}
+
+impl FromRequest for UserListing {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        type Parts = (AuthUser, web::Data<AppState>, web::Path<String>, PageParams);
+        let (req, parts) = (req.clone(), Parts::from_request(req, payload));
+        Box::pin(async move {
+            let (auth, state, user, page) = parts.await?;
+            let (me, name, page) = (auth.user.id, user.into_inner(), page.0);
+            let user = UserRef::parse(&name);
+            Ok(Self {
+                req,
+                me,
+                state,
+                name,
+                user,
+                page,
+            })
+        })
+    }
 }
 
 /// `{id}` in a path, for the OpenAPI document.

@@ -4,11 +4,11 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use being_social_domain::DomainError;
 use being_social_domain::model::PostId;
-use being_social_domain::services::{PostUpdate, UserRef};
+use being_social_domain::services::PostUpdate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{IdPath, UserPath, detached, post_page, resource};
+use super::{IdPath, UserListing, UserPath, detached, post_page, resource};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::body;
@@ -76,10 +76,10 @@ async fn create(
     let alt_text = form.text("alt_text");
     let held = form.into_reservation();
     let me = auth.user.id;
-    let task = state.clone();
     let post = detached(async move {
         let _held = held;
-        task.services
+        state
+            .services
             .posts
             .create(me, image, caption.as_deref(), alt_text.as_deref())
             .await
@@ -169,8 +169,7 @@ async fn edit(
         }
     };
     let (id, me) = (id.into_inner(), auth.user.id);
-    let task = state.clone();
-    let post = detached(async move { task.services.posts.update(id, me, update).await }).await?;
+    let post = detached(async move { state.services.posts.update(id, me, update).await }).await?;
     Ok(HttpResponse::Ok().json(PostBody::new(post, &Urls::from_request(&req))))
 }
 
@@ -185,8 +184,7 @@ async fn delete(
     id: web::Path<PostId>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, me) = (id.into_inner(), auth.user.id);
-    let task = state.clone();
-    detached(async move { task.services.posts.delete(id, me).await }).await?;
+    detached(async move { state.services.posts.delete(id, me).await }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -194,18 +192,12 @@ async fn delete(
 #[utoipa::path(get, path = "/accounts/{user}/posts/", tag = "accounts", params(UserPath, PageParams),
     security(("token" = []), ("bearer" = [])),
     responses((status = 200, description = "A page of posts", body = PageBody<PostBody>)))]
-#[tracing::instrument(name = "user_posts", skip_all, fields(user = %user))]
-async fn user_posts(
-    req: HttpRequest,
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    user: web::Path<String>,
-    page: PageParams,
-) -> Result<HttpResponse, ApiError> {
-    let posts = state
+#[tracing::instrument(name = "user_posts", skip_all, fields(user = %list.name))]
+async fn user_posts(list: UserListing) -> Result<HttpResponse, ApiError> {
+    let posts = list
+        .state
         .services
         .posts
-        .by_author(&UserRef::parse(&user), auth.user.id, page.0)
-        .await?;
-    Ok(post_page(&req, posts))
+        .by_author(&list.user, list.me, list.page);
+    Ok(post_page(&list.req, posts.await?))
 }

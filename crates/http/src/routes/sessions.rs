@@ -44,8 +44,7 @@ async fn login(
         email: input.email.or(input.username),
         password: input.password,
     };
-    let task = state.clone();
-    let (token, user) = detached(async move { task.services.sessions.login(input).await }).await?;
+    let (token, user) = detached(async move { state.services.sessions.login(input).await }).await?;
     Ok(HttpResponse::Ok().json(LoginBody {
         token,
         user: UserBody::of_owner(user, None, &Urls::from_request(&req)),
@@ -57,8 +56,7 @@ async fn login(
     responses((status = 204, description = "The token is revoked")))]
 #[tracing::instrument(name = "logout", skip_all, fields(user_id = auth.user.id.get()))]
 async fn logout(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let task = state.clone();
-    detached(async move { task.services.sessions.logout(&auth.token).await }).await?;
+    detached(async move { state.services.sessions.logout(&auth.token).await }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -69,7 +67,7 @@ async fn logout(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpRespon
     responses((status = 204, description = "Every token of the caller is revoked")))]
 #[tracing::instrument(name = "logout_all", skip_all, fields(user_id = auth.user.id.get()))]
 async fn logout_all(auth: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (me, task) = (auth.user.id, state.clone());
-    detached(async move { task.services.sessions.logout_everywhere(me).await }).await?;
+    let me = auth.user.id;
+    detached(async move { state.services.sessions.logout_everywhere(me).await }).await?;
     Ok(HttpResponse::NoContent().finish())
 }

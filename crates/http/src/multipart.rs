@@ -290,21 +290,24 @@ mod tests {
     }
 
     async fn read(bytes: Vec<u8>, content_type: &str, max: usize) -> Result<FormData, ApiError> {
-        let (req, mut payload) = TestRequest::post()
+        let (req, payload) = TestRequest::post()
             .insert_header(("content-type", content_type))
             .set_payload(bytes)
             .to_http_parts();
-        let payload = web::Payload::from_request(&req, &mut payload)
+        read_with_cap(&req, payload, max).await
+    }
+
+    /// The form of `payload`, with uploads capped at `max` bytes.
+    async fn read_with_cap(
+        req: &HttpRequest,
+        mut payload: actix_web::dev::Payload,
+        max: usize,
+    ) -> Result<FormData, ApiError> {
+        let payload = web::Payload::from_request(req, &mut payload)
             .await
             .unwrap_or_else(|_| panic!("payload"));
-        read_form(
-            &req,
-            payload,
-            SPEC,
-            max,
-            &UploadMemory::new(0, max + FORM_OVERHEAD_BYTES, Duration::from_secs(1)),
-        )
-        .await
+        let memory = UploadMemory::new(0, max + FORM_OVERHEAD_BYTES, Duration::from_secs(1));
+        read_form(req, payload, SPEC, max, &memory).await
     }
 
     #[actix_web::test]
@@ -356,20 +359,10 @@ mod tests {
         let req = TestRequest::post()
             .insert_header(("content-type", "multipart/form-data; boundary=XB"))
             .to_http_request();
-        let mut payload: actix_web::dev::Payload = actix_web::dev::Payload::Stream {
+        let payload: actix_web::dev::Payload = actix_web::dev::Payload::Stream {
             payload: Box::pin(chunks),
         };
-        let payload = web::Payload::from_request(&req, &mut payload)
-            .await
-            .unwrap_or_else(|_| panic!("payload"));
-        read_form(
-            &req,
-            payload,
-            SPEC,
-            max,
-            &UploadMemory::new(0, max + FORM_OVERHEAD_BYTES, Duration::from_secs(1)),
-        )
-        .await
+        read_with_cap(&req, payload, max).await
     }
 
     #[actix_web::test]

@@ -268,59 +268,61 @@ mod tests {
         assert_eq!(fields, ["email", "full_name", "password"]);
     }
 
-    #[tokio::test]
-    async fn someone_elses_profile_is_forbidden() {
+    /// Mocks in which every user exists.
+    fn mocks() -> Mocks {
         let mut mocks = Mocks::new();
         mocks
             .accounts
             .expect_find_by_id()
             .returning(|id| Ok(Some(user(id))));
-        let err = mocks
-            .accounts()
-            .update_profile(
-                UserId::new(1),
-                "token",
-                &UserRef::Id(UserId::new(2)),
-                ProfileUpdate::default(),
-            )
+        mocks
+    }
+
+    /// User 1, presenting the token "mine", changes the profile of user `target`.
+    async fn update(mocks: Mocks, target: i64, update: ProfileUpdate) -> Result<User> {
+        let target = UserRef::Id(UserId::new(target));
+        let accounts = mocks.accounts();
+        accounts
+            .update_profile(UserId::new(1), "mine", &target, update)
             .await
-            .err();
+    }
+
+    /// What the adapter answers to a profile change that replaced no avatar.
+    fn updated(id: UserId, _: ProfileChanges) -> Result<crate::ports::UpdatedProfile> {
+        let user = user(id);
+        Ok(crate::ports::UpdatedProfile {
+            user,
+            replaced_avatar: None,
+        })
+    }
+
+    /// A new password, with the current one as given.
+    fn new_password(current: Option<&str>) -> ProfileUpdate {
+        ProfileUpdate {
+            password: Some("a-new-password".into()),
+            current_password: current.map(Into::into),
+            ..ProfileUpdate::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn someone_elses_profile_is_forbidden() {
+        let err = update(mocks(), 2, ProfileUpdate::default()).await.err();
         assert!(matches!(err, Some(DomainError::Forbidden(_))));
     }
 
     #[tokio::test]
     async fn password_change_needs_the_current_password() {
-        let mut mocks = Mocks::new();
-        mocks
-            .accounts
-            .expect_find_by_id()
-            .returning(|id| Ok(Some(user(id))));
-        let err = mocks
-            .accounts()
-            .update_profile(
-                UserId::new(1),
-                "token",
-                &UserRef::Id(UserId::new(1)),
-                ProfileUpdate {
-                    password: Some("a-new-password".into()),
-                    ..ProfileUpdate::default()
-                },
-            )
-            .await
-            .err();
+        let err = update(mocks(), 1, new_password(None)).await.err();
         let Some(DomainError::Validation(errors)) = err else {
             panic!("expected a validation error");
         };
         assert!(errors.iter().any(|(f, _)| f == "current_password"));
     }
 
-    /// Mocks for a password change of user 1, presenting the token "mine" (hashed to [1]).
-    fn password_change() -> Mocks {
-        let mut mocks = Mocks::new();
-        mocks
-            .accounts
-            .expect_find_by_id()
-            .returning(|id| Ok(Some(user(id))));
+    /// Mocks for a password change of user 1 whose current password is `current_is_right`.
+    fn password_change(current_is_right: bool) -> Mocks {
+        let mut mocks = mocks();
         mocks.accounts.expect_credentials_by_id().returning(|id| {
             Ok(Some(StoredCredentials {
                 user: user(id),
@@ -330,22 +332,23 @@ mod tests {
         mocks
             .credentials
             .expect_verify_password()
-            .returning(|_, _| Ok(true));
-        mocks
-            .credentials
-            .expect_hash_password()
-            .returning(|_| Ok("new-hash".into()));
-        mocks
-            .credentials
-            .expect_hash_token()
-            .withf(|secret| secret == "mine")
-            .returning(|_| vec![1]);
+            .returning(move |_, _| Ok(current_is_right));
         mocks
     }
 
     #[tokio::test]
     async fn a_password_change_keeps_only_the_token_it_was_made_with() {
-        let mut mocks = password_change();
+        let mut mocks = password_change(true);
+        mocks
+            .credentials
+            .expect_hash_password()
+            .returning(|_| Ok("new-hash".into()));
+        // The token "mine", hashed to [1].
+        mocks
+            .credentials
+            .expect_hash_token()
+            .withf(|secret| secret == "mine")
+            .returning(|_| vec![1]);
         mocks
             .accounts
             .expect_update_profile()
@@ -355,59 +358,17 @@ mod tests {
                     && changes.keep_token.as_deref() == Some(&[1][..])
             })
             .times(1)
-            .returning(|id, _| {
-                Ok(crate::ports::UpdatedProfile {
-                    user: user(id),
-                    replaced_avatar: None,
-                })
-            });
-        let updated = mocks
-            .accounts()
-            .update_profile(
-                UserId::new(1),
-                "mine",
-                &UserRef::Id(UserId::new(1)),
-                ProfileUpdate {
-                    password: Some("a-new-password".into()),
-                    current_password: Some("the-old-password".into()),
-                    ..ProfileUpdate::default()
-                },
-            )
-            .await;
+            .returning(updated);
+        let updated = update(mocks, 1, new_password(Some("the-old-password"))).await;
         assert_eq!(updated.map(|u| u.id).ok(), Some(UserId::new(1)));
     }
 
     #[tokio::test]
     async fn a_wrong_current_password_changes_nothing_and_revokes_nothing() {
-        let mut mocks = Mocks::new();
-        mocks
-            .accounts
-            .expect_find_by_id()
-            .returning(|id| Ok(Some(user(id))));
-        mocks.accounts.expect_credentials_by_id().returning(|id| {
-            Ok(Some(StoredCredentials {
-                user: user(id),
-                password_hash: "old-hash".into(),
-            }))
-        });
-        mocks
-            .credentials
-            .expect_verify_password()
-            .returning(|_, _| Ok(false));
+        let mut mocks = password_change(false);
         mocks.accounts.expect_update_profile().never();
         mocks.sessions.expect_revoke_all().never();
-        let err = mocks
-            .accounts()
-            .update_profile(
-                UserId::new(1),
-                "mine",
-                &UserRef::Id(UserId::new(1)),
-                ProfileUpdate {
-                    password: Some("a-new-password".into()),
-                    current_password: Some("not-the-password".into()),
-                    ..ProfileUpdate::default()
-                },
-            )
+        let err = update(mocks, 1, new_password(Some("not-the-password")))
             .await
             .err();
         assert!(matches!(err, Some(DomainError::Validation(_))), "{err:?}");
@@ -415,34 +376,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_profile_change_without_a_password_revokes_nothing() {
-        let mut mocks = Mocks::new();
-        mocks
-            .accounts
-            .expect_find_by_id()
-            .returning(|id| Ok(Some(user(id))));
+        let mut mocks = mocks();
         mocks
             .accounts
             .expect_update_profile()
             .withf(|_, changes| changes.password_hash.is_none() && changes.keep_token.is_none())
             .times(1)
-            .returning(|id, _| {
-                Ok(crate::ports::UpdatedProfile {
-                    user: user(id),
-                    replaced_avatar: None,
-                })
-            });
-        let updated = mocks
-            .accounts()
-            .update_profile(
-                UserId::new(1),
-                "mine",
-                &UserRef::Id(UserId::new(1)),
-                ProfileUpdate {
-                    bio: Some("hello".into()),
-                    ..ProfileUpdate::default()
-                },
-            )
-            .await;
-        assert!(updated.is_ok());
+            .returning(updated);
+        let bio = ProfileUpdate {
+            bio: Some("hello".into()),
+            ..ProfileUpdate::default()
+        };
+        assert!(update(mocks, 1, bio).await.is_ok());
     }
 }

@@ -115,16 +115,13 @@ impl FromRequest for MaybeAuthUser {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
-    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let presented = presented(req);
-        Box::pin(async move {
-            match presented {
-                Presented::Nothing => Ok(Self(None)),
-                Presented::Malformed => Err(ApiError::NotAuthenticated(MALFORMED)),
-                Presented::Token(token) => authenticate(state, token).await.map(|a| Self(Some(a))),
-            }
-        })
+    /// No credentials is an anonymous caller; anything else is read as [`AuthUser`] reads it.
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if matches!(presented(req), Presented::Nothing) {
+            return Box::pin(async { Ok(Self(None)) });
+        }
+        let user = AuthUser::from_request(req, payload);
+        Box::pin(async move { user.await.map(|user| Self(Some(user))) })
     }
 }
 

@@ -161,6 +161,15 @@ mod tests {
 
     const NOWHERE: &str = "postgres://nobody@127.0.0.1:1/nothing";
 
+    /// The database at `url` with `connections` split into `shards`.
+    fn open(url: &str, connections: usize, shards: usize) -> Database {
+        let pool = PoolConfig {
+            connections,
+            shards,
+        };
+        Database::open(url, pool).unwrap()
+    }
+
     fn shard_sizes(db: &Database) -> Vec<usize> {
         match &db.backend {
             Backend::Postgres(pools) => pools.shards.iter().map(|p| p.status().max_size).collect(),
@@ -170,16 +179,7 @@ mod tests {
 
     #[test]
     fn the_connections_are_split_evenly_between_shards() {
-        let open = |connections, shards| {
-            Database::open(
-                NOWHERE,
-                PoolConfig {
-                    connections,
-                    shards,
-                },
-            )
-            .unwrap()
-        };
+        let open = |connections, shards| open(NOWHERE, connections, shards);
         assert_eq!(shard_sizes(&open(5, 2)), [3, 2]);
         assert_eq!(open(5, 2).pool_status().max_size, 5);
         assert_eq!(shard_sizes(&open(8, 4)), [2, 2, 2, 2]);
@@ -194,14 +194,7 @@ mod tests {
             .join("being-social-pools-test")
             .join("db.sqlite3");
         let url = format!("sqlite://{}", path.display());
-        let db = Database::open(
-            &url,
-            PoolConfig {
-                connections: 4,
-                shards: 2,
-            },
-        )
-        .unwrap();
+        let db = open(&url, 4, 2);
         assert_eq!(shard_sizes(&db), [4]);
     }
 
@@ -209,28 +202,14 @@ mod tests {
     async fn warming_up_asks_for_at_most_the_shard_and_gives_up_quietly() {
         // The server asks for the whole pool; a shard is smaller. Nothing listens here, so no
         // connection opens and warm-up returns without one.
-        let db = Database::open(
-            NOWHERE,
-            PoolConfig {
-                connections: 4,
-                shards: 2,
-            },
-        )
-        .unwrap();
+        let db = open(NOWHERE, 4, 2);
         db.warm_up(usize::MAX).await;
         assert_eq!(db.pool_status().size, 0);
     }
 
     #[test]
     fn each_thread_checks_out_of_the_shard_it_was_given() {
-        let db = Database::open(
-            NOWHERE,
-            PoolConfig {
-                connections: 4,
-                shards: 2,
-            },
-        )
-        .unwrap();
+        let db = open(NOWHERE, 4, 2);
         let Backend::Postgres(pools) = &db.backend else {
             unreachable!("a postgres:// URL")
         };

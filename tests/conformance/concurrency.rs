@@ -55,24 +55,22 @@ async fn many_likes_of_one_post_through_both_adapters(fx: Fixture) {
     let p = post(db, author.id, "hot").await;
     let log = RaceLog::default();
 
+    let adapters: [(&str, Arc<dyn LikeRepository>); 2] = [
+        ("coalesced", Arc::new(coalesced)),
+        ("direct", Arc::new(db.clone())),
+    ];
+
     // Every fan likes twice at the same time: once through each adapter.
     let mut tasks = Vec::new();
     for fan in &fans {
-        let (c, d, log1, log2, id) = (
-            coalesced.clone(),
-            db.clone(),
-            log.clone(),
-            log.clone(),
-            fan.id,
-        );
-        tasks.push(tokio::spawn(async move {
-            log1.check("coalesced like", c.like(id, p.id).await, no_error)
-                .map(|o| (id, o))
-        }));
-        tasks.push(tokio::spawn(async move {
-            log2.check("direct like", d.like(id, p.id).await, no_error)
-                .map(|o| (id, o))
-        }));
+        for (name, likes) in &adapters {
+            let (likes, log, id, what) =
+                (likes.clone(), log.clone(), fan.id, format!("{name} like"));
+            tasks.push(tokio::spawn(async move {
+                log.check(&what, likes.like(id, p.id).await, no_error)
+                    .map(|o| (id, o))
+            }));
+        }
     }
     let outcomes = settle(tasks).await;
     log.assert_clean();
@@ -97,19 +95,13 @@ async fn many_likes_of_one_post_through_both_adapters(fx: Fixture) {
     // And every fan unlikes twice at the same time.
     let mut tasks = Vec::new();
     for fan in &fans {
-        let (c, d, log1, log2, id) = (
-            coalesced.clone(),
-            db.clone(),
-            log.clone(),
-            log.clone(),
-            fan.id,
-        );
-        tasks.push(tokio::spawn(async move {
-            log1.check("coalesced unlike", c.unlike(id, p.id).await, no_error)
-        }));
-        tasks.push(tokio::spawn(async move {
-            log2.check("direct unlike", d.unlike(id, p.id).await, no_error)
-        }));
+        for (name, likes) in &adapters {
+            let (likes, log, id) = (likes.clone(), log.clone(), fan.id);
+            let what = format!("{name} unlike");
+            tasks.push(tokio::spawn(async move {
+                log.check(&what, likes.unlike(id, p.id).await, no_error)
+            }));
+        }
     }
     let removed = settle(tasks).await;
     log.assert_clean();
@@ -159,22 +151,28 @@ async fn mutual_follows_and_a_hub_at_once(fx: &Fixture, follows: Arc<dyn FollowR
     let left = users(db, "left", 50).await;
     let right = users(db, "right", 50).await;
     let log = RaceLog::default();
-    let follow = |follower: UserId, leader: UserId| {
+    // Follows (or unfollows) one edge, follower to leader, in a task of its own.
+    let spawn = |follow: bool, (follower, leader): (UserId, UserId)| {
         let (d, log) = (follows.clone(), log.clone());
-        tokio::spawn(async move { log.check("follow", d.follow(follower, leader).await, no_error) })
+        tokio::spawn(async move {
+            if follow {
+                log.check("follow", d.follow(follower, leader).await, no_error)
+            } else {
+                log.check("unfollow", d.unfollow(follower, leader).await, no_error)
+            }
+        })
+    };
+    // Each pair follows each other at the same instant (opposite lock orders if taken naively),
+    // everyone follows the hub and the hub follows everyone.
+    let edges = |l: UserId, r: UserId| {
+        let hub = hub.id;
+        [(l, r), (r, l), (l, hub), (hub, r), (hub, l), (r, hub)]
     };
     let mut tasks = Vec::new();
     for (l, r) in left.iter().zip(&right) {
-        // Each pair follows each other at the same instant (opposite lock orders if taken naively),
-        // everyone follows the hub and the hub follows everyone.
-        tasks.push(follow(l.id, r.id));
-        tasks.push(follow(r.id, l.id));
-        tasks.push(follow(l.id, hub.id));
-        tasks.push(follow(hub.id, r.id));
-        tasks.push(follow(hub.id, l.id));
-        tasks.push(follow(r.id, hub.id));
+        tasks.extend(edges(l.id, r.id).map(|edge| spawn(true, edge)));
         // And a few repeats.
-        tasks.push(follow(l.id, r.id));
+        tasks.push(spawn(true, (l.id, r.id)));
     }
     let results = settle(tasks).await;
     log.assert_clean();
@@ -188,22 +186,11 @@ async fn mutual_follows_and_a_hub_at_once(fx: &Fixture, follows: Arc<dyn FollowR
     assert_eq!(walk(7, |page| db.following(hub.id, page)).await.len(), 100);
 
     // Now everyone unfollows everyone at once, half of the edges twice.
-    let unfollow = |follower: UserId, leader: UserId| {
-        let (d, log) = (follows.clone(), log.clone());
-        tokio::spawn(
-            async move { log.check("unfollow", d.unfollow(follower, leader).await, no_error) },
-        )
-    };
     let mut tasks = Vec::new();
     for (l, r) in left.iter().zip(&right) {
-        tasks.push(unfollow(l.id, r.id));
-        tasks.push(unfollow(r.id, l.id));
-        tasks.push(unfollow(l.id, hub.id));
-        tasks.push(unfollow(hub.id, r.id));
-        tasks.push(unfollow(hub.id, l.id));
-        tasks.push(unfollow(r.id, hub.id));
-        tasks.push(unfollow(r.id, l.id));
-        tasks.push(unfollow(hub.id, l.id));
+        tasks.extend(edges(l.id, r.id).map(|edge| spawn(false, edge)));
+        tasks.push(spawn(false, (r.id, l.id)));
+        tasks.push(spawn(false, (hub.id, l.id)));
     }
     let results = settle(tasks).await;
     log.assert_clean();

@@ -11,7 +11,7 @@ use being_social_domain::ports::{
 use being_social_domain::values::{AltText, Caption};
 use being_social_infra::db::Follows;
 
-use crate::fixture::Fixture;
+use crate::fixture::{Fixture, Store};
 use crate::support::*;
 use being_social_domain::model::PostId;
 use being_social_domain::model::UserId;
@@ -136,6 +136,21 @@ async fn get_and_author_of_answer_none_for_unknown_posts(fx: Fixture) {
     assert_eq!(db.get(p.id, Some(u.id.missing())).await.unwrap(), Some(p));
 }
 
+/// The post with the caption and alt text given (`None` keeps one), read for `viewer`.
+async fn set_text(
+    db: &Store,
+    post: &Post,
+    viewer: UserId,
+    caption: Option<&str>,
+    alt_text: Option<&str>,
+) -> Post {
+    let changes = PostTextChanges {
+        caption: caption.map(|text| Caption::parse(text).unwrap()),
+        alt_text: alt_text.map(|text| AltText::parse(text).unwrap()),
+    };
+    db.update_text(post.id, changes, viewer).await.unwrap()
+}
+
 async fn update_text_changes_only_what_is_given(fx: Fixture) {
     let db = &fx.db;
     let author = user(db, "author").await;
@@ -144,17 +159,7 @@ async fn update_text_changes_only_what_is_given(fx: Fixture) {
     db.like(fan.id, original.id).await.unwrap();
     comment(db, original.id, None, fan.id, "hi").await;
 
-    let updated = db
-        .update_text(
-            original.id,
-            PostTextChanges {
-                caption: Some(Caption::parse("new caption").unwrap()),
-                alt_text: None,
-            },
-            fan.id,
-        )
-        .await
-        .unwrap();
+    let updated = set_text(db, &original, fan.id, Some("new caption"), None).await;
     assert_eq!(updated.caption, "new caption");
     assert_eq!(updated.alt_text, "alt t");
     assert!(updated.liked_by_me, "read for the viewer, who likes it");
@@ -176,17 +181,7 @@ async fn update_text_changes_only_what_is_given(fx: Fixture) {
         Some(expected.clone())
     );
 
-    let updated = db
-        .update_text(
-            original.id,
-            PostTextChanges {
-                caption: None,
-                alt_text: Some(AltText::parse("new alt").unwrap()),
-            },
-            author.id,
-        )
-        .await
-        .unwrap();
+    let updated = set_text(db, &original, author.id, None, Some("new alt")).await;
     assert_eq!(
         (updated.caption.as_str(), updated.alt_text.as_str()),
         ("new caption", "new alt")
@@ -194,17 +189,7 @@ async fn update_text_changes_only_what_is_given(fx: Fixture) {
     assert!(!updated.liked_by_me, "the author does not like it");
     assert!(updated.updated_at >= expected.updated_at);
 
-    let updated = db
-        .update_text(
-            original.id,
-            PostTextChanges {
-                caption: Some(Caption::parse("").unwrap()),
-                alt_text: Some(AltText::parse("").unwrap()),
-            },
-            author.id,
-        )
-        .await
-        .unwrap();
+    let updated = set_text(db, &original, author.id, Some(""), Some("")).await;
     assert_eq!(
         (updated.caption.as_str(), updated.alt_text.as_str()),
         ("", "")

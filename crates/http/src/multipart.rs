@@ -322,29 +322,22 @@ mod tests {
         assert!(!form.has_file("other"));
     }
 
+    fn assert_too_large(form: Result<FormData, ApiError>) {
+        let status = form.err().map(|e| e.status_code());
+        assert_eq!(status, Some(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+
     #[actix_web::test]
     async fn a_file_over_the_limit_is_413() {
         let bytes = body(&[("image", &[0u8; 200])]);
-        let err = read(bytes, "multipart/form-data; boundary=XB", 100)
-            .await
-            .err();
-        assert_eq!(
-            err.map(|e| e.status_code()),
-            Some(StatusCode::PAYLOAD_TOO_LARGE)
-        );
+        assert_too_large(read(bytes, "multipart/form-data; boundary=XB", 100).await);
     }
 
     #[actix_web::test]
     async fn a_body_over_the_cap_is_413_even_in_unknown_fields() {
         let big = vec![b'a'; FORM_OVERHEAD_BYTES + 200];
         let bytes = body(&[("junk", &big)]);
-        let err = read(bytes, "multipart/form-data; boundary=XB", 100)
-            .await
-            .err();
-        assert_eq!(
-            err.map(|e| e.status_code()),
-            Some(StatusCode::PAYLOAD_TOO_LARGE)
-        );
+        assert_too_large(read(bytes, "multipart/form-data; boundary=XB", 100).await);
     }
 
     /// A chunked body that never ends, starting a field named `name`: only a cap stops it.

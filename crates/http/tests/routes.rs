@@ -254,57 +254,45 @@ async fn follow_answers() {
 
 #[actix_web::test]
 async fn bad_pages_bodies_and_content_types() {
-    let (status, _, body) = call(authed(
-        test::TestRequest::get().uri("/posts/post-feed/?limit=0"),
-    ))
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["code"], "validation_error");
-    assert!(body["errors"]["limit"].is_array());
-
-    let req = authed(test::TestRequest::patch().uri("/posts/edit/5/"))
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .set_payload(r#"{"caption": "x", "image": null}"#);
-    let (status, _, body) = call(req).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["code"], "image_not_editable");
-
-    let req = authed(test::TestRequest::patch().uri("/posts/edit/5/"))
-        .insert_header((header::CONTENT_TYPE, "text/plain"))
-        .set_payload("hello");
-    assert_eq!(call(req).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-
-    let req = authed(test::TestRequest::post().uri("/posts/create/"))
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .set_payload("{}");
-    let (status, _, body) = call(req).await;
-    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(body["code"], "unsupported_media_type");
-
-    let req = test::TestRequest::post()
-        .uri("/accounts/signup/")
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .set_payload("{\"email\": ");
-    let (status, _, body) = call(req).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["code"], "parse_error");
-
-    let req = test::TestRequest::post()
-        .uri("/accounts/signup/")
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .set_payload(format!("{{\"bio\": \"{}\"}}", "x".repeat(70 * 1024)));
-    let (status, _, body) = call(req).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(body["code"], "payload_too_large");
-
-    let req = test::TestRequest::post()
-        .uri("/accounts/signup/")
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .set_payload(r#"{"email": "nope"}"#);
-    let (status, _, body) = call(req).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["code"], "validation_error");
-    assert!(body["errors"]["full_name"].is_array());
+    let json = Some("application/json");
+    let huge_bio = format!("{{\"bio\": \"{}\"}}", "x".repeat(70 * 1024));
+    // The request (method, path, with a token or not, content type, body), then the answer
+    // (status, `code` when checked, the field that `errors` names when checked).
+    #[rustfmt::skip]
+    let cases = [
+        (Method::GET, "/posts/post-feed/?limit=0", true, None, "", StatusCode::BAD_REQUEST, Some("validation_error"), Some("limit")),
+        (Method::PATCH, "/posts/edit/5/", true, json, r#"{"caption": "x", "image": null}"#, StatusCode::BAD_REQUEST, Some("image_not_editable"), None),
+        (Method::PATCH, "/posts/edit/5/", true, Some("text/plain"), "hello", StatusCode::UNSUPPORTED_MEDIA_TYPE, None, None),
+        (Method::POST, "/posts/create/", true, json, "{}", StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type"), None),
+        (Method::POST, "/accounts/signup/", false, json, "{\"email\": ", StatusCode::BAD_REQUEST, Some("parse_error"), None),
+        (Method::POST, "/accounts/signup/", false, json, &huge_bio, StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"), None),
+        (Method::POST, "/accounts/signup/", false, json, r#"{"email": "nope"}"#, StatusCode::BAD_REQUEST, Some("validation_error"), Some("full_name")),
+    ];
+    for (method, path, token, content_type, body, status, code, field) in cases {
+        let mut req = test::TestRequest::default()
+            .method(method.clone())
+            .uri(path);
+        if token {
+            req = authed(req);
+        }
+        if let Some(content_type) = content_type {
+            req = req.insert_header((header::CONTENT_TYPE, content_type));
+        }
+        if !body.is_empty() {
+            req = req.set_payload(body.to_owned());
+        }
+        let (answer_status, _, answer) = call(req).await;
+        assert_eq!(answer_status, status, "{method} {path}: {answer}");
+        if let Some(code) = code {
+            assert_eq!(answer["code"], code, "{method} {path}");
+        }
+        if let Some(field) = field {
+            assert!(
+                answer["errors"][field].is_array(),
+                "{method} {path}: {answer}"
+            );
+        }
+    }
 }
 
 #[actix_web::test]

@@ -1,7 +1,7 @@
 //! Pictures: what an upload accepts (formats, the pixel limit, decompression bombs), and the
 //! stored pictures through `GET /media/{key}`: sizes, formats, metadata, caching, bad keys.
 
-use being_social_test_support::pictures::png_claiming;
+use being_social_test_support::pictures::{self, png_claiming};
 use image::{DynamicImage, GenericImageView, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -222,14 +222,7 @@ fn jpeg_with_exif(width: u32, height: u32, orientation: u16) -> Vec<u8> {
         tiff.extend_from_slice(&den.to_le_bytes());
     }
 
-    let mut payload = b"Exif\0\0".to_vec();
-    payload.extend_from_slice(&tiff);
-    let mut out = plain[..2].to_vec();
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
-    out.extend_from_slice(&payload);
-    out.extend_from_slice(&plain[2..]);
-    out
+    pictures::jpeg_with_exif(&plain, &tiff)
 }
 
 async fn exif_is_removed_and_orientation_applied(app: TestApp) {

@@ -453,7 +453,7 @@ fn encode(image: &DynamicImage) -> Result<EncodedImage> {
 mod tests {
     use std::io::Cursor;
 
-    use being_social_test_support::pictures::png_claiming;
+    use being_social_test_support::pictures::{jpeg_with_exif, png_claiming};
     use image::{GenericImageView, Rgb, RgbImage, Rgba, RgbaImage};
 
     use super::*;
@@ -818,24 +818,15 @@ mod tests {
             }
         });
         let plain = encode_as(&DynamicImage::ImageRgb8(image), image::ImageFormat::Jpeg);
-        assert_eq!(&plain[..2], &[0xFF, 0xD8]);
-
-        let mut payload = b"Exif\0\0".to_vec();
-        payload.extend_from_slice(b"II*\0"); // little-endian TIFF
-        payload.extend_from_slice(&8u32.to_le_bytes()); // first IFD right after the header
-        payload.extend_from_slice(&1u16.to_le_bytes()); // one entry
-        payload.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
-        payload.extend_from_slice(&3u16.to_le_bytes()); // SHORT
-        payload.extend_from_slice(&1u32.to_le_bytes()); // one value
-        payload.extend_from_slice(&[6, 0, 0, 0]); // 6, padded to four bytes
-        payload.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
-
-        let mut out = plain[..2].to_vec();
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
-        out.extend_from_slice(&payload);
-        out.extend_from_slice(&plain[2..]);
-        out
+        let mut tiff = b"II*\0".to_vec(); // little-endian TIFF
+        tiff.extend_from_slice(&8u32.to_le_bytes()); // first IFD right after the header
+        tiff.extend_from_slice(&1u16.to_le_bytes()); // one entry
+        tiff.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+        tiff.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+        tiff.extend_from_slice(&1u32.to_le_bytes()); // one value
+        tiff.extend_from_slice(&[6, 0, 0, 0]); // 6, padded to four bytes
+        tiff.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+        jpeg_with_exif(&plain, &tiff)
     }
 
     #[tokio::test]

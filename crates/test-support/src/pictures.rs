@@ -1,5 +1,5 @@
-//! Pictures an encoder will not make: a PNG whose header claims more than its data holds, and the
-//! chunks to pad a PNG to an exact size.
+//! Pictures an encoder will not make: a PNG whose header claims more than its data holds, the
+//! chunks to pad a PNG to an exact size, a JPEG with EXIF metadata.
 
 /// A PNG of a few dozen bytes whose header claims `width`×`height` pixels of 8 bits (`color`: the
 /// PNG colour type, 0 grey or 2 RGB) and whose data is one empty row: a decompression bomb's
@@ -24,4 +24,23 @@ pub fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(data);
     let crc = crc32fast::hash(&out[start..]);
     out.extend_from_slice(&crc.to_be_bytes());
+}
+
+/// `jpeg` with an EXIF segment (APP1) holding `tiff`, the EXIF data as a TIFF structure, right
+/// after its start-of-image marker, where cameras write it.
+pub fn jpeg_with_exif(jpeg: &[u8], tiff: &[u8]) -> Vec<u8> {
+    assert_eq!(
+        &jpeg[..2],
+        &[0xFF, 0xD8],
+        "a JPEG starts with its SOI marker"
+    );
+    let mut payload = b"Exif\0\0".to_vec();
+    payload.extend_from_slice(tiff);
+    let length = u16::try_from(payload.len() + 2).expect("an APP1 segment under 64 KiB");
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&length.to_be_bytes());
+    out.extend_from_slice(&payload);
+    out.extend_from_slice(&jpeg[2..]);
+    out
 }

@@ -7,8 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, TestUser, assert_error, assert_unauthenticated, assert_validation, error_fields, png,
-    profile_of,
+    TestApp, TestUser, assert_error, assert_validation, error_fields, png, profile_of,
 };
 
 on_both_backends!(
@@ -464,8 +463,11 @@ async fn profile_posts_page_links_to_the_rest(app: TestApp) {
     let rest = app
         .walk(next.trim_start_matches(&app.address), Some(&viewer.token))
         .await;
-    let rest: Vec<i64> = rest.iter().map(|p| p["id"].as_i64().unwrap()).collect();
-    assert_eq!(rest, ids[30..], "the next page has the rest");
+    assert_eq!(
+        crate::helpers::ids(&rest),
+        ids[30..],
+        "the next page has the rest"
+    );
 }
 
 async fn patch_profile_fields(app: TestApp) {
@@ -861,15 +863,12 @@ async fn delete_account_checks_who_and_what(app: TestApp) {
     let (status, body) = app.anonymous().profile(&owner).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     // A second delete: the token is gone with the account.
-    let (status, headers, body) = app
-        .call_with_header(
-            Method::DELETE,
-            &format!("/accounts/{}/", owner.id),
-            Some(&format!("Token {}", owner.token)),
-            None,
-        )
-        .await;
-    assert_unauthenticated(status, &headers, &body);
+    app.assert_unauthenticated_call(
+        Method::DELETE,
+        &format!("/accounts/{}/", owner.id),
+        Some(&format!("Token {}", owner.token)),
+    )
+    .await;
     // The intruder is untouched.
     let (status, _) = app.as_(&intruder).me().await;
     assert_eq!(status, StatusCode::OK);
@@ -940,15 +939,12 @@ async fn delete_account_removes_everything_and_fixes_counters(app: TestApp) {
 
     // Every token of the account is gone, and so is the login.
     for token in [&doomed.token, &second_token] {
-        let (status, headers, body) = app
-            .call_with_header(
-                Method::GET,
-                "/accounts/me/",
-                Some(&format!("Token {token}")),
-                None,
-            )
-            .await;
-        assert_unauthenticated(status, &headers, &body);
+        app.assert_unauthenticated_call(
+            Method::GET,
+            "/accounts/me/",
+            Some(&format!("Token {token}")),
+        )
+        .await;
     }
     let (status, body) = app.login(&doomed.email, &doomed.password).await;
     assert_error(

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, assert_error};
+use crate::helpers::{TestApp, TestUser, assert_error, ids};
 
 on_both_backends!(
     comment_on_a_post,
@@ -55,10 +55,6 @@ async fn comments_count(app: &TestApp, id: i64, user: &TestUser) -> i64 {
     post_json(app, id, user).await["comments_count"]
         .as_i64()
         .unwrap()
-}
-
-fn ids(items: &[Value]) -> Vec<i64> {
-    items.iter().map(|c| c["id"].as_i64().unwrap()).collect()
 }
 
 /// Every comment of the post, walking top-level comments and, recursively, their replies.
@@ -156,12 +152,7 @@ async fn comment_on_a_post(app: TestApp) {
             b"content=hello+there%21".to_vec(),
         )
         .await;
-    assert_eq!(
-        response.status,
-        StatusCode::CREATED,
-        "{:?}",
-        response.json()
-    );
+    response.assert_status(StatusCode::CREATED);
     assert_eq!(response.json()["content"], "hello there!");
     let response = app
         .send_bytes(
@@ -172,12 +163,7 @@ async fn comment_on_a_post(app: TestApp) {
             b"content=hi".to_vec(),
         )
         .await;
-    assert_error(
-        response.status,
-        &response.json(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-    );
+    response.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     assert_eq!(comments_count(&app, post, &ann).await, 3);
     let (status, body) = comment(&app, &bob, 999_999, None, "where?").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");

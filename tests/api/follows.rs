@@ -4,7 +4,7 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, assert_error, assert_unauthenticated};
+use crate::helpers::{TestApp, TestUser, assert_error, ids};
 
 on_both_backends!(
     follow_then_repeat,
@@ -23,24 +23,6 @@ on_both_backends!(
     concurrent_mixed_follow_storm,
 );
 
-/// Signs up `n` users, at most `batch` at a time (each sign-up and login hashes a password with
-/// argon2, which takes 19 MiB and a core for a moment).
-async fn users_batched(app: &TestApp, prefix: &str, n: usize, batch: usize) -> Vec<TestUser> {
-    let mut users = Vec::with_capacity(n);
-    let mut start = 0;
-    while start < n {
-        let end = (start + batch).min(n);
-        let chunk = join_all((start..end).map(|i| {
-            let name = format!("{prefix}{i}");
-            async move { app.user(&name).await }
-        }))
-        .await;
-        users.extend(chunk);
-        start = end;
-    }
-    users
-}
-
 async fn follow(app: &TestApp, from: &TestUser, to: &TestUser) -> (StatusCode, Value) {
     app.as_(from).follow(&to).await
 }
@@ -54,6 +36,17 @@ async fn remove(app: &TestApp, me: &TestUser, follower: &TestUser) -> (StatusCod
     app.as_(me).remove_follower(&follower).await
 }
 
+/// `DELETE path` by `user` with a `Bearer` token, with and without the trailing slash: `204`.
+async fn deleted_again(app: &TestApp, user: &TestUser, path: &str) {
+    let bearer = format!("Bearer {}", user.token);
+    for path in [path, path.trim_end_matches('/')] {
+        let (status, _, body) = app
+            .call_with_header(Method::DELETE, path, Some(&bearer), None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "repeat at {path}: {body}");
+    }
+}
+
 /// `(follower_count, following_count)` as the API shows them.
 async fn counts(app: &TestApp, user: &TestUser) -> (i64, i64) {
     let (status, body) = app.anonymous().profile(&user).await;
@@ -62,10 +55,6 @@ async fn counts(app: &TestApp, user: &TestUser) -> (i64, i64) {
         body["follower_count"].as_i64().unwrap(),
         body["following_count"].as_i64().unwrap(),
     )
-}
-
-fn ids(items: &[Value]) -> Vec<i64> {
-    items.iter().map(|u| u["id"].as_i64().unwrap()).collect()
 }
 
 fn assert_no_server_errors(answers: &[(StatusCode, Value)], what: &str) {
@@ -138,24 +127,14 @@ async fn follow_refusals(app: TestApp) {
         assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     }
     let bob = app.user("target").await;
-    let (status, headers, body) = app
-        .call_with_header(
-            Method::POST,
-            &format!("/accounts/follow/{}/", bob.id),
-            None,
-            None,
-        )
+    app.assert_unauthenticated_call(Method::POST, &format!("/accounts/follow/{}/", bob.id), None)
         .await;
-    assert_unauthenticated(status, &headers, &body);
-    let (status, headers, body) = app
-        .call_with_header(
-            Method::POST,
-            &format!("/accounts/follow/{}/", bob.id),
-            Some("Token made-up-token"),
-            None,
-        )
-        .await;
-    assert_unauthenticated(status, &headers, &body);
+    app.assert_unauthenticated_call(
+        Method::POST,
+        &format!("/accounts/follow/{}/", bob.id),
+        Some("Token made-up-token"),
+    )
+    .await;
     assert_eq!(counts(&app, &ann).await, (0, 0));
     assert_eq!(counts(&app, &bob).await, (0, 0));
     app.assert_counters_exact().await;
@@ -178,20 +157,7 @@ async fn unfollow_is_idempotent(app: TestApp) {
         (1, 1),
         "bob keeps cat and his own follow"
     );
-    for path in [
-        format!("/accounts/follow/{}/", bob.id),
-        format!("/accounts/follow/{}", bob.id),
-    ] {
-        let (status, _, body) = app
-            .call_with_header(
-                Method::DELETE,
-                &path,
-                Some(&format!("Bearer {}", ann.token)),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::NO_CONTENT, "repeat at {path}: {body}");
-    }
+    deleted_again(&app, &ann, &format!("/accounts/follow/{}/", bob.id)).await;
     assert_eq!(counts(&app, &ann).await, (1, 0));
     assert_eq!(counts(&app, &bob).await, (1, 1));
 
@@ -208,15 +174,12 @@ async fn unfollow_is_idempotent(app: TestApp) {
         status == StatusCode::NO_CONTENT || status == StatusCode::NOT_FOUND,
         "{status} {body}"
     );
-    let (status, headers, body) = app
-        .call_with_header(
-            Method::DELETE,
-            &format!("/accounts/follow/{}/", bob.id),
-            None,
-            None,
-        )
-        .await;
-    assert_unauthenticated(status, &headers, &body);
+    app.assert_unauthenticated_call(
+        Method::DELETE,
+        &format!("/accounts/follow/{}/", bob.id),
+        None,
+    )
+    .await;
 
     assert_eq!(counts(&app, &ann).await, (1, 0));
     assert_eq!(counts(&app, &cat).await, (0, 1));
@@ -257,20 +220,12 @@ async fn remove_follower(app: TestApp) {
     assert_eq!(seen_by_bob["follows_you"], true);
 
     // Repeats and non-followers: 204, nothing changes.
-    for path in [
-        format!("/accounts/remove-follower/{}/", bob.id),
-        format!("/accounts/remove-follower/{}", bob.id),
-    ] {
-        let (status, _, body) = app
-            .call_with_header(
-                Method::DELETE,
-                &path,
-                Some(&format!("Bearer {}", ann.token)),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::NO_CONTENT, "{path}: {body}");
-    }
+    deleted_again(
+        &app,
+        &ann,
+        &format!("/accounts/remove-follower/{}/", bob.id),
+    )
+    .await;
     let dan = app.user("dan").await;
     let (status, _) = app.as_(&ann).remove_follower(&dan).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -282,15 +237,12 @@ async fn remove_follower(app: TestApp) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(counts(&app, &cat).await, (0, 1));
     assert_eq!(counts(&app, &ann).await, (1, 1));
-    let (status, headers, body) = app
-        .call_with_header(
-            Method::DELETE,
-            &format!("/accounts/remove-follower/{}/", cat.id),
-            None,
-            None,
-        )
-        .await;
-    assert_unauthenticated(status, &headers, &body);
+    app.assert_unauthenticated_call(
+        Method::DELETE,
+        &format!("/accounts/remove-follower/{}/", cat.id),
+        None,
+    )
+    .await;
     assert_eq!(counts(&app, &ann).await, (1, 1));
     // The removed follower may follow again.
     assert_eq!(follow(&app, &bob, &ann).await.0, StatusCode::CREATED);
@@ -415,13 +367,7 @@ async fn lists_are_most_recent_first_with_relationships(app: TestApp) {
 
 async fn lists_refusals(app: TestApp) {
     let user = app.user("lister").await;
-    let (status, login) = app.login(&user.email, &user.password).await;
-    assert_eq!(status, StatusCode::OK);
-    let revoked = login["token"].as_str().unwrap().to_owned();
-    let (status, _) = app
-        .call(Method::POST, "/accounts/logout/", Some(&revoked), None)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    let revoked = app.revoked_token(&user).await;
 
     for list in ["follower", "following"] {
         for who in ["999999", "nobody@example.com", "0"] {
@@ -439,10 +385,8 @@ async fn lists_refusals(app: TestApp) {
                 Some(format!("Token {revoked}")),
                 Some("Bearer nope".to_owned()),
             ] {
-                let (status, headers, body) = app
-                    .call_with_header(Method::GET, &path, header.as_deref(), None)
+                app.assert_unauthenticated_call(Method::GET, &path, header.as_deref())
                     .await;
-                assert_unauthenticated(status, &headers, &body);
             }
             let (status, _, body) = app
                 .call_with_header(
@@ -616,7 +560,7 @@ async fn pagination_parameters_are_checked(app: TestApp) {
 
 /// (a) 100 pairs of users follow each other at the same instant.
 async fn concurrent_mutual_follows(app: TestApp) {
-    let users = users_batched(&app, "pair", 200, 8).await;
+    let users = app.users_in_batches("pair", 200, 8).await;
     let requests = (0..100).flat_map(|i| {
         let (a, b) = (&users[2 * i], &users[2 * i + 1]);
         [follow(&app, a, b), follow(&app, b, a)]
@@ -646,7 +590,7 @@ async fn concurrent_mutual_follows(app: TestApp) {
 /// (b) 200 users follow one user at once, then all unfollow at once.
 async fn concurrent_fan_in_and_out(app: TestApp) {
     let star = app.user("star").await;
-    let fans = users_batched(&app, "fan", 200, 8).await;
+    let fans = app.users_in_batches("fan", 200, 8).await;
 
     let answers = join_all(fans.iter().map(|f| follow(&app, f, &star))).await;
     assert_no_server_errors(&answers, "fan-in");
@@ -726,7 +670,7 @@ async fn concurrent_repeats_of_one_follow(app: TestApp) {
 /// People follow and unfollow a user while it deletes its account: every answer is a success or
 /// a `404`, and every counter ends right.
 async fn concurrent_follows_while_the_leader_deletes_its_account(app: TestApp) {
-    let users = users_batched(&app, "crowd", 30, 8).await;
+    let users = app.users_in_batches("crowd", 30, 8).await;
     let leader = app.user("leaving").await;
     // Half of the crowd follows the leader already, and the leader follows a few.
     for fan in &users[..15] {
@@ -772,7 +716,7 @@ async fn concurrent_follows_while_the_leader_deletes_its_account(app: TestApp) {
 
 /// Twelve users follow, unfollow and remove each other in every direction at once, a few rounds.
 async fn concurrent_mixed_follow_storm(app: TestApp) {
-    let users = users_batched(&app, "storm", 12, 6).await;
+    let users = app.users_in_batches("storm", 12, 6).await;
     let app = &app;
     for round in 0..3 {
         let mut requests = Vec::new();

@@ -176,6 +176,18 @@ impl TestApp {
         .await
     }
 
+    /// A token of `user` that was valid and is revoked: a second login, logged out.
+    pub async fn revoked_token(&self, user: &TestUser) -> String {
+        let (status, login) = self.login(&user.email, &user.password).await;
+        assert_eq!(status, StatusCode::OK);
+        let revoked = login["token"].as_str().unwrap().to_owned();
+        let (status, _) = self
+            .call(Method::POST, "/accounts/logout/", Some(&revoked), None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        revoked
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
         self.post(
             "/accounts/login/",
@@ -385,6 +397,28 @@ impl TestApp {
         });
         self.send_raw(method, path, &headers, bytes).await
     }
+
+    /// Asserts that `method path`, with the `Authorization` header `authorization` (none for
+    /// `None`) and no body, is answered as [`assert_unauthenticated`] says.
+    pub async fn assert_unauthenticated_call(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+    ) {
+        let (status, headers, body) = self
+            .call_with_header(method, path, authorization, None)
+            .await;
+        assert_unauthenticated(status, &headers, &body);
+    }
+}
+
+/// The `id` of every item of a list.
+pub fn ids(items: &[Value]) -> Vec<i64> {
+    items
+        .iter()
+        .map(|item| item["id"].as_i64().unwrap())
+        .collect()
 }
 
 /// Asserts a `401` with the contract's error body and the `WWW-Authenticate: Token` challenge.
@@ -464,6 +498,16 @@ impl RawResponse {
     /// The body parsed as JSON (Null when it is not JSON).
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+
+    /// Asserts the status, showing the body when it is another.
+    pub fn assert_status(&self, expected: StatusCode) {
+        assert_eq!(self.status, expected, "{:?}", self.json());
+    }
+
+    /// Asserts an error answer, as [`assert_error`] does.
+    pub fn assert_error(&self, status: StatusCode, code: &str) {
+        assert_error(self.status, &self.json(), status, code);
     }
 }
 
@@ -586,6 +630,13 @@ impl TestApp {
             None => Vec::new(),
         };
         (status, body)
+    }
+
+    /// Asserts that `user` has no post and that no picture is stored (a refused upload leaves
+    /// nothing behind).
+    pub async fn assert_nothing_posted_by(&self, user: &TestUser) {
+        assert_eq!(self.post_count(user.id).await, 0);
+        assert!(self.media_files().is_empty(), "{:?}", self.media_files());
     }
 
     /// Every regular file under the media directory (empty directories do not count).

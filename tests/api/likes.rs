@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_error, get_post};
+use crate::helpers::{TestApp, assert_error, get_post, ids};
 
 on_both_backends!(likes_are_idempotent, likers_list, likes_under_concurrency);
 
@@ -31,12 +31,7 @@ async fn likes_are_idempotent(app: TestApp) {
             Vec::new(),
         )
         .await;
-    assert_eq!(
-        response.status,
-        StatusCode::CREATED,
-        "{:?}",
-        response.json()
-    );
+    response.assert_status(StatusCode::CREATED);
     assert_eq!(response.json()["likes_count"], 2);
     assert_eq!(get_post(&app, id, &bob).await["likes_count"], 2);
     assert_eq!(get_post(&app, id, &bob).await["liked_by_me"], true);
@@ -129,8 +124,7 @@ async fn likers_list(app: TestApp) {
 
     // Walking pages of two returns each liker once, in the same order.
     let walked = app.walk(&format!("{path}?limit=2"), Some(&ann.token)).await;
-    let walked: Vec<i64> = walked.iter().map(|u| u["id"].as_i64().unwrap()).collect();
-    assert_eq!(walked, newest_first);
+    assert_eq!(ids(&walked), newest_first);
     let walked = app
         .walk(&format!("{path}?limit=1"), Some(&likers[0].token))
         .await;
@@ -141,7 +135,7 @@ async fn likers_list(app: TestApp) {
         .await;
     app.post(&path, Some(&likers[0].token), json!({})).await; // already liked: no change
     let walked = app.walk(&format!("{path}?limit=3"), Some(&ann.token)).await;
-    let ids: Vec<i64> = walked.iter().map(|u| u["id"].as_i64().unwrap()).collect();
+    let ids = ids(&walked);
     let expected: Vec<i64> = newest_first
         .iter()
         .copied()

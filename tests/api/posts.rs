@@ -8,8 +8,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    FormPart, TestApp, assert_error, assert_unauthenticated, assert_validation, get_post,
-    image_part, jpeg, noisy_png, png, with_settings,
+    FormPart, TestApp, assert_error, assert_validation, get_post, ids, image_part, jpeg, noisy_png,
+    png, with_settings,
 };
 
 fn ts(value: &Value) -> DateTime<Utc> {
@@ -184,8 +184,7 @@ async fn create_needs_a_token(app: TestApp) {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let response = app.get_bytes("/posts/create/", &[]).await;
     assert_ne!(response.status, StatusCode::OK);
-    assert_eq!(app.post_count(ann.id).await, 0);
-    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+    app.assert_nothing_posted_by(&ann).await;
 }
 
 async fn create_needs_an_image(app: TestApp) {
@@ -232,12 +231,7 @@ async fn a_body_that_is_not_multipart_is_415(app: TestApp) {
             jpeg(20, 20),
         )
         .await;
-    assert_error(
-        response.status,
-        &response.json(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-    );
+    response.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     let response = app
         .send_bytes(
             Method::POST,
@@ -270,55 +264,35 @@ async fn a_body_that_is_not_multipart_is_415(app: TestApp) {
 async fn uploads_over_the_size_limit_are_413(app: TestApp) {
     assert_eq!(app.settings.max_upload_bytes, 50_000);
     let ann = app.user("ann").await;
+    let upload = |bytes| app.upload_with(Some(&ann.token), vec![image_part(bytes)]);
+    let too_large = |(status, body): (StatusCode, Value)| {
+        assert_error(
+            status,
+            &body,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        );
+    };
     // Over the file limit, under the whole-body cap: cut off while streaming.
     let big = noisy_png(150, 150);
     assert!(big.len() > 50_000, "{}", big.len());
-    let (status, body) = app
-        .upload_with(Some(&ann.token), vec![image_part(big)])
-        .await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-    );
+    too_large(upload(big).await);
     // Far over: refused from the declared length.
     let huge = noisy_png(400, 400);
     assert!(huge.len() > 400_000, "{}", huge.len());
-    let (status, body) = app
-        .upload_with(Some(&ann.token), vec![image_part(huge)])
-        .await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-    );
-    assert_eq!(app.post_count(ann.id).await, 0);
-    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+    too_large(upload(huge).await);
+    app.assert_nothing_posted_by(&ann).await;
     // The limit is inclusive: a valid picture of exactly 50,000 bytes is taken, one more is not.
     let exact = png_of_size(50_000);
     assert_eq!(exact.len(), 50_000);
-    let (status, body) = app
-        .upload_with(Some(&ann.token), vec![image_part(exact)])
-        .await;
+    let (status, body) = upload(exact).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = app
-        .upload_with(Some(&ann.token), vec![image_part(png_of_size(50_001))])
-        .await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-    );
+    too_large(upload(png_of_size(50_001)).await);
     assert_eq!(app.post_count(ann.id).await, 1);
     // Under the limit is fine, and the server still answers on a fresh request.
     let small = png(40, 30);
     assert!(small.len() < 50_000);
-    let (status, body) = app
-        .upload_with(Some(&ann.token), vec![image_part(small)])
-        .await;
+    let (status, body) = upload(small).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(app.post_count(ann.id).await, 2);
 }
@@ -392,8 +366,7 @@ async fn caption_and_alt_text_are_bounded(app: TestApp) {
         assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
         assert!(body["errors"][field].is_array(), "{body}");
     }
-    assert_eq!(app.post_count(ann.id).await, 0);
-    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+    app.assert_nothing_posted_by(&ann).await;
 
     // The limits count characters, not bytes.
     let caption = "é".repeat(2200);
@@ -499,7 +472,7 @@ async fn edit_caption_and_alt_text(app: TestApp) {
             b"alt_text=a+form%27s+alt".to_vec(),
         )
         .await;
-    assert_eq!(response.status, StatusCode::OK, "{:?}", response.json());
+    response.assert_status(StatusCode::OK);
     assert_eq!(response.json()["alt_text"], "a form's alt");
     assert_eq!(response.json()["caption"], "fourth");
     app.as_(&ann)
@@ -644,13 +617,7 @@ async fn delete_a_post(app: TestApp) {
     }
     let (_, c1) = app.as_(&bob).comment(doomed, "nice").await;
     let c1 = c1["id"].as_i64().unwrap();
-    let (status, _) = app
-        .post(
-            &format!("/posts/post-comment/{doomed}/{c1}/"),
-            Some(&cat.token),
-            json!({"content": "agreed"}),
-        )
-        .await;
+    let (status, _) = app.as_(&cat).reply(doomed, c1, "agreed").await;
     assert_eq!(status, StatusCode::CREATED);
     app.as_(&bob).like(keep).await;
     app.as_(&cat).comment(keep, "stays").await;
@@ -764,8 +731,7 @@ async fn post_deleted_while_liked_and_commented(app: TestApp) {
         assert_eq!(status, StatusCode::NOT_FOUND);
         app.assert_counters_exact().await;
     }
-    assert_eq!(app.post_count(author.id).await, 0);
-    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+    app.assert_nothing_posted_by(&author).await;
 }
 
 /// `GET /accounts/{user}/posts/`: that user's posts, newest first, paginated, seen by the viewer.
@@ -789,8 +755,7 @@ async fn posts_of_a_user(app: TestApp) {
         format!("/accounts/{}/posts?limit=2", ann.email.to_uppercase()),
     ] {
         let walked = app.walk(&path, Some(&bob.token)).await;
-        let ids: Vec<i64> = walked.iter().map(|p| p["id"].as_i64().unwrap()).collect();
-        assert_eq!(ids, mine, "{path}");
+        assert_eq!(ids(&walked), mine, "{path}");
         for post in &walked {
             assert_post_shape(&app, post);
             assert_eq!(post["author"]["id"], ann.id);
@@ -891,38 +856,30 @@ async fn broken_multipart_bodies_are_4xx(app: TestApp) {
             bad_text,
         )
         .await;
-    assert_error(
-        response.status,
-        &response.json(),
-        StatusCode::BAD_REQUEST,
-        "validation_error",
-    );
+    response.assert_error(StatusCode::BAD_REQUEST, "validation_error");
     assert!(response.json()["errors"]["caption"].is_array());
-    assert_eq!(app.post_count(ann.id).await, 0);
-    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
+    app.assert_nothing_posted_by(&ann).await;
 }
 
 async fn user_posts_list(app: TestApp) {
     let author = app.user("lister").await;
     let viewer = app.user("list-viewer").await;
-    let mut ids = Vec::new();
+    let mut newest = Vec::new();
     for i in 0..5 {
-        ids.push(app.post_by(&author, &format!("p{i}")).await);
+        newest.push(app.post_by(&author, &format!("p{i}")).await);
     }
-    ids.reverse();
+    newest.reverse();
     for base in [
         format!("/accounts/{}/posts/", author.id),
         format!("/accounts/{}/posts", author.id),
         format!("/accounts/{}/posts/", author.email.to_uppercase()),
     ] {
         let all = app.walk(&base, Some(&viewer.token)).await;
-        let got: Vec<i64> = all.iter().map(|p| p["id"].as_i64().unwrap()).collect();
-        assert_eq!(got, ids, "{base}: newest first");
+        assert_eq!(ids(&all), newest, "{base}: newest first");
         let paged = app
             .walk(&format!("{base}?limit=2"), Some(&viewer.token))
             .await;
-        let got: Vec<i64> = paged.iter().map(|p| p["id"].as_i64().unwrap()).collect();
-        assert_eq!(got, ids, "{base}?limit=2 walks every post once");
+        assert_eq!(ids(&paged), newest, "{base}?limit=2 walks every post once");
     }
     let (status, page) = app
         .get(
@@ -962,13 +919,10 @@ async fn user_posts_list(app: TestApp) {
         let (status, body) = app.get(path, Some(&viewer.token)).await;
         assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     }
-    let (status, headers, body) = app
-        .call_with_header(
-            Method::GET,
-            &format!("/accounts/{}/posts/", author.id),
-            None,
-            None,
-        )
-        .await;
-    assert_unauthenticated(status, &headers, &body);
+    app.assert_unauthenticated_call(
+        Method::GET,
+        &format!("/accounts/{}/posts/", author.id),
+        None,
+    )
+    .await;
 }

@@ -360,13 +360,7 @@ async fn endpoints_needing_a_token_answer_401(app: TestApp) {
     let user = app.user("gate").await;
     let other = app.user("gate-other").await;
     // A revoked token.
-    let (status, login) = app.login(&user.email, &user.password).await;
-    assert_eq!(status, StatusCode::OK);
-    let revoked = login["token"].as_str().unwrap().to_owned();
-    let (status, _) = app
-        .call(Method::POST, "/accounts/logout/", Some(&revoked), None)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    let revoked = app.revoked_token(&user).await;
 
     let id = other.id;
     let endpoints: Vec<(Method, String, Option<Value>)> = vec![
@@ -440,25 +434,19 @@ async fn logout_revokes_only_the_used_token(app: TestApp) {
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert!(body.is_null(), "204 has no body: {body}");
 
-    let (status, headers, body) = app
-        .call_with_header(
-            Method::GET,
-            "/accounts/me/",
-            Some(&format!("Token {}", user.token)),
-            None,
-        )
-        .await;
-    assert_unauthenticated(status, &headers, &body);
+    app.assert_unauthenticated_call(
+        Method::GET,
+        "/accounts/me/",
+        Some(&format!("Token {}", user.token)),
+    )
+    .await;
     // Logging out again with the revoked token is itself unauthenticated.
-    let (status, headers, body) = app
-        .call_with_header(
-            Method::POST,
-            "/accounts/logout",
-            Some(&format!("Token {}", user.token)),
-            None,
-        )
-        .await;
-    assert_unauthenticated(status, &headers, &body);
+    app.assert_unauthenticated_call(
+        Method::POST,
+        "/accounts/logout",
+        Some(&format!("Token {}", user.token)),
+    )
+    .await;
 
     // The other tokens of the same user, and other users' tokens, still work.
     for token in [&second, &third] {

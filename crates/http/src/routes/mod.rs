@@ -15,8 +15,7 @@ pub mod sessions;
 use std::future::Future;
 
 use actix_web::body::BoxBody;
-use actix_web::dev::Payload;
-use actix_web::dev::{Service as _, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, Service as _, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, Resource, ResponseError as _, web};
 use being_social_domain::DomainError;

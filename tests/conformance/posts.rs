@@ -293,10 +293,7 @@ async fn delete_removes_the_post_with_its_likes_and_comments(fx: Fixture) {
         Some(kept.id)
     );
     let remaining = walk(5, |page| db.by_author(author.id, x.id, page)).await;
-    assert_eq!(
-        remaining.iter().map(|p| p.id).collect::<Vec<_>>(),
-        vec![kept.id]
-    );
+    assert_eq!(post_ids(&remaining), vec![kept.id]);
     assert!(remaining[0].liked_by_me);
     assert_no_drift(db).await;
 }
@@ -369,11 +366,7 @@ async fn by_author_paginates_newest_first(fx: Fixture) {
     let expected: Vec<_> = mine.iter().rev().map(|p| p.id).collect();
     for limit in LIMITS {
         let listed = walk(limit, |page| db.by_author(author.id, viewer.id, page)).await;
-        assert_eq!(
-            listed.iter().map(|p| p.id).collect::<Vec<_>>(),
-            expected,
-            "limit {limit}"
-        );
+        assert_eq!(post_ids(&listed), expected, "limit {limit}");
         assert_newest_first(&listed);
         for p in &listed {
             let liked = [mine[1].id, mine[4].id, mine[6].id].contains(&p.id);
@@ -428,11 +421,7 @@ async fn feed_paginates_the_viewer_and_followed_authors_newest_first(fx: Fixture
     }
     for limit in LIMITS {
         let feed = walk(limit, |page| db.feed(viewer.id, page)).await;
-        assert_eq!(
-            feed.iter().map(|p| p.id).collect::<Vec<_>>(),
-            expected,
-            "limit {limit}"
-        );
+        assert_eq!(post_ids(&feed), expected, "limit {limit}");
         assert_newest_first(&feed);
         for p in &feed {
             assert_eq!(p.liked_by_me, liked.contains(&p.id), "post {}", p.id);
@@ -491,11 +480,7 @@ async fn feed_of_someone_following_many_authors(fx: Fixture) {
     assert_eq!(expected.len(), 2 * 101);
     for limit in [7, 100] {
         let feed = walk(limit, |page| db.feed(viewer.id, page)).await;
-        assert_eq!(
-            feed.iter().map(|p| p.id).collect::<Vec<_>>(),
-            expected,
-            "limit {limit}"
-        );
+        assert_eq!(post_ids(&feed), expected, "limit {limit}");
         assert_newest_first(&feed);
     }
 }
@@ -508,7 +493,7 @@ async fn feed_follows_the_graph_as_it_changes(fx: Fixture) {
     let viewer = user(db, "viewer").await;
     let a = user(db, "a").await;
     let b = user(db, "b").await;
-    let ids = |feed: Vec<Post>| feed.iter().map(|p| p.id).collect::<Vec<_>>();
+    let ids = |feed: Vec<Post>| post_ids(&feed);
     let feed_of = |who: i64| walk(2, move |page| db.feed(UserId::new(who), page));
 
     let a1 = post(db, a.id, "a1").await.id;

@@ -221,6 +221,11 @@ pub async fn comments_under(db: &Store, post: PostId, parent: Option<CommentId>)
     walk_from(comments_from_start(4), |page| db.list(post, parent, page)).await
 }
 
+/// The ids of the posts.
+pub fn post_ids(posts: &[Post]) -> Vec<PostId> {
+    posts.iter().map(|p| p.id).collect()
+}
+
 /// The ids of the comments.
 pub fn comment_ids(comments: &[Comment]) -> Vec<CommentId> {
     comments.iter().map(|c| c.id).collect()

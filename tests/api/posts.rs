@@ -106,7 +106,6 @@ on_both_backends!(
     concurrent_uploads_count_exactly,
     default_upload_limit_is_10_mib,
     broken_multipart_bodies_are_4xx,
-    user_posts_list,
 );
 on_both_backends!(
     uploads_over_the_size_limit_are_413,
@@ -222,36 +221,22 @@ async fn a_body_that_is_not_multipart_is_415(app: TestApp) {
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     );
-    let response = app
-        .send_bytes(
+    let create = |content_type, body| {
+        let token = Some(ann.token.as_str());
+        app.send_bytes(
             Method::POST,
             "/posts/create/",
-            Some(&ann.token),
-            Some("image/jpeg"),
-            jpeg(20, 20),
+            token,
+            Some(content_type),
+            body,
         )
-        .await;
+    };
+    let response = create("image/jpeg", jpeg(20, 20)).await;
     response.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
-    let response = app
-        .send_bytes(
-            Method::POST,
-            "/posts/create/",
-            Some(&ann.token),
-            Some("application/x-www-form-urlencoded"),
-            b"caption=hi".to_vec(),
-        )
-        .await;
+    let response = create("application/x-www-form-urlencoded", b"caption=hi".to_vec()).await;
     assert_eq!(response.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // Multipart without a boundary is not a readable form either.
-    let response = app
-        .send_bytes(
-            Method::POST,
-            "/posts/create/",
-            Some(&ann.token),
-            Some("multipart/form-data"),
-            b"garbage".to_vec(),
-        )
-        .await;
+    let response = create("multipart/form-data", b"garbage".to_vec()).await;
     assert!(
         response.status.is_client_error(),
         "{} {:?}",
@@ -734,7 +719,8 @@ async fn post_deleted_while_liked_and_commented(app: TestApp) {
     app.assert_nothing_posted_by(&author).await;
 }
 
-/// `GET /accounts/{user}/posts/`: that user's posts, newest first, paginated, seen by the viewer.
+/// `GET /accounts/{user}/posts/`: that user's posts, newest first, paginated, seen by the viewer;
+/// the user named by id or by email in any case, with or without the trailing slash.
 async fn posts_of_a_user(app: TestApp) {
     let ann = app.user("ann").await;
     let bob = app.user("bob").await;
@@ -744,28 +730,52 @@ async fn posts_of_a_user(app: TestApp) {
         app.post_by(&bob, "bob").await;
     }
     mine.reverse();
-    app.post(
-        &format!("/posts/post-reaction/{}/", mine[1]),
-        Some(&bob.token),
-        json!({}),
-    )
-    .await;
-    for path in [
-        format!("/accounts/{}/posts/?limit=2", ann.id),
-        format!("/accounts/{}/posts?limit=2", ann.email.to_uppercase()),
+    let (status, _) = app.as_(&bob).like(mine[1]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let email = ann.email.to_uppercase();
+    for base in [
+        format!("/accounts/{}/posts/", ann.id),
+        format!("/accounts/{}/posts", ann.id),
+        format!("/accounts/{email}/posts/"),
+        format!("/accounts/{email}/posts"),
     ] {
-        let walked = app.walk(&path, Some(&bob.token)).await;
-        assert_eq!(ids(&walked), mine, "{path}");
-        for post in &walked {
+        let all = app.walk(&base, Some(&bob.token)).await;
+        assert_eq!(ids(&all), mine, "{base}: newest first");
+        let paged = app.walk(&format!("{base}?limit=2"), Some(&bob.token)).await;
+        assert_eq!(ids(&paged), mine, "{base}?limit=2 walks every post once");
+        for post in &paged {
             assert_post_shape(&app, post);
             assert_eq!(post["author"]["id"], ann.id);
             assert_eq!(post["liked_by_me"], post["id"] == mine[1], "{post}");
         }
     }
+    let path = format!("/accounts/{}/posts/", ann.id);
+    let (status, page) = app.get(&format!("{path}?limit=2"), Some(&bob.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["results"].as_array().unwrap().len(), 2);
+    assert!(page["next"].as_str().unwrap().contains("limit=2"), "{page}");
+    // A user without posts.
+    let cat = app.user("cat").await;
+    let (status, page) = app.as_(&ann).posts_of(&cat).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page, json!({"results": [], "next": null}));
+
+    for query in ["limit=0", "limit=101", "limit=abc", "cursor=garbage"] {
+        let (status, body) = app.get(&format!("{path}?{query}"), Some(&bob.token)).await;
+        let field = query.split('=').next().unwrap();
+        assert_validation(status, &body, field);
+    }
+    for path in [
+        "/accounts/999999/posts/",
+        "/accounts/nobody@example.com/posts/",
+    ] {
+        let (status, body) = app.get(path, Some(&bob.token)).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    }
     let (status, _) = app.anonymous().posts_of(&ann).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = app.get("/accounts/999999/posts/", Some(&ann.token)).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.assert_unauthenticated_call(Method::GET, &path, None)
+        .await;
 }
 
 /// Uploads by one author at the same time: every one is a post, and post_count counts them all.
@@ -859,70 +869,4 @@ async fn broken_multipart_bodies_are_4xx(app: TestApp) {
     response.assert_error(StatusCode::BAD_REQUEST, "validation_error");
     assert!(response.json()["errors"]["caption"].is_array());
     app.assert_nothing_posted_by(&ann).await;
-}
-
-async fn user_posts_list(app: TestApp) {
-    let author = app.user("lister").await;
-    let viewer = app.user("list-viewer").await;
-    let mut newest = Vec::new();
-    for i in 0..5 {
-        newest.push(app.post_by(&author, &format!("p{i}")).await);
-    }
-    newest.reverse();
-    for base in [
-        format!("/accounts/{}/posts/", author.id),
-        format!("/accounts/{}/posts", author.id),
-        format!("/accounts/{}/posts/", author.email.to_uppercase()),
-    ] {
-        let all = app.walk(&base, Some(&viewer.token)).await;
-        assert_eq!(ids(&all), newest, "{base}: newest first");
-        let paged = app
-            .walk(&format!("{base}?limit=2"), Some(&viewer.token))
-            .await;
-        assert_eq!(ids(&paged), newest, "{base}?limit=2 walks every post once");
-    }
-    let (status, page) = app
-        .get(
-            &format!("/accounts/{}/posts/?limit=2", author.id),
-            Some(&viewer.token),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(page["results"].as_array().unwrap().len(), 2);
-    assert!(page["next"].as_str().unwrap().contains("limit=2"), "{page}");
-    // A user without posts.
-    let (status, page) = app.as_(&author).posts_of(&viewer).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(page, json!({"results": [], "next": null}));
-
-    for query in ["limit=0", "limit=101", "limit=abc"] {
-        let (status, body) = app
-            .get(
-                &format!("/accounts/{}/posts/?{query}", author.id),
-                Some(&viewer.token),
-            )
-            .await;
-        assert_validation(status, &body, "limit");
-    }
-    let (status, body) = app
-        .get(
-            &format!("/accounts/{}/posts/?cursor=garbage", author.id),
-            Some(&viewer.token),
-        )
-        .await;
-    assert_validation(status, &body, "cursor");
-
-    for path in [
-        "/accounts/999999/posts/",
-        "/accounts/nobody@example.com/posts/",
-    ] {
-        let (status, body) = app.get(path, Some(&viewer.token)).await;
-        assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
-    }
-    app.assert_unauthenticated_call(
-        Method::GET,
-        &format!("/accounts/{}/posts/", author.id),
-        None,
-    )
-    .await;
 }

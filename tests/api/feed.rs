@@ -3,11 +3,11 @@
 use std::collections::HashSet;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use being_social::configuration::Settings;
 
-use crate::helpers::{TestApp, TestUser, assert_error, with_settings};
+use crate::helpers::{TestApp, TestUser, assert_error, ids, with_settings};
 
 on_both_backends!(
     feed_shows_own_and_followed_posts_newest_first,
@@ -139,10 +139,6 @@ async fn crossing_the_push_limit_either_way_loses_and_repeats_nothing(app: TestA
         assert_walks(&app, viewer, &everything).await;
     }
     app.assert_counters_exact().await;
-}
-
-fn ids(items: &[Value]) -> Vec<i64> {
-    items.iter().map(|p| p["id"].as_i64().unwrap()).collect()
 }
 
 async fn feed(app: &TestApp, user: &TestUser) -> Vec<i64> {

@@ -7,7 +7,7 @@ use being_social_domain::model::UserId;
 use being_social_domain::pagination::PageRequest;
 use being_social_domain::ports::{FeedRepository, FollowRepository, PostRepository};
 use being_social_infra::db::check::Scope;
-use being_social_infra::db::{FeedRules, Follows, OutboxStep};
+use being_social_infra::db::{Database, FeedRules, Follows, OutboxStep};
 use being_social_test_support::{Backend, TestDatabase};
 
 use crate::support::new_post;
@@ -15,28 +15,40 @@ use crate::support::new_post;
 /// One more follower than a chunk of the outbox worker copies at once.
 const FOLLOWERS: i64 = 1_001;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fan_out_cut_off_between_chunks_resumes_and_delivers_each_follower_once() {
+/// Every fan-out through the outbox.
+const OUTBOX_ONLY: FeedRules = FeedRules {
+    inline_fanout: 0,
+    ..FeedRules::DEFAULT
+};
+
+/// A database where user 1 has `followers` followers (users 2 and up; follower i followed at
+/// second i, so the worker walks them newest first), made in SQL: too many for the ports in a
+/// test's time. Returns it with a pool of `connections` whose every fan-out goes through the
+/// outbox.
+async fn author_with_followers(followers: i64, connections: usize) -> (TestDatabase, Database) {
     let database = TestDatabase::create(Backend::Postgres).await;
-    let rules = FeedRules {
-        inline_fanout: 0,
-        ..FeedRules::default()
-    };
-    let db = database.pool(2).await.with_feed_rules(rules);
-    // The author (user 1) and their followers, made in SQL: too many for the ports in a test's
-    // time. Follower i followed at second i, so the worker walks them newest first.
+    let db = database
+        .pool(connections)
+        .await
+        .with_feed_rules(OUTBOX_ONLY);
     database
         .execute(&format!(
             "INSERT INTO users (id, email, email_key, full_name, password_hash, created_at) \
              SELECT i, i || '@example.com', i || '@example.com', 'u' || i, 'x', now() \
-             FROM generate_series(1, {FOLLOWERS} + 1) AS i; \
+             FROM generate_series(1, {followers} + 1) AS i; \
              INSERT INTO follows (follower_id, leader_id, created_at) \
-             SELECT i, 1, now() - (i || ' seconds')::interval FROM generate_series(2, {FOLLOWERS} + 1) AS i; \
-             UPDATE users SET follower_count = {FOLLOWERS} WHERE id = 1; \
+             SELECT i, 1, now() - (i || ' seconds')::interval FROM generate_series(2, {followers} + 1) AS i; \
+             UPDATE users SET follower_count = {followers} WHERE id = 1; \
              UPDATE users SET following_count = 1 WHERE id > 1; \
-             SELECT setval(pg_get_serial_sequence('users', 'id'), {FOLLOWERS} + 1);"
+             SELECT setval(pg_get_serial_sequence('users', 'id'), {followers} + 1);"
         ))
         .await;
+    (database, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_cut_off_between_chunks_resumes_and_delivers_each_follower_once() {
+    let (database, db) = author_with_followers(FOLLOWERS, 2).await;
     let post = PostRepository::create(&db, new_post(UserId::new(1), "fan-out"))
         .await
         .unwrap();
@@ -60,7 +72,7 @@ async fn a_fan_out_cut_off_between_chunks_resumes_and_delivers_each_follower_onc
 
     // The process dies; another one (a new pool) takes over where the chunk left off.
     db.close();
-    let db = database.pool(2).await.with_feed_rules(rules);
+    let db = database.pool(2).await.with_feed_rules(OUTBOX_ONLY);
     assert_eq!(db.deliver_outbox().await.unwrap(), OutboxStep::Delivered);
     assert_eq!(db.deliver_outbox().await.unwrap(), OutboxStep::Idle);
     assert_eq!(db.outbox_len().await.unwrap(), 0);
@@ -79,24 +91,7 @@ async fn a_fan_out_cut_off_between_chunks_resumes_and_delivers_each_follower_onc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfollows_during_a_fan_out_leave_no_post_behind() {
     const FOLLOWERS: i64 = 400;
-    let database = TestDatabase::create(Backend::Postgres).await;
-    let rules = FeedRules {
-        inline_fanout: 0,
-        ..FeedRules::default()
-    };
-    let db = database.pool(8).await.with_feed_rules(rules);
-    database
-        .execute(&format!(
-            "INSERT INTO users (id, email, email_key, full_name, password_hash, created_at) \
-             SELECT i, i || '@example.com', i || '@example.com', 'u' || i, 'x', now() \
-             FROM generate_series(1, {FOLLOWERS} + 1) AS i; \
-             INSERT INTO follows (follower_id, leader_id, created_at) \
-             SELECT i, 1, now() - (i || ' seconds')::interval FROM generate_series(2, {FOLLOWERS} + 1) AS i; \
-             UPDATE users SET follower_count = {FOLLOWERS} WHERE id = 1; \
-             UPDATE users SET following_count = 1 WHERE id > 1; \
-             SELECT setval(pg_get_serial_sequence('users', 'id'), {FOLLOWERS} + 1);"
-        ))
-        .await;
+    let (_database, db) = author_with_followers(FOLLOWERS, 8).await;
     for i in 0..20 {
         PostRepository::create(&db, new_post(UserId::new(1), &format!("p{i}")))
             .await

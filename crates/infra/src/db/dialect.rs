@@ -10,11 +10,9 @@ use diesel::sql_types::{Array, BigInt, Nullable};
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::feed::{Backfilled, Entry, Key, OutboxRow, merge_newest_first};
+use super::feed::{Backfilled, Entry, Key, merge_newest_first};
 use super::models::{NewFollowRow, NewLikeRow};
-use super::schema::{
-    Instant, Ts, feed_entries, feed_outbox, feed_state, follows, likes, posts, users,
-};
+use super::schema::{Instant, Ts, feed_entries, feed_state, follows, likes, posts, users};
 use super::{IDS_PER_STATEMENT, SqliteConn};
 
 /// A change of one user's follow counters: `(user, following delta, follower delta)`.
@@ -372,21 +370,6 @@ fn entry_row(entry: Entry, viewer: i64) -> EntryRow {
     )
 }
 
-/// The columns of an [`OutboxRow`].
-const OUTBOX_COLUMNS: (
-    feed_outbox::post_id,
-    feed_outbox::author_id,
-    feed_outbox::created_at,
-    feed_outbox::next_at,
-    feed_outbox::next_follower,
-) = (
-    feed_outbox::post_id,
-    feed_outbox::author_id,
-    feed_outbox::created_at,
-    feed_outbox::next_at,
-    feed_outbox::next_follower,
-);
-
 /// Backend-specific steps. On PostgreSQL they take row locks; on SQLite the transaction already
 /// holds the database's write lock (BEGIN IMMEDIATE), so they only read.
 pub(crate) trait Dialect: Send {
@@ -449,25 +432,6 @@ pub(crate) trait Dialect: Send {
         start: Key,
         limit: i64,
     ) -> QueryResult<Vec<Key>>;
-
-    /// Locks `viewer`'s `feed_state` row (`FOR UPDATE`); whether it exists.
-    async fn lock_feed_state(&mut self, viewer: i64) -> QueryResult<bool>;
-
-    /// The first pending fan-out no one else is delivering (`FOR UPDATE SKIP LOCKED`).
-    async fn claim_outbox(&mut self) -> QueryResult<Option<OutboxRow>>;
-
-    /// Keeps the post from being deleted until this transaction ends (`FOR KEY SHARE`); whether
-    /// it exists.
-    async fn share_lock_post(&mut self, id: i64) -> QueryResult<bool>;
-
-    /// A page of `leader`'s followers `(since, follower)` after `start`, newest first, each edge
-    /// kept from being deleted until this transaction ends (`FOR KEY SHARE`).
-    async fn followers_page(
-        &mut self,
-        leader: i64,
-        start: Key,
-        limit: i64,
-    ) -> QueryResult<Vec<(Ts, i64)>>;
 }
 
 impl Dialect for AsyncPgConnection {
@@ -563,57 +527,6 @@ impl Dialect for AsyncPgConnection {
         .await
     }
 
-    async fn lock_feed_state(&mut self, viewer: i64) -> QueryResult<bool> {
-        feed_state::table
-            .find(viewer)
-            .select(feed_state::viewer_id)
-            .for_update()
-            .first::<i64>(self)
-            .await
-            .optional()
-            .map(|found| found.is_some())
-    }
-
-    async fn claim_outbox(&mut self) -> QueryResult<Option<OutboxRow>> {
-        feed_outbox::table
-            .order(feed_outbox::post_id)
-            .select(OUTBOX_COLUMNS)
-            .for_update()
-            .skip_locked()
-            .first(self)
-            .await
-            .optional()
-    }
-
-    async fn share_lock_post(&mut self, id: i64) -> QueryResult<bool> {
-        posts::table
-            .find(id)
-            .select(posts::id)
-            .for_key_share()
-            .first::<i64>(self)
-            .await
-            .optional()
-            .map(|found| found.is_some())
-    }
-
-    async fn followers_page(
-        &mut self,
-        leader: i64,
-        start: Key,
-        limit: i64,
-    ) -> QueryResult<Vec<(Ts, i64)>> {
-        newest_first_page!(
-            follows::table.filter(follows::leader_id.eq(leader)),
-            follows::created_at,
-            follows::follower_id,
-            (start.0, start.1),
-            limit
-        )
-        .select((follows::created_at, follows::follower_id))
-        .for_key_share()
-        .load(self)
-        .await
-    }
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>> {
         Named(PgInsertLikes { post, users, at }).load(self).await
     }
@@ -821,52 +734,6 @@ impl Dialect for SqliteConn {
         Ok(keys)
     }
 
-    async fn lock_feed_state(&mut self, viewer: i64) -> QueryResult<bool> {
-        feed_state::table
-            .find(viewer)
-            .select(feed_state::viewer_id)
-            .first::<i64>(self)
-            .await
-            .optional()
-            .map(|found| found.is_some())
-    }
-
-    async fn claim_outbox(&mut self) -> QueryResult<Option<OutboxRow>> {
-        feed_outbox::table
-            .order(feed_outbox::post_id)
-            .select(OUTBOX_COLUMNS)
-            .first(self)
-            .await
-            .optional()
-    }
-
-    async fn share_lock_post(&mut self, id: i64) -> QueryResult<bool> {
-        posts::table
-            .find(id)
-            .select(posts::id)
-            .first::<i64>(self)
-            .await
-            .optional()
-            .map(|found| found.is_some())
-    }
-
-    async fn followers_page(
-        &mut self,
-        leader: i64,
-        start: Key,
-        limit: i64,
-    ) -> QueryResult<Vec<(Ts, i64)>> {
-        newest_first_page!(
-            follows::table.filter(follows::leader_id.eq(leader)),
-            follows::created_at,
-            follows::follower_id,
-            (start.0, start.1),
-            limit
-        )
-        .select((follows::created_at, follows::follower_id))
-        .load(self)
-        .await
-    }
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>> {
         // Row by row costs no round trips here, and the transaction already holds the write lock.
         let mut inserted = Vec::new();

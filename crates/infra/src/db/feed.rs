@@ -61,16 +61,19 @@ pub struct FeedRules {
 
 impl Default for FeedRules {
     fn default() -> Self {
-        Self {
-            push_limit: 10_000,
-            max_entries: 20_000,
-            follow_backfill: 100,
-            inline_fanout: 100,
-        }
+        Self::DEFAULT
     }
 }
 
 impl FeedRules {
+    /// The defaults (docs/architecture.md, "The feed", says why).
+    pub const DEFAULT: Self = Self {
+        push_limit: 10_000,
+        max_entries: 20_000,
+        follow_backfill: 100,
+        inline_fanout: 100,
+    };
+
     /// The entries a trim keeps.
     pub(crate) fn trimmed_size(&self) -> i64 {
         (self.max_entries / 8 * 7).max(1)
@@ -427,6 +430,100 @@ trait FeedSteps: Send {
     /// Keeps the newest `keep` entries of `viewer`'s feed and sets its bound to the truth.
     async fn trim(&mut self, viewer: i64, keep: i64) -> QueryResult<()>;
 }
+
+/// The feed's locking reads: the same queries on both backends, with PostgreSQL's lock clauses
+/// (SQLite's write transactions hold its one write lock, so there they only read).
+pub(crate) trait FeedLocks: Send {
+    /// Locks `viewer`'s `feed_state` row (`FOR UPDATE`); whether it exists.
+    async fn lock_feed_state(&mut self, viewer: i64) -> QueryResult<bool>;
+
+    /// The first pending fan-out no one else is delivering (`FOR UPDATE SKIP LOCKED`).
+    async fn claim_outbox(&mut self) -> QueryResult<Option<OutboxRow>>;
+
+    /// Keeps the post from being deleted until this transaction ends (`FOR KEY SHARE`); whether
+    /// it exists.
+    async fn share_lock_post(&mut self, id: i64) -> QueryResult<bool>;
+
+    /// A page of `leader`'s followers `(since, follower)` after `start`, newest first, each edge
+    /// kept from being deleted until this transaction ends (`FOR KEY SHARE`).
+    async fn followers_page(
+        &mut self,
+        leader: i64,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<Vec<(Ts, i64)>>;
+}
+
+macro_rules! feed_locks {
+    ($conn:ty, update: [$($update:tt)*], skip_locked: [$($skip:tt)*], key_share: [$($share:tt)*]) => {
+        impl FeedLocks for $conn {
+            async fn lock_feed_state(&mut self, viewer: i64) -> QueryResult<bool> {
+                let found: Option<i64> = feed_state::table
+                    .find(viewer)
+                    .select(feed_state::viewer_id)
+                    $($update)*
+                    .first(self)
+                    .await
+                    .optional()?;
+                Ok(found.is_some())
+            }
+
+            async fn claim_outbox(&mut self) -> QueryResult<Option<OutboxRow>> {
+                feed_outbox::table
+                    .order(feed_outbox::post_id)
+                    .select((
+                        feed_outbox::post_id,
+                        feed_outbox::author_id,
+                        feed_outbox::created_at,
+                        feed_outbox::next_at,
+                        feed_outbox::next_follower,
+                    ))
+                    $($update)* $($skip)*
+                    .first(self)
+                    .await
+                    .optional()
+            }
+
+            async fn share_lock_post(&mut self, id: i64) -> QueryResult<bool> {
+                let found: Option<i64> = posts::table
+                    .find(id)
+                    .select(posts::id)
+                    $($share)*
+                    .first(self)
+                    .await
+                    .optional()?;
+                Ok(found.is_some())
+            }
+
+            async fn followers_page(
+                &mut self,
+                leader: i64,
+                start: Key,
+                limit: i64,
+            ) -> QueryResult<Vec<(Ts, i64)>> {
+                newest_first_page!(
+                    follows::table.filter(follows::leader_id.eq(leader)),
+                    follows::created_at,
+                    follows::follower_id,
+                    (start.0, start.1),
+                    limit
+                )
+                .select((follows::created_at, follows::follower_id))
+                $($share)*
+                .load(self)
+                .await
+            }
+        }
+    };
+}
+
+feed_locks!(
+    diesel_async::AsyncPgConnection,
+    update: [.for_update()],
+    skip_locked: [.skip_locked()],
+    key_share: [.for_key_share()]
+);
+feed_locks!(super::SqliteConn, update: [], skip_locked: [], key_share: []);
 
 feed_rows!(diesel_async::AsyncPgConnection);
 feed_rows!(super::SqliteConn);

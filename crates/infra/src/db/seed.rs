@@ -700,6 +700,8 @@ mod tests {
         let spec = SeedSpec {
             users: 100,
             posts: 5_000,
+            follows_per_user: 10,
+            heavy_follows: 50,
             likers: 20_000,
             celebrities: 2,
             celebrity_followers: 15_000,

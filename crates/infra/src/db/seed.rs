@@ -586,7 +586,10 @@ async fn load(
 
 /// `pulled_until` of an author pulled now, as a PostgreSQL literal: [`Ts::latest`].
 fn pulled_now() -> String {
-    Ts::latest().0.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string()
+    Ts::latest()
+        .0
+        .format("%Y-%m-%d %H:%M:%S%.6f+00")
+        .to_string()
 }
 
 /// A multiplier coprime to `n` near n / φ (the golden ratio), which spreads consecutive numbers
@@ -708,7 +711,6 @@ mod tests {
             pulled_followed: 3,
             prolific_posts: 1_000,
             outbox_followers: 5_000,
-            ..SeedSpec::default()
         };
         assert!(spec.validate(&rules).is_ok());
         let (roles, authors, last) = spec.roles(&rules);

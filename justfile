@@ -41,6 +41,7 @@ fuzz:
 counters *ARGS:
     cargo run -p being-social -- check {{ARGS}}
 
-# The benchmark of docs/benchmarks.md: hot-likes, pgbench, mutual-follows, feed, memory (none: all).
+# The benchmark of docs/benchmarks.md: hot-likes, pgbench, mutual-follows, feed, memory,
+# celebrity-post, prolific-follow, mixed-feed, delivery, storage (none: all).
 bench *SCENARIOS:
     ./scripts/bench.sh {{SCENARIOS}}

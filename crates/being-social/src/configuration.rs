@@ -89,6 +89,23 @@ pub struct SeedArgs {
     /// Extra users with a token and nothing else (hot-likes, mutual follows).
     #[arg(long, default_value_t = 400_000)]
     pub likers: u32,
+    /// Celebrity authors, each followed by the first `--celebrity-followers` likers, and one
+    /// modest author followed by the first 10 (the celebrity-post scenario).
+    #[arg(long, default_value_t = 0)]
+    pub celebrities: u32,
+    /// Followers of each celebrity (at most `--likers`).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub celebrity_followers: u32,
+    /// Pulled authors (each followed by the first `feed_push_limit` + 1 likers) that a mixed
+    /// viewer follows besides user 1's authors (the mixed-feed scenario).
+    #[arg(long, default_value_t = 0)]
+    pub pulled_followed: u32,
+    /// Posts of a prolific leader, beside a modest leader with 10 (the prolific-follow scenario).
+    #[arg(long, default_value_t = 0)]
+    pub prolific_posts: u32,
+    /// Followers of an author whose posts go through the feed outbox (the delivery scenario).
+    #[arg(long, default_value_t = 0)]
+    pub outbox_followers: u32,
     /// Write every user's token secret to this file, one a line (line k: user k).
     #[arg(long)]
     pub tokens_out: Option<PathBuf>,

@@ -110,6 +110,11 @@ async fn seed(settings: &Settings, args: SeedArgs) -> anyhow::Result<ExitCode> {
         follows_per_user: i64::from(args.follows_per_user),
         heavy_follows: i64::from(args.heavy_follows),
         likers: i64::from(args.likers),
+        celebrities: i64::from(args.celebrities),
+        celebrity_followers: i64::from(args.celebrity_followers),
+        pulled_followed: i64::from(args.pulled_followed),
+        prolific_posts: i64::from(args.prolific_posts),
+        outbox_followers: i64::from(args.outbox_followers),
     };
     let report = db.seed(spec).await?;
     if let Some(path) = &args.tokens_out {
@@ -135,6 +140,24 @@ async fn seed(settings: &Settings, args: SeedArgs) -> anyhow::Result<ExitCode> {
     println!("follows={}", report.follows);
     println!("hot_post={}", report.hot_post);
     println!("naive_post={}", report.naive_post);
+    let roles = &report.roles;
+    let range = |r: Option<(i64, i64)>| r.map(|(a, b)| format!("{a}..{b}"));
+    for (key, value) in [
+        ("celebrities", range(roles.celebrities)),
+        ("modest_author", roles.modest_author.map(|v| v.to_string())),
+        ("pulled_authors", range(roles.pulled_authors)),
+        ("mixed_viewer", roles.mixed_viewer.map(|v| v.to_string())),
+        (
+            "prolific_leader",
+            roles.prolific_leader.map(|v| v.to_string()),
+        ),
+        ("modest_leader", roles.modest_leader.map(|v| v.to_string())),
+        ("outbox_author", roles.outbox_author.map(|v| v.to_string())),
+    ] {
+        if let Some(value) = value {
+            println!("{key}={value}");
+        }
+    }
     if let Some(path) = &args.tokens_out {
         println!("tokens_out={}", path.display());
     }

@@ -37,6 +37,29 @@ impl Target {
         })
     }
 
+    /// The bytes of a request for `path` with `body` of type `content_type`.
+    pub fn request_with_body(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        content_type: &str,
+        body: &[u8],
+    ) -> Vec<u8> {
+        let mut out = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+            self.authority,
+            body.len()
+        );
+        for (name, value) in headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str("\r\n");
+        let mut out = out.into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
     /// The bytes of a request for `path` on this target (a body-less `POST` says so).
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
         let mut out = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.authority);
@@ -88,6 +111,25 @@ impl Connection {
         }
     }
 
+    /// Sends `request` and reads the whole answer; returns its status and body.
+    ///
+    /// # Errors
+    /// As [`Self::send`].
+    pub async fn send_for_body(&mut self, request: &[u8]) -> io::Result<(u16, Vec<u8>)> {
+        self.stream.write_all(request).await?;
+        loop {
+            if let Some((status, len, head)) = parse_head_len(&self.buf)? {
+                while self.buf.len() < len {
+                    self.fill().await?;
+                }
+                let body = self.buf[head..len].to_vec();
+                self.buf.drain(..len);
+                return Ok((status, body));
+            }
+            self.fill().await?;
+        }
+    }
+
     async fn fill(&mut self) -> io::Result<()> {
         if self.stream.read_buf(&mut self.buf).await? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
@@ -98,6 +140,11 @@ impl Connection {
 
 /// The status and the whole answer's length (head and body), once the head is complete.
 fn parse_head(buf: &[u8]) -> io::Result<Option<(u16, usize)>> {
+    Ok(parse_head_len(buf)?.map(|(status, len, _)| (status, len)))
+}
+
+/// The status, the whole answer's length and the head's, once the head is complete.
+fn parse_head_len(buf: &[u8]) -> io::Result<Option<(u16, usize, usize)>> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
@@ -107,6 +154,10 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<(u16, usize)>> {
         Err(err) => return Err(invalid(&err.to_string())),
     };
     let status = response.code.ok_or_else(|| invalid("no status"))?;
+    // No body, and no Content-Length needed (an unfollow answers 204).
+    if status == 204 || status == 304 {
+        return Ok(Some((status, head_len, head_len)));
+    }
     let body_len = response
         .headers
         .iter()
@@ -119,7 +170,7 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<(u16, usize)>> {
                 .ok()
         })
         .ok_or_else(|| invalid("an answer without Content-Length"))?;
-    Ok(Some((status, head_len + body_len)))
+    Ok(Some((status, head_len + body_len, head_len)))
 }
 
 #[cfg(test)]
@@ -147,6 +198,8 @@ mod tests {
         let answer = b"HTTP/1.1 201 Created\r\ncontent-length: 5\r\n\r\nhello";
         assert_eq!(parse_head(&answer[..20]).unwrap(), None);
         assert_eq!(parse_head(answer).unwrap(), Some((201, answer.len())));
+        let empty = b"HTTP/1.1 204 No Content\r\n\r\n";
+        assert_eq!(parse_head(empty).unwrap(), Some((204, empty.len())));
         let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
         assert!(parse_head(chunked).is_err());
     }

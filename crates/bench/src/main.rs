@@ -17,6 +17,17 @@
 //! only because the driver's timer woke late (tokio's timers have 1 ms granularity) is timed from
 //! when it was sent.
 //!
+//! `posts`: `POST /posts/create/` of a tiny picture by each of several authors in turn, one
+//! request at a time, `--rounds` times; latency percentiles per author. `follow-cycle`: for
+//! round k, follower `first + k` follows then unfollows each of several leaders in turn, one
+//! request at a time; percentiles per leader and action. Both measure what one write costs by
+//! itself, so that authors or leaders of very different sizes compare in one run, interleaved
+//! (a drift of the machine's load affects both alike).
+//!
+//! `delivery`: an author posts, one post at a time; from the post's answer (its commit) the
+//! driver polls a follower's first feed page until the post is on it, and reports that delay's
+//! percentiles (to the answer of the first poll that shows it, so one poll interval over).
+//!
 //! Output: human lines, then one `RESULT {json}` line for scripts.
 
 mod http1;
@@ -78,6 +89,55 @@ enum Scenario {
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
     },
+    /// Posts of a tiny picture by several authors in turn, one request at a time.
+    Posts {
+        #[arg(long)]
+        base_url: String,
+        #[arg(long)]
+        tokens: PathBuf,
+        /// `label=user id` (repeatable), e.g. `celebrity=810001`.
+        #[arg(long = "author", required = true)]
+        authors: Vec<String>,
+        /// How many posts each author makes.
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+    },
+    /// Follow then unfollow of several leaders in turn, a new follower each round.
+    FollowCycle {
+        #[arg(long)]
+        base_url: String,
+        #[arg(long)]
+        tokens: PathBuf,
+        /// `label=user id` (repeatable), e.g. `prolific=810003`.
+        #[arg(long = "leader", required = true)]
+        leaders: Vec<String>,
+        /// The follower of round 0; round k's is first + k.
+        #[arg(long)]
+        first_follower: usize,
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+    },
+    /// From a post's answer to its presence on page 1 of a follower's feed.
+    Delivery {
+        #[arg(long)]
+        base_url: String,
+        #[arg(long)]
+        tokens: PathBuf,
+        #[arg(long)]
+        author: usize,
+        /// The follower whose feed is polled.
+        #[arg(long)]
+        follower: usize,
+        /// Posts, one at a time (the next once the last has arrived).
+        #[arg(long, default_value_t = 100)]
+        posts: usize,
+        /// Pause between two polls, in milliseconds.
+        #[arg(long, default_value_t = 5)]
+        poll_ms: u64,
+        /// A post not there after this many seconds counts as a failure.
+        #[arg(long, default_value_t = 30.0)]
+        give_up_s: f64,
+    },
 }
 
 /// One answered (or failed) request.
@@ -109,6 +169,33 @@ fn main() -> anyhow::Result<()> {
                 connections,
                 seconds,
             } => fixed_rate(&url, &headers, rate, connections, seconds).await,
+            Scenario::Posts {
+                base_url,
+                tokens,
+                authors,
+                rounds,
+            } => posts(&base_url, &tokens, &authors, rounds).await,
+            Scenario::FollowCycle {
+                base_url,
+                tokens,
+                leaders,
+                first_follower,
+                rounds,
+            } => follow_cycle(&base_url, &tokens, &leaders, first_follower, rounds).await,
+            Scenario::Delivery {
+                base_url,
+                tokens,
+                author,
+                follower,
+                posts,
+                poll_ms,
+                give_up_s,
+            } => {
+                delivery(
+                    &base_url, &tokens, author, follower, posts, poll_ms, give_up_s,
+                )
+                .await
+            }
         }
     })
 }
@@ -303,6 +390,276 @@ async fn fixed_rate(
     result["rate"] = rate.into();
     result["connections"] = connections.into();
     result["errors"] = summary.failures.into();
+    println!("RESULT {result}");
+    Ok(())
+}
+
+/// Token secrets, one a line: line k is user k's.
+async fn read_tokens(path: &PathBuf) -> anyhow::Result<Vec<String>> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .with_context(|| format!("cannot read the tokens file {}", path.display()))?;
+    Ok(text.lines().map(str::to_owned).collect())
+}
+
+/// The `Authorization` header value of `user`.
+fn auth_of(tokens: &[String], user: usize) -> anyhow::Result<String> {
+    let token = user
+        .checked_sub(1)
+        .and_then(|i| tokens.get(i))
+        .with_context(|| format!("user {user} is not in the tokens file"))?;
+    Ok(format!("Token {token}"))
+}
+
+/// `label=id` pairs.
+fn labelled(specs: &[String]) -> anyhow::Result<Vec<(String, usize)>> {
+    specs
+        .iter()
+        .map(|spec| {
+            let (label, id) = spec
+                .split_once('=')
+                .with_context(|| format!("{spec:?} is not label=id"))?;
+            Ok((label.to_owned(), id.parse().context("not a user id")?))
+        })
+        .collect()
+}
+
+/// A small PNG (16 x 16) and the multipart body of a post carrying it.
+const BOUNDARY: &str = "being-social-bench-boundary";
+
+fn post_body() -> anyhow::Result<Vec<u8>> {
+    let img = image::RgbImage::from_fn(16, 16, |x, y| {
+        image::Rgb([(x * 16) as u8, (y * 16) as u8, 128])
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png)
+        .context("cannot encode the picture")?;
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\nbench\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"p.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&png.into_inner());
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    Ok(body)
+}
+
+fn post_request(target: &http1::Target, auth: &str, body: &[u8]) -> Vec<u8> {
+    target.request_with_body(
+        "POST",
+        &format!("{}posts/create/", target.path),
+        &[("Authorization", auth)],
+        &format!("multipart/form-data; boundary={BOUNDARY}"),
+        body,
+    )
+}
+
+/// Sends `request` on `conn` (a new connection after a transport error) and times it.
+async fn timed(conn: &mut http1::Connection, target: &http1::Target, request: &[u8]) -> Outcome {
+    let sent = Instant::now();
+    let status = conn.send(request).await.ok();
+    let latency = sent.elapsed();
+    if status.is_none()
+        && let Ok(fresh) = http1::Connection::open(target).await
+    {
+        *conn = fresh;
+    }
+    Outcome { status, latency }
+}
+
+/// Prints one line per label and adds `<label>_p50_ms`, `_p99_ms`, `_max_ms`, `_failures` to
+/// `result`.
+fn report_labelled(
+    scenario: &str,
+    groups: &[(String, Vec<Outcome>)],
+    expected: usize,
+    elapsed: Duration,
+    result: &mut serde_json::Value,
+) {
+    for (label, outcomes) in groups {
+        let summary = Summary::of(outcomes, expected, elapsed);
+        println!(
+            "{scenario}: {label}: {} requests, failures {}; {}",
+            outcomes.len(),
+            summary.failures,
+            summary.latencies()
+        );
+        let [p50, _, p99, max] = summary.ms;
+        result[format!("{label}_p50_ms")] = p50.into();
+        result[format!("{label}_p99_ms")] = p99.into();
+        result[format!("{label}_max_ms")] = max.into();
+        result[format!("{label}_failures")] = summary.failures.into();
+    }
+}
+
+async fn posts(
+    base_url: &str,
+    tokens: &PathBuf,
+    authors: &[String],
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let tokens = read_tokens(tokens).await?;
+    let authors = labelled(authors)?;
+    let target = http1::Target::parse(&format!("{}/", base_url.trim_end_matches('/')))?;
+    let body = post_body()?;
+    let requests: Vec<Vec<u8>> = authors
+        .iter()
+        .map(|(_, id)| Ok(post_request(&target, &auth_of(&tokens, *id)?, &body)))
+        .collect::<anyhow::Result<_>>()?;
+    let mut conn = http1::Connection::open(&target)
+        .await
+        .context("cannot connect to the server")?;
+    let mut groups: Vec<(String, Vec<Outcome>)> = authors
+        .iter()
+        .map(|(label, _)| (label.clone(), Vec::with_capacity(rounds)))
+        .collect();
+    let started = Instant::now();
+    for round in 0..rounds {
+        // Each author first in turn, so neither always follows the other.
+        for i in 0..authors.len() {
+            let a = (i + round) % authors.len();
+            let outcome = timed(&mut conn, &target, &requests[a]).await;
+            groups[a].1.push(outcome);
+        }
+    }
+    let elapsed = started.elapsed();
+    let mut result = serde_json::json!({ "scenario": "posts", "rounds": rounds });
+    report_labelled("posts", &groups, rounds, elapsed, &mut result);
+    println!("RESULT {result}");
+    Ok(())
+}
+
+async fn follow_cycle(
+    base_url: &str,
+    tokens: &PathBuf,
+    leaders: &[String],
+    first_follower: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let tokens = read_tokens(tokens).await?;
+    let leaders = labelled(leaders)?;
+    let target = http1::Target::parse(&format!("{}/", base_url.trim_end_matches('/')))?;
+    let mut conn = http1::Connection::open(&target)
+        .await
+        .context("cannot connect to the server")?;
+    // Per leader: follows, then unfollows.
+    let mut groups: Vec<(String, Vec<Outcome>)> = Vec::new();
+    for (label, _) in &leaders {
+        groups.push((format!("{label}_follow"), Vec::with_capacity(rounds)));
+        groups.push((format!("{label}_unfollow"), Vec::with_capacity(rounds)));
+    }
+    let started = Instant::now();
+    for round in 0..rounds {
+        let auth = auth_of(&tokens, first_follower + round)?;
+        for i in 0..leaders.len() {
+            let l = (i + round) % leaders.len();
+            let path = format!("{}accounts/follow/{}/", target.path, leaders[l].1);
+            for (k, method) in ["POST", "DELETE"].into_iter().enumerate() {
+                let request = target.request(method, &path, &[("Authorization", &auth)]);
+                let outcome = timed(&mut conn, &target, &request).await;
+                groups[2 * l + k].1.push(outcome);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let mut result = serde_json::json!({ "scenario": "follow-cycle", "rounds": rounds });
+    report_labelled("follow-cycle", &groups, rounds, elapsed, &mut result);
+    println!("RESULT {result}");
+    Ok(())
+}
+
+/// The `id` of a post's JSON answer.
+fn post_id(body: &[u8]) -> Option<i64> {
+    serde_json::from_slice::<serde_json::Value>(body).ok()?["id"].as_i64()
+}
+
+/// Whether post `id` is on a feed page's JSON answer.
+fn page_has(body: &[u8], id: i64) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|page| {
+            page["results"]
+                .as_array()
+                .map(|posts| posts.iter().any(|p| p["id"].as_i64() == Some(id)))
+        })
+        .unwrap_or(false)
+}
+
+async fn delivery(
+    base_url: &str,
+    tokens: &PathBuf,
+    author: usize,
+    follower: usize,
+    posts: usize,
+    poll_ms: u64,
+    give_up_s: f64,
+) -> anyhow::Result<()> {
+    let tokens = read_tokens(tokens).await?;
+    let target = http1::Target::parse(&format!("{}/", base_url.trim_end_matches('/')))?;
+    let body = post_body()?;
+    let create = post_request(&target, &auth_of(&tokens, author)?, &body);
+    let page = target.request(
+        "GET",
+        &format!("{}posts/post-feed/?limit=30", target.path),
+        &[("Authorization", &auth_of(&tokens, follower)?)],
+    );
+    let mut poster = http1::Connection::open(&target)
+        .await
+        .context("cannot connect to the server")?;
+    let mut poller = http1::Connection::open(&target)
+        .await
+        .context("cannot connect to the server")?;
+    let give_up = Duration::from_secs_f64(give_up_s);
+    let mut outcomes = Vec::with_capacity(posts);
+    let mut polls = 0_usize;
+    let mut post_latencies = Vec::with_capacity(posts);
+    let started = Instant::now();
+    for _ in 0..posts {
+        let sent = Instant::now();
+        let (status, answer) = poster.send_for_body(&create).await?;
+        let committed = Instant::now();
+        post_latencies.push(committed - sent);
+        let Some(id) = post_id(&answer).filter(|_| status == 201) else {
+            outcomes.push(Outcome {
+                status: Some(status),
+                latency: Duration::ZERO,
+            });
+            continue;
+        };
+        let outcome = loop {
+            let (status, body) = poller.send_for_body(&page).await?;
+            polls += 1;
+            if status == 200 && page_has(&body, id) {
+                break Outcome {
+                    status: Some(200),
+                    latency: committed.elapsed(),
+                };
+            }
+            if committed.elapsed() > give_up {
+                break Outcome {
+                    status: None,
+                    latency: committed.elapsed(),
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(poll_ms)).await;
+        };
+        outcomes.push(outcome);
+    }
+    let elapsed = started.elapsed();
+    let summary = Summary::of(&outcomes, posts, elapsed);
+    println!(
+        "delivery: {} posts by user {author}, polled on user {follower}'s page 1 every {poll_ms} ms ({polls} polls); not delivered {}",
+        outcomes.len(),
+        summary.failures
+    );
+    println!("delivery: commit to page 1: {}", summary.latencies());
+    post_latencies.sort_unstable();
+    let mut result = summary.json(&outcomes, elapsed);
+    result["scenario"] = "delivery".into();
+    result["failures"] = summary.failures.into();
+    result["polls"] = polls.into();
+    result["post_p99_ms"] = (percentile(&post_latencies, 0.99).as_secs_f64() * 1000.0).into();
     println!("RESULT {result}");
     Ok(())
 }

@@ -14,6 +14,26 @@
 //! - Two more posts: the hot post (id `posts + 2`, by user 1, the newest of all), and the naive
 //!   post (id `posts + 1`, the oldest of all), which only pgbench touches, by the last feed user,
 //!   whom user 1 does not follow: pgbench's thousands of updates stay out of user 1's feed.
+//! - Optional *roles* for the feed-at-any-size scenarios (all zero by default), users after the
+//!   likers, in this order ([`SeedRoles`] says which ids they got):
+//!   - `celebrities` authors each followed by the first `celebrity_followers` likers (pulled
+//!     when that is more than the push limit), and one *modest author* followed by the first
+//!     [`MODEST_FOLLOWERS`] likers;
+//!   - `pulled_followed` *pulled authors*, each followed by the first `push_limit + 1` likers,
+//!     and a *mixed viewer* who follows the same authors as user 1 (users
+//!     `2..=heavy_follows + 1`) and every pulled author;
+//!   - a *prolific leader* with `prolific_posts` posts and a *modest leader* with
+//!     [`MODEST_POSTS`], nobody following either;
+//!   - an *outbox author* followed by the first `outbox_followers` likers (between the inline
+//!     fan-out and the push limit, its posts reach their followers through the outbox).
+//!
+//!   Each role author but the prolific leader has `posts / users` posts (the feed users' share).
+//!   Their posts come after the hot post in ids, spread over the same time span as the others,
+//!   older than the hot post and newer than the naive post. The followers of a role are taken
+//!   from the start of the likers (their follows `created_at` growing with the follower's id, so
+//!   the lowest id is every author's oldest follower); keep the likers the mutual-follows
+//!   scenario takes, at the end, out of reach (`likers` at least the largest role's followers
+//!   plus those).
 //! - Every feed is materialised (`feed_entries`): with the defaults, 100 followed authors of 50
 //!   posts each for 10,000 users, about 50 million rows, most of the seed's time and size.
 //! - Every user has one token whose secret is [`bench_token`] of its id; every password is
@@ -35,13 +55,13 @@ use std::time::{Duration, Instant};
 use being_social_domain::ports::Credentials;
 use diesel::dsl::{exists, sql};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use sha2::{Digest, Sha256};
 
 use super::check::rebuild_feeds;
 use super::feed::FeedRules;
-use super::schema::users;
+use super::schema::{Ts, users};
 use super::{Backend, Database};
 use crate::credentials::Argon2Credentials;
 
@@ -54,6 +74,11 @@ const THUMBNAIL_KEY: &str = "fedcba9876543210fedcba9876543210.jpg";
 
 /// The tables the seed writes; their secondary indexes are rebuilt after the load.
 const SEEDED_TABLES: &str = "'users', 'tokens', 'follows', 'posts', 'feed_entries', 'feed_state'";
+
+/// Followers of the modest author (compared with the celebrities).
+pub const MODEST_FOLLOWERS: i64 = 10;
+/// Posts of the modest leader (compared with the prolific leader).
+pub const MODEST_POSTS: i64 = 10;
 
 /// How much to generate. See the module documentation for the shape of the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +93,17 @@ pub struct SeedSpec {
     pub heavy_follows: i64,
     /// Extra users with tokens and nothing else, after the feed users.
     pub likers: i64,
+    /// Celebrity authors (and, when any, the modest author).
+    pub celebrities: i64,
+    /// Followers of each celebrity: the first likers.
+    pub celebrity_followers: i64,
+    /// Pulled authors the mixed viewer follows (each with push limit + 1 followers); none: no
+    /// mixed viewer.
+    pub pulled_followed: i64,
+    /// Posts of the prolific leader; zero: no prolific nor modest leader.
+    pub prolific_posts: i64,
+    /// Followers of the outbox author; zero: no outbox author.
+    pub outbox_followers: i64,
 }
 
 impl Default for SeedSpec {
@@ -78,6 +114,11 @@ impl Default for SeedSpec {
             follows_per_user: 100,
             heavy_follows: 1_000,
             likers: 400_000,
+            celebrities: 0,
+            celebrity_followers: 1_000_000,
+            pulled_followed: 0,
+            prolific_posts: 0,
+            outbox_followers: 0,
         }
     }
 }
@@ -96,9 +137,108 @@ pub struct SeedReport {
     pub hot_post: i64,
     /// The post only the pgbench scenario touches.
     pub naive_post: i64,
+    /// The users of the optional roles.
+    pub roles: SeedRoles,
     /// Whether foreign-key checks were skipped during the load (superuser only).
     pub skipped_foreign_key_checks: bool,
     pub elapsed: Duration,
+}
+
+/// The ids of the optional roles (module documentation); `None` or an empty range when not made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedRoles {
+    /// First and last celebrity.
+    pub celebrities: Option<(i64, i64)>,
+    /// The author followed by [`MODEST_FOLLOWERS`] likers (with the celebrities).
+    pub modest_author: Option<i64>,
+    /// First and last pulled author.
+    pub pulled_authors: Option<(i64, i64)>,
+    /// Follows user 1's authors and every pulled author.
+    pub mixed_viewer: Option<i64>,
+    pub prolific_leader: Option<i64>,
+    /// The leader with [`MODEST_POSTS`] posts (with the prolific leader).
+    pub modest_leader: Option<i64>,
+    pub outbox_author: Option<i64>,
+}
+
+/// One role author: id, posts, and how many of the first likers follow them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RoleAuthor {
+    id: i64,
+    posts: i64,
+    followers: i64,
+}
+
+impl SeedSpec {
+    /// Who the role users are, from the first id after the likers; and the last user id.
+    fn roles(&self, rules: &FeedRules) -> (SeedRoles, Vec<RoleAuthor>, i64) {
+        let share = self.posts / self.users;
+        let mut next = self.users + self.likers + 1;
+        let mut take = |n: i64| {
+            let first = next;
+            next += n;
+            (first, next - 1)
+        };
+        let mut roles = SeedRoles::default();
+        let mut authors = Vec::new();
+        if self.celebrities > 0 {
+            let (first, last) = take(self.celebrities);
+            roles.celebrities = Some((first, last));
+            authors.extend((first..=last).map(|id| RoleAuthor {
+                id,
+                posts: share,
+                followers: self.celebrity_followers,
+            }));
+            let (modest, _) = take(1);
+            roles.modest_author = Some(modest);
+            authors.push(RoleAuthor {
+                id: modest,
+                posts: share,
+                followers: MODEST_FOLLOWERS,
+            });
+        }
+        if self.pulled_followed > 0 {
+            let (first, last) = take(self.pulled_followed);
+            roles.pulled_authors = Some((first, last));
+            authors.extend((first..=last).map(|id| RoleAuthor {
+                id,
+                posts: share,
+                followers: rules.push_limit + 1,
+            }));
+            let (viewer, _) = take(1);
+            roles.mixed_viewer = Some(viewer);
+            authors.push(RoleAuthor {
+                id: viewer,
+                posts: share,
+                followers: 0,
+            });
+        }
+        if self.prolific_posts > 0 {
+            let (prolific, modest) = take(2);
+            roles.prolific_leader = Some(prolific);
+            roles.modest_leader = Some(modest);
+            authors.push(RoleAuthor {
+                id: prolific,
+                posts: self.prolific_posts,
+                followers: 0,
+            });
+            authors.push(RoleAuthor {
+                id: modest,
+                posts: MODEST_POSTS,
+                followers: 0,
+            });
+        }
+        if self.outbox_followers > 0 {
+            let (author, _) = take(1);
+            roles.outbox_author = Some(author);
+            authors.push(RoleAuthor {
+                id: author,
+                posts: share,
+                followers: self.outbox_followers,
+            });
+        }
+        (roles, authors, next - 1)
+    }
 }
 
 /// Why the seed could not run.
@@ -121,14 +261,38 @@ pub enum SeedError {
 }
 
 impl SeedSpec {
-    fn validate(&self) -> Result<(), SeedError> {
+    fn validate(&self, rules: &FeedRules) -> Result<(), SeedError> {
         let invalid = |m: &str| Err(SeedError::Invalid(m.to_owned()));
         if self.users < 2 {
             return invalid("--users must be at least 2");
         }
-        if self.posts < 0 || self.likers < 0 || self.follows_per_user < 0 || self.heavy_follows < 0
+        if [
+            self.posts,
+            self.likers,
+            self.follows_per_user,
+            self.heavy_follows,
+            self.celebrities,
+            self.celebrity_followers,
+            self.pulled_followed,
+            self.prolific_posts,
+            self.outbox_followers,
+        ]
+        .iter()
+        .any(|&n| n < 0)
         {
             return invalid("sizes cannot be negative");
+        }
+        // Role followers are the first likers.
+        let needed = [
+            (self.celebrities > 0).then_some(self.celebrity_followers.max(MODEST_FOLLOWERS)),
+            (self.pulled_followed > 0).then_some(rules.push_limit + 1),
+            Some(self.outbox_followers),
+        ];
+        if needed.into_iter().flatten().any(|n| n > self.likers) {
+            return invalid(
+                "--likers must cover the followers of every role (celebrity followers, the \
+                 push limit + 1 for pulled authors, outbox followers)",
+            );
         }
         if self.follows_per_user >= self.users {
             return invalid("--follows-per-user must be below --users");
@@ -170,13 +334,13 @@ impl Database {
         let Backend::Postgres(pool) = &self.backend else {
             return Err(SeedError::Unsupported);
         };
-        spec.validate()?;
+        let rules = self.feed;
+        spec.validate(&rules)?;
         let started = Instant::now();
         let password_hash = Argon2Credentials::default()
             .hash_password(BENCH_PASSWORD.to_owned())
             .await
             .map_err(|e| SeedError::Password(e.to_string()))?;
-        let rules = self.feed;
         let db_err = |e: &dyn std::fmt::Display| SeedError::Database(e.to_string());
         let mut guard = pool.local().get().await.map_err(|e| db_err(&e))?;
         let conn: &mut AsyncPgConnection = &mut guard;
@@ -208,14 +372,15 @@ impl Database {
         .await
         .map_err(|e| db_err(&e))?;
 
-        let all_users = spec.users + spec.likers;
+        let (roles, role_authors, all_users) = spec.roles(&rules);
         Ok(SeedReport {
             users: all_users,
-            likers: (spec.users + 1, all_users),
-            posts: spec.posts + 2,
+            likers: (spec.users + 1, spec.users + spec.likers),
+            posts: spec.posts + 2 + role_authors.iter().map(|a| a.posts).sum::<i64>(),
             follows,
             hot_post: spec.posts + 2,
             naive_post: spec.posts + 1,
+            roles,
             skipped_foreign_key_checks: superuser,
             elapsed: started.elapsed(),
         })
@@ -235,9 +400,9 @@ async fn load(
         posts,
         follows_per_user,
         heavy_follows,
-        likers,
+        ..
     } = spec;
-    let all_users = users + likers;
+    let (roles, role_authors, all_users) = spec.roles(rules);
 
     conn.batch_execute("SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '512MB';")
         .await?;
@@ -322,8 +487,65 @@ async fn load(
     .execute(conn)
     .await?;
 
+    // The role authors (module documentation): their posts after the hot post in ids, the
+    // newest the highest, spread over the span of the others (post j of n is (j - 1/2) / n of
+    // the span old); their followers the first likers, the follow's time growing with the
+    // follower's id.
+    let (ids, counts): (Vec<i64>, Vec<(i64, i64)>) = role_authors
+        .iter()
+        .map(|a| (a.id, (a.posts, a.followers)))
+        .unzip();
+    let (post_counts, follower_counts): (Vec<i64>, Vec<i64>) = counts.into_iter().unzip();
+    diesel::sql_query(
+        "CREATE TEMP TABLE bench_seed_roles ON COMMIT DROP AS \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS r (id, posts, followers)",
+    )
+    .bind::<Array<BigInt>, _>(&ids)
+    .bind::<Array<BigInt>, _>(&post_counts)
+    .bind::<Array<BigInt>, _>(&follower_counts)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "INSERT INTO posts (id, author_id, image_key, thumbnail_key, width, height, caption, \
+                            alt_text, created_at, updated_at) \
+         SELECT id, author, $2, $3, 1080, 1080, 'Bench post ' || id, '', at, at \
+         FROM (SELECT $1 + 2 + row_number() OVER (ORDER BY at, author) AS id, author, at \
+               FROM (SELECT r.id AS author, \
+                            now() - ((j - 0.5) * ($1 + 2) / r.posts)::float8 * interval '1 second' AS at \
+                     FROM bench_seed_roles r, generate_series(1::bigint, r.posts) AS j) AS x \
+              ) AS y",
+    )
+    .bind::<BigInt, _>(posts)
+    .bind::<Text, _>(IMAGE_KEY)
+    .bind::<Text, _>(THUMBNAIL_KEY)
+    .execute(conn)
+    .await?;
+    let pulled = roles.pulled_authors.unwrap_or((1, 0));
+    let role_follows = diesel::sql_query(
+        "INSERT INTO follows (follower_id, leader_id, created_at) \
+         SELECT $1 + i, r.id, now() - interval '10 days' + i * interval '1 millisecond' \
+         FROM bench_seed_roles r, generate_series(1::bigint, r.followers) AS i \
+         UNION ALL \
+         SELECT $2, l, now() - interval '10 days' + l * interval '1 millisecond' \
+         FROM generate_series(2::bigint, $3 + 1) AS l WHERE $2 > 0 \
+         UNION ALL \
+         SELECT $2, l, now() - interval '9 days' + l * interval '1 millisecond' \
+         FROM generate_series($4::bigint, $5) AS l WHERE $2 > 0",
+    )
+    .bind::<BigInt, _>(users)
+    .bind::<BigInt, _>(roles.mixed_viewer.unwrap_or(0))
+    .bind::<BigInt, _>(heavy_follows)
+    .bind::<BigInt, _>(pulled.0)
+    .bind::<BigInt, _>(pulled.1)
+    .execute(conn)
+    .await?;
+    let follows = follows + role_follows;
+
     // Every user counter from its rows, one set-based UPDATE (likes and comments start at 0).
     let push_limit = rules.push_limit;
+    // "Pulled now" is the server's `Ts::latest()` (db/feed.rs compares with it exactly), not
+    // 'infinity', which chrono cannot read: every read of such an author's row failed.
+    let pulled_now = pulled_now();
     conn.batch_execute(&format!(
         "UPDATE users u SET post_count = c.posts, follower_count = c.followers, \
                             following_count = c.following \
@@ -335,7 +557,7 @@ async fn load(
                      UNION ALL SELECT follower_id, 0, 0, count(*) FROM follows GROUP BY follower_id \
                     ) AS x GROUP BY id) AS c \
          WHERE u.id = c.id; \
-         UPDATE users SET pulled_until = '9999-12-31 23:59:59+00' WHERE follower_count > {push_limit}; \
+         UPDATE users SET pulled_until = '{pulled_now}' WHERE follower_count > {push_limit}; \
          SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users)); \
          SELECT setval(pg_get_serial_sequence('posts', 'id'), (SELECT max(id) FROM posts)); \
          DO $$ DECLARE r record; BEGIN \
@@ -347,11 +569,21 @@ async fn load(
     // Every feed, materialised as the server keeps it (db/feed.rs): each user's own posts and the
     // pushed posts of the users they follow, at most as many as a trim keeps, in key order so the
     // primary key grows at its right edge.
+    // (The rebuild counts and finds each viewer's horizon in one grouped pass over `rebuilt`; its
+    // first version looked `rebuilt` up per viewer, and a seed of 6,000 viewers took 8 minutes.)
     for statement in rebuild_feeds(rules, "SELECT id FROM users") {
         conn.batch_execute(&statement).await?;
     }
 
     i64::try_from(follows).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
+}
+
+/// `pulled_until` of an author pulled now, as a PostgreSQL literal: [`Ts::latest`].
+fn pulled_now() -> String {
+    Ts::latest()
+        .0
+        .format("%Y-%m-%d %H:%M:%S%.6f+00")
+        .to_string()
 }
 
 /// A multiplier coprime to `n` near n / φ (the golden ratio), which spreads consecutive numbers
@@ -394,6 +626,15 @@ mod tests {
     }
 
     #[test]
+    fn pulled_now_is_the_servers_latest_instant() {
+        assert_eq!(pulled_now(), "9999-12-31 23:59:59.000000+00");
+        let parsed = chrono::DateTime::parse_from_str(&pulled_now(), "%Y-%m-%d %H:%M:%S%.f%#z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(Ts(parsed), Ts::latest());
+    }
+
+    #[test]
     fn posts_are_scattered_over_every_author_evenly() {
         for users in [2_i64, 3, 10, 97, 10_000, 12_345] {
             let m = scatter_multiplier(users);
@@ -409,8 +650,9 @@ mod tests {
 
     #[test]
     fn impossible_sizes_are_refused() {
+        let rules = FeedRules::default();
         let ok = SeedSpec::default();
-        assert!(ok.validate().is_ok());
+        assert!(ok.validate(&rules).is_ok());
         for bad in [
             SeedSpec { users: 1, ..ok },
             SeedSpec {
@@ -422,11 +664,73 @@ mod tests {
                 ..ok
             },
             SeedSpec { posts: -1, ..ok },
+            SeedSpec {
+                prolific_posts: -1,
+                ..ok
+            },
+            // Role followers are likers: there must be enough of them.
+            SeedSpec {
+                celebrities: 1,
+                celebrity_followers: ok.likers + 1,
+                ..ok
+            },
+            SeedSpec {
+                pulled_followed: 1,
+                likers: rules.push_limit,
+                ..ok
+            },
+            SeedSpec {
+                outbox_followers: ok.likers + 1,
+                ..ok
+            },
         ] {
             assert!(
-                matches!(bad.validate(), Err(SeedError::Invalid(_))),
+                matches!(bad.validate(&rules), Err(SeedError::Invalid(_))),
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn roles_follow_the_likers_in_order() {
+        let rules = FeedRules::default();
+        let spec = SeedSpec {
+            users: 100,
+            posts: 5_000,
+            follows_per_user: 10,
+            heavy_follows: 50,
+            likers: 20_000,
+            celebrities: 2,
+            celebrity_followers: 15_000,
+            pulled_followed: 3,
+            prolific_posts: 1_000,
+            outbox_followers: 5_000,
+        };
+        assert!(spec.validate(&rules).is_ok());
+        let (roles, authors, last) = spec.roles(&rules);
+        let first = 100 + 20_000 + 1;
+        assert_eq!(roles.celebrities, Some((first, first + 1)));
+        assert_eq!(roles.modest_author, Some(first + 2));
+        assert_eq!(roles.pulled_authors, Some((first + 3, first + 5)));
+        assert_eq!(roles.mixed_viewer, Some(first + 6));
+        assert_eq!(roles.prolific_leader, Some(first + 7));
+        assert_eq!(roles.modest_leader, Some(first + 8));
+        assert_eq!(roles.outbox_author, Some(first + 9));
+        assert_eq!(last, first + 9);
+        let ids: Vec<i64> = authors.iter().map(|a| a.id).collect();
+        assert_eq!(ids, (first..=last).collect::<Vec<_>>());
+        let of = |id: i64| authors.iter().find(|a| a.id == id).copied().unwrap();
+        assert_eq!(of(first).followers, 15_000);
+        assert_eq!(of(first + 2).followers, MODEST_FOLLOWERS);
+        assert_eq!(of(first + 3).followers, rules.push_limit + 1);
+        assert_eq!(of(first + 6).followers, 0);
+        assert_eq!(of(first + 7).posts, 1_000);
+        assert_eq!(of(first + 8).posts, MODEST_POSTS);
+        assert_eq!(of(first + 9).posts, 50);
+
+        let (none, no_authors, last) = SeedSpec::default().roles(&rules);
+        assert_eq!(none, SeedRoles::default());
+        assert!(no_authors.is_empty());
+        assert_eq!(last, 10_000 + 400_000);
     }
 }

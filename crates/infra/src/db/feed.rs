@@ -19,11 +19,12 @@
 //! unfollow removes at most `max_entries`, a trim at most `max_entries`.
 //!
 //! # Locks
-//! After the user rows of the transaction (db/mod.rs): a viewer's `feed_state` row before any of
-//! the viewer's `feed_entries` rows; several viewers' `feed_state` rows in ascending id. The
-//! outbox worker takes no user row: its post's row `FOR KEY SHARE` (a deletion waits for the
-//! chunk, or the chunk finds the post gone), then the chunk's `follows` rows `FOR KEY SHARE` (an
-//! unfollow waits for the chunk to commit, then removes what it wrote).
+//! After the user rows of the transaction (db/mod.rs): the new entries, then the viewers'
+//! `feed_state` rows in ascending id, then a trim's deletions; an unfollow (and an account's
+//! deletion) takes the viewer's `feed_state` row before deleting its entries. The outbox worker
+//! takes no user row: its post's row `FOR KEY SHARE` (a deletion waits for the chunk, or the
+//! chunk finds the post gone), then the chunk's `follows` rows `FOR KEY SHARE` (an unfollow
+//! waits for the chunk to commit, then removes what it wrote).
 
 use std::collections::BTreeMap;
 
@@ -361,15 +362,19 @@ macro_rules! feed_rows {
             }
 
             async fn raise_horizon(&mut self, viewer: i64, to: Key) -> QueryResult<()> {
-                if self.horizon(viewer).await?.is_none_or(|now| now < to) {
-                    diesel::update(feed_state::table.find(viewer))
-                        .set((
-                            feed_state::horizon_at.eq(to.0),
-                            feed_state::horizon_id.eq(to.1),
-                        ))
-                        .execute(self)
-                        .await?;
-                }
+                // One conditional update: the horizon moves only up.
+                let below = feed_state::horizon_at.is_null().or(key_before!(
+                    feed_state::horizon_at,
+                    feed_state::horizon_id,
+                    to
+                ));
+                diesel::update(feed_state::table.find(viewer).filter(below))
+                    .set((
+                        feed_state::horizon_at.eq(to.0),
+                        feed_state::horizon_id.eq(to.1),
+                    ))
+                    .execute(self)
+                    .await?;
                 Ok(())
             }
 

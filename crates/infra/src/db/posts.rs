@@ -28,11 +28,7 @@ fn in_order_of(ids: &[i64], mut posts: Vec<Post>) -> Vec<Post> {
 
 impl Database {
     /// Posts by id with their authors and the viewer's likes, in the order of `ids`.
-    pub(crate) async fn posts_by_ids(
-        &self,
-        ids: &[i64],
-        viewer: Option<UserId>,
-    ) -> DbResult<Vec<Post>> {
+    async fn posts_by_ids(&self, ids: &[i64], viewer: Option<UserId>) -> DbResult<Vec<Post>> {
         let viewer = viewer.map(UserId::get);
         if ids.is_empty() {
             return Ok(Vec::new());

@@ -166,6 +166,20 @@ pub(crate) fn per_viewer(
 
 /// The feed's steps inside a caller's transaction, written once for both backends.
 pub(crate) trait FeedRows: Send {
+    /// Copies a new post into feeds, in its transaction, under its author's row lock (which the
+    /// caller holds, and which every follow and unfollow of the author also takes: the
+    /// followers read here are exactly those of this instant). Decides push or pull from the
+    /// author's `followers` and `pulled_until` and records a crossing of the push limit; then
+    /// delivers to the author's own feed, and if the post is pushed, to the followers' (here up
+    /// to `inline_fanout` of them, else through an outbox row).
+    async fn publish(
+        &mut self,
+        entry: Entry,
+        followers: i64,
+        until: Option<Ts>,
+        rules: &FeedRules,
+    ) -> QueryResult<()>;
+
     /// Copies `entry` into the feeds of `viewers` (ascending, no repeats) that lack it, raises
     /// their bounds and trims those past the maximum.
     async fn deliver(
@@ -194,6 +208,57 @@ pub(crate) trait FeedRows: Send {
 macro_rules! feed_rows {
     ($conn:ty) => {
         impl FeedRows for $conn {
+            async fn publish(
+                &mut self,
+                entry: Entry,
+                followers: i64,
+                until: Option<Ts>,
+                rules: &FeedRules,
+            ) -> QueryResult<()> {
+                let author = entry.author_id;
+                let crossing = rules.crossing(followers, until);
+                let newest = if crossing == Crossing::Push {
+                    posts::table
+                        .filter(posts::author_id.eq(author))
+                        .order(posts::created_at.desc())
+                        .select(posts::created_at)
+                        .first::<Ts>(self)
+                        .await?
+                } else {
+                    entry.created_at
+                };
+                let pulled_until = crossing.pulled_until(until, newest);
+                if pulled_until != until {
+                    diesel::update(users::table.find(author))
+                        .set(users::pulled_until.eq(pulled_until))
+                        .execute(self)
+                        .await?;
+                }
+                // One delivery, in ascending viewer id (the lock order above).
+                let mut viewers = vec![author];
+                if FeedRules::is_pushed(pulled_until, entry.created_at) {
+                    if followers <= rules.inline_fanout {
+                        let followers: Vec<i64> = follows::table
+                            .filter(follows::leader_id.eq(author))
+                            .select(follows::follower_id)
+                            .load(self)
+                            .await?;
+                        viewers.extend(followers);
+                    } else {
+                        diesel::insert_into(feed_outbox::table)
+                            .values((
+                                feed_outbox::post_id.eq(entry.post_id),
+                                feed_outbox::author_id.eq(author),
+                                feed_outbox::created_at.eq(entry.created_at),
+                            ))
+                            .execute(self)
+                            .await?;
+                    }
+                }
+                viewers.sort_unstable();
+                self.deliver(entry, &viewers, rules).await
+            }
+
             async fn deliver(
                 &mut self,
                 entry: Entry,

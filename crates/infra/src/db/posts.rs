@@ -12,10 +12,10 @@ use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
 
-use super::feed::{Crossing, Entry, FeedRows, FeedRules};
+use super::feed::{Entry, FeedRows};
 use super::models::{AuthorRow, NewPostRow, PostRow, PostTextChangeset};
 use super::page::{PostWithLike, into_posts, post_cursor};
-use super::schema::{Ts, feed_outbox, follows, likes, posts, users};
+use super::schema::{Ts, likes, posts, users};
 use super::{Database, DbResult, Dialect, is_violation, newest_first_start};
 use being_social_domain::Resource;
 
@@ -75,53 +75,8 @@ impl PostRepository for Database {
                         .returning((AuthorRow::as_returning(), users::follower_count, users::pulled_until))
                         .get_result(conn)
                         .await?;
-                // Push or pull, decided under the author's row lock, which every follow and
-                // unfollow of this author also takes: the followers read below are exactly those
-                // of this instant (db/feed.rs).
-                let crossing = rules.crossing(followers, until);
-                let newest = if crossing == Crossing::Push {
-                    posts::table
-                        .filter(posts::author_id.eq(row.author_id))
-                        .order(posts::created_at.desc())
-                        .select(posts::created_at)
-                        .first::<Ts>(conn)
-                        .await?
-                } else {
-                    now
-                };
-                let pulled_until = crossing.pulled_until(until, newest);
-                if pulled_until != until {
-                    diesel::update(users::table.find(row.author_id))
-                        .set(users::pulled_until.eq(pulled_until))
-                        .execute(conn)
-                        .await?;
-                }
                 let entry = Entry { post_id: created.id, author_id: created.author_id, created_at: now };
-                // The author's own feed always, the followers' when pushed: in its transaction
-                // up to `inline_fanout` of them, else through the outbox. One delivery, in
-                // ascending viewer id (the feed's lock order).
-                let mut viewers = vec![created.author_id];
-                if FeedRules::is_pushed(pulled_until, now) {
-                    if followers <= rules.inline_fanout {
-                        let followers: Vec<i64> = follows::table
-                            .filter(follows::leader_id.eq(created.author_id))
-                            .select(follows::follower_id)
-                            .load(conn)
-                            .await?;
-                        viewers.extend(followers);
-                    } else {
-                        diesel::insert_into(feed_outbox::table)
-                            .values((
-                                feed_outbox::post_id.eq(created.id),
-                                feed_outbox::author_id.eq(created.author_id),
-                                feed_outbox::created_at.eq(now),
-                            ))
-                            .execute(conn)
-                            .await?;
-                    }
-                }
-                viewers.sort_unstable();
-                conn.deliver(entry, &viewers, &rules).await?;
+                conn.publish(entry, followers, until, &rules).await?;
                 Ok((created, author))
             })
         }

@@ -192,7 +192,11 @@ impl Database {
     pub async fn warm_up(&self, connections: usize) {
         match &self.backend {
             Backend::Postgres(pools) => fill(pools.local(), connections).await,
-            Backend::Sqlite(pools) => fill(pools.local(), connections).await,
+            // Not SQLite: opening its connection is a local file open, and its one pool serves
+            // every worker. Each worker filling it held what it had taken while waiting for the
+            // rest, which the other worker held: the pool was empty until the wait timed out,
+            // and the first requests of a fresh embedded server hung that long and got 503.
+            Backend::Sqlite(_) => {}
         }
     }
 

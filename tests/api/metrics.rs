@@ -7,13 +7,17 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp, with_settings};
 
 on_both_backends!(
     requests_are_counted_by_route_template,
     latency_histograms_are_cumulative,
     pool_figures_are_exposed,
     like_batches_are_counted,
+);
+on_both_backends!(
+    feed_delivery_figures_are_exposed,
+    start: with_settings(crate::feed::tiny_feeds)
 );
 
 /// The exposition's text and its samples (`name{labels}` -> value), with each line checked.
@@ -170,6 +174,28 @@ async fn pool_figures_are_exposed(app: TestApp) {
     assert!(size >= 1.0 && size <= max, "{size} of {max}");
     assert_eq!(in_use + available, size);
     assert!(in_use >= 0.0 && waiting >= 0.0);
+}
+
+async fn feed_delivery_figures_are_exposed(app: TestApp) {
+    // Two followers: past the inline fan-out of tiny feeds, so PostgreSQL's worker delivers the
+    // post; SQLite copies it in the post's transaction and its figures stay zero.
+    let author = app.user("author").await;
+    for follower in app.users("follower", 2).await {
+        assert_eq!(app.follow(&follower, &author).await, StatusCode::CREATED);
+    }
+    app.post_by(&author, "fan-out").await;
+    app.wait_for_feed_delivery().await;
+    let (_, samples) = scrape(&app).await;
+    let chunks = samples["feed_delivery_chunks_total"];
+    let expected = if app.db.backend == Backend::Postgres {
+        1.0
+    } else {
+        0.0
+    };
+    assert_eq!(chunks, expected);
+    assert_eq!(samples["feed_delivery_failures_total"], 0.0);
+    let lag = samples["feed_delivery_lag_seconds"];
+    assert!((0.0..30.0).contains(&lag), "{lag}");
 }
 
 async fn like_batches_are_counted(app: TestApp) {

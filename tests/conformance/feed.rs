@@ -32,17 +32,12 @@ async fn author_with_followers(followers: i64, connections: usize) -> (TestDatab
         .await
         .with_feed_rules(OUTBOX_ONLY);
     database
-        .execute(&format!(
+        .execute(
             "INSERT INTO users (id, email, email_key, full_name, password_hash, created_at) \
-             SELECT i, i || '@example.com', i || '@example.com', 'u' || i, 'x', now() \
-             FROM generate_series(1, {followers} + 1) AS i; \
-             INSERT INTO follows (follower_id, leader_id, created_at) \
-             SELECT i, 1, now() - (i || ' seconds')::interval FROM generate_series(2, {followers} + 1) AS i; \
-             UPDATE users SET follower_count = {followers} WHERE id = 1; \
-             UPDATE users SET following_count = 1 WHERE id > 1; \
-             SELECT setval(pg_get_serial_sequence('users', 'id'), {followers} + 1);"
-        ))
+             VALUES (1, 'author@example.com', 'author@example.com', 'author', 'x', now())",
+        )
         .await;
+    database.add_followers(1, followers).await;
     (database, db)
 }
 
@@ -55,7 +50,10 @@ async fn a_fan_out_cut_off_between_chunks_resumes_and_delivers_each_follower_onc
     assert_eq!(db.outbox_len().await.unwrap(), 1);
 
     // One chunk: the newest 1,000 followers have the post, the oldest not yet.
-    assert_eq!(db.deliver_outbox().await.unwrap(), OutboxStep::Delivered);
+    assert!(matches!(
+        db.deliver_outbox().await.unwrap(),
+        OutboxStep::Delivered { .. }
+    ));
     let first_page = |viewer: i64| {
         let db = db.clone();
         async move {
@@ -73,7 +71,10 @@ async fn a_fan_out_cut_off_between_chunks_resumes_and_delivers_each_follower_onc
     // The process dies; another one (a new pool) takes over where the chunk left off.
     db.close();
     let db = database.pool(2).await.with_feed_rules(OUTBOX_ONLY);
-    assert_eq!(db.deliver_outbox().await.unwrap(), OutboxStep::Delivered);
+    assert!(matches!(
+        db.deliver_outbox().await.unwrap(),
+        OutboxStep::Delivered { .. }
+    ));
     assert_eq!(db.deliver_outbox().await.unwrap(), OutboxStep::Idle);
     assert_eq!(db.outbox_len().await.unwrap(), 0);
     // Every follower's feed holds the post once (the check finds any feed without it), and no
@@ -109,9 +110,12 @@ async fn unfollows_during_a_fan_out_leave_no_post_behind() {
     });
     let workers = (0..2).map(|_| {
         let db = db.clone();
-        tokio::spawn(
-            async move { while db.deliver_outbox().await.unwrap() == OutboxStep::Delivered {} },
-        )
+        tokio::spawn(async move {
+            while matches!(
+                db.deliver_outbox().await.unwrap(),
+                OutboxStep::Delivered { .. }
+            ) {}
+        })
     });
     let leaving: Vec<_> = leaving.collect();
     let workers: Vec<_> = workers.collect();

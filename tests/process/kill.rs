@@ -109,3 +109,58 @@ async fn every_like_answered_before_a_sigkill_is_kept() {
     }
     assert_check_passes(&settings);
 }
+
+const FOLLOWERS: i64 = 2_500;
+const FANOUT_POSTS: usize = 20;
+
+/// SIGKILL while the feed worker copies posts to their followers through the outbox (chunks of
+/// 1,000 followers, each its own transaction): a new process resumes where the committed chunks
+/// left off, and every follower ends with every post exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_post_reaches_each_follower_once_after_a_sigkill_mid_delivery() {
+    let db = Arc::new(TestDatabase::create(Backend::Postgres).await);
+    let settings = settings_for(&db);
+    // Every post of an author with more than one follower goes through the outbox.
+    let env = [("FEED_INLINE_FANOUT", "1")];
+    let mut server = ServerProcess::start_with_env(&settings, &env).await;
+    let app = server.app(&settings, &db);
+    let author = app.user("author").await;
+    let a = author.id;
+    db.add_followers(a, FOLLOWERS).await;
+    for k in 0..FANOUT_POSTS {
+        app.post_by(&author, &format!("fan-out {k}")).await;
+    }
+    let delivered = format!(
+        "SELECT count(*) AS value FROM feed_entries WHERE author_id = {a} AND viewer_id <> {a}"
+    );
+    let pending = "SELECT count(*) AS value FROM feed_outbox";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db.scalar(&delivered).await == 0 {
+        assert!(Instant::now() < deadline, "the worker delivered nothing");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.signal("KILL");
+    let status = server.exit_status(Duration::from_secs(30)).await;
+    assert_eq!(status.signal(), Some(9), "{status}");
+    assert!(
+        db.scalar(pending).await > 0,
+        "every post was delivered before the kill: the test proved nothing"
+    );
+
+    let mut settings = settings;
+    settings.bind = settings_for(&db).bind;
+    let _restarted = ServerProcess::start_with_env(&settings, &env).await;
+    while db.scalar(pending).await > 0 {
+        assert!(Instant::now() < deadline, "the outbox was not drained");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let with_every_post_once = format!(
+        "SELECT count(*) AS value FROM ( \
+           SELECT viewer_id FROM feed_entries WHERE author_id = {a} AND viewer_id <> {a} \
+           GROUP BY viewer_id HAVING count(*) = {FANOUT_POSTS} AND count(DISTINCT post_id) = {FANOUT_POSTS} \
+         ) AS complete"
+    );
+    assert_eq!(db.scalar(&with_every_post_once).await, FOLLOWERS);
+    assert_eq!(db.scalar(&delivered).await, FOLLOWERS * FANOUT_POSTS as i64);
+    assert_check_passes(&settings);
+}

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -23,7 +23,8 @@ use being_social_infra::media::LocalMediaStore;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
@@ -54,6 +55,17 @@ struct Observed {
     likes: Likes,
     follows: Follows,
     sessions: Sessions,
+    delivery: FeedDelivery,
+}
+
+/// What the feed worker of this process has done: the figures to alert on when fan-outs fall
+/// behind (docs/operations.md, "Feed delivery").
+#[derive(Clone, Default)]
+struct FeedDelivery {
+    chunks: Counter,
+    failures: Counter,
+    /// Seconds from the post's creation to the commit of the last chunk delivered.
+    lag: Gauge<f64, AtomicU64>,
 }
 
 /// Builds every adapter and the services on top of them.
@@ -68,6 +80,7 @@ fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed
         likes: Likes::new(db.clone()),
         follows: Follows::new(db.clone()),
         sessions: Sessions::new(db.clone()),
+        delivery: FeedDelivery::default(),
     };
     let likes = Arc::new(observed.likes.clone());
     let follows = Arc::new(observed.follows.clone());
@@ -172,7 +185,19 @@ impl Collector for Observed {
                 ConstGauge::new(value).encode(family.encode_family(&[("batcher", batcher)])?)?;
             }
         }
-        Ok(())
+        let delivery = &self.delivery;
+        let help = "Outbox chunks (up to 1,000 followers of one post) the feed worker delivered.";
+        let chunks =
+            out.encode_descriptor("feed_delivery_chunks", help, None, MetricType::Counter)?;
+        delivery.chunks.encode(chunks)?;
+        let help = "Outbox steps that failed (retried after 1 s).";
+        let failures =
+            out.encode_descriptor("feed_delivery_failures", help, None, MetricType::Counter)?;
+        delivery.failures.encode(failures)?;
+        let help = "Age of the post of the last chunk delivered, at its commit: how far fan-outs run behind.";
+        let lag =
+            out.encode_descriptor("feed_delivery_lag_seconds", help, None, MetricType::Gauge)?;
+        delivery.lag.encode(lag)
     }
 }
 
@@ -228,6 +253,7 @@ pub struct Application {
     db: Database,
     /// The services the token sweep runs with, and how often it runs.
     sweep: (SessionService, Duration),
+    delivery: FeedDelivery,
 }
 
 impl Application {
@@ -242,6 +268,7 @@ impl Application {
         let db = open_sharded(settings, workers).await?;
         let (services, observed) = wire(settings, db.clone())?;
         let sweep = (services.sessions.clone(), settings.token_sweep_interval);
+        let delivery = observed.delivery.clone();
         let metrics = Arc::new(Metrics::default().with_source(observed));
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {} (set BIND)", settings.bind))?;
@@ -306,6 +333,7 @@ impl Application {
             server: server.run(),
             db,
             sweep,
+            delivery,
         })
     }
 
@@ -331,7 +359,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (sessions, every) = self.sweep;
         let sweep = tokio::spawn(sweep_expired_tokens(sessions, every));
-        let outbox = tokio::spawn(deliver_feeds(self.db.clone()));
+        let outbox = tokio::spawn(deliver_feeds(self.db.clone(), self.delivery));
         let served = self.server.await;
         // Stopped wherever they are: each batch or chunk is one transaction, done in full or not
         // at all (a chunk cut off is delivered again by the next worker to claim it).
@@ -349,15 +377,22 @@ const OUTBOX_POLL: Duration = Duration::from_millis(50);
 
 /// Delivers the fan-outs waiting in the feed outbox (db/feed.rs), forever: each server process
 /// runs one, and processes share the work (`SKIP LOCKED`). SQLite has no outbox.
-async fn deliver_feeds(db: Database) {
+async fn deliver_feeds(db: Database, figures: FeedDelivery) {
     if !db.is_postgres() {
         return;
     }
     loop {
         match db.deliver_outbox().await {
-            Ok(OutboxStep::Delivered) => {}
+            Ok(OutboxStep::Delivered { posted_at }) => {
+                figures.chunks.inc();
+                let lag = SystemTime::now()
+                    .duration_since(posted_at)
+                    .unwrap_or_default();
+                figures.lag.set(lag.as_secs_f64());
+            }
             Ok(OutboxStep::Idle) => tokio::time::sleep(OUTBOX_POLL).await,
             Err(err) => {
+                figures.failures.inc();
                 tracing::warn!(error = %err, "feed delivery failed; retrying in 1 s");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }

@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 
 use being_social_infra::db::{Database, PoolConfig};
-use diesel::SqliteConnection;
+use diesel::sql_types::BigInt;
+use diesel::{QueryableByName, SqliteConnection};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use crate::Backend;
 
@@ -103,6 +104,52 @@ impl TestDatabase {
                 conn.batch_execute(sql).await.expect("the SQL runs");
             }
         }
+    }
+
+    /// `count` new users (the ids after `leader`'s, which must be the newest user) who follow
+    /// `leader`, made behind the API (thousands of sign-ups would take minutes), counters
+    /// included. PostgreSQL only.
+    pub async fn add_followers(&self, leader: i64, count: i64) {
+        let (first, last) = (leader + 1, leader + count);
+        self.execute(&format!(
+            "INSERT INTO users (id, email, email_key, full_name, password_hash, created_at) \
+             SELECT i, i || '@example.com', i || '@example.com', 'u' || i, 'x', now() \
+             FROM generate_series({first}, {last}) AS i; \
+             INSERT INTO follows (follower_id, leader_id, created_at) \
+             SELECT i, {leader}, now() - (i || ' seconds')::interval \
+             FROM generate_series({first}, {last}) AS i; \
+             UPDATE users SET follower_count = follower_count + {count} WHERE id = {leader}; \
+             UPDATE users SET following_count = 1 WHERE id BETWEEN {first} AND {last}; \
+             SELECT setval(pg_get_serial_sequence('users', 'id'), {last});"
+        ))
+        .await;
+    }
+
+    /// The one integer `sql` selects, as a column named `value`, read behind the adapters' back.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            value: i64,
+        }
+        let query = diesel::sql_query(sql);
+        let row: Row = match self.backend {
+            Backend::Postgres => {
+                let mut conn = AsyncPgConnection::establish(&self.url)
+                    .await
+                    .expect("a connection");
+                query.get_result(&mut conn).await
+            }
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut conn = SyncConnectionWrapper::<SqliteConnection>::establish(path)
+                    .await
+                    .expect("a connection");
+                query.get_result(&mut conn).await
+            }
+        }
+        .expect("the query answers one row");
+        row.value
     }
 }
 

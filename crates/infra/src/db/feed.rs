@@ -27,6 +27,7 @@
 //! waits for the chunk to commit, then removes what it wrote).
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use being_social_domain::Result;
@@ -629,8 +630,8 @@ const OUTBOX_CHUNK: i64 = 1_000;
 pub enum OutboxStep {
     /// Nothing was waiting (or everything waiting is being delivered by someone else).
     Idle,
-    /// A chunk was delivered; more may wait.
-    Delivered,
+    /// A chunk of the fan-out of a post made at `posted_at` was delivered; more may wait.
+    Delivered { posted_at: SystemTime },
 }
 
 impl Database {
@@ -669,7 +670,7 @@ impl Database {
                         diesel::delete(feed_outbox::table.find(post_id)).execute(conn).await?;
                     }
                 }
-                Ok(OutboxStep::Delivered)
+                Ok(OutboxStep::Delivered { posted_at: created_at.0.into() })
             })
         }
         .await?;

@@ -73,8 +73,7 @@ impl TestApp {
 
     /// Waits, as a load balancer's readiness probe would, until `/readyz` answers 200 three times
     /// in a row on new connections (each may reach another worker, whose pool shard warms up
-    /// on its own). Under a loaded machine, the first query of a new SQLite application was
-    /// seen answered 503 once in a few hundred starts (noted in the stop's notes).
+    /// on its own), so that no test's first request races a worker still starting.
     async fn wait_until_ready(&self) {
         let probe = reqwest::Client::builder()
             .pool_max_idle_per_host(0)

@@ -3,15 +3,18 @@
 use std::collections::BTreeMap;
 
 use diesel::QueryResult;
+use diesel::expression::functions::declare_sql_function;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
-use diesel::sql_types::{Array, BigInt, Nullable};
+use diesel::sql_types::{Array, BigInt, Nullable, SingleValue};
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::feed::{Backfilled, Entry, Key, merge_newest_first};
+use super::feed::{Backfilled, Bounds, Entry, Key, merge_newest_first};
+use super::models::{AuthorRow, PostRow};
 use super::models::{NewFollowRow, NewLikeRow};
+use super::page::PostWithLike;
 use super::schema::{Instant, Ts, feed_entries, feed_state, follows, likes, posts, users};
 use super::{IDS_PER_STATEMENT, SqliteConn};
 
@@ -424,6 +427,16 @@ pub(crate) trait Dialect: Send {
     /// row where there is none; returns each viewer's new bound.
     async fn raise_bounds(&mut self, raises: &[(i64, i64)]) -> QueryResult<Vec<(i64, i64)>>;
 
+    /// A page of `viewer`'s materialised entries after `start`, newest first, with their posts;
+    /// and, where the same statement can tell (PostgreSQL, when the page has an entry to carry
+    /// it), the viewer's [`Bounds`] as of that statement's snapshot.
+    async fn materialised(
+        &mut self,
+        viewer: i64,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<(Vec<PostWithLike>, Option<Bounds>)>;
+
     /// See [`PG_POSTS_OF_AUTHORS`]: `authors` are `(author, until)`.
     async fn posts_of_authors(
         &mut self,
@@ -434,7 +447,65 @@ pub(crate) trait Dialect: Send {
     ) -> QueryResult<Vec<Key>>;
 }
 
+#[declare_sql_function]
+extern "SQL" {
+    /// PostgreSQL's `array_agg`: NULL over no rows.
+    #[aggregate]
+    fn array_agg<ST: SingleValue>(expr: ST) -> Nullable<Array<ST>>;
+}
+
 impl Dialect for AsyncPgConnection {
+    async fn materialised(
+        &mut self,
+        viewer: i64,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<(Vec<PostWithLike>, Option<Bounds>)> {
+        // The horizon and the pulled followees as sub-selects (computed once per statement): the
+        // common page is then this one statement, instead of three round trips.
+        let state = || feed_state::table.find(viewer);
+        let horizon_at = state().select(feed_state::horizon_at).single_value();
+        let horizon_id = state().select(feed_state::horizon_id).single_value();
+        // An alias: the page's own FROM joins `users` for the posts' authors.
+        let leaders = diesel::alias!(users as leaders);
+        let pulled = follows::table
+            .inner_join(leaders.on(leaders.field(users::id).eq(follows::leader_id)))
+            .filter(follows::follower_id.eq(viewer))
+            .filter(leaders.field(users::pulled_until).is_not_null())
+            .select(array_agg(follows::leader_id))
+            .single_value();
+        // The columns of `post_with_like_columns!`, then the bounds: one flat tuple.
+        type Row = (
+            PostRow,
+            AuthorRow,
+            Option<i64>,
+            Option<Ts>,
+            Option<i64>,
+            Option<Vec<i64>>,
+        );
+        let rows: Vec<Row> = materialised_page!(viewer, start, limit)
+            .select((
+                PostRow::as_select(),
+                AuthorRow::as_select(),
+                likes::user_id.nullable(),
+                horizon_at,
+                horizon_id,
+                pulled,
+            ))
+            .load(self)
+            .await?;
+        let bounds = rows.as_slice().first().map(|(.., at, id, pulled)| Bounds {
+            horizon: at.zip(*id),
+            pulled: Some(pulled.clone().unwrap_or_default()),
+        });
+        let rows = rows.into_iter();
+        Ok((
+            rows.map(|(post, author, like, ..)| (post, author, like))
+                .collect(),
+            bounds,
+        ))
+    }
+
     async fn insert_entries(&mut self, entry: Entry, viewers: &[i64]) -> QueryResult<Vec<i64>> {
         let mut inserted = Vec::with_capacity(viewers.len());
         for chunk in viewers.chunks(ROWS_PER_INSERT) {
@@ -626,6 +697,20 @@ impl Dialect for AsyncPgConnection {
 }
 
 impl Dialect for SqliteConn {
+    async fn materialised(
+        &mut self,
+        viewer: i64,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<(Vec<PostWithLike>, Option<Bounds>)> {
+        // No round trips to save: the bounds are read by their own statements.
+        let rows = materialised_page!(viewer, start, limit)
+            .select(post_with_like_columns!())
+            .load(self)
+            .await?;
+        Ok((rows, None))
+    }
+
     async fn insert_entries(&mut self, entry: Entry, viewers: &[i64]) -> QueryResult<Vec<i64>> {
         // Row by row: diesel has no batch insert with ON CONFLICT for SQLite, and rows cost no
         // round trips here.

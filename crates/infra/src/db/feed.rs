@@ -330,37 +330,43 @@ macro_rules! feed_rows {
                 start: Key,
                 limit: i64,
             ) -> QueryResult<Vec<PostWithLike>> {
-                // The newest entries first, the horizon after them: the horizon only rises, so
-                // entries read before it was are complete from it up (each statement has its own
-                // snapshot: a trim committed in between must not open a gap). Entries below
-                // the horizon are dropped below, and the posts there read from their authors.
-                let mut rows: Vec<PostWithLike> = newest_first_page!(
-                    feed_entries::table
-                        .inner_join(posts_with_likes!(viewer))
-                        .filter(feed_entries::viewer_id.eq(viewer)),
-                    feed_entries::created_at,
-                    feed_entries::post_id,
-                    (start.0, start.1),
-                    limit
-                )
-                .select(post_with_like_columns!())
-                .load(self)
-                .await?;
-                let horizon = self.horizon(viewer).await?;
+                // The newest entries first, the bounds after them (or in the same statement):
+                // the horizon only rises, so entries read before it was are complete from it up
+                // (a trim committed in between must not open a gap). Entries below the horizon
+                // are dropped below, and the posts there read from their authors.
+                let (mut rows, bounds) = self.materialised(viewer, start, limit).await?;
+                let Bounds { horizon, pulled } = match bounds {
+                    Some(bounds) => bounds,
+                    None => Bounds {
+                        horizon: self.horizon(viewer).await?,
+                        pulled: None,
+                    },
+                };
                 let floor = horizon.unwrap_or((Ts::earliest(), i64::MIN));
                 let mut keys: Vec<Key> = rows
                     .iter()
                     .map(|(post, _, _)| (post.created_at, post.id))
                     .filter(|key| *key >= floor)
                     .collect();
-                if start > floor {
-                    let pulled: Vec<(i64, Option<Ts>)> = follows::table
-                        .inner_join(users::table.on(users::id.eq(follows::leader_id)))
-                        .filter(follows::follower_id.eq(viewer))
-                        .filter(users::pulled_until.is_not_null())
-                        .select((follows::leader_id, users::pulled_until))
-                        .load(self)
-                        .await?;
+                if start > floor && pulled.as_ref().is_none_or(|ids| !ids.is_empty()) {
+                    let pulled: Vec<(i64, Option<Ts>)> = match pulled {
+                        Some(ids) => {
+                            users::table
+                                .filter(users::id.eq_any(ids))
+                                .select((users::id, users::pulled_until))
+                                .load(self)
+                                .await?
+                        }
+                        None => {
+                            follows::table
+                                .inner_join(users::table.on(users::id.eq(follows::leader_id)))
+                                .filter(follows::follower_id.eq(viewer))
+                                .filter(users::pulled_until.is_not_null())
+                                .select((follows::leader_id, users::pulled_until))
+                                .load(self)
+                                .await?
+                        }
+                    };
                     if !pulled.is_empty() {
                         let authors: Vec<(i64, Ts)> = pulled
                             .into_iter()
@@ -490,6 +496,15 @@ macro_rules! feed_rows {
             }
         }
     };
+}
+
+/// What a page needs besides its entries, read with them where one statement can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    /// Where the viewer's feed stops being complete (`None`: nowhere).
+    pub horizon: Option<Key>,
+    /// The pulled authors the viewer follows (`None`: not read yet).
+    pub pulled: Option<Vec<i64>>,
 }
 
 /// The steps [`FeedRows`] is made of.

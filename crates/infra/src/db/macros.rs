@@ -80,6 +80,22 @@ macro_rules! newest_first_page {
     };
 }
 
+/// The page of `$viewer`'s materialised feed after the keyset position `$start`, joined with its
+/// posts (select [`post_with_like_columns!`]).
+macro_rules! materialised_page {
+    ($viewer:expr, $start:expr, $limit:expr) => {
+        newest_first_page!(
+            feed_entries::table
+                .inner_join(posts_with_likes!($viewer))
+                .filter(feed_entries::viewer_id.eq($viewer)),
+            feed_entries::created_at,
+            feed_entries::post_id,
+            ($start.0, $start.1),
+            $limit
+        )
+    };
+}
+
 /// `$created, $id` at or after the key `$key` (not older). The first `>=` is redundant, and
 /// there for the index range to end at the key, as in `newest_first_page!`.
 macro_rules! key_at_or_after {

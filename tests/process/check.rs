@@ -6,7 +6,7 @@ use std::sync::Arc;
 use diesel::sql_query;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::helpers::{Backend, TestDatabase};
+use crate::helpers::{Backend, TestDatabase, ids};
 use crate::server::{ServerProcess, assert_check_passes, settings_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,7 +22,7 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
     assert_check_passes(&settings);
 
     // A counter off by five, a feed missing the post of someone followed, another holding the
-    // post of someone not followed.
+    // post of someone not followed, a third holding a post twice (a second row a second older).
     let mut conn = AsyncPgConnection::establish(&settings.database_url)
         .await
         .unwrap();
@@ -36,6 +36,11 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
             "INSERT INTO feed_entries (viewer_id, created_at, post_id, author_id) \
              SELECT {}, created_at, id, author_id FROM posts WHERE id = {strangers_post}",
             author.id
+        ),
+        format!(
+            "INSERT INTO feed_entries (viewer_id, created_at, post_id, author_id) \
+             SELECT author_id, created_at - interval '1 second', id, author_id FROM posts \
+             WHERE id = {strangers_post}"
         ),
     ] {
         sql_query(statement).execute(&mut conn).await.unwrap();
@@ -64,7 +69,14 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
         "{report}"
     );
     assert!(
-        report.contains("3 counter(s) or feed(s) differ"),
+        report.contains(&format!(
+            "feed_entries of id {}: stored 2, rows 1",
+            stranger.id
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("4 counter(s) or feed(s) differ"),
         "{report}"
     );
     let counters_only = run(&["--counters-only"]);
@@ -80,4 +92,7 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
     assert_check_passes(&settings);
     let feed = app.get("/posts/post-feed/", Some(&reader.token)).await.1;
     assert_eq!(feed["results"][0]["id"], post, "{feed}");
+    let feed = app.get("/posts/post-feed/", Some(&stranger.token)).await.1;
+    let results = feed["results"].as_array().unwrap();
+    assert_eq!(ids(results), vec![strangers_post], "{feed}");
 }

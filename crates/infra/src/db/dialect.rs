@@ -18,6 +18,9 @@ use super::page::PostWithLike;
 use super::schema::{Instant, Ts, feed_entries, feed_state, follows, likes, posts, users};
 use super::{IDS_PER_STATEMENT, SqliteConn};
 
+/// What [`Dialect::add_follows`] did: the edges inserted, and per follower what their feed got.
+pub(crate) type Added = (Vec<(i64, i64)>, Vec<(i64, Backfilled)>);
+
 /// A change of one user's follow counters: `(user, following delta, follower delta)`.
 pub(crate) type FollowCounts = (i64, i64, i64);
 
@@ -100,11 +103,20 @@ impl Statement for PgInsertLikes<'_> {
     }
 }
 
-/// Inserts the follows `$followers[i]` → `$leaders[i]` that do not exist yet and moves both
-/// counters of each inserted edge, in one statement (one round trip, prepared once whatever the
-/// batch size); returns the edges inserted. The caller has locked every user row involved, in
-/// ascending id, so the counter update takes no lock of its own.
-const PG_ADD_FOLLOWS: &str = "
+/// Inserts the follows `$followers[i]` → `$leaders[i]` that do not exist yet, moves both
+/// counters of each inserted edge, and copies into each new follower's feed the newest `$backfill`
+/// pushed posts of the leader (those created at or after the leader's `pulled_until`: none of an
+/// author pulled now; written as a bound of the index range, so that a pulled author's posts are
+/// not walked one by one). One statement, one round trip for the whole batch, prepared once
+/// whatever its size. The caller has locked every user row involved, in ascending id, so the
+/// counter update takes no lock of its own; the leaders' `pulled_until` is read from the same
+/// snapshot (a data-modifying CTE's changes are invisible to its siblings, and `moved` changes
+/// only counters).
+///
+/// Returns three kinds of rows: each inserted edge `(follower, leader)`; per follower, the entries
+/// added (`leader` and `cut_at` NULL); per edge whose leader has more pushed posts than it copied,
+/// the oldest copied (`copied` 0): the follower's feed is complete only from there (db/feed.rs).
+const PG_FOLLOW: &str = "
     WITH inserted AS (
         INSERT INTO follows (follower_id, leader_id, created_at)
         SELECT follower, leader, $at FROM unnest($followers, $leaders) AS edge (follower, leader)
@@ -125,41 +137,10 @@ const PG_ADD_FOLLOWS: &str = "
             follower_count = follower_count + delta.followers
         FROM delta
         WHERE users.id = delta.id
-    )
-    SELECT follower_id, leader_id FROM inserted";
-
-struct PgAddFollows<'a> {
-    followers: &'a [i64],
-    leaders: &'a [i64],
-    at: Ts,
-}
-
-impl Statement for PgAddFollows<'_> {
-    const SQL: &'static str = PG_ADD_FOLLOWS;
-    type Id = PgAddFollows<'static>;
-    type SqlType = (BigInt, BigInt);
-
-    fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        match name {
-            "followers" => out.push_bind_param::<Array<BigInt>, _>(&self.followers),
-            "leaders" => out.push_bind_param::<Array<BigInt>, _>(&self.leaders),
-            "at" => out.push_bind_param::<Instant, _>(&self.at),
-            _ => Err(unknown_parameter(name)),
-        }
-    }
-}
-
-/// Copies into the feed of each new follower `$followers[i]` the newest `$backfill` pushed posts
-/// of `$leaders[i]` (those created at or after the leader's `pulled_until`: none of an author
-/// pulled now; written as a bound of the index range, so that a pulled author's posts are not
-/// walked one by one). Returns, per follower, the entries added (`cut_at` NULL), and per edge whose
-/// leader has more pushed posts than it copied, the oldest copied (`copied` 0): the follower's
-/// feed is complete only from there (see db/feed.rs). One statement for the whole batch.
-const PG_BACKFILL: &str = "
-    WITH edge AS (
-        SELECT e.follower, e.leader, u.pulled_until
-        FROM unnest($followers, $leaders) AS e (follower, leader)
-        JOIN users u ON u.id = e.leader
+    ),
+    edge AS (
+        SELECT i.follower_id AS follower, i.leader_id AS leader, u.pulled_until
+        FROM inserted i JOIN users u ON u.id = i.leader_id
     ),
     newest AS (
         SELECT edge.follower, edge.leader, p.created_at, p.id,
@@ -180,29 +161,39 @@ const PG_BACKFILL: &str = "
         ON CONFLICT DO NOTHING
         RETURNING viewer_id
     )
-    SELECT n.follower, 0::bigint, n.created_at, n.id FROM newest n
+    SELECT follower_id, leader_id, NULL::bigint, NULL::timestamptz, NULL::bigint FROM inserted
+    UNION ALL
+    SELECT n.follower, NULL, 0::bigint, n.created_at, n.id FROM newest n
     WHERE n.rank = $backfill AND EXISTS (
         SELECT 1 FROM newest m
         WHERE m.follower = n.follower AND m.leader = n.leader AND m.rank = $backfill + 1
     )
     UNION ALL
-    SELECT viewer_id, count(*), NULL, NULL FROM copied GROUP BY viewer_id";
+    SELECT viewer_id, NULL, count(*), NULL, NULL FROM copied GROUP BY viewer_id";
 
-struct PgBackfill<'a> {
+struct PgFollow<'a> {
     followers: &'a [i64],
     leaders: &'a [i64],
+    at: Ts,
     backfill: i64,
 }
 
-impl Statement for PgBackfill<'_> {
-    const SQL: &'static str = PG_BACKFILL;
-    type Id = PgBackfill<'static>;
-    type SqlType = (BigInt, BigInt, Nullable<Instant>, Nullable<BigInt>);
+impl Statement for PgFollow<'_> {
+    const SQL: &'static str = PG_FOLLOW;
+    type Id = PgFollow<'static>;
+    type SqlType = (
+        BigInt,
+        Nullable<BigInt>,
+        Nullable<BigInt>,
+        Nullable<Instant>,
+        Nullable<BigInt>,
+    );
 
     fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         match name {
             "followers" => out.push_bind_param::<Array<BigInt>, _>(&self.followers),
             "leaders" => out.push_bind_param::<Array<BigInt>, _>(&self.leaders),
+            "at" => out.push_bind_param::<Instant, _>(&self.at),
             "backfill" => out.push_bind_param::<BigInt, _>(&self.backfill),
             _ => Err(unknown_parameter(name)),
         }
@@ -403,22 +394,20 @@ pub(crate) trait Dialect: Send {
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>>;
 
     /// Inserts the follows `(follower, leader)` of `edges` that do not exist yet, moves both
-    /// counters of each, and returns the edges inserted. Both users of every edge exist and are
-    /// locked.
-    async fn add_follows(&mut self, edges: &[(i64, i64)], at: Ts) -> QueryResult<Vec<(i64, i64)>>;
+    /// counters of each, and copies into each new follower's feed the newest `backfill` pushed
+    /// posts of the leader (see [`PG_FOLLOW`]). Returns the edges inserted, and what it did to
+    /// each follower's feed (one item per edge or per follower; the caller sums them). Both users
+    /// of every edge exist and are locked.
+    async fn add_follows(
+        &mut self,
+        edges: &[(i64, i64)],
+        at: Ts,
+        backfill: i64,
+    ) -> QueryResult<Added>;
 
     /// Applies `(user, following delta, follower delta)` to the users' follow counters; each user
     /// at most once, every row already locked.
     async fn move_follow_counts(&mut self, deltas: &[FollowCounts]) -> QueryResult<()>;
-
-    /// Copies into each new follower's feed the newest `backfill` pushed posts of the leader
-    /// (see [`PG_BACKFILL`]), and says what it did to each follower's feed (one item per edge or
-    /// per follower; the caller sums them).
-    async fn backfill(
-        &mut self,
-        edges: &[(i64, i64)],
-        backfill: i64,
-    ) -> QueryResult<Vec<(i64, Backfilled)>>;
 
     /// Copies `entry` into the feeds of `viewers` that lack it; returns those viewers.
     async fn insert_entries(&mut self, entry: Entry, viewers: &[i64]) -> QueryResult<Vec<i64>>;
@@ -552,33 +541,6 @@ impl Dialect for AsyncPgConnection {
         Ok(raised)
     }
 
-    async fn backfill(
-        &mut self,
-        edges: &[(i64, i64)],
-        backfill: i64,
-    ) -> QueryResult<Vec<(i64, Backfilled)>> {
-        let (followers, leaders): (Vec<i64>, Vec<i64>) = edges.iter().copied().unzip();
-        let rows: Vec<(i64, i64, Option<Ts>, Option<i64>)> = Named(PgBackfill {
-            followers: &followers,
-            leaders: &leaders,
-            backfill,
-        })
-        .load(self)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(viewer, copied, at, id)| {
-                (
-                    viewer,
-                    Backfilled {
-                        copied,
-                        cut: at.zip(id),
-                    },
-                )
-            })
-            .collect())
-    }
-
     async fn posts_of_authors(
         &mut self,
         authors: &[(i64, Ts)],
@@ -602,15 +564,37 @@ impl Dialect for AsyncPgConnection {
         Named(PgInsertLikes { post, users, at }).load(self).await
     }
 
-    async fn add_follows(&mut self, edges: &[(i64, i64)], at: Ts) -> QueryResult<Vec<(i64, i64)>> {
+    async fn add_follows(
+        &mut self,
+        edges: &[(i64, i64)],
+        at: Ts,
+        backfill: i64,
+    ) -> QueryResult<Added> {
         let (followers, leaders): (Vec<i64>, Vec<i64>) = edges.iter().copied().unzip();
-        Named(PgAddFollows {
+        // (follower, leader of an inserted edge, entries copied, cut at, cut id): see PG_FOLLOW.
+        type Row = (i64, Option<i64>, Option<i64>, Option<Ts>, Option<i64>);
+        let rows: Vec<Row> = Named(PgFollow {
             followers: &followers,
             leaders: &leaders,
             at,
+            backfill,
         })
         .load(self)
-        .await
+        .await?;
+        let (mut inserted, mut backfilled) = (Vec::new(), Vec::new());
+        for (follower, leader, copied, at, id) in rows {
+            match (leader, copied) {
+                (Some(leader), _) => inserted.push((follower, leader)),
+                (None, copied) => backfilled.push((
+                    follower,
+                    Backfilled {
+                        copied: copied.unwrap_or(0),
+                        cut: at.zip(id),
+                    },
+                )),
+            }
+        }
+        Ok((inserted, backfilled))
     }
 
     async fn move_follow_counts(&mut self, deltas: &[FollowCounts]) -> QueryResult<()> {
@@ -747,50 +731,6 @@ impl Dialect for SqliteConn {
         Ok(raised)
     }
 
-    async fn backfill(
-        &mut self,
-        edges: &[(i64, i64)],
-        backfill: i64,
-    ) -> QueryResult<Vec<(i64, Backfilled)>> {
-        let mut done = Vec::with_capacity(edges.len());
-        for &(follower, leader) in edges {
-            let until: Option<Ts> = users::table
-                .find(leader)
-                .select(users::pulled_until)
-                .first(self)
-                .await?;
-            let newest: Vec<Key> = posts::table
-                .filter(posts::author_id.eq(leader))
-                .filter(posts::created_at.ge(until.unwrap_or(Ts::earliest())))
-                .order((posts::created_at.desc(), posts::id.desc()))
-                .select((posts::created_at, posts::id))
-                .limit(backfill + 1)
-                .load(self)
-                .await?;
-            let copy = &newest[..newest.len().min(usize::try_from(backfill).unwrap_or(0))];
-            let mut copied = 0;
-            for &(created_at, post_id) in copy {
-                let entry = Entry {
-                    post_id,
-                    author_id: leader,
-                    created_at,
-                };
-                copied += self.insert_entries(entry, &[follower]).await?.len();
-            }
-            let cut = (newest.len() > copy.len())
-                .then(|| copy.last().copied())
-                .flatten();
-            done.push((
-                follower,
-                Backfilled {
-                    copied: copied as i64,
-                    cut,
-                },
-            ));
-        }
-        Ok(done)
-    }
-
     async fn posts_of_authors(
         &mut self,
         authors: &[(i64, Ts)],
@@ -840,7 +780,12 @@ impl Dialect for SqliteConn {
         Ok(inserted)
     }
 
-    async fn add_follows(&mut self, edges: &[(i64, i64)], at: Ts) -> QueryResult<Vec<(i64, i64)>> {
+    async fn add_follows(
+        &mut self,
+        edges: &[(i64, i64)],
+        at: Ts,
+        backfill: i64,
+    ) -> QueryResult<Added> {
         let mut inserted = Vec::new();
         for &(follower_id, leader_id) in edges {
             let added = diesel::insert_into(follows::table)
@@ -858,7 +803,8 @@ impl Dialect for SqliteConn {
         }
         self.move_follow_counts(&follow_counts(&inserted, 1))
             .await?;
-        Ok(inserted)
+        let backfilled = sqlite_backfill(self, &inserted, backfill).await?;
+        Ok((inserted, backfilled))
     }
 
     async fn move_follow_counts(&mut self, deltas: &[FollowCounts]) -> QueryResult<()> {
@@ -932,4 +878,49 @@ impl Dialect for SqliteConn {
             .await
             .map(ids)
     }
+}
+
+/// [`Dialect::add_follows`]'s backfill on SQLite: edge by edge, each a few indexed reads.
+async fn sqlite_backfill(
+    conn: &mut SqliteConn,
+    edges: &[(i64, i64)],
+    backfill: i64,
+) -> QueryResult<Vec<(i64, Backfilled)>> {
+    let mut done = Vec::with_capacity(edges.len());
+    for &(follower, leader) in edges {
+        let until: Option<Ts> = users::table
+            .find(leader)
+            .select(users::pulled_until)
+            .first(conn)
+            .await?;
+        let newest: Vec<Key> = posts::table
+            .filter(posts::author_id.eq(leader))
+            .filter(posts::created_at.ge(until.unwrap_or(Ts::earliest())))
+            .order((posts::created_at.desc(), posts::id.desc()))
+            .select((posts::created_at, posts::id))
+            .limit(backfill + 1)
+            .load(conn)
+            .await?;
+        let copy = &newest[..newest.len().min(usize::try_from(backfill).unwrap_or(0))];
+        let mut copied = 0;
+        for &(created_at, post_id) in copy {
+            let entry = Entry {
+                post_id,
+                author_id: leader,
+                created_at,
+            };
+            copied += conn.insert_entries(entry, &[follower]).await?.len();
+        }
+        let cut = (newest.len() > copy.len())
+            .then(|| copy.last().copied())
+            .flatten();
+        done.push((
+            follower,
+            Backfilled {
+                copied: copied as i64,
+                cut,
+            },
+        ));
+    }
+    Ok(done)
 }

@@ -7,7 +7,7 @@
 //!
 //! Follows are added in batches ([`Database::follow_batch`]): many edges in one transaction, every
 //! user row of the batch locked at once in ascending id, then the edges, their counters and the
-//! feed copies ([`Dialect::add_follows`]). A single follow is a batch of one;
+//! feed copies, in one statement on PostgreSQL ([`Dialect::add_follows`]). A single follow is a batch of one;
 //! [`Follows`] gathers the follows that arrive together.
 
 use std::collections::HashSet;
@@ -58,13 +58,12 @@ impl Database {
             transaction!(self, conn => {
                 let existing: HashSet<i64> = conn.lock_users(&users).await?.into_iter().collect();
                 unique.retain(|(f, l)| existing.contains(f) && existing.contains(l));
-                let inserted = if unique.is_empty() {
-                    Vec::new()
+                let (inserted, backfilled) = if unique.is_empty() {
+                    (Vec::new(), Vec::new())
                 } else {
-                    conn.add_follows(&unique, Ts::now()).await?
+                    conn.add_follows(&unique, Ts::now(), rules.follow_backfill).await?
                 };
-                if !inserted.is_empty() {
-                    let backfilled = conn.backfill(&inserted, rules.follow_backfill).await?;
+                if !backfilled.is_empty() {
                     conn.settle(&per_viewer(backfilled), &rules).await?;
                 }
                 Ok((existing, inserted.into_iter().collect()))

@@ -129,3 +129,56 @@ async fn unfollows_during_a_fan_out_leave_no_post_behind() {
     let drift = db.counter_drift(Scope::Everything).await.unwrap();
     assert!(drift.is_empty(), "{drift:?}");
 }
+
+/// A fan-out that fails every time waits before it is tried again, and the fan-outs behind it go
+/// on meanwhile; once the fault is gone it is delivered like any other. (The fault: a trigger
+/// that refuses the first post's feed rows.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_fan_out_does_not_hold_up_the_ones_behind_it() {
+    let (database, db) = author_with_followers(3, 2).await;
+    let stuck = PostRepository::create(&db, new_post(UserId::new(1), "stuck"))
+        .await
+        .unwrap();
+    let next = PostRepository::create(&db, new_post(UserId::new(1), "next"))
+        .await
+        .unwrap();
+    database
+        .execute(&format!(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               RAISE EXCEPTION 'refused'; END $$; \
+             CREATE TRIGGER refuse BEFORE INSERT ON feed_entries FOR EACH ROW \
+               WHEN (NEW.post_id = {}) EXECUTE FUNCTION refuse();",
+            stuck.id
+        ))
+        .await;
+
+    assert!(db.deliver_outbox().await.is_err());
+    assert!(matches!(
+        db.deliver_outbox().await.unwrap(),
+        OutboxStep::Delivered { .. }
+    ));
+    // Only the failed one waits, not yet due again.
+    assert_eq!(db.deliver_outbox().await.unwrap(), OutboxStep::Idle);
+    assert_eq!(db.outbox_len().await.unwrap(), 1);
+    let first_page = async |viewer: i64| {
+        let page = PageRequest::new(Some(2), None).unwrap();
+        let feed = FeedRepository::feed(&db, UserId::new(viewer), page)
+            .await
+            .unwrap();
+        feed.items.iter().map(|p| p.id).collect::<Vec<_>>()
+    };
+    assert_eq!(first_page(2).await, vec![next.id]);
+
+    database
+        .execute("DROP TRIGGER refuse ON feed_entries")
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(matches!(
+        db.deliver_outbox().await.unwrap(),
+        OutboxStep::Delivered { .. }
+    ));
+    assert_eq!(db.outbox_len().await.unwrap(), 0);
+    assert_eq!(first_page(2).await, vec![next.id, stuck.id]);
+    let drift = db.counter_drift(Scope::Everything).await.unwrap();
+    assert!(drift.is_empty(), "{drift:?}");
+}

@@ -27,7 +27,7 @@
 //! waits for the chunk to commit, then removes what it wrote).
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use being_social_domain::Result;
@@ -134,6 +134,7 @@ pub(crate) struct OutboxRow {
     pub created_at: Ts,
     pub next_at: Option<Ts>,
     pub next_follower: Option<i64>,
+    pub failures: i32,
 }
 
 /// A post as the feed stores it.
@@ -523,8 +524,9 @@ pub(crate) trait FeedLocks: Send {
     /// Locks `viewer`'s `feed_state` row (`FOR UPDATE`); whether it exists.
     async fn lock_feed_state(&mut self, viewer: i64) -> QueryResult<bool>;
 
-    /// The first pending fan-out no one else is delivering (`FOR UPDATE SKIP LOCKED`).
-    async fn claim_outbox(&mut self) -> QueryResult<Option<OutboxRow>>;
+    /// The first pending fan-out due at `now` that no one else is delivering (`FOR UPDATE SKIP
+    /// LOCKED`).
+    async fn claim_outbox(&mut self, now: Ts) -> QueryResult<Option<OutboxRow>>;
 
     /// Keeps the post from being deleted until this transaction ends (`FOR KEY SHARE`); whether
     /// it exists.
@@ -554,8 +556,9 @@ macro_rules! feed_locks {
                 Ok(found.is_some())
             }
 
-            async fn claim_outbox(&mut self) -> QueryResult<Option<OutboxRow>> {
+            async fn claim_outbox(&mut self, now: Ts) -> QueryResult<Option<OutboxRow>> {
                 feed_outbox::table
+                    .filter(feed_outbox::retry_at.is_null().or(feed_outbox::retry_at.le(now)))
                     .order(feed_outbox::post_id)
                     .select((
                         feed_outbox::post_id,
@@ -563,6 +566,7 @@ macro_rules! feed_locks {
                         feed_outbox::created_at,
                         feed_outbox::next_at,
                         feed_outbox::next_follower,
+                        feed_outbox::failures,
                     ))
                     $($update)* $($skip)*
                     .first(self)
@@ -640,6 +644,9 @@ impl FeedRepository for Database {
 /// Followers one outbox transaction copies a post to.
 const OUTBOX_CHUNK: i64 = 1_000;
 
+/// The longest a failed fan-out waits before it is tried again.
+const OUTBOX_MAX_WAIT: Duration = Duration::from_secs(300);
+
 /// What one step of the outbox worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxStep {
@@ -655,15 +662,21 @@ impl Database {
     /// [`OutboxStep::Idle`]. Several processes may run it at once (`SKIP LOCKED`).
     ///
     /// # Errors
-    /// When the database fails; the chunk is then delivered again by a later call.
+    /// When the database fails; the chunk is then delivered again by a later call, after a wait
+    /// ([`Self::defer_outbox`]) during which the fan-outs behind it go on.
     pub async fn deliver_outbox(&self) -> Result<OutboxStep> {
         let rules = self.feed;
-        let step = async {
+        // The row being delivered, to put back if its delivery fails.
+        let claimed = std::sync::Mutex::new(None::<OutboxRow>);
+        let step: DbResult<OutboxStep> = async {
             transaction!(self, conn => {
-                let Some(pending) = conn.claim_outbox().await? else {
+                let Some(pending) = conn.claim_outbox(Ts::now()).await? else {
                     return Ok(OutboxStep::Idle);
                 };
-                let OutboxRow { post_id, author_id, created_at, next_at, next_follower } = pending;
+                if let Ok(mut claimed) = claimed.lock() {
+                    *claimed = Some(pending);
+                }
+                let OutboxRow { post_id, author_id, created_at, next_at, next_follower, .. } = pending;
                 let start = (next_at.unwrap_or(Ts::latest()), next_follower.unwrap_or(i64::MAX));
                 let followers = if conn.share_lock_post(post_id).await? {
                     conn.followers_page(author_id, start, OUTBOX_CHUNK).await?
@@ -688,8 +701,35 @@ impl Database {
                 Ok(OutboxStep::Delivered { posted_at: created_at.0.into() })
             })
         }
-        .await?;
-        Ok(step)
+        .await;
+        let failed = match step {
+            Ok(step) => return Ok(step),
+            Err(err) => err,
+        };
+        let claimed = claimed.lock().ok().and_then(|claimed| *claimed);
+        if let Some(row) = claimed
+            && let Err(err) = self.defer_outbox(row).await
+        {
+            tracing::warn!(post = row.post_id, error = %err, "cannot defer a failed fan-out");
+        }
+        Err(failed.into())
+    }
+
+    /// Puts back a fan-out whose delivery failed: no worker claims it again before a wait that
+    /// doubles with each failure, from 1 s to [`OUTBOX_MAX_WAIT`], so that one that always fails
+    /// does not hold up the ones behind it (the worker takes the lowest post id that is due).
+    async fn defer_outbox(&self, row: OutboxRow) -> DbResult<()> {
+        let wait = OUTBOX_MAX_WAIT.min(Duration::from_secs(1 << row.failures.clamp(0, 16)));
+        let failures = row.failures.saturating_add(1);
+        tracing::warn!(post = row.post_id, failures, retry_in = ?wait, "a fan-out failed");
+        let retry_at = Ts(Ts::now().0 + chrono::TimeDelta::from_std(wait).unwrap_or_default());
+        with_conn!(self, conn => {
+            diesel::update(feed_outbox::table.find(row.post_id))
+                .set((feed_outbox::failures.eq(failures), feed_outbox::retry_at.eq(retry_at)))
+                .execute(conn)
+                .await?;
+            DbResult::Ok(())
+        })
     }
 
     /// Fan-outs waiting in the outbox (for metrics and tests).

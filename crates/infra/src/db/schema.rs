@@ -204,6 +204,8 @@ diesel::table! {
         created_at -> Instant,
         next_at -> Nullable<Instant>,
         next_follower -> Nullable<BigInt>,
+        failures -> Integer,
+        retry_at -> Nullable<Instant>,
     }
 }
 

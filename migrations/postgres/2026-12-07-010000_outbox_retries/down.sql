@@ -1,0 +1,1 @@
+ALTER TABLE feed_outbox DROP COLUMN retry_at, DROP COLUMN failures;

@@ -4,7 +4,7 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, assert_error, ids};
+use crate::helpers::{TestApp, TestUser, assert_error, ids, with_settings};
 
 on_both_backends!(
     follow_then_repeat,
@@ -21,6 +21,10 @@ on_both_backends!(
     concurrent_repeats_of_one_follow,
     concurrent_follows_while_the_leader_deletes_its_account,
     concurrent_mixed_follow_storm,
+);
+on_both_backends!(
+    the_follow_limit_holds_even_for_follows_sent_at_once,
+    start: with_settings(|settings| settings.max_following = 3)
 );
 
 async fn follow(app: &TestApp, from: &TestUser, to: &TestUser) -> (StatusCode, Value) {
@@ -773,4 +777,46 @@ async fn concurrent_mixed_follow_storm(app: TestApp) {
         assert_eq!(listed_followers.len() as i64, followers);
         assert_eq!(listed_following.len() as i64, following);
     }
+}
+
+/// Past `max_following` a follow is refused with `409 following_limit` and changes nothing;
+/// following someone again still answers `200`; an unfollow makes room. Eight follows sent at
+/// once (coalesced into the same batches) cannot overshoot: the count is read under the
+/// follower's row lock.
+async fn the_follow_limit_holds_even_for_follows_sent_at_once(app: TestApp) {
+    let ann = app.user("ann").await;
+    let leaders = app.users("leader", 8).await;
+    let answers = join_all(leaders.iter().map(|leader| follow(&app, &ann, leader))).await;
+    let created = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 3, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
+        assert_error(*status, body, StatusCode::CONFLICT, "following_limit");
+    }
+    assert_eq!(counts(&app, &ann).await, (0, 3));
+
+    let followed: Vec<&TestUser> = leaders
+        .iter()
+        .zip(&answers)
+        .filter(|(_, (status, _))| *status == StatusCode::CREATED)
+        .map(|(leader, _)| leader)
+        .collect();
+    let (status, body) = follow(&app, &ann, followed[0]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let other = leaders
+        .iter()
+        .find(|l| !followed.iter().any(|f| f.id == l.id))
+        .unwrap();
+    let (status, body) = follow(&app, &ann, other).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "following_limit");
+
+    assert_eq!(
+        unfollow(&app, &ann, followed[0]).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(follow(&app, &ann, other).await.0, StatusCode::CREATED);
+    assert_eq!(counts(&app, &ann).await, (0, 3));
+    app.assert_counters_exact().await;
 }

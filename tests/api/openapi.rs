@@ -28,7 +28,7 @@ const CONTRACT: &[(&str, &str, Auth, &[u16])] = &[
     ("get",    "/accounts/{user}/posts/",                     Token,    &[400, 401, 404, 503]),
     ("patch",  "/accounts/{user}/",                           Token,    &[400, 401, 403, 404, 413, 415, 429, 503]),
     ("delete", "/accounts/{user}/",                           Token,    &[401, 403, 404, 429, 503]),
-    ("post",   "/accounts/follow/{id}/",                      Token,    &[400, 401, 404, 429, 503]),
+    ("post",   "/accounts/follow/{id}/",                      Token,    &[400, 401, 404, 409, 429, 503]),
     ("delete", "/accounts/follow/{id}/",                      Token,    &[401, 404, 429, 503]),
     ("delete", "/accounts/remove-follower/{id}/",             Token,    &[401, 404, 429, 503]),
     ("get",    "/accounts/follower/{user}/",                  Token,    &[400, 401, 404, 503]),

@@ -23,7 +23,7 @@ use being_social_http::public_url::BaseUrl;
 use being_social_http::ratelimit::{Quota, RateLimits};
 use being_social_images::{ImageBudget, ImageLimits};
 use being_social_infra::credentials::Argon2Credentials;
-use being_social_infra::db::FeedRules;
+use being_social_infra::db::{DEFAULT_MAX_FOLLOWING, FeedRules};
 use clap::error::{ContextKind, ContextValue};
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -205,6 +205,11 @@ pub struct Settings {
     #[arg(long, env, default_value_t = FeedRules::default().inline_fanout)]
     #[arg(value_parser = parsed::<i64>)]
     pub feed_inline_fanout: i64,
+    /// Most users one user may follow (409 `following_limit` beyond): every page of a feed below
+    /// its horizon reads one index range per followee.
+    #[arg(long, env, default_value_t = DEFAULT_MAX_FOLLOWING)]
+    #[arg(value_parser = positive(parsed::<i64>))]
+    pub max_following: i64,
     /// Rate limits (`off` disables every limit below). Each process keeps its own counts.
     #[arg(long, env, default_value = "on", value_parser = on_off, action = ArgAction::Set)]
     pub rate_limits: bool,

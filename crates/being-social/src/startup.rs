@@ -43,7 +43,9 @@ async fn open_sharded(settings: &Settings, shards: usize) -> anyhow::Result<Data
         connections: settings.pool_size,
         shards,
     };
-    let db = Database::open(&settings.database_url, pool)?.with_feed_rules(settings.feed_rules());
+    let db = Database::open(&settings.database_url, pool)?
+        .with_feed_rules(settings.feed_rules())
+        .with_max_following(settings.max_following);
     db.migrate().await?;
     Ok(db)
 }

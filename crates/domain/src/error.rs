@@ -108,6 +108,14 @@ impl DomainError {
     }
 
     /// A follow whose follower is its leader.
+    /// A follow that would take its follower past the most follows one user may have.
+    pub fn following_limit(max: i64) -> Self {
+        Self::Conflict {
+            code: "following_limit",
+            detail: format!("You follow {max} accounts, the most allowed; unfollow one first."),
+        }
+    }
+
     pub fn cannot_follow_self() -> Self {
         Self::BadRequest {
             code: "cannot_follow_self",

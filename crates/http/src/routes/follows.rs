@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     security(("token" = []), ("bearer" = [])),
     responses((status = 201, description = "Now following", body = FollowBody),
         (status = 200, description = "Already following", body = FollowBody),
-        (status = 400, description = "Yourself (`cannot_follow_self`)")))]
+        (status = 400, description = "Yourself (`cannot_follow_self`)"),
+        (status = 409, description = "Already following the most users allowed (`following_limit`)")))]
 #[tracing::instrument(name = "follow", skip_all, fields(user_id = auth.user.id.get(), leader = leader.get()))]
 async fn follow(
     auth: AuthUser,

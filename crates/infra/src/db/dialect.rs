@@ -368,8 +368,8 @@ fn entry_row(entry: Entry, viewer: i64) -> EntryRow {
 /// holds the database's write lock (BEGIN IMMEDIATE), so they only read.
 pub(crate) trait Dialect: Send {
     /// Locks user rows whose counters will change (`FOR NO KEY UPDATE`, ascending id) and
-    /// returns the ids that exist.
-    async fn lock_users(&mut self, ids: &[i64]) -> QueryResult<Vec<i64>>;
+    /// returns those that exist: `(id, following_count)`, ascending.
+    async fn lock_users(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, i64)>>;
 
     /// Keeps the user row from being deleted until this transaction ends (`FOR KEY SHARE`), taken
     /// before any post or comment lock. Returns whether the user exists.
@@ -616,11 +616,11 @@ impl Dialect for AsyncPgConnection {
         .map(drop)
     }
 
-    async fn lock_users(&mut self, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    async fn lock_users(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
         users::table
             .filter(users::id.eq_any(ids))
             .order(users::id)
-            .select(users::id)
+            .select((users::id, users::following_count))
             .for_no_key_update()
             .load(self)
             .await
@@ -820,12 +820,12 @@ impl Dialect for SqliteConn {
         Ok(())
     }
 
-    async fn lock_users(&mut self, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    async fn lock_users(&mut self, ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let rows: Vec<i64> = users::table
+            let rows: Vec<(i64, i64)> = users::table
                 .filter(users::id.eq_any(chunk))
-                .select(users::id)
+                .select((users::id, users::following_count))
                 .load(self)
                 .await?;
             found.extend(rows);

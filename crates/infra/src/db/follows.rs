@@ -10,7 +10,7 @@
 //! feed copies, in one statement on PostgreSQL ([`Dialect::add_follows`]). A single follow is a batch of one;
 //! [`Follows`] gathers the follows that arrive together.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use being_social_domain::model::{ListedUser, UserId};
@@ -38,9 +38,44 @@ enum Side {
     Following,
 }
 
+/// The edges of `edges` whose follower is so close to `max` follows that the batch could take
+/// them past it, from the followers' counts in `locked` (`(id, following_count)`, read under
+/// their row locks). Usually none.
+fn near_follow_limit(edges: &[(i64, i64)], locked: &[(i64, i64)], max: i64) -> Vec<(i64, i64)> {
+    locked
+        .iter()
+        .filter_map(|&(follower, count)| {
+            let theirs = edges.iter().filter(|e| e.0 == follower).count() as i64;
+            (theirs > 0 && count + theirs > max).then_some(follower)
+        })
+        .flat_map(|follower| edges.iter().copied().filter(move |e| e.0 == follower))
+        .collect()
+}
+
+/// Of the edges `near` the limit, those that would take their follower past `max` follows: a
+/// follower's new edges in order until the limit; one in `already` (it exists) always passes.
+fn past_follow_limit(
+    near: &[(i64, i64)],
+    locked: &[(i64, i64)],
+    max: i64,
+    already: &HashSet<(i64, i64)>,
+) -> HashSet<(i64, i64)> {
+    let mut room: HashMap<i64, i64> = locked.iter().map(|&(id, n)| (id, max - n)).collect();
+    near.iter()
+        .copied()
+        .filter(|edge| !already.contains(edge))
+        .filter(|edge| {
+            let left = room.entry(edge.0).or_default();
+            *left -= 1;
+            *left < 0
+        })
+        .collect()
+}
+
 impl Database {
     /// Adds the follows `(follower, leader)` of `edges` in one transaction and answers each edge,
-    /// in order: whether the follow is new, or `NotFound(Resource::User)` if either user does not exist.
+    /// in order: whether the follow is new, or `NotFound(Resource::User)` if either user does not
+    /// exist, or `following_limit` if it would take the follower past the most follows allowed.
     /// An edge present twice is new only for its first occurrence; a self-follow is refused
     /// without touching the others.
     pub(crate) async fn follow_batch(&self, edges: Vec<(UserId, UserId)>) -> Vec<Result<bool>> {
@@ -51,13 +86,30 @@ impl Database {
         let mut unique: Vec<(i64, i64)> = edges.iter().copied().filter(|(f, l)| f != l).collect();
         unique.sort_unstable();
         unique.dedup();
-        let rules = self.feed;
-        // The users that exist, and the edges inserted.
-        type Settled = (HashSet<i64>, HashSet<(i64, i64)>);
+        let (rules, max) = (self.feed, self.max_following);
+        // The users that exist, the edges inserted, and those refused for the follow limit.
+        type Settled = (HashSet<i64>, HashSet<(i64, i64)>, HashSet<(i64, i64)>);
         let result: DbResult<Settled> = async {
             transaction!(self, conn => {
-                let existing: HashSet<i64> = conn.lock_users(&users).await?.into_iter().collect();
+                let locked = conn.lock_users(&users).await?;
+                let existing: HashSet<i64> = locked.iter().map(|&(id, _)| id).collect();
                 unique.retain(|(f, l)| existing.contains(f) && existing.contains(l));
+                let near = near_follow_limit(&unique, &locked, max);
+                let already: HashSet<(i64, i64)> = if near.is_empty() {
+                    HashSet::new()
+                } else {
+                    let (followers, leaders): (Vec<i64>, Vec<i64>) = near.iter().copied().unzip();
+                    follows::table
+                        .filter(follows::follower_id.eq_any(&followers))
+                        .filter(follows::leader_id.eq_any(&leaders))
+                        .select((follows::follower_id, follows::leader_id))
+                        .load(conn)
+                        .await?
+                        .into_iter()
+                        .collect()
+                };
+                let refused = past_follow_limit(&near, &locked, max, &already);
+                unique.retain(|edge| !refused.contains(edge));
                 let (inserted, backfilled) = if unique.is_empty() {
                     (Vec::new(), Vec::new())
                 } else {
@@ -66,16 +118,18 @@ impl Database {
                 if !backfilled.is_empty() {
                     conn.settle(&per_viewer(backfilled), &rules).await?;
                 }
-                Ok((existing, inserted.into_iter().collect()))
+                Ok((existing, inserted.into_iter().collect(), refused))
             })
         }
         .await;
         match result {
-            Ok((existing, mut inserted)) => edges
+            Ok((existing, mut inserted, refused)) => edges
                 .iter()
                 .map(|edge| {
                     if edge.0 == edge.1 {
                         Err(DomainError::cannot_follow_self())
+                    } else if refused.contains(edge) {
+                        Err(DomainError::following_limit(max))
                     } else if existing.contains(&edge.0) && existing.contains(&edge.1) {
                         Ok(inserted.remove(edge))
                     } else {
@@ -216,5 +270,35 @@ impl Database {
         }
         .await?;
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_followers_the_batch_could_take_past_the_limit_are_looked_at() {
+        // User 1 follows 8 and sends two; user 2 follows 7 and sends one.
+        let edges = [(1, 20), (1, 21), (2, 22)];
+        let locked = [(1, 8), (2, 7), (20, 0), (21, 0), (22, 0)];
+        assert!(near_follow_limit(&edges, &locked, 10).is_empty());
+        assert_eq!(
+            near_follow_limit(&edges, &locked, 9),
+            vec![(1, 20), (1, 21)]
+        );
+        assert_eq!(near_follow_limit(&edges, &locked, 7).len(), 3);
+    }
+
+    #[test]
+    fn new_edges_fill_the_room_left_in_order_and_existing_ones_always_pass() {
+        let near = [(1, 20), (1, 21), (1, 22), (1, 23)];
+        let locked = [(1, 8)];
+        let already = HashSet::from([(1, 21)]);
+        // Room for two: 20 and 22 pass (21 exists already), 23 is refused.
+        let refused = past_follow_limit(&near, &locked, 10, &already);
+        assert_eq!(refused, HashSet::from([(1, 23)]));
+        let refused = past_follow_limit(&near, &[(1, 10)], 10, &already);
+        assert_eq!(refused, HashSet::from([(1, 20), (1, 22), (1, 23)]));
     }
 }

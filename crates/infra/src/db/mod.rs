@@ -82,7 +82,13 @@ pub struct Database {
     pub(crate) backend: Backend,
     /// How far feeds are materialised (db/feed.rs).
     pub(crate) feed: FeedRules,
+    /// The most users one user may follow (db/follows.rs).
+    pub(crate) max_following: i64,
 }
+
+/// [`Database::with_max_following`]'s default: ten times what the benchmark's heaviest reader
+/// follows; Twitter long capped new accounts at 5,000.
+pub const DEFAULT_MAX_FOLLOWING: i64 = 10_000;
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -156,6 +162,7 @@ impl Database {
         Ok(Self {
             backend,
             feed: FeedRules::default(),
+            max_following: DEFAULT_MAX_FOLLOWING,
         }
         .with_feed_rules(FeedRules::default()))
     }
@@ -241,6 +248,14 @@ impl Database {
                 ..rules
             },
         };
+        self
+    }
+
+    /// The same database refusing a follow that would take its follower past `max` follows:
+    /// every follow costs the reads of that user's feed (one index range per followee below the
+    /// horizon), so their number is bounded.
+    pub fn with_max_following(mut self, max: i64) -> Self {
+        self.max_following = max;
         self
     }
 

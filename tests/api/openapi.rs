@@ -179,7 +179,11 @@ async fn schemes_bodies_and_parameters() {
     for field in ["image", "caption", "alt_text"] {
         assert!(form["properties"][field].is_object(), "no {field}: {form}");
     }
-    assert_eq!(form["properties"]["image"]["format"], "binary");
+    // `image` repeats (one to ten pictures): an array of binary strings.
+    let image = &form["properties"]["image"];
+    assert_eq!(image["type"], "array", "{image}");
+    assert_eq!(image["items"]["format"], "binary", "{image}");
+    assert_eq!(image["maxItems"], 10, "{image}");
     let profile = &doc["paths"]["/accounts/{user}/"]["patch"]["requestBody"]["content"];
     assert!(profile["multipart/form-data"].is_object());
     assert!(profile["application/json"].is_object());

@@ -50,6 +50,7 @@ pub fn assert_post_shape(app: &TestApp, post: &Value) {
             "alt_text",
             "blurhash",
             "dominant_color",
+            "media",
             "likes_count",
             "comments_count",
             "liked_by_me",
@@ -83,6 +84,35 @@ pub fn assert_post_shape(app: &TestApp, post: &Value) {
         );
     }
     assert_ne!(post["image_url"], post["thumbnail_url"]);
+    // `media` lists every picture; its first is the one the top-level fields describe.
+    let media = post["media"].as_array().unwrap();
+    assert!((1..=10).contains(&media.len()), "{post}");
+    for item in media {
+        assert_eq!(
+            keys(item),
+            set(&[
+                "image_url",
+                "thumbnail_url",
+                "width",
+                "height",
+                "alt_text",
+                "blurhash",
+                "dominant_color",
+            ]),
+            "{post}"
+        );
+    }
+    for field in [
+        "image_url",
+        "thumbnail_url",
+        "width",
+        "height",
+        "alt_text",
+        "blurhash",
+        "dominant_color",
+    ] {
+        assert_eq!(media[0][field], post[field], "{field}: {post}");
+    }
     assert!(post["width"].as_i64().unwrap() > 0);
     assert!(post["height"].as_i64().unwrap() > 0);
     assert!(post["caption"].is_string() && post["alt_text"].is_string());
@@ -106,6 +136,9 @@ on_both_backends!(
     concurrent_uploads_count_exactly,
     default_upload_limit_is_10_mib,
     broken_multipart_bodies_are_4xx,
+    several_pictures_in_one_post,
+    one_bad_picture_stores_nothing,
+    eleven_pictures_are_400,
 );
 on_both_backends!(
     uploads_over_the_size_limit_are_413,
@@ -869,4 +902,184 @@ async fn broken_multipart_bodies_are_4xx(app: TestApp) {
     response.assert_error(StatusCode::BAD_REQUEST, "validation_error");
     assert!(response.json()["errors"]["caption"].is_array());
     app.assert_nothing_posted_by(&ann).await;
+}
+
+/// Three pictures in one post: kept in order, the n-th `alt_text` with the n-th `image`, every
+/// list shows them all, and deleting the post deletes every file.
+async fn several_pictures_in_one_post(app: TestApp) {
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    app.follow(&bob, &ann).await;
+    let (status, post) = app
+        .upload_with(
+            Some(&ann.token),
+            vec![
+                image_part(jpeg(64, 48)),
+                FormPart::text("alt_text", "first"),
+                FormPart::text("caption", "three"),
+                image_part(png(30, 90)),
+                FormPart::text("alt_text", " second "),
+                image_part(jpeg(50, 50)),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{post}");
+    assert_post_shape(&app, &post);
+    let media = post["media"].as_array().unwrap();
+    let sizes: Vec<_> = media
+        .iter()
+        .map(|m| (m["width"].as_i64().unwrap(), m["height"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(sizes, [(64, 48), (30, 90), (50, 50)]);
+    let alts: Vec<_> = media
+        .iter()
+        .map(|m| m["alt_text"].as_str().unwrap())
+        .collect();
+    assert_eq!(alts, ["first", "second", ""]);
+    assert_eq!(post["alt_text"], "first");
+    assert_eq!(post["caption"], "three");
+    let mut urls = HashSet::new();
+    for item in media {
+        assert!(item["blurhash"].is_string() && item["dominant_color"].is_string());
+        for field in ["image_url", "thumbnail_url"] {
+            let url = item[field].as_str().unwrap();
+            assert!(urls.insert(url.to_owned()), "{url} twice");
+            let response = app.get_bytes(url, &[]).await;
+            assert_eq!(response.status, StatusCode::OK, "{url}");
+            let picture = image::load_from_memory(&response.bytes).unwrap();
+            if field == "image_url" {
+                assert_eq!(
+                    (i64::from(picture.width()), i64::from(picture.height())),
+                    (
+                        item["width"].as_i64().unwrap(),
+                        item["height"].as_i64().unwrap()
+                    )
+                );
+            }
+        }
+    }
+    assert_eq!(app.media_files().len(), 6);
+
+    // The post, the author's list and the follower's feed show the same pictures.
+    let id = post["id"].as_i64().unwrap();
+    assert_eq!(get_post(&app, id, &bob).await["media"], post["media"]);
+    let (status, listed) = app.as_(&bob).posts_of(&ann).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["results"][0]["media"], post["media"]);
+    let (status, feed) = app.as_(&bob).feed().await;
+    assert_eq!(status, StatusCode::OK, "{feed}");
+    assert_eq!(feed["results"][0]["media"], post["media"]);
+    // A post of one picture beside it has one item.
+    let single = app.post_by(&ann, "single").await;
+    let single = get_post(&app, single, &ann).await;
+    assert_eq!(single["media"].as_array().unwrap().len(), 1);
+    assert_post_shape(&app, &single);
+
+    // Editing the text keeps the pictures.
+    let (status, edited) = app
+        .as_(&ann)
+        .edit_post(id, json!({"caption": "edited"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(edited["media"].as_array().unwrap().len(), 3);
+
+    // Deleting the post deletes every file of it.
+    let (status, _) = app.as_(&ann).delete_post(id).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for url in &urls {
+        assert_eq!(app.get_bytes(url, &[]).await.status, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(app.media_files().len(), 2, "{:?}", app.media_files());
+    app.assert_counters_exact().await;
+}
+
+/// Any bad part stores nothing: no row, no file, whichever part it is and whether it is caught
+/// from its header (before anything is processed) or only when decoded (after the pictures
+/// before it were stored).
+async fn one_bad_picture_stores_nothing(app: TestApp) {
+    let ann = app.user("ann").await;
+    let good = jpeg(64, 48);
+    let whole = png(60, 40);
+    let truncated = whole[..whole.len() / 2].to_vec();
+    for (case, parts, status) in [
+        (
+            "not a picture, last",
+            vec![
+                image_part(good.clone()),
+                image_part(png(20, 20)),
+                image_part(b"not a picture".to_vec()),
+            ],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "broken after a good header, last",
+            vec![
+                image_part(good.clone()),
+                image_part(png(20, 20)),
+                image_part(truncated.clone()),
+            ],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "broken first",
+            vec![image_part(truncated.clone()), image_part(good.clone())],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "an empty file among them",
+            vec![image_part(good.clone()), image_part(Vec::new())],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "more alt texts than pictures",
+            vec![
+                image_part(good.clone()),
+                FormPart::text("alt_text", "one"),
+                FormPart::text("alt_text", "two"),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "an alt text too long",
+            vec![
+                image_part(good.clone()),
+                image_part(good.clone()),
+                FormPart::text("alt_text", "fine"),
+                FormPart::text("alt_text", &"x".repeat(1001)),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (got, body) = app.upload_with(Some(&ann.token), parts).await;
+        assert_eq!(got, status, "{case}: {body}");
+        assert!(
+            body["detail"].is_string() && body["code"].is_string(),
+            "{case}: {body}"
+        );
+        app.assert_nothing_posted_by(&ann).await;
+    }
+    app.assert_counters_exact().await;
+}
+
+async fn eleven_pictures_are_400(app: TestApp) {
+    let ann = app.user("ann").await;
+    let parts = |n: u32| {
+        (0..n)
+            .map(|i| image_part(png(10 + i, 10)))
+            .collect::<Vec<_>>()
+    };
+    let (status, body) = app.upload_with(Some(&ann.token), parts(11)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "too_many_images");
+    app.assert_nothing_posted_by(&ann).await;
+    // Ten is the most.
+    let (status, post) = app.upload_with(Some(&ann.token), parts(10)).await;
+    assert_eq!(status, StatusCode::CREATED, "{post}");
+    let widths: Vec<_> = post["media"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["width"].as_i64().unwrap())
+        .collect();
+    assert_eq!(widths, (10..20).collect::<Vec<i64>>());
+    assert_eq!(app.media_files().len(), 20);
 }

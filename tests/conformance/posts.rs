@@ -29,7 +29,106 @@ on_both_backends!(
     feed_of_someone_following_many_authors,
     feed_follows_the_graph_as_it_changes,
     posts_made_before_placeholders_read_without_one,
+    pictures_beyond_the_first_round_trip_in_order,
 );
+
+async fn pictures_beyond_the_first_round_trip_in_order(fx: Fixture) {
+    let db = &fx.db;
+    let author = user(db, "author").await;
+    let viewer = user(db, "viewer").await;
+    db.follow(viewer.id, author.id).await.unwrap();
+    let single = post(db, author.id, "single").await;
+    assert!(single.more_pictures.is_empty());
+    let many = PostRepository::create(
+        db.database(),
+        being_social_domain::ports::NewPost {
+            more_pictures: (1..10).map(|n| new_picture("many", n)).collect(),
+            ..new_post(author.id, "many")
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(many.more_pictures.len(), 9);
+    for (n, picture) in (1..10).zip(&many.more_pictures) {
+        let expected = new_picture("many", n);
+        assert_eq!(picture.image_key, expected.image_key);
+        assert_eq!(picture.thumbnail_key, expected.thumbnail_key);
+        assert_eq!((picture.width, picture.height), (expected.width, 50));
+        assert_eq!(picture.alt_text, expected.alt_text.as_str());
+        assert_eq!(picture.placeholder, expected.placeholder);
+    }
+    let two = PostRepository::create(
+        db.database(),
+        being_social_domain::ports::NewPost {
+            more_pictures: vec![new_picture("two", 1)],
+            ..new_post(author.id, "two")
+        },
+    )
+    .await
+    .unwrap();
+
+    // Every read gives the same pictures: one post, a page of the author's, the feed.
+    assert_eq!(fresh_post(db, many.id).await, many);
+    let listed = db
+        .by_author(author.id, viewer.id, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.items,
+        vec![two.clone(), many.clone(), single.clone()]
+    );
+    let feed = db.feed(viewer.id, PageRequest::first(10)).await.unwrap();
+    assert_eq!(feed.items, vec![two.clone(), many.clone(), single.clone()]);
+    // A text change keeps them.
+    let changes = PostTextChanges {
+        caption: Some(Caption::parse("new").unwrap()),
+        alt_text: None,
+    };
+    let changed = db.update_text(many.id, changes, author.id).await.unwrap();
+    assert_eq!(changed.more_pictures, many.more_pictures);
+
+    // Someone else cannot delete it, and the refusal keeps every picture.
+    assert!(
+        PostRepository::delete(db.database(), many.id, viewer.id)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        fresh_post(db, many.id).await.more_pictures,
+        many.more_pictures
+    );
+    // Deleting it gives back the keys of all its files.
+    let removed = PostRepository::delete(db.database(), many.id, author.id)
+        .await
+        .unwrap();
+    let mut expected = vec!["image-many.jpg".to_owned(), "thumb-many.jpg".to_owned()];
+    for n in 1..10 {
+        let picture = new_picture("many", n);
+        expected.extend([picture.image_key, picture.thumbnail_key]);
+    }
+    let mut got = removed.keys.clone();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+
+    // An account's deletion gives back the keys of every picture of its posts.
+    let removed = AccountRepository::delete(db.database(), author.id)
+        .await
+        .unwrap();
+    let mut got = removed.keys;
+    got.sort();
+    let mut expected = vec![
+        "image-single.jpg".to_owned(),
+        "thumb-single.jpg".to_owned(),
+        "image-two.jpg".to_owned(),
+        "thumb-two.jpg".to_owned(),
+        "image-two-1.jpg".to_owned(),
+        "thumb-two-1.jpg".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(got, expected);
+    assert_no_drift(db).await;
+}
 
 async fn create_round_trips_every_field_and_counts_the_post(fx: Fixture) {
     let db = &fx.db;

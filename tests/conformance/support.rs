@@ -9,7 +9,7 @@ pub use being_social_domain::Resource;
 use being_social_domain::model::{Comment, CommentId, Placeholder, Post, PostId, User, UserId};
 use being_social_domain::pagination::{Cursor, Page, PageRequest};
 use being_social_domain::ports::{
-    AccountRepository, CommentRepository, NewComment, NewPost, NewUser, PostRepository,
+    AccountRepository, CommentRepository, NewComment, NewPicture, NewPost, NewUser, PostRepository,
 };
 use being_social_domain::values::{AltText, Caption, CommentContent, Email, FullName};
 use being_social_domain::{DomainError, Result};
@@ -55,6 +55,22 @@ pub fn new_post(author: UserId, tag: &str) -> NewPost {
         placeholder: Placeholder {
             blurhash: format!("LEHV6nWB2yk8pyo0adR*.7kC{tag}"),
             dominant_color: "#7a5c3e".into(),
+        },
+        more_pictures: Vec::new(),
+    }
+}
+
+/// The `n`-th picture beyond the first of a post tagged `tag`.
+pub fn new_picture(tag: &str, n: usize) -> NewPicture {
+    NewPicture {
+        image_key: format!("image-{tag}-{n}.jpg"),
+        thumbnail_key: format!("thumb-{tag}-{n}.jpg"),
+        width: 100 + i32::try_from(n).expect("a small n"),
+        height: 50,
+        alt_text: AltText::parse(&format!("alt {tag} {n}")).expect("an alt text"),
+        placeholder: Placeholder {
+            blurhash: format!("LKO2?U%2Tw=w]~RBVZRi}};RPxuwH{n}"),
+            dominant_color: "#102030".into(),
         },
     }
 }

@@ -136,6 +136,8 @@ pub struct Post {
     pub alt_text: String,
     /// None for posts made before placeholders were computed.
     pub placeholder: Option<Placeholder>,
+    /// The post's second to last pictures, in order: the fields above describe its first.
+    pub more_pictures: Vec<Picture>,
     pub likes_count: i64,
     pub comments_count: i64,
     /// Whether the viewer the post was read for likes it (false for anonymous reads).
@@ -143,6 +145,20 @@ pub struct Post {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// One picture of a post beyond its first (whose fields are the [`Post`]'s own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picture {
+    pub image_key: String,
+    pub thumbnail_key: String,
+    pub width: i32,
+    pub height: i32,
+    pub alt_text: String,
+    pub placeholder: Placeholder,
+}
+
+/// The most pictures one post may have (Instagram's and Pixelfed's number).
+pub const MAX_PICTURES_PER_POST: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {

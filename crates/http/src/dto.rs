@@ -191,6 +191,9 @@ pub struct PostBody {
     /// The picture's average colour, `#rrggbb` (sRGB); null when `blurhash` is.
     #[schema(pattern = "^#[0-9a-f]{6}$", example = "#7a5c3e")]
     pub dominant_color: Option<String>,
+    /// Every picture of the post, in order (one to ten); the first is the one the fields above
+    /// describe.
+    pub media: Vec<MediaBody>,
     pub likes_count: i64,
     pub comments_count: i64,
     pub liked_by_me: bool,
@@ -200,8 +203,48 @@ pub struct PostBody {
     pub updated_at: String,
 }
 
+/// One picture of a post.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Media)]
+pub struct MediaBody {
+    /// The display image, at most 2048 px on its long edge.
+    pub image_url: String,
+    /// At most 320 px on its long edge.
+    pub thumbnail_url: String,
+    /// Of the display image.
+    pub width: i32,
+    pub height: i32,
+    pub alt_text: String,
+    /// As the post's `blurhash`.
+    #[schema(example = "LEHV6nWB2yk8pyo0adR*.7kCMdnj")]
+    pub blurhash: Option<String>,
+    /// As the post's `dominant_color`.
+    #[schema(pattern = "^#[0-9a-f]{6}$", example = "#7a5c3e")]
+    pub dominant_color: Option<String>,
+}
+
 impl PostBody {
     pub fn new(post: Post, urls: &Urls) -> Self {
+        let first = MediaBody {
+            image_url: urls.media(&post.image_key),
+            thumbnail_url: urls.media(&post.thumbnail_key),
+            width: post.width,
+            height: post.height,
+            alt_text: post.alt_text.clone(),
+            blurhash: post.placeholder.as_ref().map(|p| p.blurhash.clone()),
+            dominant_color: post.placeholder.as_ref().map(|p| p.dominant_color.clone()),
+        };
+        let mut media = Vec::with_capacity(1 + post.more_pictures.len());
+        media.push(first);
+        media.extend(post.more_pictures.into_iter().map(|picture| MediaBody {
+            image_url: urls.media(&picture.image_key),
+            thumbnail_url: urls.media(&picture.thumbnail_key),
+            width: picture.width,
+            height: picture.height,
+            alt_text: picture.alt_text,
+            blurhash: Some(picture.placeholder.blurhash),
+            dominant_color: Some(picture.placeholder.dominant_color),
+        }));
         Self {
             id: post.id.get(),
             author: AuthorBody::new(post.author, urls),
@@ -213,6 +256,7 @@ impl PostBody {
             alt_text: post.alt_text,
             blurhash: post.placeholder.as_ref().map(|p| p.blurhash.clone()),
             dominant_color: post.placeholder.map(|p| p.dominant_color),
+            media,
             likes_count: post.likes_count,
             comments_count: post.comments_count,
             liked_by_me: post.liked_by_me,

@@ -97,11 +97,12 @@ impl UploadMemory {
     }
 }
 
-/// The fields read; a repeated field keeps its last value.
+/// The fields read, each name's values in the order they came ([`FormData::files`],
+/// [`FormData::texts`]); read one at a time, a repeated field gives its last value.
 #[derive(Debug)]
 pub struct FormData {
-    texts: HashMap<&'static str, String>,
-    files: HashMap<&'static str, Vec<u8>>,
+    texts: HashMap<&'static str, Vec<String>>,
+    files: HashMap<&'static str, Vec<Vec<u8>>>,
     held: UploadReservation,
 }
 
@@ -111,25 +112,38 @@ impl FormData {
         self.held
     }
 
+    /// The field's last value.
     pub fn text(&mut self, name: &str) -> Option<String> {
-        self.texts.remove(name)
+        self.texts.remove(name).and_then(|mut values| values.pop())
+    }
+
+    /// Every value of the field, in the order they came.
+    pub fn texts(&mut self, name: &str) -> Vec<String> {
+        self.texts.remove(name).unwrap_or_default()
     }
 
     pub fn has_file(&self, name: &str) -> bool {
         self.files.contains_key(name)
     }
 
-    /// The file's bytes; a file field sent empty is a validation error on it.
+    /// The bytes of the field's last file; a file field sent empty is a validation error on it.
     ///
     /// # Errors
     /// `Validation` for an empty file.
     pub fn file(&mut self, name: &'static str) -> Result<Option<Vec<u8>>, ApiError> {
-        match self.files.remove(name) {
-            Some(bytes) if bytes.is_empty() => {
-                Err(ApiError::validation(name, "The submitted file is empty."))
-            }
-            other => Ok(other),
+        Ok(self.files(name)?.pop())
+    }
+
+    /// The bytes of every file of the field, in the order they came.
+    ///
+    /// # Errors
+    /// `Validation` if any of them is empty.
+    pub fn files(&mut self, name: &'static str) -> Result<Vec<Vec<u8>>, ApiError> {
+        let files = self.files.remove(name).unwrap_or_default();
+        if files.iter().any(Vec::is_empty) {
+            return Err(ApiError::validation(name, "The submitted file is empty."));
         }
+        Ok(files)
     }
 }
 
@@ -224,8 +238,12 @@ pub async fn read_form(
         };
         // A file is read into one buffer sized by the declared length (within its cap), not one
         // that doubles as it grows: ten concurrent 10 MiB uploads hold 100 MiB, not up to 240.
+        // With several files, each is at most what the body has left.
         let mut bytes = match target {
-            Target::File(_) => Vec::with_capacity(declared.unwrap_or(0).min(cap)),
+            Target::File(_) => {
+                let held: usize = form.files.values().flatten().map(Vec::len).sum();
+                Vec::with_capacity(declared.unwrap_or(0).saturating_sub(held).min(cap))
+            }
             _ => Vec::new(),
         };
         while let Some(chunk) = field.next().await {
@@ -248,12 +266,12 @@ pub async fn read_form(
         }
         match target {
             Target::File(name) => {
-                form.files.insert(name, bytes);
+                form.files.entry(name).or_default().push(bytes);
             }
             Target::Text(name) => {
                 let text = String::from_utf8(bytes)
                     .map_err(|_| ApiError::validation(name, "The value is not UTF-8 text."))?;
-                form.texts.insert(name, text);
+                form.texts.entry(name).or_default().push(text);
             }
             Target::Skip => {}
         }
@@ -320,6 +338,33 @@ mod tests {
         assert_eq!(form.text("caption").as_deref(), Some("hi"));
         assert_eq!(form.file("image").ok().flatten(), Some(b"\x89PNG".to_vec()));
         assert!(!form.has_file("other"));
+    }
+
+    #[actix_web::test]
+    async fn repeated_fields_keep_their_order() {
+        let bytes = body(&[
+            ("image", b"one"),
+            ("caption", b"a"),
+            ("image", b"two"),
+            ("caption", b"b"),
+            ("image", b"three"),
+        ]);
+        let form = read(bytes, "multipart/form-data; boundary=XB", 100).await;
+        let Ok(mut form) = form else {
+            panic!("read failed: {form:?}")
+        };
+        assert_eq!(form.texts("caption"), ["a", "b"]);
+        assert!(form.texts("caption").is_empty());
+        let files = form.files("image").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(files, [&b"one"[..], b"two", b"three"]);
+
+        // One empty file among them is a validation error.
+        let bytes = body(&[("image", b"one"), ("image", b"")]);
+        let form = read(bytes, "multipart/form-data; boundary=XB", 100).await;
+        let Ok(mut form) = form else {
+            panic!("read failed: {form:?}")
+        };
+        assert!(form.files("image").is_err());
     }
 
     fn assert_too_large(form: Result<FormData, ApiError>) {

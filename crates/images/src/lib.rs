@@ -103,12 +103,10 @@ impl RustImageProcessor {
     }
 }
 
-#[async_trait]
-impl ImageProcessor for RustImageProcessor {
-    async fn process(&self, bytes: Vec<u8>, purpose: ImagePurpose) -> Result<ProcessedImage> {
-        let limits = self.limits.clone();
-        let (plan, bytes) = blocking(move || (Plan::new(&bytes, purpose, &limits), bytes)).await?;
-        let plan = plan?;
+impl RustImageProcessor {
+    /// The plan of `bytes`, refused when it needs more than the whole budget.
+    fn plan(&self, bytes: &[u8], purpose: ImagePurpose) -> Result<Plan> {
+        let plan = Plan::new(bytes, purpose, &self.limits)?;
         if plan.cost > self.budget.bytes() {
             return Err(DomainError::BadRequest {
                 code: "image_too_large",
@@ -120,6 +118,16 @@ impl ImageProcessor for RustImageProcessor {
                 ),
             });
         }
+        Ok(plan)
+    }
+}
+
+#[async_trait]
+impl ImageProcessor for RustImageProcessor {
+    async fn process(&self, bytes: Vec<u8>, purpose: ImagePurpose) -> Result<ProcessedImage> {
+        let this = self.clone();
+        let (plan, bytes) = blocking(move || (this.plan(&bytes, purpose), bytes)).await?;
+        let plan = plan?;
         let permit = self.budget.reserve(plan.cost).await?;
         // The permit moves into the blocking job: the memory stays reserved until the job ends,
         // even if the request is dropped while it runs.
@@ -129,6 +137,10 @@ impl ImageProcessor for RustImageProcessor {
             processed
         })
         .await?
+    }
+
+    fn check(&self, bytes: &[u8], purpose: ImagePurpose) -> Result<()> {
+        self.plan(bytes, purpose).map(drop)
     }
 }
 

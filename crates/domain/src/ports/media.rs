@@ -32,4 +32,13 @@ pub trait ImageProcessor: Send + Sync {
     /// "image_bad_shape", .. }` if its long edge or aspect ratio is over the limit, and
     /// `Overloaded` if the processor has no room for it within its wait.
     async fn process(&self, bytes: Vec<u8>, purpose: ImagePurpose) -> Result<ProcessedImage>;
+
+    /// Whether [`Self::process`] would take `bytes`, judged from the header alone (format, size,
+    /// shape, memory) without decoding anything: a post of several pictures refuses a bad one
+    /// before any of them is processed. Reading a header costs microseconds.
+    ///
+    /// # Errors
+    /// As [`Self::process`], but never `Overloaded`; a picture that passes may still fail there
+    /// (a header followed by broken data).
+    fn check(&self, bytes: &[u8], purpose: ImagePurpose) -> Result<()>;
 }

@@ -18,6 +18,21 @@ pub struct NewPost {
     pub caption: Caption,
     pub alt_text: AltText,
     pub placeholder: Placeholder,
+    /// The second to last pictures, in order (at most [`MAX_PICTURES_PER_POST`] - 1).
+    ///
+    /// [`MAX_PICTURES_PER_POST`]: crate::model::MAX_PICTURES_PER_POST
+    pub more_pictures: Vec<NewPicture>,
+}
+
+/// A picture of a new post beyond its first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPicture {
+    pub image_key: String,
+    pub thumbnail_key: String,
+    pub width: i32,
+    pub height: i32,
+    pub alt_text: AltText,
+    pub placeholder: Placeholder,
 }
 
 /// Text changes to a post; `None` leaves a field as it is.
@@ -30,7 +45,8 @@ pub struct PostTextChanges {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait PostRepository: Send + Sync {
-    /// Inserts the post and adds one to the author's `post_count` in the same transaction.
+    /// Inserts the post with all its pictures and adds one to the author's `post_count` in the
+    /// same transaction.
     ///
     /// # Errors
     /// MUST return `NotFound(Resource::User)` if the author no longer exists.
@@ -51,8 +67,9 @@ pub trait PostRepository: Send + Sync {
         viewer: UserId,
     ) -> Result<Post>;
 
-    /// Deletes the post of `author` with its likes and comments, subtracting one from the
-    /// author's `post_count` in the same transaction. Returns the media keys to remove.
+    /// Deletes the post of `author` with its pictures, likes and comments, subtracting one from
+    /// the author's `post_count` in the same transaction. Returns the media keys to remove: those
+    /// of every picture.
     ///
     /// # Errors
     /// MUST return `NotFound(Resource::Post)` if no post with this id belongs to `author`.

@@ -1,13 +1,14 @@
-//! Posts: publishing a picture, reading, editing and deleting a post, an author's posts.
+//! Posts: publishing pictures, reading, editing and deleting a post, an author's posts.
 
 use std::sync::Arc;
 
 use super::{Ports, UserRef, resolve_user};
 use crate::Resource;
-use crate::model::{ImagePurpose, Post, PostId, UserId};
+use crate::model::{ImagePurpose, MAX_PICTURES_PER_POST, Post, PostId, UserId};
 use crate::pagination::{Page, PageRequest};
 use crate::ports::{
-    AccountRepository, ImageProcessor, MediaStore, NewPost, PostRepository, PostTextChanges,
+    AccountRepository, ImageProcessor, MediaStore, NewPicture, NewPost, PostRepository,
+    PostTextChanges,
 };
 use crate::values::{AltText, Caption};
 use crate::{DomainError, FieldErrors, Result};
@@ -48,56 +49,131 @@ impl PostService {
         }
     }
 
-    /// Publishes a picture. The text is checked before the picture is decoded; the files are
-    /// stored before the row is written, and removed again if the row cannot be.
+    /// Publishes up to [`MAX_PICTURES_PER_POST`] pictures as one post, in the order given. The
+    /// `n`-th alt text describes the `n`-th picture (pictures without one get an empty one).
+    ///
+    /// All or nothing: the text and every picture's header are checked before any picture is
+    /// decoded; the pictures are then processed one after the other (each reserves its own
+    /// share of the image budget, never all of them at once), and each one's files are stored
+    /// as soon as it is done; the row (with every picture) is written last. Should any step
+    /// fail, every file stored so far is removed again and nothing is written.
     ///
     /// # Errors
-    /// `Validation`, `UnsupportedMediaType`, `BadRequest("image_too_large")`.
+    /// `Validation` (no picture, more alt texts than pictures, a text too long),
+    /// `BadRequest("too_many_images")`, and what [`ImageProcessor::process`] returns.
     pub async fn create(
         &self,
         author: UserId,
-        image: Vec<u8>,
+        images: Vec<Vec<u8>>,
         caption: Option<&str>,
-        alt_text: Option<&str>,
+        alt_texts: Vec<String>,
     ) -> Result<Post> {
-        let text = text_fields(caption, alt_text)?;
+        let mut errors = FieldErrors::default();
+        let caption = errors.check("caption", Caption::parse(caption.unwrap_or_default()));
+        let alts: Vec<Option<AltText>> = alt_texts
+            .iter()
+            .map(|text| errors.check("alt_text", AltText::parse(text)))
+            .collect();
+        errors.into_result()?;
+        if images.is_empty() {
+            return Err(DomainError::validation("image", "No file was submitted."));
+        }
+        if images.len() > MAX_PICTURES_PER_POST {
+            return Err(DomainError::BadRequest {
+                code: "too_many_images",
+                detail: format!(
+                    "A post has at most {MAX_PICTURES_PER_POST} pictures; {} were sent.",
+                    images.len()
+                ),
+            });
+        }
+        if alts.len() > images.len() {
+            return Err(DomainError::validation(
+                "alt_text",
+                "There are more alt texts than pictures: the n-th alt_text describes the n-th \
+                 image.",
+            ));
+        }
+        let empty = AltText::parse("").map_err(DomainError::internal)?;
+        let caption = caption.ok_or_else(|| DomainError::internal("a caption without error"))?;
+        let mut alts: Vec<AltText> = alts
+            .into_iter()
+            .map(|alt| alt.unwrap_or_else(|| empty.clone()))
+            .collect();
+        alts.resize(images.len(), empty);
+        for image in &images {
+            self.images.check(image, ImagePurpose::Post)?;
+        }
+
+        let mut stored = Vec::new();
+        let mut pictures = Vec::with_capacity(images.len());
+        for (image, alt_text) in images.into_iter().zip(alts) {
+            match self.publish_picture(image, alt_text, &mut stored).await {
+                Ok(picture) => pictures.push(picture),
+                Err(err) => {
+                    self.discard(stored).await;
+                    return Err(err);
+                }
+            }
+        }
+        let mut pictures = pictures.into_iter();
+        let Some(first) = pictures.next() else {
+            return Err(DomainError::internal("a post without pictures"));
+        };
+        let new_post = NewPost {
+            author,
+            image_key: first.image_key,
+            thumbnail_key: first.thumbnail_key,
+            width: first.width,
+            height: first.height,
+            caption,
+            alt_text: first.alt_text,
+            placeholder: first.placeholder,
+            more_pictures: pictures.collect(),
+        };
+        match self.posts.create(new_post).await {
+            Ok(post) => Ok(post),
+            Err(err) => {
+                self.discard(stored).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Processes one picture and stores its files, adding their keys to `stored` as each is
+    /// written (so that the caller can remove them all should a later step fail).
+    async fn publish_picture(
+        &self,
+        image: Vec<u8>,
+        alt_text: AltText,
+        stored: &mut Vec<String>,
+    ) -> Result<NewPicture> {
         let processed = self.images.process(image, ImagePurpose::Post).await?;
         let (width, height) = (processed.display.width, processed.display.height);
         let image_key = self
             .media
             .put(processed.display.bytes, processed.display.format)
             .await?;
-        let thumbnail_key = match self
+        stored.push(image_key.clone());
+        let thumbnail_key = self
             .media
             .put(processed.thumbnail.bytes, processed.thumbnail.format)
-            .await
-        {
-            Ok(key) => key,
-            Err(err) => {
-                let _ = self.media.delete(vec![image_key]).await;
-                return Err(err);
-            }
-        };
-        let new_post = NewPost {
-            author,
-            image_key: image_key.clone(),
-            thumbnail_key: thumbnail_key.clone(),
+            .await?;
+        stored.push(thumbnail_key.clone());
+        Ok(NewPicture {
+            image_key,
+            thumbnail_key,
             width: i32::try_from(width).map_err(DomainError::internal)?,
             height: i32::try_from(height).map_err(DomainError::internal)?,
-            caption: text
-                .caption
-                .unwrap_or(Caption::parse("").map_err(DomainError::internal)?),
-            alt_text: text
-                .alt_text
-                .unwrap_or(AltText::parse("").map_err(DomainError::internal)?),
+            alt_text,
             placeholder: processed.placeholder,
-        };
-        match self.posts.create(new_post).await {
-            Ok(post) => Ok(post),
-            Err(err) => {
-                let _ = self.media.delete(vec![image_key, thumbnail_key]).await;
-                Err(err)
-            }
+        })
+    }
+
+    /// Removes files that no row refers to (best effort: a failure is logged by the store).
+    async fn discard(&self, keys: Vec<String>) {
+        if !keys.is_empty() {
+            let _ = self.media.delete(keys).await;
         }
     }
 
@@ -137,9 +213,7 @@ impl PostService {
         self.ensure_author(id, me, "Only the author may delete a post.")
             .await?;
         let removed = self.posts.delete(id, me).await?;
-        if !removed.keys.is_empty() {
-            let _ = self.media.delete(removed.keys).await;
-        }
+        self.discard(removed.keys).await;
         Ok(())
     }
 
@@ -189,6 +263,7 @@ mod tests {
     #[tokio::test]
     async fn stored_files_are_removed_when_the_row_cannot_be_written() {
         let mut images = MockImageProcessor::new();
+        images.expect_check().returning(|_, _| Ok(()));
         images.expect_process().returning(|_, _| {
             Ok(ProcessedImage {
                 display: encoded(),
@@ -215,7 +290,7 @@ mod tests {
             .expect_create()
             .returning(|_| Err(DomainError::NotFound(Resource::User)));
         let err = service(posts, images, media)
-            .create(UserId::new(1), vec![1, 2, 3], Some("hello"), None)
+            .create(UserId::new(1), vec![vec![1, 2, 3]], Some("hello"), vec![])
             .await
             .err();
         assert!(matches!(err, Some(DomainError::NotFound(Resource::User))));
@@ -230,10 +305,146 @@ mod tests {
         );
         let caption = "x".repeat(2201);
         let err = svc
-            .create(UserId::new(1), vec![1], Some(&caption), None)
+            .create(UserId::new(1), vec![vec![1]], Some(&caption), vec![])
             .await
             .err();
         assert!(matches!(err, Some(DomainError::Validation(_))));
+    }
+
+    fn processed() -> ProcessedImage {
+        ProcessedImage {
+            display: encoded(),
+            thumbnail: encoded(),
+            placeholder: Placeholder {
+                blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj".into(),
+                dominant_color: "#808080".into(),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn one_bad_picture_stores_nothing() {
+        // The third of three pictures fails to decode: the files of the first two go again and
+        // no row is written.
+        let mut images = MockImageProcessor::new();
+        images.expect_check().times(3).returning(|_, _| Ok(()));
+        images.expect_process().times(3).returning(|bytes, _| {
+            if bytes == [3] {
+                Err(DomainError::UnsupportedMediaType)
+            } else {
+                Ok(processed())
+            }
+        });
+        let mut media = MockMediaStore::new();
+        let mut n = 0;
+        media.expect_put().times(4).returning(move |_, _| {
+            n += 1;
+            Ok(format!("key{n}"))
+        });
+        media
+            .expect_delete()
+            .withf(|keys| keys.len() == 4 && keys[0] == "key1" && keys[3] == "key4")
+            .times(1)
+            .returning(|_| Ok(()));
+        let err = service(MockPostRepository::new(), images, media)
+            .create(
+                UserId::new(1),
+                vec![vec![1], vec![2], vec![3]],
+                None,
+                vec![],
+            )
+            .await
+            .err();
+        assert!(matches!(err, Some(DomainError::UnsupportedMediaType)));
+    }
+
+    #[tokio::test]
+    async fn a_bad_header_refuses_the_post_before_any_picture_is_processed() {
+        let mut images = MockImageProcessor::new();
+        images.expect_check().returning(|bytes, _| {
+            if bytes == [2] {
+                Err(DomainError::UnsupportedMediaType)
+            } else {
+                Ok(())
+            }
+        });
+        let svc = service(MockPostRepository::new(), images, MockMediaStore::new());
+        let err = svc
+            .create(UserId::new(1), vec![vec![1], vec![2]], None, vec![])
+            .await
+            .err();
+        assert!(matches!(err, Some(DomainError::UnsupportedMediaType)));
+    }
+
+    #[tokio::test]
+    async fn eleven_pictures_or_more_alt_texts_than_pictures_are_refused() {
+        let svc = service(
+            MockPostRepository::new(),
+            MockImageProcessor::new(),
+            MockMediaStore::new(),
+        );
+        let err = svc
+            .create(UserId::new(1), vec![vec![1]; 11], None, vec![])
+            .await
+            .err();
+        assert!(
+            matches!(
+                err,
+                Some(DomainError::BadRequest {
+                    code: "too_many_images",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        let err = svc
+            .create(
+                UserId::new(1),
+                vec![vec![1]],
+                None,
+                vec!["a".into(), "b".into()],
+            )
+            .await
+            .err();
+        assert!(matches!(err, Some(DomainError::Validation(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn alt_texts_pair_with_pictures_in_order() {
+        let mut images = MockImageProcessor::new();
+        images.expect_check().returning(|_, _| Ok(()));
+        images.expect_process().returning(|_, _| Ok(processed()));
+        let mut media = MockMediaStore::new();
+        let mut n = 0;
+        media.expect_put().returning(move |_, _| {
+            n += 1;
+            Ok(format!("key{n}"))
+        });
+        let mut posts = MockPostRepository::new();
+        posts
+            .expect_create()
+            .withf(|post| {
+                post.alt_text.as_str() == "first"
+                    && post.image_key == "key1"
+                    && post.more_pictures.len() == 2
+                    && post.more_pictures[0].alt_text.as_str() == "second"
+                    && post.more_pictures[0].image_key == "key3"
+                    && post.more_pictures[1].alt_text.as_str().is_empty()
+                    && post.more_pictures[1].thumbnail_key == "key6"
+            })
+            .times(1)
+            .returning(|_| Err(DomainError::Unavailable("stop here".into())));
+        media.expect_delete().times(1).returning(|_| Ok(()));
+        let err = service(posts, images, media)
+            .create(
+                UserId::new(1),
+                vec![vec![1], vec![2], vec![3]],
+                None,
+                vec!["first".into(), " second ".into()],
+            )
+            .await
+            .err();
+        assert!(matches!(err, Some(DomainError::Unavailable(_))), "{err:?}");
     }
 
     #[tokio::test]

@@ -38,19 +38,24 @@ const CREATE_FORM: FormSpec = FormSpec {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct CreatePostForm {
-    /// JPEG, PNG, WebP or GIF, whatever its name or declared type; stored re-encoded without
-    /// metadata.
-    #[schema(value_type = String, format = Binary)]
-    image: Vec<u8>,
+    /// One to ten pictures, one `image` part each, in the order the post shows them: JPEG, PNG,
+    /// WebP or GIF, whatever their names or declared types; stored re-encoded without metadata.
+    /// Together within the upload limit.
+    #[schema(value_type = Vec<String>, format = Binary, min_items = 1, max_items = 10)]
+    image: Vec<Vec<u8>>,
     /// At most 2,200 characters after trimming surrounding whitespace (the schema has no `maxLength`: it would count the whitespace).
     caption: Option<String>,
-    /// At most 1,000 characters, trimmed likewise.
-    alt_text: Option<String>,
+    /// One `alt_text` part per picture, in the same order: the n-th describes the n-th `image`
+    /// (pictures without one get an empty alt text; more alt texts than pictures is a `400`).
+    /// Each at most 1,000 characters, trimmed likewise.
+    #[schema(max_items = 10)]
+    alt_text: Option<Vec<String>>,
 }
 
-/// Post a picture
+/// Post one to ten pictures
 ///
-/// Multipart only (anything else: `415`).
+/// Multipart only (anything else: `415`). All or nothing: if any picture is refused, nothing
+/// is stored. Eleven pictures or more: `400 too_many_images`.
 #[utoipa::path(post, path = "/posts/create/", tag = "posts", security(("token" = []), ("bearer" = [])),
     request_body(content = CreatePostForm, content_type = "multipart/form-data"),
     responses((status = 201, description = "The new post", body = PostBody)))]
@@ -69,11 +74,12 @@ async fn create(
         &state.uploads,
     )
     .await?;
-    let Some(image) = form.file("image")? else {
+    let images = form.files("image")?;
+    if images.is_empty() {
         return Err(ApiError::validation("image", "No file was submitted."));
-    };
+    }
     let caption = form.text("caption");
-    let alt_text = form.text("alt_text");
+    let alt_texts = form.texts("alt_text");
     let held = form.into_reservation();
     let me = auth.user.id;
     let post = detached(async move {
@@ -81,7 +87,7 @@ async fn create(
         state
             .services
             .posts
-            .create(me, image, caption.as_deref(), alt_text.as_deref())
+            .create(me, images, caption.as_deref(), alt_texts)
             .await
     })
     .await?;

@@ -13,8 +13,10 @@ use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
 
-use super::models::{NewUserRow, UserChangeset, UserRow};
-use super::schema::{Ts, comments, feed_entries, feed_state, follows, likes, posts, tokens, users};
+use super::models::{NewUserRow, PostMediaRow, UserChangeset, UserRow};
+use super::schema::{
+    Ts, comments, feed_entries, feed_state, follows, likes, post_media, posts, tokens, users,
+};
 use super::{Database, DbError, DbResult, Dialect, IDS_PER_STATEMENT, is_violation};
 use being_social_domain::Resource;
 
@@ -180,7 +182,16 @@ impl Database {
                 .execute(conn)
                 .await?;
 
-            // Its own posts (their likes and comments cascade), tokens, and the account.
+            // Its own posts (their likes and comments cascade; their other pictures too, read
+            // first for their keys), tokens, and the account.
+            let mut more: Vec<String> = Vec::new();
+            for chunk in own_posts.chunks(IDS_PER_STATEMENT) {
+                let rows: Vec<PostMediaRow> = diesel::delete(post_media::table.filter(post_media::post_id.eq_any(chunk)))
+                    .returning(PostMediaRow::as_returning())
+                    .get_results(conn)
+                    .await?;
+                more.extend(rows.into_iter().flat_map(PostMediaRow::keys));
+            }
             let media: Vec<(String, String)> = diesel::delete(posts::table.filter(posts::author_id.eq(id)))
                 .returning((posts::image_key, posts::thumbnail_key))
                 .get_results(conn)
@@ -192,6 +203,7 @@ impl Database {
                 .await
                 .optional()?;
             let mut keys: Vec<String> = media.into_iter().flat_map(|(a, b)| [a, b]).collect();
+            keys.extend(more);
             keys.extend(avatar.flatten());
             Ok(RemovedMedia { keys })
         })

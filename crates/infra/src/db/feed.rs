@@ -38,7 +38,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::models::{AuthorRow, PostRow};
-use super::page::{PostWithLike, into_posts, post_cursor};
+use super::page::{PostWithLike, post_cursor};
 use super::schema::{Ts, feed_entries, feed_outbox, feed_state, follows, likes, posts, users};
 use super::{Database, DbResult, Dialect, newest_first_start};
 
@@ -637,7 +637,11 @@ impl FeedRepository for Database {
             with_conn!(self, conn => DbResult::Ok(conn.page(viewer.get(), start, limit).await?))
         }
         .await?;
-        Ok(Page::from_rows(into_posts(rows), &page, post_cursor))
+        Ok(Page::from_rows(
+            self.posts_with_pictures(rows).await?,
+            &page,
+            post_cursor,
+        ))
     }
 }
 

@@ -2,11 +2,11 @@
 //! their conversion into domain entities.
 
 use being_social_domain::model::{
-    Comment, CommentId, Placeholder, Post, PostId, User, UserId, UserSummary,
+    Comment, CommentId, Picture, Placeholder, Post, PostId, User, UserId, UserSummary,
 };
 use diesel::prelude::*;
 
-use super::schema::{Ts, comments, follows, likes, posts, tokens, users};
+use super::schema::{Ts, comments, follows, likes, post_media, posts, tokens, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -118,6 +118,7 @@ pub struct PostRow {
     pub updated_at: Ts,
     pub blurhash: Option<String>,
     pub dominant_color: Option<String>,
+    pub picture_count: i16,
 }
 
 impl PostRow {
@@ -137,6 +138,7 @@ impl PostRow {
                     dominant_color,
                 },
             ),
+            more_pictures: Vec::new(),
             likes_count: self.likes_count,
             comments_count: self.comments_count,
             liked_by_me,
@@ -158,8 +160,45 @@ pub struct NewPostRow<'a> {
     pub alt_text: &'a str,
     pub blurhash: &'a str,
     pub dominant_color: &'a str,
+    pub picture_count: i16,
     pub created_at: Ts,
     pub updated_at: Ts,
+}
+
+/// A post's picture beyond its first, as stored and read.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = post_media, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct PostMediaRow {
+    pub post_id: i64,
+    pub position: i16,
+    pub image_key: String,
+    pub thumbnail_key: String,
+    pub width: i32,
+    pub height: i32,
+    pub alt_text: String,
+    pub blurhash: String,
+    pub dominant_color: String,
+}
+
+impl PostMediaRow {
+    pub fn into_picture(self) -> Picture {
+        Picture {
+            image_key: self.image_key,
+            thumbnail_key: self.thumbnail_key,
+            width: self.width,
+            height: self.height,
+            alt_text: self.alt_text,
+            placeholder: Placeholder {
+                blurhash: self.blurhash,
+                dominant_color: self.dominant_color,
+            },
+        }
+    }
+
+    /// The keys of its files.
+    pub fn keys(self) -> [String; 2] {
+        [self.image_key, self.thumbnail_key]
+    }
 }
 
 #[derive(Debug, Default, AsChangeset)]

@@ -1,10 +1,14 @@
 //! Posts, likes and the feed.
 //!
 //! A page of posts is one query, whatever its size: the posts joined with their authors and with
-//! the viewer's like of each. Creating a post copies it into feeds (db/feed.rs).
+//! the viewer's like of each; plus one for the pictures beyond the first of all its posts, made
+//! only when one of them has more than one (`posts.picture_count`). Creating a post copies it
+//! into feeds (db/feed.rs).
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use being_social_domain::model::{Post, PostId, UserId};
+use being_social_domain::model::{Picture, Post, PostId, UserId};
 use being_social_domain::pagination::{Page, PageRequest};
 use being_social_domain::ports::{NewPost, PostRepository, PostTextChanges, RemovedMedia};
 use being_social_domain::{DomainError, Result};
@@ -13,9 +17,9 @@ use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
 
 use super::feed::{Entry, FeedRows};
-use super::models::{AuthorRow, NewPostRow, PostRow, PostTextChangeset};
+use super::models::{AuthorRow, NewPostRow, PostMediaRow, PostRow, PostTextChangeset};
 use super::page::{PostWithLike, into_posts, post_cursor};
-use super::schema::{Ts, likes, posts, users};
+use super::schema::{Ts, likes, post_media, posts, users};
 use super::{Database, DbResult, Dialect, is_violation, newest_first_start};
 use being_social_domain::Resource;
 
@@ -39,7 +43,40 @@ impl Database {
             .select(post_with_like_columns!())
             .load(conn)
             .await?);
-        Ok(in_order_of(ids, into_posts(rows)))
+        Ok(in_order_of(ids, self.posts_with_pictures(rows).await?))
+    }
+
+    /// The posts of a page's rows, each with its pictures beyond the first: one query for the
+    /// whole page, and none when each of its posts has only one.
+    pub(crate) async fn posts_with_pictures(&self, rows: Vec<PostWithLike>) -> DbResult<Vec<Post>> {
+        let ids: Vec<i64> = rows
+            .iter()
+            .filter(|(post, _, _)| post.picture_count > 1)
+            .map(|(post, _, _)| post.id)
+            .collect();
+        let mut posts = into_posts(rows);
+        if ids.is_empty() {
+            return Ok(posts);
+        }
+        let media: Vec<PostMediaRow> = with_conn!(self, conn => post_media::table
+            .filter(post_media::post_id.eq_any(&ids))
+            .order((post_media::post_id, post_media::position))
+            .select(PostMediaRow::as_select())
+            .load(conn)
+            .await?);
+        let mut by_post: HashMap<i64, Vec<Picture>> = HashMap::new();
+        for row in media {
+            by_post
+                .entry(row.post_id)
+                .or_default()
+                .push(row.into_picture());
+        }
+        for post in &mut posts {
+            if let Some(pictures) = by_post.remove(&post.id.get()) {
+                post.more_pictures = pictures;
+            }
+        }
+        Ok(posts)
     }
 }
 
@@ -48,6 +85,8 @@ impl PostRepository for Database {
     #[tracing::instrument(skip_all, fields(author = post.author.get()))]
     async fn create(&self, post: NewPost) -> Result<Post> {
         let now = Ts::now();
+        let picture_count = i16::try_from(1 + post.more_pictures.len())
+            .map_err(|_| DomainError::internal("too many pictures"))?;
         let row = NewPostRow {
             author_id: post.author.get(),
             image_key: &post.image_key,
@@ -58,9 +97,26 @@ impl PostRepository for Database {
             alt_text: post.alt_text.as_str(),
             blurhash: &post.placeholder.blurhash,
             dominant_color: &post.placeholder.dominant_color,
+            picture_count,
             created_at: now,
             updated_at: now,
         };
+        let more: Vec<PostMediaRow> = post
+            .more_pictures
+            .iter()
+            .zip(1i16..)
+            .map(|(picture, position)| PostMediaRow {
+                post_id: 0,
+                position,
+                image_key: picture.image_key.clone(),
+                thumbnail_key: picture.thumbnail_key.clone(),
+                width: picture.width,
+                height: picture.height,
+                alt_text: picture.alt_text.as_str().to_owned(),
+                blurhash: picture.placeholder.blurhash.clone(),
+                dominant_color: picture.placeholder.dominant_color.clone(),
+            })
+            .collect();
         let rules = self.feed;
         let result: DbResult<(PostRow, AuthorRow)> = async {
             transaction!(self, conn => {
@@ -69,6 +125,14 @@ impl PostRepository for Database {
                     .returning(PostRow::as_returning())
                     .get_result(conn)
                     .await?;
+                // One statement per picture (at most nine): diesel's multi-row insert is
+                // PostgreSQL's only.
+                for picture in &more {
+                    diesel::insert_into(post_media::table)
+                        .values(PostMediaRow { post_id: created.id, ..picture.clone() })
+                        .execute(conn)
+                        .await?;
+                }
                 let (author, followers, until): (AuthorRow, i64, Option<Ts>) =
                     diesel::update(users::table.find(row.author_id))
                         .set(users::post_count.eq(users::post_count + 1))
@@ -82,7 +146,11 @@ impl PostRepository for Database {
         }
         .await;
         match result {
-            Ok((created, author)) => Ok(created.into_post(author, false)),
+            Ok((created, author)) => {
+                let mut post = created.into_post(author, false);
+                post.more_pictures = more.into_iter().map(PostMediaRow::into_picture).collect();
+                Ok(post)
+            }
             Err(err) if is_violation(&err, &DatabaseErrorKind::ForeignKeyViolation) => {
                 Err(DomainError::NotFound(Resource::User))
             }
@@ -153,6 +221,15 @@ impl PostRepository for Database {
             transaction!(self, conn => {
                 // Users before posts: the author's row first, then the post's.
                 conn.lock_users(&[author]).await?;
+                // Its other pictures first, to read their keys (the post's deletion would
+                // cascade to them); should the post not be the author's, the transaction rolls
+                // back and they are there again.
+                let more: Vec<PostMediaRow> = diesel::delete(
+                    post_media::table.filter(post_media::post_id.eq(id)),
+                )
+                .returning(PostMediaRow::as_returning())
+                .get_results(conn)
+                .await?;
                 let deleted: Option<(String, String)> = diesel::delete(
                     posts::table.filter(posts::id.eq(id)).filter(posts::author_id.eq(author)),
                 )
@@ -167,7 +244,9 @@ impl PostRepository for Database {
                     .set(users::post_count.eq(users::post_count - 1))
                     .execute(conn)
                     .await?;
-                Ok(vec![image, thumbnail])
+                let mut keys = vec![image, thumbnail];
+                keys.extend(more.into_iter().flat_map(PostMediaRow::keys));
+                Ok(keys)
             })
         }
         .await?;
@@ -200,6 +279,10 @@ impl PostRepository for Database {
             })
         }
         .await?;
-        Ok(Page::from_rows(into_posts(rows), &page, post_cursor))
+        Ok(Page::from_rows(
+            self.posts_with_pictures(rows).await?,
+            &page,
+            post_cursor,
+        ))
     }
 }

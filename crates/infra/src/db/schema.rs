@@ -137,6 +137,25 @@ diesel::table! {
         updated_at -> Instant,
         blurhash -> Nullable<Text>,
         dominant_color -> Nullable<Text>,
+        /// 1 to 10; the second to tenth pictures are in `post_media`.
+        picture_count -> SmallInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    /// The second to tenth pictures of a post (the first is in its `posts` row).
+    post_media (post_id, position) {
+        post_id -> BigInt,
+        position -> SmallInt,
+        image_key -> Text,
+        thumbnail_key -> Text,
+        width -> Integer,
+        height -> Integer,
+        alt_text -> Text,
+        blurhash -> Text,
+        dominant_color -> Text,
     }
 }
 
@@ -216,11 +235,13 @@ diesel::joinable!(comments -> posts (post_id));
 diesel::joinable!(likes -> posts (post_id));
 diesel::joinable!(likes -> users (user_id));
 diesel::joinable!(feed_entries -> posts (post_id));
+diesel::joinable!(post_media -> posts (post_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     tokens,
     follows,
     posts,
+    post_media,
     likes,
     comments,
     feed_entries,

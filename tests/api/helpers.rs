@@ -658,6 +658,25 @@ impl TestApp {
         files
     }
 
+    /// The stored JPEG and PNG files (each rendition's; not the WebP files beside some of them,
+    /// whose number depends on the pictures' content), checking that no WebP is left without
+    /// the rendition it was stored beside.
+    pub fn picture_files(&self) -> Vec<PathBuf> {
+        let (webp, pictures): (Vec<PathBuf>, Vec<PathBuf>) = self
+            .media_files()
+            .into_iter()
+            .partition(|path| path.extension().is_some_and(|e| e == "webp"));
+        for path in &webp {
+            let beside = ["jpg", "png"].map(|ext| path.with_extension(ext));
+            assert!(
+                beside.iter().any(|p| pictures.contains(p)),
+                "{} is left without its picture",
+                path.display()
+            );
+        }
+        pictures
+    }
+
     /// `n` users made `batch` at a time (each batch concurrently). Hundreds of concurrent sign-ups
     /// each hash a password on the blocking pool at once, which can starve the server's workers.
     pub async fn users_in_batches(&self, prefix: &str, n: usize, batch: usize) -> Vec<TestUser> {

@@ -23,6 +23,7 @@ on_both_backends!(
     avatars_are_served_and_shown_on_posts,
     no_orphan_files_when_the_author_goes_mid_upload,
     every_post_carries_a_placeholder_of_its_picture,
+    medium_rendition_and_webp_by_accept,
     non_images_are_415,
     decompression_bombs_are_refused,
 );
@@ -481,7 +482,7 @@ async fn no_orphan_files_when_the_author_goes_mid_upload(app: TestApp) {
     // And when the upload finished first, deleting the account removes its files.
     let bob = app.user("bob").await;
     app.post_by(&bob, "soon gone").await;
-    assert_eq!(app.media_files().len(), 2);
+    assert_eq!(app.picture_files().len(), 2);
     let (status, _) = app.as_(&bob).delete_account(&bob).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(app.media_files().is_empty(), "{:?}", app.media_files());
@@ -639,4 +640,115 @@ async fn every_post_carries_a_placeholder_of_its_picture(app: TestApp) {
     let (_, feed) = app.get("/posts/post-feed/", Some(&ann.token)).await;
     assert_eq!(feed["results"][0]["blurhash"], post["blurhash"]);
     assert_eq!(feed["results"][0]["dominant_color"], post["dominant_color"]);
+}
+
+/// A photo-like picture: smooth gradients with some texture, as a camera's JPEG.
+fn photo(width: u32, height: u32) -> Vec<u8> {
+    let image = RgbImage::from_fn(width, height, |x, y| {
+        let h = x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503);
+        Rgb([
+            ((x * 255) / width) as u8 ^ ((h >> 29) as u8),
+            ((y * 255) / height) as u8,
+            (((x + y) * 127) / (width + height)) as u8 + ((h >> 28) as u8),
+        ])
+    });
+    encode(&DynamicImage::ImageRgb8(image), ImageFormat::Jpeg)
+}
+
+/// The 1080 px rendition beside the 2048 px one, and the WebP of each (where smaller) for a
+/// client that asks for it, each under its own strong tag, cached for good, `Vary: Accept`.
+async fn medium_rendition_and_webp_by_accept(app: TestApp) {
+    let ann = app.user("ann").await;
+    let post = upload(&app, &ann, photo(3000, 2000), "big.jpg").await;
+    let item = &post["media"][0];
+    assert_eq!(
+        (item["width"].as_i64(), item["height"].as_i64()),
+        (Some(2048), Some(1365))
+    );
+    assert_ne!(item["medium_url"], item["image_url"]);
+    let sizes = [
+        ("image_url", 2048),
+        ("medium_url", 1080),
+        ("thumbnail_url", 320),
+    ];
+    let mut tags = std::collections::HashSet::new();
+    let mut webps = 0;
+    for (field, edge) in sizes {
+        let (plain, picture) = fetch(&app, &item[field]).await;
+        assert_eq!(picture.width().max(picture.height()), edge, "{field}");
+        assert_eq!(plain.header("vary"), "Accept", "{field}");
+        assert!(plain.header("cache-control").contains("immutable"));
+        let etag = plain.header("etag");
+        assert!(etag.starts_with('"'), "strong: {etag}");
+        assert!(tags.insert(etag.clone()));
+
+        let url = item[field].as_str().unwrap();
+        let accept = [("Accept", "image/avif,image/webp,image/apng,*/*;q=0.8")];
+        let negotiated = app.get_bytes(url, &accept).await;
+        assert_eq!(negotiated.status, StatusCode::OK);
+        assert_eq!(negotiated.header("vary"), "Accept");
+        assert!(negotiated.header("cache-control").contains("immutable"));
+        if negotiated.header("content-type") == "image/webp" {
+            webps += 1;
+            assert!(
+                negotiated.bytes.len() < plain.bytes.len(),
+                "{field}: WebP only where smaller"
+            );
+            let webp =
+                image::load_from_memory_with_format(&negotiated.bytes, ImageFormat::WebP).unwrap();
+            assert_eq!(webp.dimensions(), picture.dimensions(), "{field}");
+            let webp_tag = negotiated.header("etag");
+            assert!(webp_tag.starts_with('"') && webp_tag != etag, "{webp_tag}");
+            assert!(tags.insert(webp_tag.clone()));
+            // Conditional requests against the representation the Accept header picks.
+            let again = app
+                .get_bytes(url, &[accept[0], ("If-None-Match", &webp_tag)])
+                .await;
+            assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+            assert_eq!(again.header("vary"), "Accept");
+            let jpeg_again = app.get_bytes(url, &[("If-None-Match", &webp_tag)]).await;
+            assert_eq!(
+                jpeg_again.status,
+                StatusCode::OK,
+                "a JPEG client's copy is another"
+            );
+            assert_eq!(jpeg_again.bytes, plain.bytes);
+        } else {
+            assert_eq!(negotiated.bytes, plain.bytes);
+        }
+        // A client that does not name WebP gets the JPEG, whatever else it accepts.
+        for accept in ["*/*", "image/*", "image/webp;q=0"] {
+            let other = app.get_bytes(url, &[("Accept", accept)]).await;
+            assert_eq!(other.bytes, plain.bytes, "{field} with {accept}");
+        }
+    }
+    assert!(
+        webps >= 2,
+        "a photo's WebP is smaller than its JPEG at 2048 and 1080 px"
+    );
+
+    // A picture no larger than the medium size has no medium rendition: the display image serves.
+    let small = upload(&app, &ann, photo(800, 600), "small.jpg").await;
+    assert_eq!(small["media"][0]["medium_url"], small["image_url"]);
+
+    // Deleting the post deletes its WebP files too.
+    let files = app.media_files().len();
+    assert!(files > 6, "{files}");
+    let id = post["id"].as_i64().unwrap();
+    let (status, _) = app.as_(&ann).delete_post(id).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(app.media_files().len(), files - 3 - webps);
+    let webp_files = app
+        .media_files()
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "webp"))
+        .count();
+    let small_id = small["id"].as_i64().unwrap();
+    let (status, _) = app.as_(&ann).delete_post(small_id).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        app.media_files().is_empty(),
+        "{webp_files}: {:?}",
+        app.media_files()
+    );
 }

@@ -92,6 +92,7 @@ pub fn assert_post_shape(app: &TestApp, post: &Value) {
             keys(item),
             set(&[
                 "image_url",
+                "medium_url",
                 "thumbnail_url",
                 "width",
                 "height",
@@ -626,7 +627,7 @@ async fn delete_a_post(app: TestApp) {
     let thumbnail = app.path_of(post["thumbnail_url"].as_str().unwrap());
     assert_eq!(app.get_bytes(&image, &[]).await.status, StatusCode::OK);
     assert_eq!(app.get_bytes(&thumbnail, &[]).await.status, StatusCode::OK);
-    assert_eq!(app.media_files().len(), 6);
+    assert_eq!(app.picture_files().len(), 6);
 
     // Likes, comments and a reply tree on it, and a like and comment on another post.
     for user in [&ann, &bob, &cat] {
@@ -673,7 +674,7 @@ async fn delete_a_post(app: TestApp) {
         assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(response.json()["code"], "not_found");
     }
-    assert_eq!(app.media_files().len(), 4);
+    assert_eq!(app.picture_files().len(), 4);
     let kept = get_post(&app, keep, &bob).await;
     assert_eq!(kept["likes_count"], 1);
     assert_eq!(kept["comments_count"], 1);
@@ -837,7 +838,7 @@ async fn concurrent_uploads_count_exactly(app: TestApp) {
     }
     assert_eq!(app.post_count(ann.id).await, 8);
     assert_eq!(app.post_count(bob.id).await, 4);
-    assert_eq!(app.media_files().len(), 24);
+    assert_eq!(app.picture_files().len(), 24);
     app.assert_counters_exact().await;
 }
 
@@ -941,6 +942,8 @@ async fn several_pictures_in_one_post(app: TestApp) {
     let mut urls = HashSet::new();
     for item in media {
         assert!(item["blurhash"].is_string() && item["dominant_color"].is_string());
+        // Small pictures: the display image is the medium one.
+        assert_eq!(item["medium_url"], item["image_url"]);
         for field in ["image_url", "thumbnail_url"] {
             let url = item[field].as_str().unwrap();
             assert!(urls.insert(url.to_owned()), "{url} twice");
@@ -958,7 +961,7 @@ async fn several_pictures_in_one_post(app: TestApp) {
             }
         }
     }
-    assert_eq!(app.media_files().len(), 6);
+    assert_eq!(app.picture_files().len(), 6);
 
     // The post, the author's list and the follower's feed show the same pictures.
     let id = post["id"].as_i64().unwrap();
@@ -989,7 +992,7 @@ async fn several_pictures_in_one_post(app: TestApp) {
     for url in &urls {
         assert_eq!(app.get_bytes(url, &[]).await.status, StatusCode::NOT_FOUND);
     }
-    assert_eq!(app.media_files().len(), 2, "{:?}", app.media_files());
+    assert_eq!(app.picture_files().len(), 2, "{:?}", app.media_files());
     app.assert_counters_exact().await;
 }
 
@@ -1081,5 +1084,5 @@ async fn eleven_pictures_are_400(app: TestApp) {
         .map(|m| m["width"].as_i64().unwrap())
         .collect();
     assert_eq!(widths, (10..20).collect::<Vec<i64>>());
-    assert_eq!(app.media_files().len(), 20);
+    assert_eq!(app.picture_files().len(), 20);
 }

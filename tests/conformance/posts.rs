@@ -43,15 +43,18 @@ async fn pictures_beyond_the_first_round_trip_in_order(fx: Fixture) {
         db.database(),
         being_social_domain::ports::NewPost {
             more_pictures: (1..10).map(|n| new_picture("many", n)).collect(),
+            medium_key: Some("medium-many.jpg".into()),
             ..new_post(author.id, "many")
         },
     )
     .await
     .unwrap();
     assert_eq!(many.more_pictures.len(), 9);
+    assert_eq!(many.medium_key.as_deref(), Some("medium-many.jpg"));
     for (n, picture) in (1..10).zip(&many.more_pictures) {
         let expected = new_picture("many", n);
         assert_eq!(picture.image_key, expected.image_key);
+        assert_eq!(picture.medium_key, expected.medium_key);
         assert_eq!(picture.thumbnail_key, expected.thumbnail_key);
         assert_eq!((picture.width, picture.height), (expected.width, 50));
         assert_eq!(picture.alt_text, expected.alt_text.as_str());
@@ -101,10 +104,22 @@ async fn pictures_beyond_the_first_round_trip_in_order(fx: Fixture) {
     let removed = PostRepository::delete(db.database(), many.id, author.id)
         .await
         .unwrap();
-    let mut expected = vec!["image-many.jpg".to_owned(), "thumb-many.jpg".to_owned()];
+    let mut expected = vec![
+        "image-many.jpg".to_owned(),
+        "medium-many.jpg".to_owned(),
+        "thumb-many.jpg".to_owned(),
+    ];
     for n in 1..10 {
         let picture = new_picture("many", n);
-        expected.extend([picture.image_key, picture.thumbnail_key]);
+        expected.extend(
+            [
+                Some(picture.image_key),
+                picture.medium_key,
+                Some(picture.thumbnail_key),
+            ]
+            .into_iter()
+            .flatten(),
+        );
     }
     let mut got = removed.keys.clone();
     got.sort();
@@ -123,6 +138,7 @@ async fn pictures_beyond_the_first_round_trip_in_order(fx: Fixture) {
         "image-two.jpg".to_owned(),
         "thumb-two.jpg".to_owned(),
         "image-two-1.jpg".to_owned(),
+        "medium-two-1.jpg".to_owned(),
         "thumb-two-1.jpg".to_owned(),
     ];
     expected.sort();

@@ -47,6 +47,7 @@ pub fn new_post(author: UserId, tag: &str) -> NewPost {
     NewPost {
         author,
         image_key: format!("image-{tag}.jpg"),
+        medium_key: None,
         thumbnail_key: format!("thumb-{tag}.jpg"),
         width: 640,
         height: 480,
@@ -60,10 +61,13 @@ pub fn new_post(author: UserId, tag: &str) -> NewPost {
     }
 }
 
-/// The `n`-th picture beyond the first of a post tagged `tag`.
+/// The `n`-th picture beyond the first of a post tagged `tag` (with a medium rendition when `n`
+/// is odd).
 pub fn new_picture(tag: &str, n: usize) -> NewPicture {
     NewPicture {
         image_key: format!("image-{tag}-{n}.jpg"),
+        // Pictures no larger than their medium rendition have none.
+        medium_key: (n % 2 == 1).then(|| format!("medium-{tag}-{n}.jpg")),
         thumbnail_key: format!("thumb-{tag}-{n}.jpg"),
         width: 100 + i32::try_from(n).expect("a small n"),
         height: 50,

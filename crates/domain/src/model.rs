@@ -129,6 +129,9 @@ pub struct Post {
     pub id: PostId,
     pub author: UserSummary,
     pub image_key: String,
+    /// The 1080 px rendition; None when the display image is no larger (or for posts made before
+    /// it existed): the display image serves.
+    pub medium_key: Option<String>,
     pub thumbnail_key: String,
     pub width: i32,
     pub height: i32,
@@ -150,6 +153,8 @@ pub struct Post {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Picture {
     pub image_key: String,
+    /// As [`Post::medium_key`].
+    pub medium_key: Option<String>,
     pub thumbnail_key: String,
     pub width: i32,
     pub height: i32,
@@ -187,10 +192,13 @@ pub struct LikeOutcome {
     pub likes_count: i64,
 }
 
-/// A processed picture ready to be stored: a display image and a thumbnail.
+/// A processed picture ready to be stored: a display image, for a post's picture a medium one
+/// (unless the display image is no larger), and a thumbnail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessedImage {
     pub display: EncodedImage,
+    /// At most 1080 px on its long edge, for phones' screens.
+    pub medium: Option<EncodedImage>,
     pub thumbnail: EncodedImage,
     pub placeholder: Placeholder,
 }
@@ -209,12 +217,16 @@ pub struct EncodedImage {
     pub format: ImageFormat,
     pub width: u32,
     pub height: u32,
+    /// The same pixels as WebP, when that is smaller than `bytes`: stored beside them
+    /// ([`sibling_key`]) for clients that accept it.
+    pub webp: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageFormat {
     Jpeg,
     Png,
+    WebP,
 }
 
 impl ImageFormat {
@@ -222,6 +234,7 @@ impl ImageFormat {
         match self {
             Self::Jpeg => "image/jpeg",
             Self::Png => "image/png",
+            Self::WebP => "image/webp",
         }
     }
 
@@ -229,6 +242,7 @@ impl ImageFormat {
         match self {
             Self::Jpeg => "jpg",
             Self::Png => "png",
+            Self::WebP => "webp",
         }
     }
 
@@ -236,9 +250,34 @@ impl ImageFormat {
         match ext {
             "jpg" => Some(Self::Jpeg),
             "png" => Some(Self::Png),
+            "webp" => Some(Self::WebP),
             _ => None,
         }
     }
+}
+
+/// The key of the same picture in `format`, stored beside `key` (`MediaStore::put`'s
+/// `beside`): a key is a name, a dot and its format's extension, and the formats of one picture
+/// share the name. `None` when `key` has no extension or already is of `format`.
+pub fn sibling_key(key: &str, format: ImageFormat) -> Option<String> {
+    let (name, extension) = key.rsplit_once('.')?;
+    (!name.is_empty() && extension != format.extension())
+        .then(|| format!("{name}.{}", format.extension()))
+}
+
+/// `keys` with the WebP key beside each one that may have one (JPEG and PNG keys): what removing
+/// pictures removes.
+pub fn with_webp_siblings(keys: Vec<String>) -> Vec<String> {
+    let mut all = Vec::with_capacity(keys.len() * 2);
+    for key in keys {
+        let sibling = key
+            .rsplit_once('.')
+            .filter(|(_, ext)| matches!(*ext, "jpg" | "png"))
+            .and_then(|_| sibling_key(&key, ImageFormat::WebP));
+        all.push(key);
+        all.extend(sibling);
+    }
+    all
 }
 
 /// What a picture is for: posts keep their aspect ratio, avatars are cropped square.
@@ -265,5 +304,26 @@ pub struct IssuedToken {
 impl std::fmt::Debug for IssuedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("IssuedToken(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn siblings_share_the_name() {
+        let key = "0123456789abcdef0123456789abcdef.jpg";
+        assert_eq!(
+            sibling_key(key, ImageFormat::WebP).as_deref(),
+            Some("0123456789abcdef0123456789abcdef.webp")
+        );
+        assert_eq!(sibling_key(key, ImageFormat::Jpeg), None);
+        assert_eq!(sibling_key("noextension", ImageFormat::WebP), None);
+        assert_eq!(sibling_key(".jpg", ImageFormat::WebP), None);
+        assert_eq!(
+            with_webp_siblings(vec!["a.jpg".into(), "b.png".into(), "c.webp".into()]),
+            ["a.jpg", "a.webp", "b.png", "b.webp", "c.webp"]
+        );
     }
 }

@@ -209,6 +209,9 @@ pub struct PostBody {
 pub struct MediaBody {
     /// The display image, at most 2048 px on its long edge.
     pub image_url: String,
+    /// At most 1080 px on its long edge, for phones; the display image's URL when that is no
+    /// larger (or for pictures made before this rendition existed).
+    pub medium_url: String,
     /// At most 320 px on its long edge.
     pub thumbnail_url: String,
     /// Of the display image.
@@ -227,6 +230,7 @@ impl PostBody {
     pub fn new(post: Post, urls: &Urls) -> Self {
         let first = MediaBody {
             image_url: urls.media(&post.image_key),
+            medium_url: urls.media(post.medium_key.as_deref().unwrap_or(&post.image_key)),
             thumbnail_url: urls.media(&post.thumbnail_key),
             width: post.width,
             height: post.height,
@@ -238,6 +242,7 @@ impl PostBody {
         media.push(first);
         media.extend(post.more_pictures.into_iter().map(|picture| MediaBody {
             image_url: urls.media(&picture.image_key),
+            medium_url: urls.media(picture.medium_key.as_deref().unwrap_or(&picture.image_key)),
             thumbnail_url: urls.media(&picture.thumbnail_key),
             width: picture.width,
             height: picture.height,

@@ -33,8 +33,9 @@ use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 pub use budget::{ImageBudget, MAX_WAITING_JOBS, Reservation};
 use decode::Header;
 
-/// A good balance of size and quality for photos; visible artefacts start below about 80.
-const JPEG_QUALITY: u8 = 85;
+/// The least that keeps every rendition of a grainy photo at SSIM 0.98 or more against a full
+/// decode and a Lanczos3 resize (`tests/quality.rs`: 85 gave 0.979 for the display image).
+const JPEG_QUALITY: u8 = 88;
 
 /// What the processor accepts and produces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub struct ImageLimits {
     pub max_aspect_ratio: u32,
     /// Longest edge of the display image of a post; smaller pictures are not enlarged.
     pub max_display_edge: u32,
+    /// Longest edge of a post's medium rendition, made only when the display image is larger.
+    pub max_medium_edge: u32,
     /// Longest edge of a thumbnail.
     pub max_thumbnail_edge: u32,
     /// Edge of the square avatar; smaller pictures are not enlarged.
@@ -67,6 +70,7 @@ impl Default for ImageLimits {
             max_edge: Self::DEFAULT_MAX_EDGE,
             max_aspect_ratio: Self::DEFAULT_MAX_ASPECT_RATIO,
             max_display_edge: 2048,
+            max_medium_edge: 1080,
             max_thumbnail_edge: 320,
             avatar_edge: 512,
         }
@@ -160,8 +164,12 @@ struct Plan {
     crop: (u32, u32, u32, u32),
     /// The display image's size, in the stored orientation.
     display: (u32, u32),
+    /// The medium rendition's long edge, if the display image is larger (posts only).
+    medium_edge: Option<u32>,
     /// The thumbnail's size, upright.
     thumbnail: (u32, u32),
+    /// Whether each rendition gets a WebP beside it where that is smaller (posts only).
+    webp: bool,
     cost: u64,
 }
 
@@ -178,7 +186,7 @@ impl Plan {
             }
         };
 
-        let (target, crop, display, thumbnail) = match purpose {
+        let (target, crop, display, medium_edge, thumbnail) = match purpose {
             ImagePurpose::Post => {
                 let target = fit_within(width, height, limits.max_display_edge);
                 let decoded = header.decoded_size(target);
@@ -187,7 +195,10 @@ impl Plan {
                 // display image's rounding.
                 let (w, h) = upright((width, height));
                 let thumbnail = fit_within(w, h, limits.max_thumbnail_edge);
-                (target, (0, 0, decoded.0, decoded.1), display, thumbnail)
+                let medium_edge = (display.0.max(display.1) > limits.max_medium_edge)
+                    .then_some(limits.max_medium_edge);
+                let crop = (0, 0, decoded.0, decoded.1);
+                (target, crop, display, medium_edge, thumbnail)
             }
             ImagePurpose::Avatar => {
                 // Decoded so that its centred square covers the avatar.
@@ -202,7 +213,7 @@ impl Plan {
                 let crop = ((decoded.0 - side) / 2, (decoded.1 - side) / 2, side, side);
                 let edge = side.min(limits.avatar_edge.max(1));
                 let thumb = edge.min(limits.max_thumbnail_edge.max(1));
-                (target, crop, (edge, edge), (thumb, thumb))
+                (target, crop, (edge, edge), None, (thumb, thumb))
             }
         };
 
@@ -214,14 +225,25 @@ impl Plan {
         // and its encoding (in a buffer that doubles as it grows); the same for the thumbnail,
         // plus the copy it is resized from.
         let copies = if header.icc.is_some() { 5 } else { 4 };
+        // The medium rendition likewise (with the copy of the display image it is resized from);
+        // an encoding to WebP holds an RGB copy of a grey picture, libwebp's YUV copy (1.5 bytes
+        // a pixel) and its output: a WebP of the display image the most.
+        let webp = purpose == ImagePurpose::Post;
+        let medium = medium_edge.map_or(0, |edge| {
+            area(display) * channels + area(fit_within(display.0, display.1, edge)) * 4 * channels
+        });
+        let webp_bytes = if webp { area(display) * 5 } else { 0 };
         let renditions = (area(display) * copies + area(thumbnail) * 4) * channels;
-        let cost = header.decoding_bytes(target) + resize + renditions + (4 << 20);
+        let cost =
+            header.decoding_bytes(target) + resize + renditions + medium + webp_bytes + (4 << 20);
         Ok(Self {
             header,
             target,
             crop,
             display,
+            medium_edge,
             thumbnail,
+            webp,
             cost,
         })
     }
@@ -233,12 +255,26 @@ impl Plan {
         if let Some(icc) = &self.header.icc {
             to_srgb(&mut display, icc);
         }
-        let whole = (0, 0, display.width(), display.height());
-        let thumbnail = resize(display.clone(), whole, self.thumbnail)?;
+        let whole = |image: &DynamicImage| (0, 0, image.width(), image.height());
+        // Each rendition from the next larger one: the medium from the display image, the
+        // thumbnail from the medium one when there is one.
+        let medium = match self.medium_edge {
+            Some(edge) => {
+                let size = fit_within(display.width(), display.height(), edge);
+                Some(resize(display.clone(), whole(&display), size)?)
+            }
+            None => None,
+        };
+        let source = medium.as_ref().unwrap_or(&display);
+        let thumbnail = resize(source.clone(), whole(source), self.thumbnail)?;
         Ok(ProcessedImage {
             placeholder: placeholder(&thumbnail)?,
-            display: encode(&display)?,
-            thumbnail: encode(&thumbnail)?,
+            display: encode(&display, self.webp)?,
+            medium: medium
+                .as_ref()
+                .map(|medium| encode(medium, self.webp))
+                .transpose()?,
+            thumbnail: encode(&thumbnail, self.webp)?,
         })
     }
 }
@@ -432,7 +468,57 @@ fn placeholder(thumbnail: &DynamicImage) -> Result<Placeholder> {
     })
 }
 
-fn encode(image: &DynamicImage) -> Result<EncodedImage> {
+/// The quality of WebP renditions. libwebp smooths a photo's grain away below this (90 gave the
+/// display image an SSIM of 0.979 in `tests/quality.rs`, 80 0.975); at 95 the WebP is still
+/// about 40 % smaller than the JPEG.
+const WEBP_QUALITY: f32 = 95.0;
+/// libwebp's effort (0 fastest to 6 smallest): 4 is its default; see docs/benchmarks.md
+/// ("Uploads") for what each costs here.
+const WEBP_METHOD: i32 = 4;
+
+/// The picture as lossy WebP (with its alpha channel, if it has one, kept losslessly), or `None`
+/// when libwebp refuses it. Pixels only: no metadata is written.
+fn encode_webp(image: &DynamicImage) -> Option<Vec<u8>> {
+    let rgb;
+    let rgba;
+    let encoder = match image {
+        DynamicImage::ImageRgb8(pixels) => {
+            webp::Encoder::from_rgb(pixels.as_raw(), pixels.width(), pixels.height())
+        }
+        DynamicImage::ImageRgba8(pixels) => {
+            webp::Encoder::from_rgba(pixels.as_raw(), pixels.width(), pixels.height())
+        }
+        other if other.color().has_alpha() => {
+            rgba = other.to_rgba8();
+            webp::Encoder::from_rgba(rgba.as_raw(), rgba.width(), rgba.height())
+        }
+        other => {
+            rgb = other.to_rgb8();
+            webp::Encoder::from_rgb(rgb.as_raw(), rgb.width(), rgb.height())
+        }
+    };
+    let mut config = webp::WebPConfig::new().ok()?;
+    config.quality = WEBP_QUALITY;
+    config.method = WEBP_METHOD;
+    match encoder.encode_advanced(&config) {
+        Ok(memory) => Some(memory.to_vec()),
+        Err(error) => {
+            tracing::debug!(?error, "WebP encoding failed");
+            None
+        }
+    }
+}
+
+/// The rendition in its stored format, with `with_webp` its WebP where that is smaller.
+fn encode(image: &DynamicImage, with_webp: bool) -> Result<EncodedImage> {
+    let mut encoded = encode_plain(image)?;
+    if with_webp {
+        encoded.webp = encode_webp(image).filter(|webp| webp.len() < encoded.bytes.len());
+    }
+    Ok(encoded)
+}
+
+fn encode_plain(image: &DynamicImage) -> Result<EncodedImage> {
     let mut bytes = Vec::new();
     let format = if image.color().has_alpha() {
         image
@@ -457,6 +543,7 @@ fn encode(image: &DynamicImage) -> Result<EncodedImage> {
         format,
         width: image.width(),
         height: image.height(),
+        webp: None,
     })
 }
 
@@ -498,6 +585,7 @@ mod tests {
         let format = match encoded.format {
             ImageFormat::Jpeg => image::ImageFormat::Jpeg,
             ImageFormat::Png => image::ImageFormat::Png,
+            ImageFormat::WebP => image::ImageFormat::WebP,
         };
         let image = image::load_from_memory_with_format(&encoded.bytes, format).unwrap();
         assert_eq!(image.dimensions(), (encoded.width, encoded.height));
@@ -694,8 +782,19 @@ mod tests {
         assert_eq!((out.display.width, out.display.height), (2048, 683));
         assert_eq!(out.thumbnail.format, ImageFormat::Jpeg);
         assert_eq!((out.thumbnail.width, out.thumbnail.height), (320, 107));
-        decoded(&out.display);
-        decoded(&out.thumbnail);
+        let medium = out.medium.as_ref().unwrap();
+        assert_eq!(medium.format, ImageFormat::Jpeg);
+        assert_eq!((medium.width, medium.height), (1080, 360));
+        for encoded in [&out.display, medium, &out.thumbnail] {
+            decoded(encoded);
+            // Each WebP, where there is one, is the same picture in fewer bytes.
+            if let Some(webp) = &encoded.webp {
+                assert!(webp.len() < encoded.bytes.len());
+                let picture =
+                    image::load_from_memory_with_format(webp, image::ImageFormat::WebP).unwrap();
+                assert_eq!(picture.dimensions(), (encoded.width, encoded.height));
+            }
+        }
     }
 
     #[tokio::test]
@@ -703,6 +802,13 @@ mod tests {
         let out = run(jpeg(200, 100), ImagePurpose::Post).await.unwrap();
         assert_eq!((out.display.width, out.display.height), (200, 100));
         assert_eq!((out.thumbnail.width, out.thumbnail.height), (200, 100));
+        // No medium rendition when the display image is no larger.
+        assert_eq!(out.medium, None);
+        let out = run(jpeg(1080, 500), ImagePurpose::Post).await.unwrap();
+        assert_eq!(out.medium, None);
+        let out = run(jpeg(1081, 500), ImagePurpose::Post).await.unwrap();
+        let medium = out.medium.unwrap();
+        assert_eq!((medium.width, medium.height), (1080, 500));
     }
 
     #[tokio::test]
@@ -722,6 +828,13 @@ mod tests {
             assert!(image.color().has_alpha());
             assert_eq!(image.get_pixel(0, 0).0[3], 0);
             assert_eq!(image.get_pixel(encoded.width - 1, 0).0[3], 255);
+            // Its WebP keeps the transparency too.
+            if let Some(webp) = &encoded.webp {
+                let image =
+                    image::load_from_memory_with_format(webp, image::ImageFormat::WebP).unwrap();
+                assert_eq!(image.get_pixel(0, 0).0[3], 0);
+                assert_eq!(image.get_pixel(encoded.width - 1, 0).0[3], 255);
+            }
         }
     }
 
@@ -751,6 +864,9 @@ mod tests {
         let out = run(jpeg(1000, 800), ImagePurpose::Avatar).await.unwrap();
         assert_eq!((out.display.width, out.display.height), (512, 512));
         assert_eq!((out.thumbnail.width, out.thumbnail.height), (320, 320));
+        // Avatars get neither a medium rendition nor WebP.
+        assert_eq!(out.medium, None);
+        assert_eq!((&out.display.webp, &out.thumbnail.webp), (&None, &None));
 
         let out = run(jpeg(300, 200), ImagePurpose::Avatar).await.unwrap();
         assert_eq!((out.display.width, out.display.height), (200, 200));
@@ -908,6 +1024,8 @@ mod tests {
         // Half of 4032 is 2016, within 2 % of 2048: the display image is 2016 wide.
         let out = run(jpeg(4032, 3024), ImagePurpose::Post).await.unwrap();
         assert_eq!((out.display.width, out.display.height), (2016, 1512));
+        let medium = out.medium.as_ref().unwrap();
+        assert_eq!((medium.width, medium.height), (1080, 810));
         assert_eq!((out.thumbnail.width, out.thumbnail.height), (320, 240));
         // An avatar from a quarter of the pixels.
         let out = run(jpeg(4000, 3000), ImagePurpose::Avatar).await.unwrap();

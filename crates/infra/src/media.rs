@@ -1,6 +1,7 @@
 //! Pictures on the local disk.
 //!
-//! Keys are `<32 lowercase hex>.<jpg|png>`, 128 random bits chosen here, so a key can neither
+//! Keys are `<32 lowercase hex>.<jpg|png|webp>`, 128 random bits chosen here (a picture's WebP
+//! rendition takes the name of the rendition it was put beside, with its own extension), so a key can neither
 //! be guessed nor name anything outside the store. Files live in a subdirectory named after the
 //! key's first two characters (`ab/ab12....jpg`): 256 directories keep each one small.
 //!
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use being_social_domain::model::{ImageFormat, StoredMedia};
+use being_social_domain::model::{ImageFormat, StoredMedia, sibling_key};
 use being_social_domain::ports::MediaStore;
 use being_social_domain::{DomainError, Result};
 use rand::TryRng;
@@ -22,7 +23,7 @@ use rand::TryRng;
 const KEY_HEX_LEN: usize = 32;
 
 /// Whether `key` has exactly the shape of a key this store issues: 32 lowercase hex characters,
-/// a dot and `jpg` or `png`. Anything else cannot be ours, and checking the shape before building
+/// a dot and `jpg`, `png` or `webp`. Anything else cannot be ours, and checking the shape before building
 /// a path is what keeps `..`, slashes and other surprises away from the filesystem.
 pub fn is_valid_key(key: &str) -> bool {
     let Some((stem, ext)) = key.split_once('.') else {
@@ -85,10 +86,9 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Writes the file under a temporary name in the shard, flushes it, then renames it into place,
-/// so that a reader sees either nothing or the whole file, even after a crash.
-fn write_new(root: &Path, bytes: &[u8], format: ImageFormat) -> io::Result<String> {
-    let key = format!("{}.{}", random_hex::<16>()?, format.extension());
+/// Writes the file under a temporary name in the shard, flushes it, then renames it into place as
+/// `key`, so that a reader sees either nothing or the whole file, even after a crash.
+fn write_new(root: &Path, bytes: &[u8], key: String) -> io::Result<String> {
     let (shard, path) = locate(root, &key);
     if !shard.is_dir() {
         fs::create_dir_all(&shard)?;
@@ -130,10 +130,25 @@ async fn blocking<T: Send + 'static>(
 
 #[async_trait]
 impl MediaStore for LocalMediaStore {
-    async fn put(&self, bytes: Vec<u8>, format: ImageFormat) -> Result<String> {
+    async fn put(
+        &self,
+        bytes: Vec<u8>,
+        format: ImageFormat,
+        beside: Option<String>,
+    ) -> Result<String> {
+        let key = match beside {
+            Some(beside) => sibling_key(&beside, format)
+                .filter(|key| is_valid_key(&beside) && is_valid_key(key))
+                .ok_or_else(|| DomainError::internal("a picture put beside a foreign key"))?,
+            None => format!(
+                "{}.{}",
+                random_hex::<16>().map_err(|e| unavailable("choose a key", &e))?,
+                format.extension()
+            ),
+        };
         let root = Arc::clone(&self.root);
         blocking(move || {
-            write_new(&root, &bytes, format).map_err(|e| {
+            write_new(&root, &bytes, key).map_err(|e| {
                 tracing::error!(root = %root.display(), error = %e, "could not store media");
                 unavailable("write a file", &e)
             })
@@ -225,6 +240,7 @@ mod tests {
         let hex = "0123456789abcdef0123456789abcdef";
         assert!(is_valid_key(&format!("{hex}.jpg")));
         assert!(is_valid_key(&format!("{hex}.png")));
+        assert!(is_valid_key(&format!("{hex}.webp")));
         assert!(LocalMediaStore::is_valid_key(&format!("{hex}.png")));
         for bad in [
             "../etc/passwd".to_string(),
@@ -252,8 +268,11 @@ mod tests {
         let store = LocalMediaStore::new(dir.0.join("nested")).unwrap();
         assert!(store.root().is_dir());
 
-        let jpg = store.put(vec![1, 2, 3], ImageFormat::Jpeg).await.unwrap();
-        let png = store.put(vec![4, 5], ImageFormat::Png).await.unwrap();
+        let jpg = store
+            .put(vec![1, 2, 3], ImageFormat::Jpeg, None)
+            .await
+            .unwrap();
+        let png = store.put(vec![4, 5], ImageFormat::Png, None).await.unwrap();
         assert!(is_valid_key(&jpg) && jpg.ends_with(".jpg"), "{jpg}");
         assert!(is_valid_key(&png) && png.ends_with(".png"), "{png}");
         assert_ne!(jpg[..32], png[..32]);
@@ -282,6 +301,31 @@ mod tests {
         assert!(store.get(&jpg).await.unwrap().is_none());
         assert!(store.get(&missing).await.unwrap().is_none());
         assert!(store.get(&png).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_webp_is_put_beside_its_rendition() {
+        let dir = TempDir::new();
+        let store = LocalMediaStore::new(dir.0.clone()).unwrap();
+        let jpg = store.put(vec![1], ImageFormat::Jpeg, None).await.unwrap();
+        let webp = store
+            .put(vec![2], ImageFormat::WebP, Some(jpg.clone()))
+            .await
+            .unwrap();
+        assert_eq!(webp, format!("{}.webp", &jpg[..32]));
+        let got = store.get(&webp).await.unwrap().unwrap();
+        assert_eq!((got.bytes, got.content_type), (vec![2], "image/webp"));
+        assert_eq!(store.get(&jpg).await.unwrap().unwrap().bytes, vec![1]);
+        // Never beside a key of another shape.
+        for foreign in ["../x.jpg", "abc.jpg", "nothing"] {
+            assert!(
+                store
+                    .put(vec![3], ImageFormat::WebP, Some(foreign.into()))
+                    .await
+                    .is_err(),
+                "{foreign}"
+            );
+        }
     }
 
     #[tokio::test]

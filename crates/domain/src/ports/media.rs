@@ -11,8 +11,20 @@ use crate::model::{ImageFormat, ImagePurpose, ProcessedImage, StoredMedia};
 #[async_trait]
 pub trait MediaStore: Send + Sync {
     /// Stores the bytes durably (written, flushed, then made visible at once) under a new key,
-    /// which it returns.
-    async fn put(&self, bytes: Vec<u8>, format: ImageFormat) -> Result<String>;
+    /// which it returns. With `beside` (a key this store issued), the new key is
+    /// [`sibling_key`]`(beside, format)`: the same picture in another format, found from the
+    /// first key (`/media/{key}` answers the WebP beside a JPEG to clients that accept it).
+    ///
+    /// # Errors
+    /// `Internal` when `beside` is not a key of this store.
+    ///
+    /// [`sibling_key`]: crate::model::sibling_key
+    async fn put(
+        &self,
+        bytes: Vec<u8>,
+        format: ImageFormat,
+        beside: Option<String>,
+    ) -> Result<String>;
 
     /// The bytes and content type under the key, or `None`.
     async fn get(&self, key: &str) -> Result<Option<StoredMedia>>;

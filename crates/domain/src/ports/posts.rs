@@ -12,6 +12,7 @@ use crate::values::{AltText, Caption};
 pub struct NewPost {
     pub author: UserId,
     pub image_key: String,
+    pub medium_key: Option<String>,
     pub thumbnail_key: String,
     pub width: i32,
     pub height: i32,
@@ -28,6 +29,7 @@ pub struct NewPost {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPicture {
     pub image_key: String,
+    pub medium_key: Option<String>,
     pub thumbnail_key: String,
     pub width: i32,
     pub height: i32,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{Ports, UserRef, required, resolve_user};
 use crate::Resource;
-use crate::model::{ImagePurpose, Post, Relationship, User, UserId};
+use crate::model::{ImagePurpose, Post, Relationship, User, UserId, with_webp_siblings};
 use crate::pagination::{Page, PageRequest};
 use crate::ports::{
     AccountRepository, Credentials, ImageProcessor, MediaStore, NewUser, PostRepository,
@@ -195,7 +195,7 @@ impl AccountService {
             let processed = self.images.process(bytes, ImagePurpose::Avatar).await?;
             let key = self
                 .media
-                .put(processed.display.bytes, processed.display.format)
+                .put(processed.display.bytes, processed.display.format, None)
                 .await?;
             changes.avatar_key = Some(key);
         }
@@ -231,7 +231,8 @@ impl AccountService {
             ));
         }
         let removed = self.accounts.delete(me).await?;
-        self.discard_media(removed.keys).await;
+        // Its posts' pictures may have WebP renditions beside them.
+        self.discard_media(with_webp_siblings(removed.keys)).await;
         Ok(())
     }
 

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use super::{Ports, UserRef, resolve_user};
 use crate::Resource;
-use crate::model::{ImagePurpose, MAX_PICTURES_PER_POST, Post, PostId, UserId};
+use crate::model::{
+    EncodedImage, ImageFormat, ImagePurpose, MAX_PICTURES_PER_POST, Post, PostId, UserId,
+    with_webp_siblings,
+};
 use crate::pagination::{Page, PageRequest};
 use crate::ports::{
     AccountRepository, ImageProcessor, MediaStore, NewPicture, NewPost, PostRepository,
@@ -123,6 +126,7 @@ impl PostService {
         let new_post = NewPost {
             author,
             image_key: first.image_key,
+            medium_key: first.medium_key,
             thumbnail_key: first.thumbnail_key,
             width: first.width,
             height: first.height,
@@ -150,24 +154,36 @@ impl PostService {
     ) -> Result<NewPicture> {
         let processed = self.images.process(image, ImagePurpose::Post).await?;
         let (width, height) = (processed.display.width, processed.display.height);
-        let image_key = self
-            .media
-            .put(processed.display.bytes, processed.display.format)
-            .await?;
-        stored.push(image_key.clone());
-        let thumbnail_key = self
-            .media
-            .put(processed.thumbnail.bytes, processed.thumbnail.format)
-            .await?;
-        stored.push(thumbnail_key.clone());
+        let image_key = self.store(processed.display, stored).await?;
+        let medium_key = match processed.medium {
+            Some(medium) => Some(self.store(medium, stored).await?),
+            None => None,
+        };
+        let thumbnail_key = self.store(processed.thumbnail, stored).await?;
         Ok(NewPicture {
             image_key,
+            medium_key,
             thumbnail_key,
             width: i32::try_from(width).map_err(DomainError::internal)?,
             height: i32::try_from(height).map_err(DomainError::internal)?,
             alt_text,
             placeholder: processed.placeholder,
         })
+    }
+
+    /// Stores one rendition, and its WebP beside it when it has one; returns the rendition's key
+    /// (the WebP's is found from it, [`crate::model::sibling_key`]).
+    async fn store(&self, image: EncodedImage, stored: &mut Vec<String>) -> Result<String> {
+        let key = self.media.put(image.bytes, image.format, None).await?;
+        stored.push(key.clone());
+        if let Some(webp) = image.webp {
+            let sibling = self
+                .media
+                .put(webp, ImageFormat::WebP, Some(key.clone()))
+                .await?;
+            stored.push(sibling);
+        }
+        Ok(key)
     }
 
     /// Removes files that no row refers to (best effort: a failure is logged by the store).
@@ -213,7 +229,7 @@ impl PostService {
         self.ensure_author(id, me, "Only the author may delete a post.")
             .await?;
         let removed = self.posts.delete(id, me).await?;
-        self.discard(removed.keys).await;
+        self.discard(with_webp_siblings(removed.keys)).await;
         Ok(())
     }
 
@@ -233,7 +249,7 @@ impl PostService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EncodedImage, ImageFormat, Placeholder, ProcessedImage};
+    use crate::model::{Placeholder, ProcessedImage};
     use crate::ports::{
         MockAccountRepository, MockImageProcessor, MockMediaStore, MockPostRepository,
     };
@@ -244,6 +260,7 @@ mod tests {
             format: ImageFormat::Jpeg,
             width: 10,
             height: 10,
+            webp: None,
         }
     }
 
@@ -267,6 +284,7 @@ mod tests {
         images.expect_process().returning(|_, _| {
             Ok(ProcessedImage {
                 display: encoded(),
+                medium: None,
                 thumbnail: encoded(),
                 placeholder: Placeholder {
                     blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj".into(),
@@ -276,7 +294,7 @@ mod tests {
         });
         let mut media = MockMediaStore::new();
         let mut n = 0;
-        media.expect_put().times(2).returning(move |_, _| {
+        media.expect_put().times(2).returning(move |_, _, _| {
             n += 1;
             Ok(format!("key{n}"))
         });
@@ -314,6 +332,7 @@ mod tests {
     fn processed() -> ProcessedImage {
         ProcessedImage {
             display: encoded(),
+            medium: None,
             thumbnail: encoded(),
             placeholder: Placeholder {
                 blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj".into(),
@@ -337,7 +356,7 @@ mod tests {
         });
         let mut media = MockMediaStore::new();
         let mut n = 0;
-        media.expect_put().times(4).returning(move |_, _| {
+        media.expect_put().times(4).returning(move |_, _, _| {
             n += 1;
             Ok(format!("key{n}"))
         });
@@ -416,7 +435,7 @@ mod tests {
         images.expect_process().returning(|_, _| Ok(processed()));
         let mut media = MockMediaStore::new();
         let mut n = 0;
-        media.expect_put().returning(move |_, _| {
+        media.expect_put().returning(move |_, _, _| {
             n += 1;
             Ok(format!("key{n}"))
         });
@@ -442,6 +461,58 @@ mod tests {
                 None,
                 vec!["first".into(), " second ".into()],
             )
+            .await
+            .err();
+        assert!(matches!(err, Some(DomainError::Unavailable(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn each_webp_is_stored_beside_its_rendition() {
+        let mut images = MockImageProcessor::new();
+        images.expect_check().returning(|_, _| Ok(()));
+        images.expect_process().returning(|_, _| {
+            let with_webp = EncodedImage {
+                webp: Some(vec![9]),
+                ..encoded()
+            };
+            Ok(ProcessedImage {
+                display: with_webp.clone(),
+                medium: Some(with_webp),
+                ..processed()
+            })
+        });
+        let mut media = MockMediaStore::new();
+        let mut n = 0;
+        media
+            .expect_put()
+            .times(5)
+            .returning(move |_, format, beside| {
+                n += 1;
+                // display, its WebP, medium, its WebP, thumbnail
+                match (n, format, beside.as_deref()) {
+                    (1 | 3 | 5, ImageFormat::Jpeg, None) => Ok(format!("k{n}.jpg")),
+                    (2, ImageFormat::WebP, Some("k1.jpg")) => Ok("k1.webp".into()),
+                    (4, ImageFormat::WebP, Some("k3.jpg")) => Ok("k3.webp".into()),
+                    other => panic!("unexpected put {other:?}"),
+                }
+            });
+        let mut posts = MockPostRepository::new();
+        posts
+            .expect_create()
+            .withf(|post| {
+                post.image_key == "k1.jpg"
+                    && post.medium_key.as_deref() == Some("k3.jpg")
+                    && post.thumbnail_key == "k5.jpg"
+            })
+            .times(1)
+            .returning(|_| Err(DomainError::Unavailable("stop here".into())));
+        media
+            .expect_delete()
+            .withf(|keys| keys == &["k1.jpg", "k1.webp", "k3.jpg", "k3.webp", "k5.jpg"])
+            .times(1)
+            .returning(|_| Ok(()));
+        let err = service(posts, images, media)
+            .create(UserId::new(1), vec![vec![1]], None, vec![])
             .await
             .err();
         assert!(matches!(err, Some(DomainError::Unavailable(_))), "{err:?}");

@@ -192,8 +192,8 @@ impl Database {
                     .await?;
                 more.extend(rows.into_iter().flat_map(PostMediaRow::keys));
             }
-            let media: Vec<(String, String)> = diesel::delete(posts::table.filter(posts::author_id.eq(id)))
-                .returning((posts::image_key, posts::thumbnail_key))
+            let media: Vec<(String, Option<String>, String)> = diesel::delete(posts::table.filter(posts::author_id.eq(id)))
+                .returning((posts::image_key, posts::medium_key, posts::thumbnail_key))
                 .get_results(conn)
                 .await?;
             diesel::delete(tokens::table.filter(tokens::user_id.eq(id))).execute(conn).await?;
@@ -202,7 +202,11 @@ impl Database {
                 .get_result(conn)
                 .await
                 .optional()?;
-            let mut keys: Vec<String> = media.into_iter().flat_map(|(a, b)| [a, b]).collect();
+            let mut keys: Vec<String> = media
+                .into_iter()
+                .flat_map(|(image, medium, thumbnail)| [Some(image), medium, Some(thumbnail)])
+                .flatten()
+                .collect();
             keys.extend(more);
             keys.extend(avatar.flatten());
             Ok(RemovedMedia { keys })

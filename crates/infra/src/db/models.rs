@@ -119,6 +119,7 @@ pub struct PostRow {
     pub blurhash: Option<String>,
     pub dominant_color: Option<String>,
     pub picture_count: i16,
+    pub medium_key: Option<String>,
 }
 
 impl PostRow {
@@ -127,6 +128,7 @@ impl PostRow {
             id: PostId::new(self.id),
             author: author.into(),
             image_key: self.image_key,
+            medium_key: self.medium_key,
             thumbnail_key: self.thumbnail_key,
             width: self.width,
             height: self.height,
@@ -161,6 +163,7 @@ pub struct NewPostRow<'a> {
     pub blurhash: &'a str,
     pub dominant_color: &'a str,
     pub picture_count: i16,
+    pub medium_key: Option<&'a str>,
     pub created_at: Ts,
     pub updated_at: Ts,
 }
@@ -178,12 +181,14 @@ pub struct PostMediaRow {
     pub alt_text: String,
     pub blurhash: String,
     pub dominant_color: String,
+    pub medium_key: Option<String>,
 }
 
 impl PostMediaRow {
     pub fn into_picture(self) -> Picture {
         Picture {
             image_key: self.image_key,
+            medium_key: self.medium_key,
             thumbnail_key: self.thumbnail_key,
             width: self.width,
             height: self.height,
@@ -195,9 +200,15 @@ impl PostMediaRow {
         }
     }
 
-    /// The keys of its files.
-    pub fn keys(self) -> [String; 2] {
-        [self.image_key, self.thumbnail_key]
+    /// The keys of its files (the WebP renditions' aside: they are found from these).
+    pub fn keys(self) -> impl Iterator<Item = String> {
+        [
+            Some(self.image_key),
+            self.medium_key,
+            Some(self.thumbnail_key),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 

@@ -98,6 +98,7 @@ impl PostRepository for Database {
             blurhash: &post.placeholder.blurhash,
             dominant_color: &post.placeholder.dominant_color,
             picture_count,
+            medium_key: post.medium_key.as_deref(),
             created_at: now,
             updated_at: now,
         };
@@ -115,6 +116,7 @@ impl PostRepository for Database {
                 alt_text: picture.alt_text.as_str().to_owned(),
                 blurhash: picture.placeholder.blurhash.clone(),
                 dominant_color: picture.placeholder.dominant_color.clone(),
+                medium_key: picture.medium_key.clone(),
             })
             .collect();
         let rules = self.feed;
@@ -230,21 +232,21 @@ impl PostRepository for Database {
                 .returning(PostMediaRow::as_returning())
                 .get_results(conn)
                 .await?;
-                let deleted: Option<(String, String)> = diesel::delete(
+                let deleted: Option<(String, Option<String>, String)> = diesel::delete(
                     posts::table.filter(posts::id.eq(id)).filter(posts::author_id.eq(author)),
                 )
-                .returning((posts::image_key, posts::thumbnail_key))
+                .returning((posts::image_key, posts::medium_key, posts::thumbnail_key))
                 .get_result(conn)
                 .await
                 .optional()?;
-                let Some((image, thumbnail)) = deleted else {
+                let Some((image, medium, thumbnail)) = deleted else {
                     return Err(DomainError::NotFound(Resource::Post).into());
                 };
                 diesel::update(users::table.find(author))
                     .set(users::post_count.eq(users::post_count - 1))
                     .execute(conn)
                     .await?;
-                let mut keys = vec![image, thumbnail];
+                let mut keys: Vec<String> = [Some(image), medium, Some(thumbnail)].into_iter().flatten().collect();
                 keys.extend(more.into_iter().flat_map(PostMediaRow::keys));
                 Ok(keys)
             })

@@ -139,6 +139,7 @@ diesel::table! {
         dominant_color -> Nullable<Text>,
         /// 1 to 10; the second to tenth pictures are in `post_media`.
         picture_count -> SmallInt,
+        medium_key -> Nullable<Text>,
     }
 }
 
@@ -156,6 +157,7 @@ diesel::table! {
         alt_text -> Text,
         blurhash -> Text,
         dominant_color -> Text,
+        medium_key -> Nullable<Text>,
     }
 }
 

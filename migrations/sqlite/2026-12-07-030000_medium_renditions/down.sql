@@ -1,0 +1,2 @@
+ALTER TABLE post_media DROP COLUMN medium_key;
+ALTER TABLE posts DROP COLUMN medium_key;

@@ -42,6 +42,6 @@ counters *ARGS:
     cargo run -p being-social -- check {{ARGS}}
 
 # The benchmark of docs/benchmarks.md: hot-likes, pgbench, mutual-follows, feed, memory,
-# celebrity-post, prolific-follow, mixed-feed, delivery, storage (none: all).
+# celebrity-post, prolific-follow, mixed-feed, delivery, storage (none: all); uploads (only named).
 bench *SCENARIOS:
     ./scripts/bench.sh {{SCENARIOS}}

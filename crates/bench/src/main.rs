@@ -28,6 +28,12 @@
 //! driver polls a follower's first feed page until the post is on it, and reports that delay's
 //! percentiles (to the answer of the first poll that shows it, so one poll interval over).
 //!
+//! `uploads`: `POST /posts/create/` of one picture file (a 12-megapixel phone JPEG in the
+//! harness) by one author: a few uploads to warm up, then `--sequential` one at a time (the
+//! server's CPU per upload, from its `/proc/<pid>/stat`), then `--uploads` with `--concurrency`
+//! of them in flight (latency percentiles, uploads a second, and the server's peak RSS over its
+//! RSS before the first upload, sampled every 5 ms and from `VmHWM`).
+//!
 //! Output: human lines, then one `RESULT {json}` line for scripts.
 
 mod http1;
@@ -117,6 +123,31 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         rounds: usize,
     },
+    /// Uploads of one picture file: CPU per upload, latency at a concurrency, peak RSS.
+    Uploads {
+        #[arg(long)]
+        base_url: String,
+        #[arg(long)]
+        tokens: PathBuf,
+        /// The author of the posts.
+        #[arg(long)]
+        author: usize,
+        /// The picture to upload.
+        #[arg(long)]
+        file: PathBuf,
+        /// The server's process id (its CPU time and RSS are read from /proc).
+        #[arg(long)]
+        server_pid: u32,
+        /// Uploads one at a time first, for the CPU per upload.
+        #[arg(long, default_value_t = 20)]
+        sequential: usize,
+        /// Uploads of the concurrent phase.
+        #[arg(long, default_value_t = 100)]
+        uploads: usize,
+        /// Uploads in flight at once in the concurrent phase.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
     /// From a post's answer to its presence on page 1 of a follower's feed.
     Delivery {
         #[arg(long)]
@@ -182,6 +213,23 @@ fn main() -> anyhow::Result<()> {
                 first_follower,
                 rounds,
             } => follow_cycle(&base_url, &tokens, &leaders, first_follower, rounds).await,
+            Scenario::Uploads {
+                base_url,
+                tokens,
+                author,
+                file,
+                server_pid,
+                sequential,
+                uploads: count,
+                concurrency,
+            } => {
+                let run = UploadRun {
+                    sequential,
+                    uploads: count,
+                    concurrency,
+                };
+                uploads(&base_url, &tokens, author, &file, server_pid, run).await
+            }
             Scenario::Delivery {
                 base_url,
                 tokens,
@@ -453,6 +501,195 @@ fn post_request(target: &http1::Target, auth: &str, body: &[u8]) -> Vec<u8> {
         &format!("multipart/form-data; boundary={BOUNDARY}"),
         body,
     )
+}
+
+/// The multipart body of a post carrying `picture` as its only image.
+fn upload_body(picture: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"photo.jpg\"\r\n\
+         Content-Type: image/jpeg\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(picture);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// CPU seconds (user and system) of a process so far.
+fn process_cpu(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // After the command name (in parentheses, which may hold spaces): fields 3 onwards.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("a malformed stat line")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("a short stat line")?.parse::<f64>()?)
+    };
+    // utime and stime are fields 14 and 15, the 12th and 13th after the name.
+    let hz = 100.0; // USER_HZ, 100 on Linux whatever the kernel's HZ
+    Ok((ticks(11)? + ticks(12)?) / hz)
+}
+
+/// A `kB` field (`VmRSS`, `VmHWM`) of a process's status, in bytes.
+fn process_memory(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|v| {
+                    v.trim_start_matches(':')
+                        .trim()
+                        .split(' ')
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+        })
+        .map_or(0, |kib: u64| kib * 1024)
+}
+
+/// The phases of an upload run.
+#[derive(Debug, Clone, Copy)]
+struct UploadRun {
+    sequential: usize,
+    uploads: usize,
+    concurrency: usize,
+}
+
+async fn uploads(
+    base_url: &str,
+    tokens: &PathBuf,
+    author: usize,
+    file: &PathBuf,
+    server_pid: u32,
+    run: UploadRun,
+) -> anyhow::Result<()> {
+    let tokens = read_tokens(tokens).await?;
+    let target = http1::Target::parse(&format!("{}/", base_url.trim_end_matches('/')))?;
+    let picture = tokio::fs::read(file)
+        .await
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let request = Arc::new(post_request(
+        &target,
+        &auth_of(&tokens, author)?,
+        &upload_body(&picture),
+    ));
+    let rss_before = process_memory(server_pid, "VmRSS");
+
+    // Warm-up, then one at a time: the server's CPU per upload.
+    let mut conn = http1::Connection::open(&target)
+        .await
+        .context("cannot connect to the server")?;
+    for _ in 0..3 {
+        let outcome = timed(&mut conn, &target, &request).await;
+        if outcome.status != Some(201) {
+            bail!("a warm-up upload was answered {:?}", outcome.status);
+        }
+    }
+    let cpu_start = process_cpu(server_pid)?;
+    let started = Instant::now();
+    let mut sequential = Vec::with_capacity(run.sequential);
+    for _ in 0..run.sequential {
+        sequential.push(timed(&mut conn, &target, &request).await);
+    }
+    let sequential_elapsed = started.elapsed();
+    let cpu_sequential = process_cpu(server_pid)? - cpu_start;
+    drop(conn);
+
+    // `concurrency` connections, each one upload at a time, until `uploads` are done; the
+    // server's RSS sampled meanwhile.
+    let hwm_before = process_memory(server_pid, "VmHWM");
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = Arc::clone(&sampling);
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(process_memory(server_pid, "VmRSS"));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            peak
+        })
+    };
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cpu_start = process_cpu(server_pid)?;
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(run.concurrency);
+    for _ in 0..run.concurrency {
+        let (target, request, next) = (target.clone(), Arc::clone(&request), Arc::clone(&next));
+        workers.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            let mut conn = http1::Connection::open(&target).await?;
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < run.uploads {
+                outcomes.push(timed(&mut conn, &target, &request).await);
+            }
+            anyhow::Ok(outcomes)
+        }));
+    }
+    let mut concurrent = Vec::with_capacity(run.uploads);
+    for worker in workers {
+        concurrent.extend(worker.await??);
+    }
+    let elapsed = started.elapsed();
+    let cpu_concurrent = process_cpu(server_pid)? - cpu_start;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let sampled_peak = sampler.await?;
+    let hwm_after = process_memory(server_pid, "VmHWM");
+    // VmHWM counts only if the phase raised it (else it is an earlier peak's).
+    let peak = if hwm_after > hwm_before {
+        sampled_peak.max(hwm_after)
+    } else {
+        sampled_peak
+    };
+    let growth = peak.saturating_sub(rss_before);
+    let mib = |bytes: u64| bytes as f64 / f64::from(1u32 << 20);
+
+    let seq = Summary::of(&sequential, run.sequential, sequential_elapsed);
+    let conc = Summary::of(&concurrent, run.uploads, elapsed);
+    let cpu_ms = |cpu: f64, n: usize| 1000.0 * cpu / n.max(1) as f64;
+    println!(
+        "uploads: {} bytes a picture; one at a time: {} uploads, server CPU {:.1} ms each, {}",
+        picture.len(),
+        sequential.len(),
+        cpu_ms(cpu_sequential, sequential.len()),
+        seq.latencies()
+    );
+    println!(
+        "uploads: {} in flight: {} uploads, {:.1} a second, server CPU {:.1} ms each, failures {}; {}",
+        run.concurrency,
+        concurrent.len(),
+        conc.rps,
+        cpu_ms(cpu_concurrent, concurrent.len()),
+        conc.failures,
+        conc.latencies()
+    );
+    println!(
+        "uploads: server RSS {:.1} MiB before the first upload, peak {:.1} MiB at {} in flight: \
+         {:.1} MiB more, {:.1} MiB per upload in flight",
+        mib(rss_before),
+        mib(peak),
+        run.concurrency,
+        mib(growth),
+        mib(growth) / run.concurrency as f64
+    );
+    let mut result = conc.json(&concurrent, elapsed);
+    result["scenario"] = "uploads".into();
+    result["picture_bytes"] = picture.len().into();
+    result["failures"] = (seq.failures + conc.failures).into();
+    result["sequential_cpu_ms"] = cpu_ms(cpu_sequential, sequential.len()).into();
+    result["sequential_p50_ms"] = seq.ms[0].into();
+    result["concurrent_cpu_ms"] = cpu_ms(cpu_concurrent, concurrent.len()).into();
+    result["concurrency"] = run.concurrency.into();
+    result["rss_before_mib"] = mib(rss_before).into();
+    result["rss_peak_mib"] = mib(peak).into();
+    result["rss_growth_per_upload_mib"] = (mib(growth) / run.concurrency as f64).into();
+    println!("RESULT {result}");
+    Ok(())
 }
 
 /// Sends `request` on `conn` (a new connection after a transport error) and times it.

@@ -83,12 +83,11 @@ fn stream(body: Box<dyn MediaBody>) -> impl futures_util::Stream<Item = std::io:
         (status = 200, description = "The image bytes",
             content(("image/jpeg"), ("image/png"), ("image/webp"), ("image/gif")),
             headers(("ETag" = String), ("Cache-Control" = String), ("Accept-Ranges" = String))),
-        (status = 206, description = "The bytes of the one range asked for (`Range: bytes=...`)",
+        (status = 206, description = "The bytes of the one range asked for (`Range: bytes=...`); a \
+            range that covers none of them is answered 416 with `Content-Range: bytes */SIZE` and no body",
             headers(("Content-Range" = String))),
         (status = 304, description = "Not modified (`If-None-Match`)"),
         (status = 404, description = "No such picture"),
-        (status = 416, description = "The range covers none of the picture's bytes",
-            headers(("Content-Range" = String))),
         (status = 503, description = "The media store does not answer")))]
 #[tracing::instrument(name = "media", skip_all)]
 async fn media(

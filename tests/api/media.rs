@@ -752,3 +752,28 @@ async fn medium_rendition_and_webp_by_accept(app: TestApp) {
         app.media_files()
     );
 }
+
+on_both_backends!(
+    pictures_can_be_handed_out_from_elsewhere,
+    start: with_settings(|s| {
+        s.media_public_url = Some(
+            being_social_http::public_url::BaseUrl::parse("https://cdn.example/pictures/")
+                .unwrap(),
+        );
+    })
+);
+
+/// With `media_public_url`, answers point at the bucket or CDN; `/media/` still serves.
+async fn pictures_can_be_handed_out_from_elsewhere(app: TestApp) {
+    let ann = app.user("ann").await;
+    let (status, post) = app.upload(&ann.token, jpeg(64, 48), "elsewhere").await;
+    assert_eq!(status, StatusCode::CREATED, "{post}");
+    for field in ["image_url", "thumbnail_url"] {
+        let url = post[field].as_str().unwrap();
+        let key = url
+            .strip_prefix("https://cdn.example/pictures/")
+            .unwrap_or_else(|| panic!("{field}: {url}"));
+        let response = app.get_bytes(&format!("/media/{key}"), &[]).await;
+        assert_eq!(response.status, StatusCode::OK, "{key}");
+    }
+}

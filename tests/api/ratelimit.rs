@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use being_social::configuration::Settings;
+use being_social::configuration::{SecretUrl, Settings};
+use being_social_http::ratelimit::StoreFailure;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -41,10 +42,49 @@ fn one_login_behind_a_proxy(s: &mut Settings) {
     s.behind_proxy = true;
 }
 
+/// The Redis the suites share (`.ci/run` starts it): `REDIS_URL`, else the local default. Keys
+/// are digests of each test's own tokens and made-up addresses, so tests do not meet there.
+pub fn redis_url() -> SecretUrl {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    SecretUrl::parse(&url).unwrap()
+}
+fn three_writes_in_redis(s: &mut Settings) {
+    three_writes(s);
+    s.redis_url = Some(redis_url());
+}
+fn one_login_behind_a_proxy_in_redis(s: &mut Settings) {
+    one_login_behind_a_proxy(s);
+    s.redis_url = Some(redis_url());
+}
+/// A Redis where nobody listens: every check fails at once (connection refused). Failing closed
+/// (503, and `/readyz` with it) is in tests/process/redis.rs, whose Redis dies under the server.
+fn redis_down_open(s: &mut Settings) {
+    limits(s, 1, 1, HOUR);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    s.redis_url = Some(SecretUrl::parse(&format!("redis://127.0.0.1:{port}")).unwrap());
+    s.rate_limit_failure = StoreFailure::Open;
+}
+
 on_both_backends!(
     login_brute_force_is_refused,
     start: with_settings(crate::ratelimit::four_logins)
 );
+on_both_backends!(
+    tokens_are_limited_separately_in_redis,
+    start: with_settings(crate::ratelimit::three_writes_in_redis)
+);
+on_both_backends!(
+    behind_a_proxy_the_forwarded_address_counts_in_redis,
+    start: with_settings(crate::ratelimit::one_login_behind_a_proxy_in_redis)
+);
+on_both_backends!(
+    without_redis_limited_requests_are_served_when_failing_open,
+    start: with_settings(crate::ratelimit::redis_down_open)
+);
+
 on_both_backends!(
     tokens_are_limited_separately,
     start: with_settings(crate::ratelimit::three_writes)
@@ -238,6 +278,59 @@ async fn the_limit_recovers_after_the_window(app: TestApp) {
         }
         assert!(Instant::now() < deadline, "still limited after a minute");
     }
+}
+
+async fn tokens_are_limited_separately_in_redis(app: TestApp) {
+    tokens_are_limited_separately(app).await;
+}
+
+async fn behind_a_proxy_the_forwarded_address_counts_in_redis(app: TestApp) {
+    // Redis outlives the test: an address of its own (from the documentation range), so that
+    // another run within the hour does not find it spent.
+    let n = uuid::Uuid::new_v4().as_u128();
+    let (a, b) = ((n >> 8) as u8, n as u8);
+    let one = format!("2001:db8:{a:x}{b:x}:{:x}::1", (n >> 16) as u16);
+    let (status, headers, _) = login_as(&app, "x@example.com", "guess", Some(&one)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&headers, "x-ratelimit-remaining"), "0");
+    let (status, headers, body) = login_as(&app, "x@example.com", "guess", Some(&one)).await;
+    assert_limited(status, &headers, &body, 1);
+    // The same /64 is the same client.
+    let neighbour = one.replace("::1", "::2");
+    let (status, _, _) = login_as(&app, "x@example.com", "guess", Some(&neighbour)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// The writes of one token, past its limit of one, and what `/metrics` counted.
+async fn writes_past_the_limit(app: &TestApp) -> (Vec<StatusCode>, f64) {
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (status, _, _) = follow(app, &ann, &bob).await;
+        statuses.push(status);
+        app.as_(&ann).unfollow(&bob).await;
+    }
+    let metrics = app.get_bytes("/metrics", &[]).await;
+    let text = String::from_utf8(metrics.bytes).unwrap();
+    let errors = text
+        .lines()
+        .find_map(|line| line.strip_prefix("ratelimit_store_errors_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no ratelimit_store_errors_total in\n{text}"));
+    (statuses, errors)
+}
+
+async fn without_redis_limited_requests_are_served_when_failing_open(app: TestApp) {
+    let started = Instant::now();
+    let (statuses, errors) = writes_past_the_limit(&app).await;
+    assert!(statuses.iter().all(StatusCode::is_success), "{statuses:?}");
+    // Sign-ups and follows and unfollows all failed to reach Redis, and were counted.
+    assert!(errors >= 6.0, "{errors}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // Redis is not needed to serve, so it does not hold readiness back.
+    let (status, body) = app.get("/readyz", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn behind_a_proxy_the_forwarded_address_counts(app: TestApp) {

@@ -1,5 +1,6 @@
 //! Process-level tests: the real binary in its own process, stopped by signals, killed, run twice
-//! on one database, and kept running while PostgreSQL restarts under it.
+//! on one database, and kept running while PostgreSQL restarts under it; three of them sharing
+//! one Redis for their rate limits, and one bucket of SeaweedFS for their pictures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 // The HTTP helpers and the typed client of the API suites (users, uploads, error bodies), pointed
@@ -16,6 +17,9 @@ mod cluster;
 mod kill;
 mod memory;
 mod outage;
+mod redis;
+mod scale;
+mod seaweed;
 mod seed;
 mod server;
 mod shutdown;

@@ -8,6 +8,8 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use being_social::configuration::Settings;
+
 use crate::helpers::{Backend, TestApp, TestDatabase, TestUser};
 use crate::server::{ServerProcess, assert_check_passes, settings_for};
 
@@ -16,7 +18,7 @@ const CLIENTS: usize = 8;
 
 struct Storm {
     /// One app per server process.
-    apps: [TestApp; 2],
+    apps: Vec<TestApp>,
     users: Vec<TestUser>,
     posts: Vec<i64>,
     /// Posts made during the storm and not yet deleted by their authors, for others to hit.
@@ -27,7 +29,7 @@ impl Storm {
     /// The process for a client's `step`-th request: consecutive requests alternate.
     fn app(&self, client: usize, step: &mut usize) -> &TestApp {
         *step += 1;
-        &self.apps[(client + *step) % 2]
+        &self.apps[(client + *step) % self.apps.len()]
     }
 }
 
@@ -239,16 +241,21 @@ async fn a_storm_over_two_processes_leaves_every_counter_exact() {
         ServerProcess::start(&settings[0]).await,
         ServerProcess::start(&settings[1]).await,
     ];
-    let apps = [
+    let apps = vec![
         servers[0].app(&settings[0], &db),
         servers[1].app(&settings[1], &db),
     ];
+    storm_over(apps, &settings[0]).await;
+}
 
+/// The storm over the processes of `apps` (one database), then `check` and the figures.
+pub async fn storm_over(apps: Vec<TestApp>, settings: &Settings) {
+    let nodes = apps.len();
     // The hub (0), the clients (1..=CLIENTS) and the doomed user (last), each with a post.
     let users = apps[0].users("storm", CLIENTS + 2).await;
     let mut posts = Vec::new();
     for (k, user) in users.iter().enumerate() {
-        posts.push(apps[k % 2].post_by(user, "first").await);
+        posts.push(apps[k % nodes].post_by(user, "first").await);
     }
     // Before the storm the doomed user likes and follows the hub and comments on its post, and
     // every client follows the next one: the deletion must take all of it back.
@@ -256,7 +263,7 @@ async fn a_storm_over_two_processes_leaves_every_counter_exact() {
     let doomed_token = Some(doomed_user.token.as_str());
     expect(
         "",
-        apps[1]
+        apps[1 % nodes]
             .post(
                 &format!("/posts/post-reaction/{}/", posts[0]),
                 doomed_token,
@@ -278,7 +285,7 @@ async fn a_storm_over_two_processes_leaves_every_counter_exact() {
     );
     for i in 1..=CLIENTS {
         let next = users[if i == CLIENTS { 1 } else { i + 1 }].id;
-        let answer = apps[i % 2]
+        let answer = apps[i % nodes]
             .post(
                 &format!("/accounts/follow/{next}/"),
                 Some(&users[i].token),
@@ -302,7 +309,7 @@ async fn a_storm_over_two_processes_leaves_every_counter_exact() {
         task.unwrap();
     }
 
-    assert_check_passes(&settings[0]);
+    assert_check_passes(settings);
 
     // The figures the sequences fix, read through each process.
     let (users, posts) = (&storm.users, &storm.posts);

@@ -20,10 +20,11 @@ use being_social_domain::pagination::PageLimits;
 use being_social_domain::services::TokenLifetimes;
 use being_social_http::multipart::{FORM_OVERHEAD_BYTES, UploadMemory};
 use being_social_http::public_url::BaseUrl;
-use being_social_http::ratelimit::{Quota, RateLimits};
+use being_social_http::ratelimit::{Quota, RateLimits, StoreFailure, StorePolicy};
 use being_social_images::{ImageBudget, ImageLimits};
 use being_social_infra::credentials::Argon2Credentials;
 use being_social_infra::db::{DEFAULT_MAX_FOLLOWING, FeedRules};
+use being_social_infra::object_media::S3Config;
 use clap::error::{ContextKind, ContextValue};
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -128,9 +129,35 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value = "16")]
     #[arg(value_parser = positive(parsed::<usize>))]
     pub pool_size: usize,
-    /// Directory where uploaded pictures are stored.
+    /// Directory where uploaded pictures are stored (unless `media_store` says elsewhere).
     #[arg(long, env, default_value = "data/media", value_parser = path)]
     pub media_dir: PathBuf,
+    /// Where uploaded pictures are stored: `file://PATH` (a directory of this machine) or
+    /// `s3://BUCKET/PREFIX` (an S3-compatible bucket, every node serving every picture; see the
+    /// `s3_*` settings). Default: `file://` and `media_dir`.
+    #[arg(long, env, value_parser = MediaStoreUrl::parse)]
+    pub media_store: Option<MediaStoreUrl>,
+    /// Endpoint of an S3-compatible server other than AWS (`http://HOST:PORT`), addressed
+    /// path-style.
+    #[arg(long, env, value_parser = SecretUrl::parse)]
+    pub s3_endpoint: Option<SecretUrl>,
+    /// Region of the bucket.
+    #[arg(long, env, default_value = "us-east-1")]
+    pub s3_region: String,
+    /// Access key id for the bucket, with `s3_secret_access_key` (without both, requests are not
+    /// signed).
+    #[arg(long, env, value_parser = Secret::parse)]
+    pub s3_access_key_id: Option<Secret>,
+    /// Secret access key for the bucket; never shown.
+    #[arg(long, env, value_parser = Secret::parse)]
+    pub s3_secret_access_key: Option<Secret>,
+    /// The longest one call to the media store may take (`503` past it).
+    #[arg(long, env, default_value = "10s", value_parser = positive(duration))]
+    pub media_store_timeout: Duration,
+    /// Base URL of pictures in answers instead of this server's `/media/`, e.g. a bucket's or a
+    /// CDN's `https://cdn.example/pictures` (a picture's URL is it, `/` and the key).
+    #[arg(long, env, value_parser = BaseUrl::parse)]
+    pub media_public_url: Option<BaseUrl>,
     /// Largest accepted upload, in bytes (413 beyond).
     #[arg(long, env, default_value = "10485760", value_parser = positive(parsed::<usize>))]
     pub max_upload_bytes: usize,
@@ -210,7 +237,8 @@ pub struct Settings {
     #[arg(long, env, default_value_t = DEFAULT_MAX_FOLLOWING)]
     #[arg(value_parser = positive(parsed::<i64>))]
     pub max_following: i64,
-    /// Rate limits (`off` disables every limit below). Each process keeps its own counts.
+    /// Rate limits (`off` disables every limit below). Each process keeps its own counts, unless
+    /// `redis_url` is set.
     #[arg(long, env, default_value = "on", value_parser = on_off, action = ArgAction::Set)]
     pub rate_limits: bool,
     /// Logins and sign-ups allowed per client address per `auth_rate_window`.
@@ -225,6 +253,17 @@ pub struct Settings {
     /// Window of `write_rate_limit` (`90s`, `5m`, `1h`; a bare number is seconds).
     #[arg(long, env, default_value = "300s", value_parser = positive(duration))]
     pub write_rate_window: Duration,
+    /// Redis that keeps the rate limits' counts for every process using it, e.g.
+    /// `redis://127.0.0.1:6379/0` (default: each process counts in its own memory).
+    #[arg(long, env, value_parser = SecretUrl::parse)]
+    pub redis_url: Option<SecretUrl>,
+    /// What limited requests get while Redis fails or does not answer within `redis_timeout`:
+    /// `open` (served, unlimited) or `closed` (503).
+    #[arg(long, env, default_value = "open", value_parser = open_closed)]
+    pub rate_limit_failure: StoreFailure,
+    /// The longest a request waits for Redis before `rate_limit_failure` applies.
+    #[arg(long, env, default_value = "250ms", value_parser = positive(duration))]
+    pub redis_timeout: Duration,
     /// Behind a proxy that sets them: take the client address from `X-Forwarded-For`, and the
     /// scheme and host of absolute URLs from `Forwarded`/`X-Forwarded-*` unless `public_url` is set.
     #[arg(long, env, default_value = "off", value_parser = on_off, action = ArgAction::Set)]
@@ -353,6 +392,39 @@ impl Settings {
         }
     }
 
+    /// Where pictures are stored: `media_store`, else `media_dir`.
+    pub fn media_location(&self) -> MediaStoreUrl {
+        self.media_store
+            .clone()
+            .unwrap_or_else(|| MediaStoreUrl::File(self.media_dir.clone()))
+    }
+
+    /// The bucket of an `s3://` media store, with its endpoint and credentials.
+    pub fn s3_config(&self, bucket: &str, prefix: &str) -> S3Config {
+        S3Config {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            endpoint: self.s3_endpoint.as_ref().map(|url| url.expose().to_owned()),
+            region: self.s3_region.clone(),
+            access_key_id: self
+                .s3_access_key_id
+                .as_ref()
+                .map(|s| s.expose().to_owned()),
+            secret_access_key: self
+                .s3_secret_access_key
+                .as_ref()
+                .map(|s| s.expose().to_owned()),
+        }
+    }
+
+    /// How the rate limiter uses Redis, when `redis_url` is set.
+    pub fn rate_limit_store_policy(&self) -> StorePolicy {
+        StorePolicy {
+            timeout: self.redis_timeout,
+            on_failure: self.rate_limit_failure,
+        }
+    }
+
     /// The password hasher these costs describe.
     ///
     /// # Errors
@@ -423,6 +495,116 @@ fn path(text: &str) -> Result<PathBuf, String> {
     Ok(text.into())
 }
 
+fn open_closed(text: &str) -> Result<StoreFailure, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "open" => Ok(StoreFailure::Open),
+        "closed" => Ok(StoreFailure::Closed),
+        _ => Err("expected open or closed".into()),
+    }
+}
+
+/// A URL that may carry a password (`redis://:secret@host`): shown everywhere (`Debug`, logs)
+/// with its user information replaced by `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// Any non-empty text without blanks; the client that uses it judges the rest. The error
+    /// does not repeat the text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() || text.contains(char::is_whitespace) || !text.contains("://") {
+            return Err("expected a URL, SCHEME://[USER:PASSWORD@]HOST[:PORT][/PATH]".into());
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The URL itself, password included: for the client that connects, never for a log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL without its user information.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return "***".into();
+        };
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        match rest[..authority_end].rfind('@') {
+            Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+            None => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+/// A credential: shown everywhere (`Debug`, logs) as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Any non-empty text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("empty".into());
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The credential itself: for the client that uses it, never for a log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Where pictures are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaStoreUrl {
+    /// `file://PATH`: a directory of this machine.
+    File(PathBuf),
+    /// `s3://BUCKET/PREFIX`: an S3-compatible bucket.
+    S3 { bucket: String, prefix: String },
+}
+
+impl MediaStoreUrl {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Some(path) = text.strip_prefix("file://") {
+            return match path {
+                "" => Err("file:// needs a path".into()),
+                path => Ok(Self::File(path.into())),
+            };
+        }
+        let Some(rest) = text.strip_prefix("s3://") else {
+            return Err("expected file://PATH or s3://BUCKET/PREFIX".into());
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !valid_bucket {
+            return Err("expected s3://BUCKET/PREFIX with a bucket name of 3 to 63 lowercase letters, digits, dots and dashes".into());
+        }
+        Ok(Self::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+        })
+    }
+}
+
 fn on_off(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
         "on" | "true" | "yes" | "1" => Ok(true),
@@ -462,6 +644,14 @@ pub enum ConfigError {
 }
 
 const CONFIG_ENV: &str = "CONFIG_FILE";
+
+/// Settings that may hold a password: an error about one never repeats its value.
+const SECRET_SETTINGS: &[&str] = &[
+    "redis_url",
+    "s3_endpoint",
+    "s3_access_key_id",
+    "s3_secret_access_key",
+];
 
 /// The command line as first read: every value a text, the settings allowed after the
 /// subcommand, and `--help` saying where else each may come from. The environment is left to
@@ -566,23 +756,27 @@ impl Cli {
             let var_name = arg
                 .get_env()
                 .map_or_else(String::new, |e| e.to_string_lossy().into());
+            // A refused secret is named, never repeated.
+            let shown = |text: &str| {
+                if SECRET_SETTINGS.contains(&key) {
+                    "***".to_owned()
+                } else {
+                    text.to_owned()
+                }
+            };
             let (text, prefix) = if matches.value_source(key) == Some(ValueSource::CommandLine) {
                 let text = matches.get_one::<String>(key).cloned().unwrap_or_default();
                 let flag = key.replace('_', "-");
-                (
-                    text.clone(),
-                    format!("invalid value \"{text}\" for --{flag}"),
-                )
+                let prefix = format!("invalid value \"{}\" for --{flag}", shown(&text));
+                (text, prefix)
             } else if let Some(text) = var(&var_name)? {
-                (
-                    text.clone(),
-                    format!("invalid value \"{text}\" for {var_name}"),
-                )
+                let prefix = format!("invalid value \"{}\" for {var_name}", shown(&text));
+                (text, prefix)
             } else if let Some(value) = file.remove(key) {
                 let text = value
                     .as_str()
                     .map_or_else(|| value.to_string(), str::to_owned);
-                let prefix = format!("invalid {key} \"{text}\" in {file_name}");
+                let prefix = format!("invalid {key} \"{}\" in {file_name}", shown(&text));
                 if value.is_array() || value.is_table() || value.is_datetime() {
                     return Err(invalid(format!(
                         "{prefix}: expected a string, number or boolean"
@@ -657,6 +851,17 @@ fn validate(s: &Settings, set: impl Fn(&str) -> bool) -> Result<(), (&'static st
             "token_absolute_lifetime ({absolute}) must be at least token_idle_lifetime ({idle})"
         );
         return Err((key, reason));
+    }
+    if s.s3_access_key_id.is_some() != s.s3_secret_access_key.is_some() {
+        let key = if s.s3_access_key_id.is_some() {
+            "s3_secret_access_key"
+        } else {
+            "s3_access_key_id"
+        };
+        return Err((
+            key,
+            "set both s3_access_key_id and s3_secret_access_key, or neither".into(),
+        ));
     }
     if let Err(err) = s.credentials() {
         let keys = [
@@ -1024,6 +1229,36 @@ mod tests {
             }
         }
         assert!(help.contains("--config") && help.contains("CONFIG_FILE"));
+    }
+
+    #[test]
+    fn a_redis_password_is_never_shown() {
+        let settings = resolve(
+            &[],
+            &[
+                ("REDIS_URL", "redis://user:hunter2@cache.internal:6379/2"),
+                ("RATE_LIMIT_FAILURE", "closed"),
+            ],
+            None,
+        )
+        .unwrap();
+        let url = settings.redis_url.clone().unwrap();
+        assert_eq!(url.expose(), "redis://user:hunter2@cache.internal:6379/2");
+        assert_eq!(url.redacted(), "redis://***@cache.internal:6379/2");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        assert_eq!(settings.rate_limit_failure, StoreFailure::Closed);
+        let plain = SecretUrl::parse("redis://127.0.0.1:6379").unwrap();
+        assert_eq!(plain.redacted(), "redis://127.0.0.1:6379");
+        // A refused value is named, not repeated.
+        let err = resolve(&[], &[("REDIS_URL", "hunter2 with blanks")], None).unwrap_err();
+        assert!(
+            err.contains("REDIS_URL") && !err.contains("hunter2"),
+            "{err}"
+        );
+        let defaults = Settings::default();
+        assert_eq!(defaults.redis_url, None);
+        assert_eq!(defaults.rate_limit_failure, StoreFailure::Open);
+        assert_eq!(defaults.redis_timeout, Duration::from_millis(250));
     }
 
     #[test]

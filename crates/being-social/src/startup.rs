@@ -19,15 +19,16 @@ use being_social_http::{AppState, HttpLimits, PublicUrl};
 use being_social_images::RustImageProcessor;
 use being_social_infra::coalesce::BATCH_SIZE_BOUNDS;
 use being_social_infra::db::{Database, Follows, Likes, OutboxStep, PoolConfig, Sessions};
-use being_social_infra::media::LocalMediaStore;
+use being_social_infra::object_media::ObjectMediaStore;
+use being_social_infra::ratelimit::RedisRateLimitStore;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use tracing_actix_web::TracingLogger;
 
-use crate::configuration::Settings;
+use crate::configuration::{MediaStoreUrl, Settings};
 
 /// Opens the database and brings its schema up to date.
 ///
@@ -58,6 +59,7 @@ struct Observed {
     follows: Follows,
     sessions: Sessions,
     delivery: FeedDelivery,
+    limiter: Arc<RateLimiter>,
 }
 
 /// What the feed worker of this process has done: the figures to alert on when fan-outs fall
@@ -70,10 +72,54 @@ struct FeedDelivery {
     lag: Gauge<f64, AtomicU64>,
 }
 
+/// The rate limiter: counts in Redis when `redis_url` is set, in this process otherwise.
+///
+/// # Errors
+/// When `redis_url` cannot be read as a Redis URL.
+fn rate_limiter(settings: &Settings) -> anyhow::Result<RateLimiter> {
+    let limits = settings.rate_limits();
+    let Some(url) = settings.redis_url.as_ref().filter(|_| settings.rate_limits) else {
+        return Ok(RateLimiter::new(limits));
+    };
+    let store = RedisRateLimitStore::new(url.expose(), settings.redis_timeout)
+        .map_err(|err| anyhow::anyhow!("cannot use REDIS_URL {}: {err}", url.redacted()))?;
+    tracing::info!(redis = %url.redacted(), "rate limits counted in Redis");
+    Ok(RateLimiter::shared(
+        limits,
+        Arc::new(store),
+        settings.rate_limit_store_policy(),
+    ))
+}
+
+/// The media store `media_store` (or `media_dir`) names.
+///
+/// # Errors
+/// When the directory cannot be created or the bucket settings cannot make a client.
+pub fn media_store(settings: &Settings) -> anyhow::Result<ObjectMediaStore> {
+    let timeout = settings.media_store_timeout;
+    let store = match settings.media_location() {
+        MediaStoreUrl::File(dir) => {
+            ObjectMediaStore::local(dir.clone(), timeout).with_context(|| {
+                format!(
+                    "cannot create the media directory {} (set MEDIA_STORE or MEDIA_DIR)",
+                    dir.display()
+                )
+            })?
+        }
+        MediaStoreUrl::S3 { bucket, prefix } => {
+            ObjectMediaStore::s3(&settings.s3_config(&bucket, &prefix), timeout)
+                .map_err(|err| anyhow::anyhow!("{err} (check MEDIA_STORE and the S3_* settings)"))?
+        }
+    };
+    tracing::info!(%store, "media store");
+    Ok(store)
+}
+
 /// Builds every adapter and the services on top of them.
 ///
 /// # Errors
-/// When the media directory cannot be created or the argon2 parameters are invalid.
+/// When the media directory cannot be created, the argon2 parameters are invalid or the Redis
+/// URL cannot be read.
 fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed)> {
     // Likes, follows and token lookups coalesce what arrives together; see db/likes.rs,
     // db/follows.rs and db/sessions.rs.
@@ -83,17 +129,13 @@ fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed
         follows: Follows::new(db.clone()),
         sessions: Sessions::new(db.clone()),
         delivery: FeedDelivery::default(),
+        limiter: Arc::new(rate_limiter(settings)?),
     };
     let likes = Arc::new(observed.likes.clone());
     let follows = Arc::new(observed.follows.clone());
     let sessions = Arc::new(observed.sessions.clone());
     let db = Arc::new(db);
-    let media = LocalMediaStore::new(settings.media_dir.clone()).with_context(|| {
-        format!(
-            "cannot create the media directory {} (set MEDIA_DIR)",
-            settings.media_dir.display()
-        )
-    })?;
+    let media = media_store(settings)?;
     let images = RustImageProcessor::new(settings.image_limits(), settings.image_budget());
     let services = Services::new(Ports {
         accounts: db.clone(),
@@ -174,6 +216,12 @@ impl Collector for Observed {
         let largest =
             batchers.map(|(batcher, s)| (batcher, s.largest_batch.load(Ordering::Relaxed)));
         let waiting = batchers.map(|(batcher, s)| (batcher, s.waiting.load(Ordering::Relaxed)));
+        ConstCounter::new(self.limiter.store_errors()).encode(out.encode_descriptor(
+            "ratelimit_store_errors",
+            "Rate-limit checks whose shared store (Redis) failed or did not answer in time.",
+            None,
+            MetricType::Counter,
+        )?)?;
         for (name, help, values) in [
             ("batch_size_max", "The largest batch run so far.", largest),
             (
@@ -271,7 +319,7 @@ impl Application {
         let (services, observed) = wire(settings, db.clone())?;
         let sweep = (services.sessions.clone(), settings.token_sweep_interval);
         let delivery = observed.delivery.clone();
-        let metrics = Arc::new(Metrics::default().with_source(observed));
+        let metrics = Arc::new(Metrics::default().with_source(observed.clone()));
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {} (set BIND)", settings.bind))?;
         let local = listener.local_addr()?;
@@ -293,9 +341,10 @@ impl Application {
             },
             public_url,
             uploads: settings.upload_memory(),
+            media_url: settings.media_public_url.clone(),
         });
-        // One limiter for every worker: the counts are per process, not per thread.
-        let limiter = web::Data::new(RateLimiter::new(settings.rate_limits()));
+        // One limiter for every worker: the counts are per process (or in Redis), not per thread.
+        let limiter = web::Data::from(observed.limiter.clone());
         let (warm_db, pool_size) = (db.clone(), settings.pool_size);
         let started_workers = Arc::new(AtomicUsize::new(0));
         let server = HttpServer::new(move || {

@@ -19,24 +19,31 @@ use being_social_domain::model::CommentId;
 #[derive(Debug, Clone)]
 pub struct Urls {
     base: String,
+    /// `media_url`, when pictures are fetched from elsewhere.
+    media: Option<String>,
 }
 
 impl Urls {
     /// Under the policy of the application's [`AppState`]; a request outside an application
     /// (a unit test's) gets its `Host` header.
     pub fn from_request(req: &HttpRequest) -> Self {
-        let base = match req.app_data::<web::Data<AppState>>() {
+        let state = req.app_data::<web::Data<AppState>>();
+        let base = match state {
             Some(state) => state.public_url.base(req),
             None => PublicUrl::FromHost {
                 fallback: BaseUrl::for_address(([127, 0, 0, 1], 80).into()),
             }
             .base(req),
         };
-        Self { base }
+        let media = state.and_then(|state| Some(state.media_url.as_ref()?.as_str().to_owned()));
+        Self { base, media }
     }
 
     pub fn media(&self, key: &str) -> String {
-        format!("{}/media/{key}", self.base)
+        match &self.media {
+            Some(media) => format!("{media}/{key}"),
+            None => format!("{}/media/{key}", self.base),
+        }
     }
 
     /// `path` starts with `/`.

@@ -6,7 +6,7 @@
 //! ```ignore
 //! let public_url = PublicUrl::new(configured, behind_proxy, listener.local_addr()?);
 //! let uploads = UploadMemory::new(UploadMemory::DEFAULT_BYTES, max_body, wait);
-//! let state = being_social_http::AppState { services, limits: HttpLimits::default(), public_url, uploads };
+//! let state = being_social_http::AppState { services, limits: HttpLimits::default(), public_url, uploads, media_url: None };
 //! let state = web::Data::new(state);
 //! let metrics = Arc::new(Metrics::default().with_source(/* a Collector: pool and batcher figures */));
 //! let limiter = web::Data::new(ratelimit::RateLimiter::new(rate_limits));
@@ -69,6 +69,9 @@ pub struct AppState {
     pub public_url: PublicUrl,
     /// The memory upload bodies may hold at once.
     pub uploads: multipart::UploadMemory,
+    /// Where clients fetch pictures when not from this server's `/media/` (a bucket's or a
+    /// CDN's base URL, to which `/` and the key are added).
+    pub media_url: Option<public_url::BaseUrl>,
 }
 
 /// Request body limits and page sizes.

@@ -3,9 +3,16 @@
 //! changes nothing.
 //!
 //! Each key is limited with GCRA (the generic cell rate algorithm, a token bucket kept as one
-//! timestamp): `count` requests per `window`, all of them allowed in a burst, then one more every
-//! `window / count`. State lives in memory, in a sharded map whose idle keys are swept out; every
-//! process applies its own limits.
+//! timestamp; see [`RateDecision::gcra`]): `count` requests per `window`, all of them allowed in a
+//! burst, then one more every `window / count`. The state lives in a [`RateLimitStore`]: by
+//! default [`MemoryRateStore`], a sharded map in this process whose idle keys are swept out (every
+//! process applies its own limits); with a shared store (Redis, wired by the binary) every process
+//! applies the same limits.
+//!
+//! A shared store that fails or does not answer within its timeout does not hold the request:
+//! per [`StoreFailure`] the request goes on unlimited (`Open`) or is answered `503` (`Closed`),
+//! the failure is counted ([`RateLimiter::store_errors`]) and logged at most once per
+//! [`FAILURE_LOG_EVERY`].
 //!
 //! Responses of limited routes carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
 //! `X-RateLimit-Reset` (an RFC 3339 time, as Mastodon sends it); a `429` also has `Retry-After`.
@@ -20,9 +27,10 @@
 //! ```
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -31,17 +39,14 @@ use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
+use async_trait::async_trait;
+use being_social_domain::DomainError;
+use being_social_domain::ports::RateLimitStore;
+pub use being_social_domain::ports::{Quota, RateDecision};
 use chrono::{SecondsFormat, Utc};
 
 use crate::ApiError;
 use crate::auth::presented_token;
-
-/// At most `count` requests per `window`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quota {
-    pub count: u32,
-    pub window: Duration,
-}
 
 /// What is limited, and how much. `None` leaves a class unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,39 +68,197 @@ impl RateLimits {
     }
 }
 
-/// The limiters of every class, shared by all workers; register it as `web::Data<RateLimiter>`.
+/// What a request does when the shared store cannot say whether it is within its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreFailure {
+    /// Let it through unlimited: an outage of the store costs the limits, not the service.
+    #[default]
+    Open,
+    /// Answer `503`: nothing goes unlimited, at the price of every limited route while it lasts.
+    Closed,
+}
+
+/// How the limiter reaches a shared store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorePolicy {
+    /// The longest a request waits for the store's answer; past it, `on_failure` applies.
+    pub timeout: Duration,
+    pub on_failure: StoreFailure,
+}
+
+/// The most often a failing store is logged: one line, with the failures since the last.
+pub const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The limits of every class and the store that keeps their state, shared by all workers;
+/// register it as `web::Data<RateLimiter>`.
 pub struct RateLimiter {
-    auth: Option<Limiter>,
-    writes: Option<Limiter>,
+    auth: Option<Quota>,
+    writes: Option<Quota>,
     behind_proxy: bool,
+    store: Arc<dyn RateLimitStore>,
+    /// `None` for a store in this process, which cannot fail.
+    policy: Option<StorePolicy>,
+    store_errors: AtomicU64,
+    /// Failures not yet logged, and when the last line was (milliseconds since `epoch`, plus 1;
+    /// 0 for never).
+    unlogged: AtomicU64,
+    last_logged: AtomicU64,
+    epoch: Instant,
+}
+
+/// One class of limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Auth,
+    Writes,
+}
+
+/// The class names stores see.
+pub const AUTH: &str = "auth";
+pub const WRITES: &str = "token";
+
+impl Class {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Auth => AUTH,
+            Self::Writes => WRITES,
+        }
+    }
 }
 
 impl RateLimiter {
+    /// Limits kept in this process's memory.
     pub fn new(limits: RateLimits) -> Self {
+        Self::build(limits, Arc::new(MemoryRateStore::new()), None)
+    }
+
+    /// Limits kept in `store`, shared with the other processes that use it.
+    pub fn shared(limits: RateLimits, store: Arc<dyn RateLimitStore>, policy: StorePolicy) -> Self {
+        Self::build(limits, store, Some(policy))
+    }
+
+    fn build(
+        limits: RateLimits,
+        store: Arc<dyn RateLimitStore>,
+        policy: Option<StorePolicy>,
+    ) -> Self {
         Self {
-            auth: limits.auth.map(Limiter::new),
-            writes: limits.writes.map(Limiter::new),
+            auth: limits.auth,
+            writes: limits.writes,
             behind_proxy: limits.behind_proxy,
+            store,
+            policy,
+            store_errors: AtomicU64::new(0),
+            unlogged: AtomicU64::new(0),
+            last_logged: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
     }
 
-    /// The limiter and key that apply to this request, if any.
-    fn classify(&self, req: &ServiceRequest) -> Option<(&Limiter, u64)> {
+    /// Checks that failed since start-up (the store failed or did not answer in time).
+    pub fn store_errors(&self) -> u64 {
+        self.store_errors.load(Ordering::Relaxed)
+    }
+
+    /// Whether the store answers now; a store in this process always does.
+    pub async fn store_ready(&self) -> bool {
+        match self.policy {
+            None => true,
+            Some(policy) => tokio::time::timeout(policy.timeout, self.store.ready())
+                .await
+                .unwrap_or(false),
+        }
+    }
+
+    /// Whether `/readyz` should wait for the store: only when its failure refuses requests.
+    pub fn store_gates_readiness(&self) -> bool {
+        self.policy
+            .is_some_and(|policy| policy.on_failure == StoreFailure::Closed)
+    }
+
+    /// The class, quota and subject that apply to this request, if any.
+    fn classify(&self, req: &ServiceRequest) -> Option<(Class, Quota, String)> {
         let method = req.method();
         // The path as the router matches it (percent-encoded octets decoded), never the raw
         // text: `/accounts/%6Cogin/` reaches the login handler, so it must count as a login.
         if method == Method::POST && is_auth_path(req.match_info().as_str()) {
-            let limiter = self.auth.as_ref()?;
+            let quota = self.auth?;
             let client = self.client_address(req).map(address_block);
-            return Some((limiter, limiter.key(&("auth", client))));
+            let subject = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+            return Some((Class::Auth, quota, subject));
         }
         let writes = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
         if !writes.contains(method) {
             return None;
         }
-        let limiter = self.writes.as_ref()?;
+        let quota = self.writes?;
         let token = presented_token(req.headers())?;
-        Some((limiter, limiter.key(&("token", token))))
+        Some((Class::Writes, quota, token.to_owned()))
+    }
+
+    /// The decision for one request: the store's, or per the policy when the store fails
+    /// (`Ok(None)`: let it through unlimited).
+    async fn check(
+        &self,
+        class: Class,
+        quota: Quota,
+        subject: &str,
+    ) -> Result<Option<RateDecision>, DomainError> {
+        let Some(policy) = self.policy else {
+            return self
+                .store
+                .check(class.name(), subject, quota)
+                .await
+                .map(Some);
+        };
+        let checked = tokio::time::timeout(
+            policy.timeout,
+            self.store.check(class.name(), subject, quota),
+        )
+        .await;
+        let error = match checked {
+            Ok(Ok(decision)) => return Ok(Some(decision)),
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => format!("no answer within {} ms", policy.timeout.as_millis()),
+        };
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+        self.log_failure(&error, policy.on_failure);
+        match policy.on_failure {
+            StoreFailure::Open => Ok(None),
+            StoreFailure::Closed => Err(DomainError::Unavailable(format!(
+                "the rate-limit store failed: {error}"
+            ))),
+        }
+    }
+
+    /// One warning per [`FAILURE_LOG_EVERY`] at most, counting the failures it stands for.
+    fn log_failure(&self, error: &str, on_failure: StoreFailure) {
+        self.unlogged.fetch_add(1, Ordering::Relaxed);
+        let now = u64::try_from(self.epoch.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        let last = self.last_logged.load(Ordering::Relaxed);
+        let every = u64::try_from(FAILURE_LOG_EVERY.as_millis()).unwrap_or(u64::MAX);
+        if last != 0 && now.saturating_sub(last) < every {
+            return;
+        }
+        if self
+            .last_logged
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let failures = self.unlogged.swap(0, Ordering::Relaxed);
+        let requests = match on_failure {
+            StoreFailure::Open => "let through unlimited",
+            StoreFailure::Closed => "answered 503",
+        };
+        tracing::warn!(
+            error,
+            failures,
+            "the rate-limit store failed; limited requests are {requests} while it does"
+        );
     }
 
     fn client_address(&self, req: &ServiceRequest) -> Option<IpAddr> {
@@ -139,11 +302,20 @@ pub async fn enforce<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let limiter = req.app_data::<web::Data<RateLimiter>>().cloned();
-    let Some((limiter, key)) = limiter.as_deref().and_then(|l| l.classify(&req)) else {
+    let Some(limiter) = limiter else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let decision = limiter.check(key);
-    let quota = limiter.quota;
+    let Some((class, quota, subject)) = limiter.classify(&req) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let decision = match limiter.check(class, quota, &subject).await {
+        Ok(Some(decision)) => decision,
+        Ok(None) => return Ok(next.call(req).await?.map_into_left_body()),
+        Err(err) => {
+            let response = ApiError::from(err).error_response();
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+    };
     if decision.allowed {
         let mut response = next.call(req).await?;
         rate_headers(response.headers_mut(), quota, &decision);
@@ -157,7 +329,7 @@ pub async fn enforce<B: MessageBody + 'static>(
     Ok(req.into_response(response).map_into_right_body())
 }
 
-fn rate_headers(headers: &mut HeaderMap, quota: Quota, decision: &Decision) {
+fn rate_headers(headers: &mut HeaderMap, quota: Quota, decision: &RateDecision) {
     let reset =
         Utc::now() + chrono::Duration::from_std(decision.reset).unwrap_or(chrono::Duration::MAX);
     let values = [
@@ -181,18 +353,6 @@ pub(crate) fn retry_after_header(retry_after: Duration) -> (header::HeaderName, 
     (header::RETRY_AFTER, secs.max(1).to_string())
 }
 
-/// The outcome of one request against its key's quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Decision {
-    allowed: bool,
-    /// Requests still allowed right now after this one.
-    remaining: u32,
-    /// How long until the whole quota is available again.
-    reset: Duration,
-    /// How long until the next request is allowed (zero when this one was).
-    retry_after: Duration,
-}
-
 /// Shards of the key map: writers of different keys rarely wait for each other.
 const SHARDS: usize = 64;
 
@@ -201,20 +361,15 @@ const SHARDS: usize = 64;
 /// map without bound.
 const SHARD_CAPACITY: usize = 4096;
 
-/// GCRA over a sharded map of "theoretical arrival times", in nanoseconds since `epoch`.
-///
-/// A key's stored time is when its bucket would be full again; a request is allowed when that
-/// time, pushed one interval further, is at most one window ahead of now. A stored time in the
-/// past means the same as no entry, which is what lets idle keys be dropped.
-struct Limiter {
-    quota: Quota,
-    /// `window / count`: the cost of one request.
-    interval: u64,
-    /// `interval * count`: how far ahead of now the stored time may run.
-    tolerance: u64,
+/// A [`RateLimitStore`] in this process's memory: GCRA over a sharded map of TATs, in
+/// nanoseconds since `epoch`, keyed by a keyed 64-bit hash of the class and subject.
+/// Logins have a map of their own: a flood of made-up tokens cannot evict the count of an
+/// address guessing passwords.
+pub struct MemoryRateStore {
     epoch: Instant,
     hasher: RandomState,
-    shards: Box<[Mutex<Shard>]>,
+    auth: Box<[Mutex<Shard>]>,
+    others: Box<[Mutex<Shard>]>,
     capacity: usize,
 }
 
@@ -225,68 +380,70 @@ struct Shard {
     next_sweep: u64,
 }
 
-impl Limiter {
-    fn new(quota: Quota) -> Self {
-        let count = u64::from(quota.count.max(1));
-        let window = u64::try_from(quota.window.as_nanos()).unwrap_or(u64::MAX);
-        let interval = (window / count).max(1);
+const NANOSECOND: Duration = Duration::from_nanos(1);
+
+impl Default for MemoryRateStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryRateStore {
+    pub fn new() -> Self {
         Self {
-            quota,
-            interval,
-            tolerance: interval.saturating_mul(count),
             epoch: Instant::now(),
             hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            auth: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            others: (0..SHARDS).map(|_| Mutex::default()).collect(),
             capacity: SHARD_CAPACITY,
         }
     }
 
     /// Keys are kept as keyed 64-bit hashes: tokens stay out of memory and every key is the same
     /// size. The random hash key makes collisions impossible to aim for.
-    fn key(&self, key: &impl Hash) -> u64 {
-        self.hasher.hash_one(key)
+    fn key(&self, class: &str, subject: &str) -> u64 {
+        self.hasher.hash_one((class, subject))
     }
 
-    fn check(&self, key: u64) -> Decision {
+    fn shards(&self, class: &str) -> &[Mutex<Shard>] {
+        if class == AUTH {
+            &self.auth
+        } else {
+            &self.others
+        }
+    }
+
+    fn check_key(&self, class: &str, key: u64, quota: Quota) -> RateDecision {
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         // The low bits pick the shard; the map hashes nothing again (see `PreHashed`).
-        let shard = &self.shards[(key % SHARDS as u64) as usize];
+        let shard = &self.shards(class)[(key % SHARDS as u64) as usize];
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         if now >= shard.next_sweep {
             shard.tats.retain(|_, tat| *tat > now);
-            shard.next_sweep = now.saturating_add(self.tolerance);
+            shard.next_sweep = now.saturating_add(quota.tolerance(NANOSECOND));
         }
         let tat = shard.tats.get(&key).copied().unwrap_or(now).max(now);
-        let decision = self.decide(tat, now);
+        let decision = RateDecision::gcra(quota, NANOSECOND, tat, now);
         if decision.allowed {
             if shard.tats.len() >= self.capacity && !shard.tats.contains_key(&key) {
                 shard.make_room(now, self.capacity);
             }
-            shard.tats.insert(key, tat.saturating_add(self.interval));
+            let interval = quota.interval(NANOSECOND);
+            shard.tats.insert(key, tat.saturating_add(interval));
         }
         decision
     }
+}
 
-    /// The GCRA step for a key whose stored time is `tat` (at least `now`).
-    fn decide(&self, tat: u64, now: u64) -> Decision {
-        let next = tat.saturating_add(self.interval);
-        let ahead = next - now;
-        if ahead <= self.tolerance {
-            Decision {
-                allowed: true,
-                remaining: u32::try_from((self.tolerance - ahead) / self.interval)
-                    .unwrap_or(u32::MAX),
-                reset: Duration::from_nanos(ahead),
-                retry_after: Duration::ZERO,
-            }
-        } else {
-            Decision {
-                allowed: false,
-                remaining: 0,
-                reset: Duration::from_nanos(tat - now),
-                retry_after: Duration::from_nanos(ahead - self.tolerance),
-            }
-        }
+#[async_trait]
+impl RateLimitStore for MemoryRateStore {
+    async fn check(
+        &self,
+        class: &'static str,
+        subject: &str,
+        quota: Quota,
+    ) -> being_social_domain::Result<RateDecision> {
+        Ok(self.check_key(class, self.key(class, subject), quota))
     }
 }
 
@@ -333,81 +490,134 @@ mod tests {
     use super::*;
     use actix_web::test::TestRequest;
 
-    fn limiter(count: u32, window_secs: u64) -> Limiter {
-        Limiter::new(Quota {
-            count,
-            window: Duration::from_secs(window_secs),
-        })
+    fn quota(count: u32, window: Duration) -> Quota {
+        Quota { count, window }
     }
 
-    #[test]
-    fn a_burst_of_count_then_one_per_interval() {
-        let l = limiter(3, 3);
-        let second = 1_000_000_000;
-        let mut tat = 0;
-        for remaining in [2, 1, 0] {
-            let d = l.decide(tat, 0);
-            assert!(d.allowed);
-            assert_eq!(d.remaining, remaining);
-            tat += l.interval;
-        }
-        let denied = l.decide(tat, 0);
-        assert!(!denied.allowed);
-        assert_eq!(denied.retry_after, Duration::from_secs(1));
-        assert_eq!(denied.reset, Duration::from_secs(3));
-        // One interval later exactly one more request fits.
-        let d = l.decide(tat, second);
-        assert!(d.allowed);
-        assert_eq!(d.remaining, 0);
+    fn entries(shards: &[Mutex<Shard>]) -> usize {
+        shards
+            .iter()
+            .map(|s| s.lock().map(|s| s.tats.len()).unwrap_or(0))
+            .sum::<usize>()
     }
 
     #[test]
     fn keys_are_independent_and_idle_keys_are_swept() {
-        let l = limiter(1, 3600);
-        let (a, b) = (l.key(&"a"), l.key(&"b"));
-        assert!(l.check(a).allowed);
-        assert!(!l.check(a).allowed);
-        assert!(l.check(b).allowed);
-        let entries = |l: &Limiter| {
-            l.shards
-                .iter()
-                .map(|s| s.lock().map(|s| s.tats.len()).unwrap_or(0))
-                .sum::<usize>()
-        };
-        assert_eq!(entries(&l), 2);
+        let store = MemoryRateStore::new();
+        let hour = quota(1, Duration::from_secs(3600));
+        let (a, b) = (store.key(WRITES, "a"), store.key(WRITES, "b"));
+        assert!(store.check_key(WRITES, a, hour).allowed);
+        assert!(!store.check_key(WRITES, a, hour).allowed);
+        assert!(store.check_key(WRITES, b, hour).allowed);
+        // The same subject in another class is another key.
+        let a_auth = store.key(AUTH, "a");
+        assert!(store.check_key(AUTH, a_auth, hour).allowed);
+        assert_eq!(entries(&store.others), 2);
+        assert_eq!(entries(&store.auth), 1);
 
-        let short = Limiter::new(Quota {
-            count: 1,
-            window: Duration::from_millis(1),
-        });
-        let keys: Vec<u64> = (0..200).map(|i| short.key(&i)).collect();
+        let short = MemoryRateStore::new();
+        let milli = quota(1, Duration::from_millis(1));
+        let keys: Vec<u64> = (0..200)
+            .map(|i| short.key(WRITES, &i.to_string()))
+            .collect();
         for &k in &keys {
-            assert!(short.check(k).allowed);
+            assert!(short.check_key(WRITES, k, milli).allowed);
         }
         std::thread::sleep(Duration::from_millis(5));
         // Touching every shard once sweeps the expired entries; only the new ones stay.
         for &k in &keys[..SHARDS.min(keys.len())] {
-            short.check(k);
+            short.check_key(WRITES, k, milli);
         }
         for i in 0..SHARDS as u64 {
-            short.check(i);
+            short.check_key(WRITES, i, milli);
         }
-        assert!(entries(&short) <= 2 * SHARDS);
+        assert!(entries(&short.others) <= 2 * SHARDS);
     }
 
     #[test]
     fn a_flood_of_new_keys_stays_within_capacity() {
-        let mut l = limiter(1, 3600);
-        l.capacity = 3;
+        let mut store = MemoryRateStore::new();
+        store.capacity = 3;
+        let hour = quota(1, Duration::from_secs(3600));
+        // A login's count lives apart from the flood.
+        assert!(store.check_key(AUTH, 0, hour).allowed);
         // Keys that are multiples of SHARDS all land in shard 0.
         for i in 0..10 {
-            assert!(l.check(i * SHARDS as u64).allowed);
+            assert!(store.check_key(WRITES, i * SHARDS as u64, hour).allowed);
         }
-        let held = l.shards[0].lock().map(|s| s.tats.len()).unwrap_or(0);
+        let held = store.others[0].lock().map(|s| s.tats.len()).unwrap_or(0);
         assert_eq!(held, 3);
-        // The latest keys are the ones kept.
-        assert!(!l.check(9 * SHARDS as u64).allowed);
+        // The latest keys are the ones kept, and the login's count is still there.
+        assert!(!store.check_key(WRITES, 9 * SHARDS as u64, hour).allowed);
+        assert!(!store.check_key(AUTH, 0, hour).allowed);
     }
+
+    /// A store that fails every check, or never answers.
+    struct Broken {
+        hang: bool,
+    }
+
+    #[async_trait]
+    impl RateLimitStore for Broken {
+        async fn check(
+            &self,
+            _class: &'static str,
+            _subject: &str,
+            _quota: Quota,
+        ) -> being_social_domain::Result<RateDecision> {
+            if self.hang {
+                std::future::pending::<()>().await;
+            }
+            Err(DomainError::Unavailable("connection refused".into()))
+        }
+
+        async fn ready(&self) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_fails_open_or_closed_and_is_counted() {
+        let limits = RateLimits {
+            auth: Some(quota(1, Duration::from_secs(60))),
+            ..RateLimits::off()
+        };
+        for (hang, on_failure) in [
+            (false, StoreFailure::Open),
+            (true, StoreFailure::Open),
+            (false, StoreFailure::Closed),
+            (true, StoreFailure::Closed),
+        ] {
+            let policy = StorePolicy {
+                timeout: Duration::from_millis(20),
+                on_failure,
+            };
+            let limiter = RateLimiter::shared(limits, Arc::new(Broken { hang }), policy);
+            let started = Instant::now();
+            for _ in 0..3 {
+                let checked = limiter.check(Class::Auth, quota(1, HOUR), "x").await;
+                match on_failure {
+                    StoreFailure::Open => assert!(matches!(checked, Ok(None))),
+                    StoreFailure::Closed => {
+                        assert!(matches!(checked, Err(DomainError::Unavailable(_))));
+                    }
+                }
+            }
+            assert!(started.elapsed() < Duration::from_secs(2));
+            assert_eq!(limiter.store_errors(), 3);
+            assert!(!limiter.store_ready().await);
+            assert_eq!(
+                limiter.store_gates_readiness(),
+                on_failure == StoreFailure::Closed
+            );
+        }
+        // Memory never fails, and never holds readiness back.
+        let memory = RateLimiter::new(limits);
+        assert!(memory.store_ready().await);
+        assert!(!memory.store_gates_readiness());
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
 
     #[test]
     fn ipv6_clients_are_limited_by_their_64() {
@@ -439,7 +649,7 @@ mod tests {
             let req = req.to_srv_request();
             limiter
                 .classify(&req)
-                .map(|(l, _)| std::ptr::eq(l, limiter.auth.as_ref().unwrap_or(l)))
+                .map(|(class, _, _)| class == Class::Auth)
         };
         assert_eq!(
             class(TestRequest::post().uri("/accounts/login/")),

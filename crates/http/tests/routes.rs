@@ -79,13 +79,15 @@ fn state() -> AppState {
         .expect_by_author()
         .returning(|_, _, _| Ok(Page::empty()));
     let mut media = MockMediaStore::new();
-    media.expect_get().returning(|key| {
-        Ok(
-            (key == "abc.jpg").then(|| being_social_domain::model::StoredMedia {
-                bytes: vec![1, 2, 3],
-                content_type: "image/jpeg",
-            }),
-        )
+    media.expect_ready().returning(|| true);
+    media.expect_open().returning(|key, range| {
+        Ok((key == "abc.jpg").then(|| {
+            being_social_domain::ports::MediaRead::whole_or_range(
+                vec![1, 2, 3],
+                "image/jpeg",
+                range,
+            )
+        }))
     });
     let ports = Ports {
         accounts: Arc::new(users),
@@ -105,6 +107,7 @@ fn state() -> AppState {
         limits: HttpLimits::default(),
         public_url: PublicUrl::new(None, false, ([127, 0, 0, 1], 8080).into()),
         uploads: UploadMemory::new(UploadMemory::DEFAULT_BYTES, 1 << 20, Duration::from_secs(1)),
+        media_url: None,
     }
 }
 
@@ -316,4 +319,44 @@ async fn media_is_cached_and_revalidated() {
     let (status, _, body) = call(test::TestRequest::get().uri("/media/other.jpg")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["code"], "not_found");
+}
+
+#[actix_web::test]
+async fn media_ranges() {
+    let header_of = |headers: &header::HeaderMap, name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let ranged = |range: &'static str| {
+        test::TestRequest::get()
+            .uri("/media/abc.jpg")
+            .insert_header((header::RANGE, range))
+    };
+    // The body as `call` shows bytes that are not JSON.
+    let shown =
+        |bytes: &'static [u8]| Value::String(format!("{:?}", web::Bytes::from_static(bytes)));
+    let (status, headers, body) = call(ranged("bytes=1-1")).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        header_of(&headers, header::CONTENT_RANGE).as_deref(),
+        Some("bytes 1-1/3")
+    );
+    assert_eq!(body, shown(&[2]));
+    assert_eq!(
+        header_of(&headers, header::ACCEPT_RANGES).as_deref(),
+        Some("bytes")
+    );
+    let (status, headers, _) = call(ranged("bytes=5-")).await;
+    assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        header_of(&headers, header::CONTENT_RANGE).as_deref(),
+        Some("bytes */3")
+    );
+    // A range of another version of the picture is ignored: the whole of it.
+    let req = ranged("bytes=1-1").insert_header((header::IF_RANGE, "\"other\""));
+    let (status, _, body) = call(req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, shown(&[1, 2, 3]));
 }

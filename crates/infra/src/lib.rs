@@ -1,7 +1,9 @@
 //! Adapters for the ports of `being-social-domain`.
 //!
 //! - [`db`]: PostgreSQL and embedded SQLite through diesel-async, one query code for both.
-//! - [`media`]: pictures on the local disk.
+//! - [`media`]: pictures on the local disk (the key shape), [`object_media`]: pictures in an
+//!   object store, a local directory or an S3-compatible bucket (what the server uses).
+//! - [`ratelimit`]: the rate limits' counts in Redis, shared by every process.
 //!
 //! Picture processing, the other CPU-heavy adapter, is its own crate (`being-social-images`), built
 //! optimised even in debug builds.
@@ -11,3 +13,5 @@ pub mod coalesce;
 pub mod credentials;
 pub mod db;
 pub mod media;
+pub mod object_media;
+pub mod ratelimit;

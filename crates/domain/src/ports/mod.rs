@@ -17,6 +17,7 @@ mod follows;
 mod likes;
 mod media;
 mod posts;
+mod ratelimit;
 mod sessions;
 
 pub use accounts::*;
@@ -26,6 +27,7 @@ pub use follows::*;
 pub use likes::*;
 pub use media::*;
 pub use posts::*;
+pub use ratelimit::*;
 pub use sessions::*;
 
 use async_trait::async_trait;

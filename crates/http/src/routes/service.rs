@@ -7,6 +7,7 @@ use being_social_domain::DomainError;
 
 use super::{json_405, resource};
 use crate::dto::StatusBody;
+use crate::ratelimit::RateLimiter;
 use crate::{ApiError, AppState, openapi};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,16 +27,29 @@ async fn healthz() -> HttpResponse {
 
 /// The database answers too
 ///
-/// `503` with the contract's error body while it does not.
+/// And so do the media store, and the shared rate-limit store (Redis) when limited requests are
+/// refused without it (`rate_limit_failure = closed`).
+/// `503` with the contract's error body while one does not.
 #[utoipa::path(get, path = "/readyz", tag = "service", responses(
-    (status = 200, description = "The database answers", body = StatusBody),
-    (status = 503, description = "The database does not answer")))]
-async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if state.services.health.ready().await {
-        Ok(HttpResponse::Ok().json(StatusBody::OK))
-    } else {
-        Err(DomainError::Unavailable("the database does not answer".into()).into())
+    (status = 200, description = "The database and the stores answer", body = StatusBody),
+    (status = 503, description = "The database or a store does not answer")))]
+async fn readyz(
+    state: web::Data<AppState>,
+    limiter: Option<web::Data<RateLimiter>>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.services.health.ready().await {
+        return Err(DomainError::Unavailable("the database does not answer".into()).into());
     }
+    if !state.services.media.ready().await {
+        return Err(DomainError::Unavailable("the media store does not answer".into()).into());
+    }
+    if let Some(limiter) = limiter
+        && limiter.store_gates_readiness()
+        && !limiter.store_ready().await
+    {
+        return Err(DomainError::Unavailable("the rate-limit store does not answer".into()).into());
+    }
+    Ok(HttpResponse::Ok().json(StatusBody::OK))
 }
 
 /// This document (OpenAPI 3.1)

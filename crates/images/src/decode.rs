@@ -121,16 +121,16 @@ impl Header {
         let pixels = decoded * u64::from(self.channels);
         let working = match self.format {
             // One plane per component at the decoded size before colour conversion, plus a
-            // progressive picture's coefficients at full size and two full-size planes more:
+            // progressive picture's coefficients at full size and one full-size plane more:
             // jpeg-decoder's worker threads convert components while others still hold theirs,
             // and how much overlaps depends on their timing (a 12 MP 4:4:4 picture for an
             // avatar peaked at 94 MiB on a loaded machine, 10 MiB over the coefficients and
-            // planes alone; one plane is 11 MiB).
+            // planes alone; one plane is 11 MiB, and two put a 40 MP picture over the budget).
             Format::Jpeg {
                 components,
                 coefficient_bytes,
             } => {
-                let overlap = if coefficient_bytes > 0 { 2 * full } else { 0 };
+                let overlap = if coefficient_bytes > 0 { full } else { 0 };
                 decoded * u64::from(components) + coefficient_bytes + overlap
             }
             // Rows only (two of them at 16 bits and 4 channels).

@@ -45,10 +45,11 @@ struct CreatePostForm {
     image: Vec<Vec<u8>>,
     /// At most 2,200 characters after trimming surrounding whitespace (the schema has no `maxLength`: it would count the whitespace).
     caption: Option<String>,
-    /// One `alt_text` part per picture, in the same order: the n-th describes the n-th `image`
-    /// (pictures without one get an empty alt text; more alt texts than pictures is a `400`).
-    /// Each at most 1,000 characters, trimmed likewise.
-    #[schema(max_items = 10)]
+    /// One `alt_text` part per picture, repeated in the same order: the n-th describes the n-th
+    /// `image` (pictures without one get an empty alt text; more alt texts than pictures is a
+    /// `400`). Each at most 1,000 characters, trimmed likewise. (Described as one text: any text
+    /// is a valid alt text, so a part cannot be of a wrong type.)
+    #[schema(value_type = Option<String>)]
     alt_text: Option<Vec<String>>,
 }
 

@@ -1,8 +1,8 @@
 //! Adapters for the ports of `being-social-domain`.
 //!
 //! - [`db`]: PostgreSQL and embedded SQLite through diesel-async, one query code for both.
-//! - [`media`]: pictures on the local disk (the key shape), [`object_media`]: pictures in an
-//!   object store, a local directory or an S3-compatible bucket (what the server uses).
+//! - [`media`]: the shape of media keys; [`object_media`]: pictures in an object store, a local
+//!   directory or an S3-compatible bucket (the one media store).
 //! - [`ratelimit`]: the rate limits' counts in Redis, shared by every process.
 //!
 //! Picture processing, the other CPU-heavy adapter, is its own crate (`being-social-images`), built

@@ -34,7 +34,7 @@ use object_store::{
 };
 use rand::TryRng;
 
-use crate::media::is_valid_key;
+use crate::media::{KEY_HEX_LEN, is_valid_key};
 
 /// `Cache-Control` of every object: its key never names other bytes.
 pub const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
@@ -271,7 +271,7 @@ impl MediaStore for ObjectMediaStore {
             Some(beside) => sibling_key(&beside, format)
                 .filter(|key| is_valid_key(&beside) && is_valid_key(key))
                 .ok_or_else(|| DomainError::internal("a picture put beside a foreign key"))?,
-            None => random_hex::<16>()
+            None => random_hex::<{ KEY_HEX_LEN / 2 }>()
                 .map(|hex| format!("{hex}.{}", format.extension()))
                 .map_err(|e| {
                     DomainError::internal(format!("no randomness for a media key: {e}"))
@@ -448,12 +448,11 @@ mod tests {
         assert!(is_valid_key(&key) && key.ends_with(".jpg"), "{key}");
         let file = dir.0.join("nested").join(&key[..2]).join(&key);
         assert_eq!(std::fs::read(&file).unwrap(), (0..100).collect::<Vec<u8>>());
-        // What the disk store wrote is read as well.
-        let disk = crate::media::LocalMediaStore::new(dir.0.join("nested")).unwrap();
-        let old = disk
-            .put(vec![7, 8, 9], ImageFormat::Png, None)
-            .await
-            .unwrap();
+        // A file the former disk store wrote (same layout) is read as well.
+        let old = "0123456789abcdef0123456789abcdef.png".to_string();
+        let shard = dir.0.join("nested").join(&old[..2]);
+        std::fs::create_dir_all(&shard).unwrap();
+        std::fs::write(shard.join(&old), [7, 8, 9]).unwrap();
         let got = store.get(&old).await.unwrap().unwrap();
         assert_eq!((got.bytes, got.content_type), (vec![7, 8, 9], "image/png"));
 
@@ -490,6 +489,52 @@ mod tests {
         assert!(store.open(&missing, None).await.unwrap().is_none());
         for foreign in ["../etc/passwd", "secret.txt", "ab/cd.jpg"] {
             assert!(store.get(foreign).await.unwrap().is_none(), "{foreign}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_webp_is_put_beside_its_rendition_and_deletions_go_by_key() {
+        let dir = TempDir::new();
+        let store = ObjectMediaStore::local(dir.0.clone(), SECOND).unwrap();
+        let jpg = store.put(vec![1], ImageFormat::Jpeg, None).await.unwrap();
+        let webp = store
+            .put(vec![2], ImageFormat::WebP, Some(jpg.clone()))
+            .await
+            .unwrap();
+        assert_eq!(webp, format!("{}.webp", &jpg[..32]));
+        let got = store.get(&webp).await.unwrap().unwrap();
+        assert_eq!((got.bytes, got.content_type), (vec![2], "image/webp"));
+        // Never beside a key of another shape.
+        for foreign in ["../x.jpg", "abc.jpg", "nothing"] {
+            let put = store.put(vec![3], ImageFormat::WebP, Some(foreign.into()));
+            assert!(put.await.is_err(), "{foreign}");
+        }
+        // A missing key and a foreign one are passed over; the others go.
+        let missing = "00000000000000000000000000000000.jpg".to_string();
+        store
+            .delete(vec![webp.clone(), missing.clone(), "../x".into()])
+            .await
+            .unwrap();
+        assert!(store.get(&webp).await.unwrap().is_none());
+        assert!(store.get(&missing).await.unwrap().is_none());
+        assert_eq!(store.get(&jpg).await.unwrap().unwrap().bytes, vec![1]);
+    }
+
+    #[tokio::test]
+    async fn foreign_keys_are_none() {
+        let dir = TempDir::new();
+        let store = ObjectMediaStore::local(dir.0.clone(), SECOND).unwrap();
+        // A file that exists but whose name is not a key must stay unreachable.
+        std::fs::write(dir.0.join("secret.txt"), b"secret").unwrap();
+        let hex = "0123456789abcdef0123456789abcdef";
+        for key in [
+            "../etc/passwd".to_string(),
+            "secret.txt".to_string(),
+            "ABC.jpg".to_string(),
+            format!("{hex}.gif"),
+            format!("../../{hex}.jpg"),
+        ] {
+            assert!(store.get(&key).await.unwrap().is_none(), "{key}");
         }
     }
 

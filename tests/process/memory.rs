@@ -109,13 +109,6 @@ async fn upload_all_while_reading(
     answers
 }
 
-// FAILING since issue 17's renditions (the 1080 px one and the WebP beside each): a 40 MP PNG or
-// progressive JPEG is now estimated at 271 MiB against the 256 MiB default budget (refused
-// `image_too_large`), and 16 worst-case uploads peaked at 580 MiB. Ignored so that the rest
-// lands; see the stop-21 note on issues 17 and 14. Re-enable once the renditions' memory is
-// bounded again (encode one rendition at a time after dropping the decoded picture, or cheaper
-// WebP settings), not by loosening the figures.
-#[ignore = "issue 17: renditions exceed the memory budget; see the comment above"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_worst_case_uploads_keep_the_process_under_512_mib() {
     let db = Arc::new(TestDatabase::create(Backend::Postgres).await);
@@ -167,13 +160,6 @@ async fn sixteen_worst_case_uploads_keep_the_process_under_512_mib() {
     assert_eq!(app.post_count(user.id).await, created as i64);
 }
 
-// FAILING since issue 17's renditions (the 1080 px one and the WebP beside each): a 40 MP PNG or
-// progressive JPEG is now estimated at 271 MiB against the 256 MiB default budget (refused
-// `image_too_large`), and 16 worst-case uploads peaked at 580 MiB. Ignored so that the rest
-// lands; see the stop-21 note on issues 17 and 14. Re-enable once the renditions' memory is
-// bounded again (encode one rendition at a time after dropping the decoded picture, or cheaper
-// WebP settings), not by loosening the figures.
-#[ignore = "issue 17: renditions exceed the memory budget; see the comment above"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_past_the_budget_answer_503_and_leave_nothing() {
     let db = Arc::new(TestDatabase::create(Backend::Postgres).await);

@@ -2,6 +2,7 @@
 //! `main.rs` is a thin command line over this library; the integration tests start the same
 //! [`startup::Application`].
 
+pub mod allocator;
 pub mod configuration;
 pub mod startup;
 pub mod telemetry;

@@ -7,15 +7,8 @@ use being_social::telemetry;
 use being_social_infra::db::check::Scope;
 use being_social_infra::db::seed::{SeedSpec, write_token_file};
 
-/// mimalloc instead of glibc's allocator: a feed page allocates and frees a few hundred small
-/// strings and vectors, and glibc's `malloc`/`free` were about a tenth of the server's CPU there.
-/// Its v2 series, which gives freed memory back to the system after 10 ms: v3 waits a second
-/// (ten for whole arenas), and sixteen large uploads at once then peaked near 565 MiB instead of
-/// about 420 (tests/process/memory.rs).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
+    being_social::allocator::configure();
     let cli = match Cli::load_from(std::env::args_os(), |name| std::env::var_os(name)) {
         Ok(cli) => cli,
         Err(ConfigError::Usage(err)) => err.exit(),

@@ -136,7 +136,8 @@ fn wire(settings: &Settings, db: Database) -> anyhow::Result<(Services, Observed
     let sessions = Arc::new(observed.sessions.clone());
     let db = Arc::new(db);
     let media = media_store(settings)?;
-    let images = RustImageProcessor::new(settings.image_limits(), settings.image_budget());
+    let images = RustImageProcessor::new(settings.image_limits(), settings.image_budget())
+        .releasing_memory_with(crate::allocator::release_freed_memory);
     let services = Services::new(Ports {
         accounts: db.clone(),
         sessions,

@@ -82,11 +82,26 @@ impl Default for ImageLimits {
 pub struct RustImageProcessor {
     limits: ImageLimits,
     budget: ImageBudget,
+    release: Option<fn()>,
 }
 
 impl RustImageProcessor {
     pub fn new(limits: ImageLimits, budget: ImageBudget) -> Self {
-        Self { limits, budget }
+        Self {
+            limits,
+            budget,
+            release: None,
+        }
+    }
+
+    /// Calls `release` on each job's thread once its memory is freed, before its share of the
+    /// budget is given back: the allocator's way to return that memory to the system now (an
+    /// allocator that keeps a thread's freed memory for its next use would otherwise hold the
+    /// peaks of every thread that has processed a picture).
+    #[must_use]
+    pub fn releasing_memory_with(mut self, release: fn()) -> Self {
+        self.release = Some(release);
+        self
     }
 
     pub fn limits(&self) -> &ImageLimits {
@@ -135,8 +150,13 @@ impl ImageProcessor for RustImageProcessor {
         let permit = self.budget.reserve(plan.cost).await?;
         // The permit moves into the blocking job: the memory stays reserved until the job ends,
         // even if the request is dropped while it runs.
+        let release = self.release;
         blocking(move || {
             let processed = plan.render(&bytes);
+            drop(bytes);
+            if let Some(release) = release {
+                release();
+            }
             drop(permit);
             processed
         })
@@ -219,23 +239,30 @@ impl Plan {
 
         let channels = u64::from(header.channels);
         let area = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
-        // The resize's intermediate image: one pass done, the other not yet.
-        let resize = area((crop.2, display.1)).max(area((display.0, crop.3))) * channels;
-        // The display image, its turned copy, its sRGB conversion (only with an ICC profile)
-        // and its encoding (in a buffer that doubles as it grows); the same for the thumbnail,
-        // plus the copy it is resized from.
+        // The job holds at most the largest of three phases, because each ends by dropping what
+        // the next does not need (see `render`).
+        // 1. Decoding: the decoded pixels and the decoder's own working memory.
+        let decoding = header.decoding_bytes(target);
+        // 2. Resizing to the display size: the decoded pixels, the resize's intermediate image
+        //    (one pass done, the other not yet) and the display image.
+        let decoded = area(header.decoded_size(target)) * channels;
+        let intermediate = area((crop.2, display.1)).max(area((display.0, crop.3))) * channels;
+        let resizing = decoded + intermediate + area(display) * channels;
+        // 3. The renditions, once the decoded pixels are gone: the display image, its turned
+        //    copy, its sRGB conversion (only with an ICC profile) and its encoding (in a buffer
+        //    that doubles as it grows); the same for the thumbnail, plus the copy it is resized
+        //    from; the medium rendition likewise, with the copy of the display image it is
+        //    resized from; and an encoding to WebP: an RGB copy of a grey picture, libwebp's YUV
+        //    copy (1.5 bytes a pixel) and its output, the display image's the most.
         let copies = if header.icc.is_some() { 5 } else { 4 };
-        // The medium rendition likewise (with the copy of the display image it is resized from);
-        // an encoding to WebP holds an RGB copy of a grey picture, libwebp's YUV copy (1.5 bytes
-        // a pixel) and its output: a WebP of the display image the most.
         let webp = purpose == ImagePurpose::Post;
         let medium = medium_edge.map_or(0, |edge| {
             area(display) * channels + area(fit_within(display.0, display.1, edge)) * 4 * channels
         });
         let webp_bytes = if webp { area(display) * 5 } else { 0 };
-        let renditions = (area(display) * copies + area(thumbnail) * 4) * channels;
-        let cost =
-            header.decoding_bytes(target) + resize + renditions + medium + webp_bytes + (4 << 20);
+        let rendering =
+            (area(display) * copies + area(thumbnail) * 4) * channels + medium + webp_bytes;
+        let cost = decoding.max(resizing).max(rendering) + (4 << 20);
         Ok(Self {
             header,
             target,
@@ -250,6 +277,8 @@ impl Plan {
 
     fn render(&self, bytes: &[u8]) -> Result<ProcessedImage> {
         let decoded = self.header.decode(bytes, self.target)?;
+        // Consumes the decoded pixels: the renditions below are made without them (the phases
+        // of `Plan::new`'s cost).
         let mut display = resize(decoded, self.crop, self.display)?;
         display.apply_orientation(self.header.orientation);
         if let Some(icc) = &self.header.icc {

@@ -78,7 +78,7 @@ def pillow(path, rounds):
         result[f"{name}_wall_ms"] = 1000 * wall / rounds
         result[f"{name}_bytes"] = sizes
         print(f"pillow ({name} decode): {rounds} rounds, {1000 * cpu / rounds:.1f} ms CPU each, renditions {sizes} bytes")
-    print("RESULT " + json.dumps(result))
+    print("RESULT " + json.dumps(result, separators=(",", ":")))
 
 
 if __name__ == "__main__":

@@ -244,6 +244,49 @@ impl Statement for PgPostsOfAuthors<'_> {
     }
 }
 
+/// [`PG_POSTS_OF_AUTHORS`] for the pulled authors `$authors`, each below its `pulled_until` read in
+/// the same statement (an author no longer pulled has none): a mixed viewer's page then reads
+/// the pulled authors' bounds and posts in one round trip.
+const PG_POSTS_OF_PULLED: &str = "
+    SELECT p.created_at, p.id
+    FROM users AS a
+    CROSS JOIN LATERAL (
+        SELECT created_at, id FROM posts
+        WHERE author_id = a.id AND created_at < a.pulled_until
+          AND created_at <= $startat AND (created_at < $startat OR id < $startid)
+          AND created_at >= $floorat AND (created_at > $floorat OR id >= $floorid)
+        ORDER BY created_at DESC, id DESC
+        LIMIT $limit
+    ) AS p
+    WHERE a.id = ANY($authors) AND a.pulled_until IS NOT NULL
+    ORDER BY p.created_at DESC, p.id DESC
+    LIMIT $limit";
+
+struct PgPostsOfPulled<'a> {
+    authors: &'a [i64],
+    floor: Key,
+    start: Key,
+    limit: i64,
+}
+
+impl Statement for PgPostsOfPulled<'_> {
+    const SQL: &'static str = PG_POSTS_OF_PULLED;
+    type Id = PgPostsOfPulled<'static>;
+    type SqlType = (Instant, BigInt);
+
+    fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match name {
+            "authors" => out.push_bind_param::<Array<BigInt>, _>(&self.authors),
+            "startat" => out.push_bind_param::<Instant, _>(&self.start.0),
+            "startid" => out.push_bind_param::<BigInt, _>(&self.start.1),
+            "floorat" => out.push_bind_param::<Instant, _>(&self.floor.0),
+            "floorid" => out.push_bind_param::<BigInt, _>(&self.floor.1),
+            "limit" => out.push_bind_param::<BigInt, _>(&self.limit),
+            _ => Err(unknown_parameter(name)),
+        }
+    }
+}
+
 /// Moves the follow counters of many users in one statement: user `$ids[i]` gains
 /// `$following[i]` followed accounts and `$followers[i]` followers (negative: loses). The rows are
 /// already locked, in ascending id, by the caller.
@@ -434,6 +477,15 @@ pub(crate) trait Dialect: Send {
         start: Key,
         limit: i64,
     ) -> QueryResult<Vec<Key>>;
+
+    /// See [`PG_POSTS_OF_PULLED`].
+    async fn posts_of_pulled(
+        &mut self,
+        authors: &[i64],
+        floor: Key,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<Vec<Key>>;
 }
 
 #[declare_sql_function]
@@ -552,6 +604,23 @@ impl Dialect for AsyncPgConnection {
         Named(PgPostsOfAuthors {
             authors: &authors,
             untils: &untils,
+            floor,
+            start,
+            limit,
+        })
+        .load(self)
+        .await
+    }
+
+    async fn posts_of_pulled(
+        &mut self,
+        authors: &[i64],
+        floor: Key,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<Vec<Key>> {
+        Named(PgPostsOfPulled {
+            authors,
             floor,
             start,
             limit,
@@ -757,6 +826,26 @@ impl Dialect for SqliteConn {
             keys = merge_newest_first(keys, some, limit);
         }
         Ok(keys)
+    }
+
+    async fn posts_of_pulled(
+        &mut self,
+        authors: &[i64],
+        floor: Key,
+        start: Key,
+        limit: i64,
+    ) -> QueryResult<Vec<Key>> {
+        let untils: Vec<(i64, Option<Ts>)> = users::table
+            .filter(users::id.eq_any(authors))
+            .filter(users::pulled_until.is_not_null())
+            .select((users::id, users::pulled_until))
+            .load(self)
+            .await?;
+        let authors: Vec<(i64, Ts)> = untils
+            .into_iter()
+            .filter_map(|(author, until)| Some((author, until?)))
+            .collect();
+        self.posts_of_authors(&authors, floor, start, limit).await
     }
 
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>> {

@@ -350,37 +350,25 @@ macro_rules! feed_rows {
                     .filter(|key| *key >= floor)
                     .collect();
                 if start > floor && pulled.as_ref().is_none_or(|ids| !ids.is_empty()) {
-                    let pulled: Vec<(i64, Option<Ts>)> = match pulled {
-                        Some(ids) => {
-                            users::table
-                                .filter(users::id.eq_any(ids))
-                                .select((users::id, users::pulled_until))
-                                .load(self)
-                                .await?
-                        }
+                    let pulled: Vec<i64> = match pulled {
+                        Some(ids) => ids,
                         None => {
                             follows::table
                                 .inner_join(users::table.on(users::id.eq(follows::leader_id)))
                                 .filter(follows::follower_id.eq(viewer))
                                 .filter(users::pulled_until.is_not_null())
-                                .select((follows::leader_id, users::pulled_until))
+                                .select(follows::leader_id)
                                 .load(self)
                                 .await?
                         }
                     };
                     if !pulled.is_empty() {
-                        let authors: Vec<(i64, Ts)> = pulled
-                            .into_iter()
-                            .map(|(author, until)| (author, until.unwrap_or(Ts::earliest())))
-                            .collect();
                         // A pulled post older than a full page of entries cannot be on it:
                         // each pulled author's range stops at the page's last entry, so most
                         // of them are an index probe that finds nothing.
                         let last = keys.last().copied().filter(|_| keys.len() as i64 == limit);
                         let lowest = last.map_or(floor, |last| last.max(floor));
-                        let more = self
-                            .posts_of_authors(&authors, lowest, start, limit)
-                            .await?;
+                        let more = self.posts_of_pulled(&pulled, lowest, start, limit).await?;
                         keys = merge_newest_first(keys, more, limit);
                     }
                 }

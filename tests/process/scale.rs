@@ -188,3 +188,85 @@ async fn the_bucket_down_answers_503_and_comes_back_by_itself() {
     drop(apps);
     drop(servers);
 }
+
+/// Files that no row names (an upload that died between its files and its row, a removal the
+/// bucket refused) are found by `check --media` once older than the grace period, and removed by
+/// `--repair`; the files of posts, their WebP renditions included, are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_media_finds_the_files_no_row_names_and_repair_removes_them() {
+    let weed = SeaweedFs::start().await;
+    weed.create_bucket("orphans").await;
+    let db = Arc::new(TestDatabase::create(Backend::Postgres).await);
+    let (servers, apps, settings) = nodes(&db, &weed, "orphans", 1).await;
+    let ann = apps[0].user("ann").await;
+    let (status, post) = apps[0].upload(&ann.token, jpeg(2400, 1600), "kept").await;
+    assert_eq!(status, StatusCode::CREATED, "{post}");
+
+    // The post's files: each rendition, and the WebP beside it where there is one.
+    let mut kept = Vec::new();
+    for field in ["image_url", "medium_url", "thumbnail_url"] {
+        let url = post["media"][0][field].as_str().unwrap();
+        let key = url.rsplit('/').next().unwrap();
+        let webp = format!("{}.webp", key.rsplit_once('.').unwrap().0);
+        for name in [key, webp.as_str()] {
+            let path = format!("pictures/{}/{name}", &name[..2]);
+            if let Some(bytes) = weed.object("orphans", &path).await {
+                kept.push((path, bytes));
+            }
+        }
+    }
+    let paths: Vec<&String> = kept.iter().map(|(path, _)| path).collect();
+    assert!(paths.len() > 3, "no WebP rendition to keep: {paths:?}");
+
+    let orphans = [
+        "0a0123456789abcdef0123456789abcd.jpg",
+        "0a0123456789abcdef0123456789abcd.webp",
+        "f00123456789abcdef0123456789abcd.png",
+    ];
+    for key in orphans {
+        let path = format!("pictures/{}/{key}", &key[..2]);
+        weed.put_object("orphans", &path, b"not a row's").await;
+    }
+    // A name of another shape (a write that never finished) is not the check's to remove.
+    weed.put_object("orphans", "pictures/0a/upload.tmp", b"?")
+        .await;
+    let env = s3_env(&weed, "orphans");
+    let run = |args: &[&str]| {
+        let output = ServerProcess::check_with_env(&settings, &env, args);
+        let report = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.code(), report)
+    };
+
+    // Just written: too recent to tell from an upload in progress.
+    let (code, report) = run(&["--media"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("0 named by no row"), "{report}");
+    assert!(report.contains("3 too recent"), "{report}");
+    assert!(report.contains("1 not keys of the store"), "{report}");
+
+    let (code, report) = run(&["--media", "--media-grace", "0s"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("3 named by no row"), "{report}");
+    for key in orphans {
+        assert!(report.contains(key), "{key}: {report}");
+    }
+    let (code, report) = run(&["--media", "--media-grace", "0s", "--repair"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("removed 3 file(s)"), "{report}");
+    for key in orphans {
+        let path = format!("pictures/{}/{key}", &key[..2]);
+        assert_eq!(weed.object("orphans", &path).await, None, "{key}");
+    }
+    let (code, report) = run(&["--media", "--media-grace", "0s"]);
+    assert_eq!(code, Some(0), "{report}");
+
+    // Every file of the post, its WebP renditions included, is still in the bucket.
+    for (path, bytes) in &kept {
+        assert_eq!(
+            weed.object("orphans", path).await.as_ref(),
+            Some(bytes),
+            "{path}"
+        );
+    }
+    drop(servers);
+}

@@ -158,6 +158,21 @@ impl SeaweedFs {
         );
     }
 
+    /// Writes an object behind the server's back.
+    pub async fn put_object(&self, bucket: &str, path: &str, bytes: &[u8]) {
+        let response = reqwest::Client::new()
+            .put(format!("{}/{bucket}/{path}", self.endpoint()))
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+
     /// The object at `path` in `bucket`, if any.
     pub async fn object(&self, bucket: &str, path: &str) -> Option<Vec<u8>> {
         let response = reqwest::Client::new()

@@ -148,12 +148,22 @@ impl ServerProcess {
     /// `being-social check` with `args` on the server's database: whether every counter equals
     /// its rows and every feed its follows and posts.
     pub fn check(settings: &Settings, args: &[&str]) -> std::process::Output {
+        Self::check_with_env(settings, &[], args)
+    }
+
+    /// [`ServerProcess::check`] with more environment (a media store's settings).
+    pub fn check_with_env(
+        settings: &Settings,
+        env: &[(String, String)],
+        args: &[&str],
+    ) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_being-social"))
             .arg("check")
             .args(args)
             .env("DATABASE_URL", &settings.database_url)
             .env("MEDIA_DIR", &settings.media_dir)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap()
     }

@@ -67,6 +67,14 @@ pub enum Command {
         /// millions).
         #[arg(long)]
         counters_only: bool,
+        /// Also compare the media store with the rows: files that no row names are reported,
+        /// and removed with --repair (it lists every file of the store).
+        #[arg(long)]
+        media: bool,
+        /// With --media, files younger than this are left alone even if no row names them
+        /// (an upload writes its files before its row).
+        #[arg(long, default_value = "1h", value_parser = duration)]
+        media_grace: Duration,
     },
     /// Fill an empty PostgreSQL database with the benchmark dataset (see docs/benchmarks.md).
     Seed(SeedArgs),

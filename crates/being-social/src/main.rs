@@ -1,11 +1,13 @@
 use anyhow::Context;
 use std::process::ExitCode;
 
+use being_social::configuration::show_duration;
 use being_social::configuration::{Cli, Command, ConfigError, SeedArgs, Settings};
-use being_social::startup::{Application, open_database};
+use being_social::startup::{Application, media_store, open_database};
 use being_social::telemetry;
 use being_social_infra::db::check::Scope;
 use being_social_infra::db::seed::{SeedSpec, write_token_file};
+use being_social_infra::orphans::check_media as check_media_files;
 
 fn main() -> ExitCode {
     being_social::allocator::configure();
@@ -45,7 +47,16 @@ fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<ExitCode>
             Command::Check {
                 repair,
                 counters_only,
-            } => check(&settings, repair, counters_only).await,
+                media,
+                media_grace,
+            } => {
+                let rows = check(&settings, repair, counters_only).await?;
+                let files = match media {
+                    true => check_media(&settings, repair, media_grace).await?,
+                    false => ExitCode::SUCCESS,
+                };
+                Ok(if rows == ExitCode::SUCCESS { files } else { rows })
+            }
             Command::Seed(args) => seed(&settings, args).await,
             Command::Serve => {
                 let app = Application::build(&settings).await?;
@@ -82,6 +93,36 @@ async fn check(settings: &Settings, repair: bool, counters_only: bool) -> anyhow
         db.repair_counters(scope).await?;
         let left = db.counter_drift(scope).await?;
         println!("repaired; {} left", left.len());
+    }
+    Ok(ExitCode::from(1))
+}
+
+/// Reports every file of the media store that no row names and that is older than `grace` (exit
+/// 1 if any), removing them on request.
+async fn check_media(
+    settings: &Settings,
+    repair: bool,
+    grace: std::time::Duration,
+) -> anyhow::Result<ExitCode> {
+    let db = open_database(settings).await?;
+    let store = media_store(settings)?;
+    let found = check_media_files(&db, &store, grace, repair).await?;
+    println!(
+        "media: {} file(s), {} named by no row (older than {}), {} too recent to tell, {} not keys of the store (left alone)",
+        found.files,
+        found.orphans.len(),
+        show_duration(grace),
+        found.recent,
+        found.foreign
+    );
+    if found.orphans.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for key in &found.orphans {
+        println!("media file named by no row: {key}");
+    }
+    if repair {
+        println!("removed {} file(s)", found.orphans.len());
     }
     Ok(ExitCode::from(1))
 }

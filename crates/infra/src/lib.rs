@@ -3,6 +3,7 @@
 //! - [`db`]: PostgreSQL and embedded SQLite through diesel-async, one query code for both.
 //! - [`media`]: the shape of media keys; [`object_media`]: pictures in an object store, a local
 //!   directory or an S3-compatible bucket (the one media store).
+//! - [`orphans`]: files of the media store that no row names (`being-social check --media`).
 //! - [`ratelimit`]: the rate limits' counts in Redis, shared by every process.
 //!
 //! Picture processing, the other CPU-heavy adapter, is its own crate (`being-social-images`), built
@@ -14,4 +15,5 @@ pub mod credentials;
 pub mod db;
 pub mod media;
 pub mod object_media;
+pub mod orphans;
 pub mod ratelimit;

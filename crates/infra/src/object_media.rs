@@ -17,7 +17,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use being_social_domain::model::{ImageFormat, StoredMedia, sibling_key};
@@ -184,11 +184,7 @@ impl ObjectMediaStore {
         self.prefix.clone().join(shard).join(key)
     }
 
-    async fn bounded<T>(
-        &self,
-        action: &'static str,
-        work: impl Future<Output = object_store::Result<T>>,
-    ) -> Result<Result<T, object_store::Error>> {
+    async fn bounded<T>(&self, action: &'static str, work: impl Future<Output = T>) -> Result<T> {
         match tokio::time::timeout(self.timeout, work).await {
             Ok(result) => Ok(result),
             Err(_) => {
@@ -199,6 +195,28 @@ impl ObjectMediaStore {
                 )))
             }
         }
+    }
+
+    /// Every file of the shard `shard` (the first two characters of its keys), with when it was
+    /// written: its key, or `None` for a name of another shape (a temporary file of a write
+    /// that never finished), which is left alone.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store does not answer, or not within its timeout for any one file
+    /// (an S3 listing is a request per thousand files).
+    pub async fn list_shard(&self, shard: &str) -> Result<Vec<(Option<String>, SystemTime)>> {
+        let prefix = self.prefix.clone().join(shard);
+        let mut listing = self.store.list(Some(&prefix));
+        let mut files = Vec::new();
+        while let Some(meta) = self.bounded("list its files", listing.next()).await? {
+            let meta = meta.map_err(|e| {
+                tracing::error!(store = %self.description, error = %e, "could not list media");
+                unavailable("list its files", &e)
+            })?;
+            let key = meta.location.filename().filter(|name| is_valid_key(name));
+            files.push((key.map(str::to_owned), SystemTime::from(meta.last_modified)));
+        }
+        Ok(files)
     }
 
     /// Makes a new local file and its directory entry durable.

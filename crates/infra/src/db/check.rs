@@ -2,8 +2,13 @@
 //! materialised feed against the follows and posts it is made of, under the rules of db/feed.rs. Plain SQL that both backends
 //! accept, run by `being-social check` and by the tests after every storm.
 
+use std::collections::HashSet;
+
+use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
+
+use super::schema::{post_media, posts, users};
 
 use super::feed::FeedRules;
 use super::{Database, DbResult};
@@ -221,5 +226,44 @@ impl Database {
         }
         .await?;
         Ok(())
+    }
+
+    /// Every media key a row names that starts with `prefix`: the pictures of posts (each
+    /// rendition of each picture) and avatars. For the media check (`crate::orphans`), a slice
+    /// of the keys at a time; without an index on the keys, each call reads those tables whole.
+    ///
+    /// # Errors
+    /// When the database cannot be queried.
+    pub async fn media_keys_starting_with(
+        &self,
+        prefix: &str,
+    ) -> Result<HashSet<String>, being_social_domain::DomainError> {
+        let like = format!("{prefix}%");
+        let keys: Vec<Vec<String>> = async {
+            with_conn!(self, conn => {
+                // The keys of one column (NULLs never match a LIKE).
+                macro_rules! keys {
+                    ($table:ident, $column:expr) => {
+                        $table::table
+                            .filter($column.like(&like))
+                            .select($column)
+                            .load::<String>(conn)
+                            .await?
+                    };
+                }
+                let keys = vec![
+                    keys!(posts, posts::image_key),
+                    keys!(posts, posts::thumbnail_key),
+                    keys!(posts, posts::medium_key.assume_not_null()),
+                    keys!(post_media, post_media::image_key),
+                    keys!(post_media, post_media::thumbnail_key),
+                    keys!(post_media, post_media::medium_key.assume_not_null()),
+                    keys!(users, users::avatar_key.assume_not_null()),
+                ];
+                DbResult::Ok(keys)
+            })
+        }
+        .await?;
+        Ok(keys.into_iter().flatten().collect())
     }
 }

@@ -51,9 +51,10 @@ fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<ExitCode>
                 media_grace,
             } => {
                 let rows = check(&settings, repair, counters_only).await?;
-                let files = match media {
-                    true => check_media(&settings, repair, media_grace).await?,
-                    false => ExitCode::SUCCESS,
+                let files = if media {
+                    check_media(&settings, repair, media_grace).await?
+                } else {
+                    ExitCode::SUCCESS
                 };
                 Ok(if rows == ExitCode::SUCCESS { files } else { rows })
             }
@@ -118,8 +119,12 @@ async fn check_media(
     if found.orphans.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    for key in &found.orphans {
+    const SHOWN: usize = 100;
+    for key in found.orphans.iter().take(SHOWN) {
         println!("media file named by no row: {key}");
+    }
+    if found.orphans.len() > SHOWN {
+        println!("... and {} more", found.orphans.len() - SHOWN);
     }
     if repair {
         println!("removed {} file(s)", found.orphans.len());

@@ -30,7 +30,57 @@ on_both_backends!(
     feed_follows_the_graph_as_it_changes,
     posts_made_before_placeholders_read_without_one,
     pictures_beyond_the_first_round_trip_in_order,
+    media_keys_are_every_picture_rows_name,
 );
+
+/// What `being-social check --media` keeps: every rendition of every picture of a post, and
+/// avatars, by the start of their keys.
+async fn media_keys_are_every_picture_rows_name(fx: Fixture) {
+    let db = &fx.db;
+    let author = user(db, "author").await;
+    PostRepository::create(
+        db.database(),
+        being_social_domain::ports::NewPost {
+            more_pictures: (1..3).map(|n| new_picture("many", n)).collect(),
+            medium_key: Some("medium-many.jpg".into()),
+            ..new_post(author.id, "many")
+        },
+    )
+    .await
+    .unwrap();
+    post(db, author.id, "single").await;
+    let avatar = being_social_domain::ports::ProfileChanges {
+        avatar_key: Some("avatar-1.png".to_owned()),
+        ..Default::default()
+    };
+    db.update_profile(author.id, avatar).await.unwrap();
+
+    let keys = |prefix: &'static str| async move {
+        let mut keys: Vec<String> = db
+            .database()
+            .media_keys_starting_with(prefix)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        keys.sort();
+        keys
+    };
+    let mut expected = vec!["image-many.jpg".to_owned(), "image-single.jpg".to_owned()];
+    expected.extend((1..3).map(|n| new_picture("many", n).image_key));
+    expected.sort();
+    assert_eq!(keys("image-").await, expected);
+    let medium = keys("medium-").await;
+    assert!(medium.contains(&"medium-many.jpg".to_owned()), "{medium:?}");
+    for n in 1..3 {
+        if let Some(key) = new_picture("many", n).medium_key {
+            assert!(medium.contains(&key), "{key}: {medium:?}");
+        }
+    }
+    assert_eq!(keys("thumb-s").await, ["thumb-single.jpg"]);
+    assert_eq!(keys("avatar-").await, ["avatar-1.png"]);
+    assert!(keys("nothing").await.is_empty());
+}
 
 async fn pictures_beyond_the_first_round_trip_in_order(fx: Fixture) {
     let db = &fx.db;

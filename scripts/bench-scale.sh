@@ -115,7 +115,8 @@ BASE=http://127.0.0.1:$PORT
 # A user with a token (a new address each time: sign-ups of a fresh database).
 token() {
     local email="bench-$1-$RANDOM@example.com"
-    curl -fs -H 'Content-Type: application/json' -d "{\"email\":\"$email\",\"password\":\"bench-password\"}" \
+    curl -fs -H 'Content-Type: application/json' \
+        -d "{\"email\":\"$email\",\"password\":\"bench-password\",\"full_name\":\"Bench $1\"}" \
         "$BASE/accounts/signup/" >/dev/null
     curl -fs -H 'Content-Type: application/json' -d "{\"email\":\"$email\",\"password\":\"bench-password\"}" \
         "$BASE/accounts/login/" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p'

@@ -17,6 +17,8 @@
 
 mod budget;
 mod decode;
+#[cfg(test)]
+mod timings;
 
 use async_trait::async_trait;
 use being_social_domain::model::{

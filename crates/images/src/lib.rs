@@ -198,7 +198,8 @@ struct Plan {
     medium_edge: Option<u32>,
     /// The thumbnail's size, upright.
     thumbnail: (u32, u32),
-    /// Whether each rendition gets a WebP beside it where that is smaller (posts only).
+    /// Whether each rendition gets a WebP beside it where that is smaller (posts only; the
+    /// display image only if the medium one got one, see `WEBP_METHOD`).
     webp: bool,
     cost: u64,
 }
@@ -306,13 +307,17 @@ impl Plan {
         };
         let source = medium.as_ref().unwrap_or(&display);
         let thumbnail = resize(source.clone(), whole(source), self.thumbnail)?;
+        // The medium rendition first: the display image gets a WebP only if the medium one's
+        // was smaller than its JPEG (see `WEBP_METHOD`).
+        let medium = medium
+            .as_ref()
+            .map(|medium| encode(medium, self.webp))
+            .transpose()?;
+        let display_webp = self.webp && medium.as_ref().is_none_or(|medium| medium.webp.is_some());
         Ok(ProcessedImage {
             placeholder: placeholder(&thumbnail)?,
-            display: encode(&display, self.webp)?,
-            medium: medium
-                .as_ref()
-                .map(|medium| encode(medium, self.webp))
-                .transpose()?,
+            display: encode(&display, display_webp)?,
+            medium,
             thumbnail: encode(&thumbnail, self.webp)?,
         })
     }
@@ -506,12 +511,23 @@ fn placeholder(thumbnail: &DynamicImage) -> Result<Placeholder> {
 }
 
 /// The quality of WebP renditions. libwebp smooths a photo's grain away below this (90 gave the
-/// display image an SSIM of 0.979 in `tests/quality.rs`, 80 0.975); at 95 the WebP is still
-/// about 40 % smaller than the JPEG.
+/// display image an SSIM of 0.979 in `tests/quality.rs`, 80 0.975).
 const WEBP_QUALITY: f32 = 95.0;
-/// libwebp's effort (0 fastest to 6 smallest): 4 is its default; see docs/benchmarks.md
-/// ("Uploads") for what each costs here.
-const WEBP_METHOD: i32 = 4;
+/// libwebp's effort, 0 (fastest) to 6; 4 is its default. Method 0 costs a third of method 4 for
+/// files 5 to 10 % larger at an SSIM 0.003 lower (`timings.rs`, `timings_of_webp_settings`: the
+/// display image of the generated photo took 223 ms and 332 kB at method 4, 105 ms and 351 kB
+/// at 2, 73 ms and 368 kB at 0, SSIM 0.9866, 0.9839, 0.9841; 1 segment instead of 4, 1 pass, 3
+/// partitions, no loop filter or `sns_strength` 0 saved little or nothing and cost bytes;
+/// `thread_level` only spreads the same work over a second thread).
+///
+/// Beside 4:2:0 JPEGs a WebP is not always smaller: it was 11 % smaller for the generated photo's
+/// display image (368 against 414 kB), 10 % for its medium one (123 against 136 kB), and larger
+/// for its thumbnail (29 against 24 kB); for the benchmark's grainy photo it was larger at
+/// every size and every method (display 1,013 kB against 697, medium 331 against 240, thumbnail
+/// 29 against 21), so the 120 to 145 ms its display image took were thrown away. The display
+/// image, which costs most, is therefore encoded to WebP only when the medium rendition's WebP
+/// was smaller than its JPEG (the ratio follows the picture's content: grain or smooth areas).
+const WEBP_METHOD: i32 = 0;
 
 /// The picture as lossy WebP (with its alpha channel, if it has one, kept losslessly), or `None`
 /// when libwebp refuses it. Pixels only: no metadata is written.

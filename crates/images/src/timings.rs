@@ -39,6 +39,26 @@ fn fastest<T>(mut step: impl FnMut() -> T) -> (Duration, T) {
     (best, result.unwrap())
 }
 
+/// The CPU time of the whole process so far (every thread: jpeg-decoder decodes each colour
+/// component on a thread of its own), from `/proc/self/stat`, in clock ticks of 10 ms.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime, the 14th and 15th fields of the line (the 12th and 13th here).
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// The process's CPU time per run of `step`, over `runs` runs.
+fn cpu_per_run<T>(runs: u32, mut step: impl FnMut() -> T) -> Option<Duration> {
+    let before = process_cpu()?;
+    for _ in 0..runs {
+        std::hint::black_box(step());
+    }
+    Some((process_cpu()? - before) / runs)
+}
+
 fn ms(duration: Duration) -> String {
     format!("{:7.1} ms", duration.as_secs_f64() * 1000.0)
 }
@@ -213,6 +233,12 @@ fn timings_of_each_step() {
         let plan = Plan::new(&bytes, ImagePurpose::Post, &ImageLimits::default()).unwrap();
         let (t, _) = fastest(|| plan.render(&bytes).unwrap());
         println!("  everything (render)  {}", ms(t));
+        if let Some(cpu) = cpu_per_run(20, || plan.header.decode(&bytes, plan.target).unwrap()) {
+            println!("  decode, CPU of all threads, mean of 20       {}", ms(cpu));
+        }
+        if let Some(cpu) = cpu_per_run(20, || plan.render(&bytes).unwrap()) {
+            println!("  everything, CPU of all threads, mean of 20   {}", ms(cpu));
+        }
     }
 }
 

@@ -239,6 +239,12 @@ fn timings_of_each_step() {
         if let Some(cpu) = cpu_per_run(20, || plan.render(&bytes).unwrap()) {
             println!("  everything, CPU of all threads, mean of 20   {}", ms(cpu));
         }
+        // For comparison: every pixel, with `image`'s decoder (zune-jpeg, SIMD, no DCT scaling).
+        let (t, _) = fastest(|| image::load_from_memory(&bytes).unwrap());
+        println!("  full decode with zune-jpeg, 4032x3024       {}", ms(t));
+        if let Some(cpu) = cpu_per_run(10, || image::load_from_memory(&bytes).unwrap()) {
+            println!("  the same, CPU of all threads, mean of 10     {}", ms(cpu));
+        }
     }
 }
 

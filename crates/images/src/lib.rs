@@ -17,6 +17,8 @@
 
 mod budget;
 mod decode;
+#[cfg(test)]
+mod timings;
 
 use async_trait::async_trait;
 use being_social_domain::model::{
@@ -25,7 +27,6 @@ use being_social_domain::model::{
 use being_social_domain::ports::ImageProcessor;
 use being_social_domain::{DomainError, Result};
 use fast_image_resize as fir;
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::{ColorType, DynamicImage};
 use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
@@ -36,6 +37,15 @@ use decode::Header;
 /// The least that keeps every rendition of a grainy photo at SSIM 0.98 or more against a full
 /// decode and a Lanczos3 resize (`tests/quality.rs`: 85 gave 0.979 for the display image).
 const JPEG_QUALITY: u8 = 88;
+/// Chroma at half the resolution each way (4:2:0), as phones, cameras, libjpeg and Pillow write
+/// photos: the eye sees colour at a coarser scale than brightness. `jpeg-encoder` (AVX2) at
+/// 4:4:4 takes half the time of `image`'s encoder (4:4:4 only), at 4:2:0 a quarter, for a file
+/// 15 to 30 % smaller at the same luma SSIM (`timings.rs`, `timings_of_jpeg_encoders`, in one
+/// run: the display image of the generated photo took 103 ms and 596 kB with `image`, 46 ms and
+/// 608 kB at 4:4:4, 26 ms and 414 kB at 4:2:0, SSIM 0.9865, 0.9862, 0.9859; the medium one of
+/// the benchmark's photo 36 ms and 278 kB, 17 ms and 282 kB, 10.5 ms and 240 kB). Its optimised
+/// Huffman tables are not used: the files they made decoded wrong with `image`'s decoder.
+const JPEG_SAMPLING: jpeg_encoder::SamplingFactor = jpeg_encoder::SamplingFactor::F_2_2;
 
 /// What the processor accepts and produces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,7 +198,8 @@ struct Plan {
     medium_edge: Option<u32>,
     /// The thumbnail's size, upright.
     thumbnail: (u32, u32),
-    /// Whether each rendition gets a WebP beside it where that is smaller (posts only).
+    /// Whether each rendition gets a WebP beside it where that is smaller (posts only; the
+    /// display image only if the medium one got one, see `WEBP_METHOD`).
     webp: bool,
     cost: u64,
 }
@@ -296,13 +307,17 @@ impl Plan {
         };
         let source = medium.as_ref().unwrap_or(&display);
         let thumbnail = resize(source.clone(), whole(source), self.thumbnail)?;
+        // The medium rendition first: the display image gets a WebP only if the medium one's
+        // was smaller than its JPEG (see `WEBP_METHOD`).
+        let medium = medium
+            .as_ref()
+            .map(|medium| encode(medium, self.webp))
+            .transpose()?;
+        let display_webp = self.webp && medium.as_ref().is_none_or(|medium| medium.webp.is_some());
         Ok(ProcessedImage {
             placeholder: placeholder(&thumbnail)?,
-            display: encode(&display, self.webp)?,
-            medium: medium
-                .as_ref()
-                .map(|medium| encode(medium, self.webp))
-                .transpose()?,
+            display: encode(&display, display_webp)?,
+            medium,
             thumbnail: encode(&thumbnail, self.webp)?,
         })
     }
@@ -412,8 +427,6 @@ fn resize(
     Ok(resized)
 }
 
-/// PNG when the picture has an alpha channel (JPEG cannot hold transparency), JPEG otherwise.
-/// The encoders are given pixels only: no EXIF, ICC profile or other metadata is written.
 /// Converts an RGB picture described by the ICC profile `icc` to sRGB, what every browser assumes
 /// of a picture without one: a Display P3 photo stored without its profile would otherwise show
 /// washed out, an Adobe RGB one dull. Done on the display image, after the resize (its pixels,
@@ -498,12 +511,23 @@ fn placeholder(thumbnail: &DynamicImage) -> Result<Placeholder> {
 }
 
 /// The quality of WebP renditions. libwebp smooths a photo's grain away below this (90 gave the
-/// display image an SSIM of 0.979 in `tests/quality.rs`, 80 0.975); at 95 the WebP is still
-/// about 40 % smaller than the JPEG.
+/// display image an SSIM of 0.979 in `tests/quality.rs`, 80 0.975).
 const WEBP_QUALITY: f32 = 95.0;
-/// libwebp's effort (0 fastest to 6 smallest): 4 is its default; see docs/benchmarks.md
-/// ("Uploads") for what each costs here.
-const WEBP_METHOD: i32 = 4;
+/// libwebp's effort, 0 (fastest) to 6; 4 is its default. Method 0 costs a third of method 4 for
+/// files 5 to 10 % larger at an SSIM 0.003 lower (`timings.rs`, `timings_of_webp_settings`: the
+/// display image of the generated photo took 223 ms and 332 kB at method 4, 105 ms and 351 kB
+/// at 2, 73 ms and 368 kB at 0, SSIM 0.9866, 0.9839, 0.9841; 1 segment instead of 4, 1 pass, 3
+/// partitions, no loop filter or `sns_strength` 0 saved little or nothing and cost bytes;
+/// `thread_level` only spreads the same work over a second thread).
+///
+/// Beside 4:2:0 JPEGs a WebP is not always smaller: it was 11 % smaller for the generated photo's
+/// display image (368 against 414 kB), 10 % for its medium one (123 against 136 kB), and larger
+/// for its thumbnail (29 against 24 kB); for the benchmark's grainy photo it was larger at
+/// every size and every method (display 1,013 kB against 697, medium 331 against 240, thumbnail
+/// 29 against 21), so the 120 to 145 ms its display image took were thrown away. The display
+/// image, which costs most, is therefore encoded to WebP only when the medium rendition's WebP
+/// was smaller than its JPEG (the ratio follows the picture's content: grain or smooth areas).
+const WEBP_METHOD: i32 = 0;
 
 /// The picture as lossy WebP (with its alpha channel, if it has one, kept losslessly), or `None`
 /// when libwebp refuses it. Pixels only: no metadata is written.
@@ -547,7 +571,11 @@ fn encode(image: &DynamicImage, with_webp: bool) -> Result<EncodedImage> {
     Ok(encoded)
 }
 
+/// PNG when the picture has an alpha channel (JPEG cannot hold transparency), JPEG otherwise.
+/// The encoders are given pixels only: no EXIF, ICC profile or other metadata is written.
 fn encode_plain(image: &DynamicImage) -> Result<EncodedImage> {
+    let failed =
+        |e: &dyn std::fmt::Display| DomainError::internal(format!("image encoding failed: {e}"));
     let mut bytes = Vec::new();
     let format = if image.color().has_alpha() {
         image
@@ -556,13 +584,26 @@ fn encode_plain(image: &DynamicImage) -> Result<EncodedImage> {
                 CompressionType::Default,
                 PngFilter::Adaptive,
             ))
-            .map(|()| ImageFormat::Png)
+            .map_err(|e| failed(&e))?;
+        ImageFormat::Png
     } else {
-        image
-            .write_with_encoder(JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY))
-            .map(|()| ImageFormat::Jpeg)
-    }
-    .map_err(|e| DomainError::internal(format!("image encoding failed: {e}")))?;
+        let converted;
+        let (pixels, color) = match image {
+            DynamicImage::ImageLuma8(grey) => (grey.as_raw(), jpeg_encoder::ColorType::Luma),
+            DynamicImage::ImageRgb8(rgb) => (rgb.as_raw(), jpeg_encoder::ColorType::Rgb),
+            other => {
+                converted = other.to_rgb8();
+                (converted.as_raw(), jpeg_encoder::ColorType::Rgb)
+            }
+        };
+        let side = |side: u32| u16::try_from(side).map_err(|e| failed(&e));
+        let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, JPEG_QUALITY);
+        encoder.set_sampling_factor(JPEG_SAMPLING);
+        encoder
+            .encode(pixels, side(image.width())?, side(image.height())?, color)
+            .map_err(|e| failed(&e))?;
+        ImageFormat::Jpeg
+    };
     debug_assert!(matches!(
         image.color(),
         ColorType::L8 | ColorType::La8 | ColorType::Rgb8 | ColorType::Rgba8

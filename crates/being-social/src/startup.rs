@@ -370,15 +370,15 @@ impl Application {
                 .configure(being_social_http::metrics::configure)
                 .configure(being_social_http::configure)
         })
-        .listen(listener)?
-        // Without TCP_NODELAY a response written in two parts (the head, then a picture's bytes)
-        // waits for the client's delayed ACK of the first: 40 ms for every `/media/` read of a
-        // local file on a kept-alive connection.
+        // Before `listen`, which copies it. Without TCP_NODELAY a response written in two parts
+        // (the head, then a picture's bytes) waits for the client's delayed ACK of the first:
+        // 40 ms for every `/media/` read of a local file on a kept-alive connection.
         .on_connect(|connection, _| {
             if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
                 let _ = tcp.set_nodelay(true);
             }
         })
+        .listen(listener)?
         // actix-web stops gracefully on SIGTERM but cuts requests off on SIGINT; both mean "stop
         // gracefully" here: an operator's Ctrl-C must not cut a request off half-way.
         .shutdown_signal(termination_requested())

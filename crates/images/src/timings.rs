@@ -127,39 +127,11 @@ fn photos() -> Vec<(String, Vec<u8>)> {
     photos
 }
 
-/// Mean SSIM of two luma pictures, as `tests/quality.rs` computes it (8 × 8 windows every 4
-/// pixels).
+/// Mean SSIM of the luma of two pictures of one size (`being_social_test_support::pictures`).
 fn ssim(a: &GrayImage, b: &GrayImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());
     let (width, height) = a.dimensions();
-    const WINDOW: u32 = 8;
-    let (c1, c2) = ((0.01f64 * 255.0).powi(2), (0.03f64 * 255.0).powi(2));
-    let (mut total, mut windows) = (0.0, 0u32);
-    for top in (0..=height.saturating_sub(WINDOW)).step_by(4) {
-        for left in (0..=width.saturating_sub(WINDOW)).step_by(4) {
-            let (mut sa, mut sb, mut saa, mut sbb, mut sab) = (0.0, 0.0, 0.0, 0.0, 0.0);
-            for y in top..(top + WINDOW).min(height) {
-                for x in left..(left + WINDOW).min(width) {
-                    let (p, q) = (
-                        f64::from(a.get_pixel(x, y)[0]),
-                        f64::from(b.get_pixel(x, y)[0]),
-                    );
-                    sa += p;
-                    sb += q;
-                    saa += p * p;
-                    sbb += q * q;
-                    sab += p * q;
-                }
-            }
-            let n = f64::from(WINDOW.min(width) * WINDOW.min(height));
-            let (ma, mb) = (sa / n, sb / n);
-            let (va, vb, cov) = (saa / n - ma * ma, sbb / n - mb * mb, sab / n - ma * mb);
-            total += ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
-                / ((ma * ma + mb * mb + c1) * (va + vb + c2));
-            windows += 1;
-        }
-    }
-    total / f64::from(windows)
+    being_social_test_support::pictures::ssim(a.as_raw(), b.as_raw(), width, height)
 }
 
 /// The renditions of a post as `Plan::render` makes them, before encoding, with the time of
@@ -327,12 +299,30 @@ fn timings_of_webp_settings() {
     }
 }
 
+/// `rgb` as a JPEG by `jpeg-encoder`, at `sampling`, with or without its optimised Huffman tables.
+fn jpeg_encoder_with(
+    rgb: &RgbImage,
+    quality: u8,
+    sampling: jpeg_encoder::SamplingFactor,
+    optimized: bool,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    encoder.set_sampling_factor(sampling);
+    encoder.set_optimized_huffman_tables(optimized);
+    let (w, h) = rgb.dimensions();
+    encoder
+        .encode(rgb.as_raw(), w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    out
+}
+
 /// JPEG encoders on each rendition: `image`'s (4:4:4), and `jpeg-encoder`'s at 4:4:4 and 4:2:0,
 /// with their time, size and SSIM against the reference.
 #[test]
 #[ignore = "a measurement: run by hand in release, with --nocapture"]
 fn timings_of_jpeg_encoders() {
-    use jpeg_encoder::{ColorType as Jc, Encoder, SamplingFactor};
+    use jpeg_encoder::SamplingFactor;
     type Encode = fn(&RgbImage, u8) -> Vec<u8>;
     let encoders: Vec<(&str, Encode)> = vec![
         ("image 4:4:4", |rgb, quality| {
@@ -343,35 +333,13 @@ fn timings_of_jpeg_encoders() {
             out
         }),
         ("jpeg-encoder 4:4:4", |rgb, quality| {
-            let mut out = Vec::new();
-            let mut encoder = Encoder::new(&mut out, quality);
-            encoder.set_sampling_factor(SamplingFactor::F_1_1);
-            let (w, h) = rgb.dimensions();
-            encoder
-                .encode(rgb.as_raw(), w as u16, h as u16, Jc::Rgb)
-                .unwrap();
-            out
+            jpeg_encoder_with(rgb, quality, SamplingFactor::F_1_1, false)
         }),
         ("jpeg-encoder 4:2:0", |rgb, quality| {
-            let mut out = Vec::new();
-            let mut encoder = Encoder::new(&mut out, quality);
-            encoder.set_sampling_factor(SamplingFactor::F_2_2);
-            let (w, h) = rgb.dimensions();
-            encoder
-                .encode(rgb.as_raw(), w as u16, h as u16, Jc::Rgb)
-                .unwrap();
-            out
+            jpeg_encoder_with(rgb, quality, SamplingFactor::F_2_2, false)
         }),
         ("jpeg-encoder 4:2:0 opt", |rgb, quality| {
-            let mut out = Vec::new();
-            let mut encoder = Encoder::new(&mut out, quality);
-            encoder.set_sampling_factor(SamplingFactor::F_2_2);
-            encoder.set_optimized_huffman_tables(true);
-            let (w, h) = rgb.dimensions();
-            encoder
-                .encode(rgb.as_raw(), w as u16, h as u16, Jc::Rgb)
-                .unwrap();
-            out
+            jpeg_encoder_with(rgb, quality, SamplingFactor::F_2_2, true)
         }),
     ];
     for (name, bytes) in photos() {

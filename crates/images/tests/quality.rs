@@ -79,39 +79,11 @@ fn decode(bytes: &[u8]) -> DynamicImage {
         .unwrap()
 }
 
-/// Mean SSIM of the luma of two pictures of one size, over 8 × 8 windows every 4 pixels, with
-/// the usual constants for 8-bit data.
+/// Mean SSIM of the luma of two pictures of one size (`being_social_test_support::pictures`).
 fn ssim(a: &GrayImage, b: &GrayImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());
     let (width, height) = a.dimensions();
-    const WINDOW: u32 = 8;
-    let (c1, c2) = ((0.01f64 * 255.0).powi(2), (0.03f64 * 255.0).powi(2));
-    let (mut total, mut windows) = (0.0, 0u32);
-    for top in (0..=height.saturating_sub(WINDOW)).step_by(4) {
-        for left in (0..=width.saturating_sub(WINDOW)).step_by(4) {
-            let (mut sa, mut sb, mut saa, mut sbb, mut sab) = (0.0, 0.0, 0.0, 0.0, 0.0);
-            for y in top..(top + WINDOW).min(height) {
-                for x in left..(left + WINDOW).min(width) {
-                    let (p, q) = (
-                        f64::from(a.get_pixel(x, y)[0]),
-                        f64::from(b.get_pixel(x, y)[0]),
-                    );
-                    sa += p;
-                    sb += q;
-                    saa += p * p;
-                    sbb += q * q;
-                    sab += p * q;
-                }
-            }
-            let n = f64::from(WINDOW.min(width) * WINDOW.min(height));
-            let (ma, mb) = (sa / n, sb / n);
-            let (va, vb, cov) = (saa / n - ma * ma, sbb / n - mb * mb, sab / n - ma * mb);
-            total += ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
-                / ((ma * ma + mb * mb + c1) * (va + vb + c2));
-            windows += 1;
-        }
-    }
-    total / f64::from(windows)
+    being_social_test_support::pictures::ssim(a.as_raw(), b.as_raw(), width, height)
 }
 
 /// Every rendition of `processed` and its WebP, with a name for the messages.

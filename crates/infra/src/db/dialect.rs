@@ -217,6 +217,25 @@ const PG_POSTS_OF_AUTHORS: &str = "
     ORDER BY p.created_at DESC, p.id DESC
     LIMIT $limit";
 
+/// The parameters the statements of one author's posts after a key share: `$startat`,
+/// `$startid`, `$floorat`, `$floorid` and `$limit`.
+fn bind_range<'b>(
+    name: &str,
+    floor: &'b Key,
+    start: &'b Key,
+    limit: &'b i64,
+    out: &mut AstPass<'_, 'b, Pg>,
+) -> QueryResult<()> {
+    match name {
+        "startat" => out.push_bind_param::<Instant, _>(&start.0),
+        "startid" => out.push_bind_param::<BigInt, _>(&start.1),
+        "floorat" => out.push_bind_param::<Instant, _>(&floor.0),
+        "floorid" => out.push_bind_param::<BigInt, _>(&floor.1),
+        "limit" => out.push_bind_param::<BigInt, _>(limit),
+        _ => Err(unknown_parameter(name)),
+    }
+}
+
 struct PgPostsOfAuthors<'a> {
     authors: &'a [i64],
     untils: &'a [Ts],
@@ -234,12 +253,7 @@ impl Statement for PgPostsOfAuthors<'_> {
         match name {
             "authors" => out.push_bind_param::<Array<BigInt>, _>(&self.authors),
             "untils" => out.push_bind_param::<Array<Instant>, _>(&self.untils),
-            "startat" => out.push_bind_param::<Instant, _>(&self.start.0),
-            "startid" => out.push_bind_param::<BigInt, _>(&self.start.1),
-            "floorat" => out.push_bind_param::<Instant, _>(&self.floor.0),
-            "floorid" => out.push_bind_param::<BigInt, _>(&self.floor.1),
-            "limit" => out.push_bind_param::<BigInt, _>(&self.limit),
-            _ => Err(unknown_parameter(name)),
+            _ => bind_range(name, &self.floor, &self.start, &self.limit, out),
         }
     }
 }
@@ -277,12 +291,7 @@ impl Statement for PgPostsOfPulled<'_> {
     fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         match name {
             "authors" => out.push_bind_param::<Array<BigInt>, _>(&self.authors),
-            "startat" => out.push_bind_param::<Instant, _>(&self.start.0),
-            "startid" => out.push_bind_param::<BigInt, _>(&self.start.1),
-            "floorat" => out.push_bind_param::<Instant, _>(&self.floor.0),
-            "floorid" => out.push_bind_param::<BigInt, _>(&self.floor.1),
-            "limit" => out.push_bind_param::<BigInt, _>(&self.limit),
-            _ => Err(unknown_parameter(name)),
+            _ => bind_range(name, &self.floor, &self.start, &self.limit, out),
         }
     }
 }

@@ -20,7 +20,7 @@
 use std::time::{Duration, Instant};
 
 use being_social_test_support::pictures::jpeg_with_exif;
-use image::{GrayImage, Rgb, RgbImage};
+use image::{GrayImage, RgbImage};
 
 use super::*;
 
@@ -63,34 +63,10 @@ fn ms(duration: Duration) -> String {
     format!("{:7.1} ms", duration.as_secs_f64() * 1000.0)
 }
 
-/// The photo-like picture of `tests/quality.rs`: smooth shapes and gradients, hard edges, grain.
+/// The photo-like picture of `tests/quality.rs` (`being_social_test_support::pictures::photo`).
 fn photo(width: u32, height: u32) -> RgbImage {
-    let (w, h) = (f64::from(width), f64::from(height));
-    RgbImage::from_fn(width, height, |x, y| {
-        let (u, v) = (f64::from(x) / w, f64::from(y) / h);
-        let hash = x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503).rotate_left(7);
-        let grain = f64::from((hash >> 27) as u8) - 16.0;
-        let wave = |fx: f64, fy: f64| (std::f64::consts::TAU * (fx * u + fy * v)).sin();
-        let disc = if (u - 0.3).powi(2) + (v - 0.4).powi(2) < 0.02 {
-            50.0
-        } else {
-            0.0
-        };
-        let bar = if (0.6..0.65).contains(&u) && v > 0.2 {
-            -70.0
-        } else {
-            0.0
-        };
-        let channel = |base: f64, a: f64, b: f64| {
-            (base + 60.0 * wave(a, b) + 30.0 * wave(b * 3.0, a * 5.0) + disc + bar + grain / 4.0)
-                .clamp(0.0, 255.0) as u8
-        };
-        Rgb([
-            channel(120.0 + 80.0 * u, 3.0, 2.0),
-            channel(110.0 + 60.0 * v, 5.0, -4.0),
-            channel(100.0, 7.0, 9.0),
-        ])
-    })
+    let pixels = being_social_test_support::pictures::photo(width, height);
+    RgbImage::from_raw(width, height, pixels).unwrap()
 }
 
 /// EXIF with orientation 6 only.
@@ -312,7 +288,12 @@ fn jpeg_encoder_with(
     encoder.set_optimized_huffman_tables(optimized);
     let (w, h) = rgb.dimensions();
     encoder
-        .encode(rgb.as_raw(), w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+        .encode(
+            rgb.as_raw(),
+            w as u16,
+            h as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
         .unwrap();
     out
 }

@@ -32,35 +32,10 @@ fn process(bytes: Vec<u8>) -> ProcessedImage {
         .unwrap()
 }
 
-/// A photo-like picture: smooth shapes and gradients with fine texture, as a camera's JPEG.
+/// A photo-like picture (`being_social_test_support::pictures::photo`).
 fn photo(width: u32, height: u32) -> RgbImage {
-    let (w, h) = (f64::from(width), f64::from(height));
-    RgbImage::from_fn(width, height, |x, y| {
-        let (u, v) = (f64::from(x) / w, f64::from(y) / h);
-        let hash = x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503).rotate_left(7);
-        let grain = f64::from((hash >> 27) as u8) - 16.0; // ±16: sensor noise
-        let wave = |fx: f64, fy: f64| (std::f64::consts::TAU * (fx * u + fy * v)).sin();
-        // Hard edges too: a bright disc and a dark bar.
-        let disc = if (u - 0.3).powi(2) + (v - 0.4).powi(2) < 0.02 {
-            50.0
-        } else {
-            0.0
-        };
-        let bar = if (0.6..0.65).contains(&u) && v > 0.2 {
-            -70.0
-        } else {
-            0.0
-        };
-        let channel = |base: f64, a: f64, b: f64| {
-            (base + 60.0 * wave(a, b) + 30.0 * wave(b * 3.0, a * 5.0) + disc + bar + grain / 4.0)
-                .clamp(0.0, 255.0) as u8
-        };
-        Rgb([
-            channel(120.0 + 80.0 * u, 3.0, 2.0),
-            channel(110.0 + 60.0 * v, 5.0, -4.0),
-            channel(100.0, 7.0, 9.0),
-        ])
-    })
+    let pixels = being_social_test_support::pictures::photo(width, height);
+    RgbImage::from_raw(width, height, pixels).unwrap()
 }
 
 fn jpeg(image: &RgbImage, quality: u8) -> Vec<u8> {

@@ -78,3 +78,44 @@ pub fn ssim(a: &[u8], b: &[u8], width: u32, height: u32) -> f64 {
     }
     total / f64::from(windows)
 }
+
+/// A photo-like picture as 8-bit RGB rows: smooth shapes and gradients with fine texture, hard
+/// edges and sensor grain, as a camera's JPEG holds (what the picture quality tests measure on).
+pub fn photo(width: u32, height: u32) -> Vec<u8> {
+    let (w, h) = (f64::from(width), f64::from(height));
+    let mut pixels = Vec::with_capacity(width as usize * height as usize * 3);
+    for y in 0..height {
+        for x in 0..width {
+            let (u, v) = (f64::from(x) / w, f64::from(y) / h);
+            let hash = x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503).rotate_left(7);
+            let grain = f64::from((hash >> 27) as u8) - 16.0; // ±16: sensor noise
+            let wave = |fx: f64, fy: f64| (std::f64::consts::TAU * (fx * u + fy * v)).sin();
+            // Hard edges too: a bright disc and a dark bar.
+            let disc = if (u - 0.3).powi(2) + (v - 0.4).powi(2) < 0.02 {
+                50.0
+            } else {
+                0.0
+            };
+            let bar = if (0.6..0.65).contains(&u) && v > 0.2 {
+                -70.0
+            } else {
+                0.0
+            };
+            let channel = |base: f64, a: f64, b: f64| {
+                (base
+                    + 60.0 * wave(a, b)
+                    + 30.0 * wave(b * 3.0, a * 5.0)
+                    + disc
+                    + bar
+                    + grain / 4.0)
+                    .clamp(0.0, 255.0) as u8
+            };
+            pixels.extend_from_slice(&[
+                channel(120.0 + 80.0 * u, 3.0, 2.0),
+                channel(110.0 + 60.0 * v, 5.0, -4.0),
+                channel(100.0, 7.0, 9.0),
+            ]);
+        }
+    }
+    pixels
+}

@@ -219,6 +219,19 @@ impl ObjectMediaStore {
         Ok(files)
     }
 
+    /// What a read of `path` answered: `None` when there is no such object, `Unavailable` (and a
+    /// log line) when the store failed.
+    fn found<T>(&self, path: &Path, read: object_store::Result<T>) -> Result<Option<T>> {
+        match read {
+            Ok(found) => Ok(Some(found)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => {
+                tracing::error!(store = %self.description, %path, error = %err, "could not read media");
+                Err(unavailable("read an object", &err))
+            }
+        }
+    }
+
     /// Makes a new local file and its directory entry durable.
     async fn sync_local(&self, key: &str) -> Result<()> {
         let Some(root) = self.local_root.clone() else {
@@ -385,13 +398,8 @@ impl MediaStore for ObjectMediaStore {
             let head = self
                 .bounded("read an object", self.store.head(&path))
                 .await?;
-            let meta = match head {
-                Ok(meta) => meta,
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(err) => {
-                    tracing::error!(store = %self.description, %path, error = %err, "could not read media");
-                    return Err(unavailable("read an object", &err));
-                }
+            let Some(meta) = self.found(&path, head)? else {
+                return Ok(None);
             };
             let Some(part) = asked.resolve(meta.size) else {
                 return Ok(Some(MediaRead::unsatisfiable(
@@ -405,13 +413,8 @@ impl MediaStore for ObjectMediaStore {
         let got = self
             .bounded("read an object", self.store.get_opts(&path, options))
             .await?;
-        let result = match got {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(err) => {
-                tracing::error!(store = %self.description, %path, error = %err, "could not read media");
-                return Err(unavailable("read an object", &err));
-            }
+        let Some(result) = self.found(&path, got)? else {
+            return Ok(None);
         };
         let size = size.unwrap_or(result.meta.size);
         let part = result.range.clone();
@@ -540,6 +543,27 @@ mod tests {
             read.collect().await.unwrap(),
             (95..100).collect::<Vec<u8>>()
         );
+
+        // A file of several read chunks, whole and in a range across two of them.
+        let big: Vec<u8> = (0..600 * 1024).map(|i: u32| (i % 251) as u8).collect();
+        let big_key = store
+            .put(big.clone(), ImageFormat::Jpeg, None)
+            .await
+            .unwrap();
+        let read = store.open(&big_key, None).await.unwrap().unwrap();
+        assert_eq!(read.collect().await.unwrap(), big);
+        let (first, last) = (200 * 1024, 500 * 1024);
+        let read = store
+            .open(&big_key, Some(ByteRange::Inclusive(first, last)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.range.clone(), Some(first..last + 1));
+        assert_eq!(
+            read.collect().await.unwrap(),
+            big[first as usize..=last as usize]
+        );
+        store.delete(vec![big_key]).await.unwrap();
 
         assert!(store.ready().await);
         let missing = "00000000000000000000000000000000.jpg".to_string();

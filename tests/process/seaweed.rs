@@ -62,8 +62,24 @@ impl SeaweedFs {
             ports,
             log,
         };
-        weed.resume().await;
-        weed
+        // A port found free can be taken by another test's process before weed binds it (the
+        // suites start several at once): then weed exits, and it is started on other ports.
+        for _ in 0..3 {
+            match weed.try_resume().await {
+                Ok(()) => return weed,
+                Err(log) if log.contains("address already in use") => {
+                    for port in &mut weed.ports {
+                        *port = free_port();
+                    }
+                    // The master's state names its old address: a fresh start.
+                    let data = weed.dir.join("data");
+                    std::fs::remove_dir_all(&data).unwrap();
+                    std::fs::create_dir_all(&data).unwrap();
+                }
+                Err(log) => panic!("weed exited:\n{log}"),
+            }
+        }
+        panic!("weed found no free ports in 3 tries:\n{}", weed.log())
     }
 
     pub fn endpoint(&self) -> String {
@@ -72,6 +88,13 @@ impl SeaweedFs {
 
     /// Starts the server again (same ports, same data) and waits until S3 answers.
     pub async fn resume(&mut self) {
+        if let Err(log) = self.try_resume().await {
+            panic!("weed exited:\n{log}");
+        }
+    }
+
+    /// [`SeaweedFs::resume`], or weed's log if it exits before it takes a write.
+    async fn try_resume(&mut self) -> Result<(), String> {
         let [
             master,
             master_grpc,
@@ -125,14 +148,15 @@ impl SeaweedFs {
                 .await
                 .is_ok_and(|r| r.status().is_success());
             if written {
-                return;
+                return Ok(());
             }
             if let Some(status) = self
                 .child
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("weed exited ({status}):\n{}", self.log());
+                self.child = None;
+                return Err(format!("({status})\n{}", self.log()));
             }
             assert!(
                 Instant::now() < deadline,

@@ -22,7 +22,8 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
     assert_check_passes(&settings);
 
     // A counter off by five, a feed missing the post of someone followed, another holding the
-    // post of someone not followed, a third holding a post twice (a second row a second older).
+    // post of someone not followed, a third holding a post twice (a second row a second older),
+    // and an author whose `last_post_at` is older than their post (feed pages would skip it).
     let mut conn = AsyncPgConnection::establish(&settings.database_url)
         .await
         .unwrap();
@@ -41,6 +42,10 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
             "INSERT INTO feed_entries (viewer_id, created_at, post_id, author_id) \
              SELECT author_id, created_at - interval '1 second', id, author_id FROM posts \
              WHERE id = {strangers_post}"
+        ),
+        format!(
+            "UPDATE users SET last_post_at = last_post_at - interval '1 hour' WHERE id = {}",
+            author.id
         ),
     ] {
         sql_query(statement).execute(&mut conn).await.unwrap();
@@ -76,13 +81,20 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
         "{report}"
     );
     assert!(
-        report.contains("4 counter(s) or feed(s) differ"),
+        report.contains(&format!(
+            "users.last_post_at of id {}: stored 0, rows 1",
+            author.id
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("5 counter(s) or feed(s) differ"),
         "{report}"
     );
     let counters_only = run(&["--counters-only"]);
     let report = String::from_utf8_lossy(&counters_only.stdout);
     assert!(
-        report.contains("1 counter(s) or feed(s) differ"),
+        report.contains("2 counter(s) or feed(s) differ"),
         "{report}"
     );
 

@@ -73,6 +73,12 @@ const COUNTERS: [(&str, &str, &str); 6] = [
     ),
 ];
 
+/// The authors whose `last_post_at` is older than one of their posts. It is an upper bound of
+/// their posts' times (migrations/*_last_post_at), which feed pages trust to skip a pulled author
+/// without reading their posts: a post above it would be missing from every follower's feed.
+const LAST_POST_AT_BELOW_A_POST: &str = "EXISTS (SELECT 1 FROM posts x WHERE x.author_id = t.id \
+     AND (t.last_post_at IS NULL OR x.created_at > t.last_post_at))";
+
 /// Every entry a feed could hold, `(viewer_id, created_at, post_id, author_id)`: each post in its
 /// author's feed, and each *pushed* post (db/feed.rs) in the feed of every follower of its author.
 const PUSHED_ENTRIES: &str = "
@@ -124,6 +130,14 @@ fn drift_query(scope: Scope, rules: &FeedRules) -> String {
              ({count}) AS actual FROM {table} t WHERE t.{column} <> ({count})"
         )
     });
+    // Reported as the posts it covers against all of them.
+    let last_post_at = format!(
+        "SELECT 'users.last_post_at' AS counter, t.id AS id, \
+            (SELECT COUNT(*) FROM posts x WHERE x.author_id = t.id \
+             AND x.created_at <= t.last_post_at) AS stored, \
+            (SELECT COUNT(*) FROM posts x WHERE x.author_id = t.id) AS actual \
+         FROM users t WHERE {LAST_POST_AT_BELOW_A_POST}"
+    );
     // A wrong feed is reported with its number of entries against its bound.
     let feeds = format!(
         "SELECT 'feed_entries' AS counter, w.viewer_id AS id, \
@@ -135,6 +149,7 @@ fn drift_query(scope: Scope, rules: &FeedRules) -> String {
     );
     let feeds = (scope == Scope::Everything).then_some(feeds);
     counters
+        .chain([last_post_at])
         .chain(feeds)
         .collect::<Vec<_>>()
         .join(" UNION ALL ")
@@ -144,6 +159,11 @@ fn repair_statements(scope: Scope, rules: &FeedRules) -> Vec<String> {
     let counters = COUNTERS.iter().map(|(table, column, count)| {
         format!("UPDATE {table} AS t SET {column} = ({count}) WHERE t.{column} <> ({count})")
     });
+    let last_post_at = format!(
+        "UPDATE users AS t SET last_post_at = \
+            (SELECT MAX(x.created_at) FROM posts x WHERE x.author_id = t.id) \
+         WHERE {LAST_POST_AT_BELOW_A_POST}"
+    );
     // A wrong feed is rebuilt whole. The temporary table keeps the list of viewers fixed while
     // their entries are deleted and written again.
     let feeds = (scope == Scope::Everything).then(|| {
@@ -155,7 +175,10 @@ fn repair_statements(scope: Scope, rules: &FeedRules) -> Vec<String> {
         statements.push("DROP TABLE wrong_feeds".into());
         statements
     });
-    counters.chain(feeds.into_iter().flatten()).collect()
+    counters
+        .chain([last_post_at])
+        .chain(feeds.into_iter().flatten())
+        .collect()
 }
 
 /// Statements that rebuild the feeds of the viewers `viewers` selects (a query of `viewer_id`) as

@@ -260,7 +260,8 @@ impl Statement for PgPostsOfAuthors<'_> {
 
 /// [`PG_POSTS_OF_AUTHORS`] for the pulled authors `$authors`, each below its `pulled_until` read in
 /// the same statement (an author no longer pulled has none): a mixed viewer's page then reads
-/// the pulled authors' bounds and posts in one round trip.
+/// the pulled authors' bounds and posts in one round trip. An author whose `last_post_at` is
+/// older than the floor has nothing in the range and is skipped without an index probe.
 const PG_POSTS_OF_PULLED: &str = "
     SELECT p.created_at, p.id
     FROM users AS a
@@ -272,7 +273,7 @@ const PG_POSTS_OF_PULLED: &str = "
         ORDER BY created_at DESC, id DESC
         LIMIT $limit
     ) AS p
-    WHERE a.id = ANY($authors) AND a.pulled_until IS NOT NULL
+    WHERE a.id = ANY($authors) AND a.pulled_until IS NOT NULL AND a.last_post_at >= $floorat
     ORDER BY p.created_at DESC, p.id DESC
     LIMIT $limit";
 
@@ -847,6 +848,7 @@ impl Dialect for SqliteConn {
         let untils: Vec<(i64, Option<Ts>)> = users::table
             .filter(users::id.eq_any(authors))
             .filter(users::pulled_until.is_not_null())
+            .filter(users::last_post_at.ge(floor.0))
             .select((users::id, users::pulled_until))
             .load(self)
             .await?;

@@ -12,6 +12,7 @@ use being_social_domain::model::{Picture, Post, PostId, UserId};
 use being_social_domain::pagination::{Page, PageRequest};
 use being_social_domain::ports::{NewPost, PostRepository, PostTextChanges, RemovedMedia};
 use being_social_domain::{DomainError, Result};
+use diesel::dsl::case_when;
 use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
@@ -137,7 +138,16 @@ impl PostRepository for Database {
                 }
                 let (author, followers, until): (AuthorRow, i64, Option<Ts>) =
                     diesel::update(users::table.find(row.author_id))
-                        .set(users::post_count.eq(users::post_count + 1))
+                        .set((
+                            users::post_count.eq(users::post_count + 1),
+                            // Raised, never lowered: another process's clock may be behind
+                            // the one that made the author's newest post.
+                            users::last_post_at.eq(case_when(
+                                users::last_post_at.ge(now),
+                                users::last_post_at,
+                            )
+                            .otherwise(Some(now))),
+                        ))
                         .returning((AuthorRow::as_returning(), users::follower_count, users::pulled_until))
                         .get_result(conn)
                         .await?;

@@ -92,6 +92,9 @@ diesel::table! {
         /// This author's posts created before it are merged into feeds at read time (see
         /// migrations/*_feed_bounds); NULL: none.
         pulled_until -> Nullable<Instant>,
+        /// Every post of this author was created at or before it (see migrations/*_last_post_at);
+        /// NULL: the author never posted.
+        last_post_at -> Nullable<Instant>,
     }
 }
 

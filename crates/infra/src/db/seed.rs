@@ -548,13 +548,15 @@ async fn load(
     let pulled_now = pulled_now();
     conn.batch_execute(&format!(
         "UPDATE users u SET post_count = c.posts, follower_count = c.followers, \
-                            following_count = c.following \
+                            following_count = c.following, last_post_at = c.last_post_at \
          FROM (SELECT id, sum(posts) AS posts, sum(followers) AS followers, \
-                      sum(following) AS following \
-               FROM (SELECT author_id AS id, count(*) AS posts, 0 AS followers, 0 AS following \
+                      sum(following) AS following, max(last_post_at) AS last_post_at \
+               FROM (SELECT author_id AS id, count(*) AS posts, 0 AS followers, 0 AS following, \
+                            max(created_at) AS last_post_at \
                        FROM posts GROUP BY author_id \
-                     UNION ALL SELECT leader_id, 0, count(*), 0 FROM follows GROUP BY leader_id \
-                     UNION ALL SELECT follower_id, 0, 0, count(*) FROM follows GROUP BY follower_id \
+                     UNION ALL SELECT leader_id, 0, count(*), 0, NULL FROM follows GROUP BY leader_id \
+                     UNION ALL SELECT follower_id, 0, 0, count(*), NULL FROM follows \
+                       GROUP BY follower_id \
                     ) AS x GROUP BY id) AS c \
          WHERE u.id = c.id; \
          UPDATE users SET pulled_until = '{pulled_now}' WHERE follower_count > {push_limit}; \

@@ -137,4 +137,12 @@ impl Fixture {
     pub async fn execute(&self, sql: &str) {
         self.database.execute(sql).await;
     }
+
+    /// An hour as added to a timestamp column in SQL on this test's backend.
+    pub fn an_hour(&self) -> &'static str {
+        match self.database.backend {
+            Backend::Postgres => "interval '1 hour'",
+            Backend::Sqlite => "3600000000",
+        }
+    }
 }

@@ -31,7 +31,38 @@ on_both_backends!(
     posts_made_before_placeholders_read_without_one,
     pictures_beyond_the_first_round_trip_in_order,
     media_keys_are_every_picture_rows_name,
+    an_authors_last_post_at_never_goes_back,
 );
+
+/// `users.last_post_at` bounds every post of the author from above (feed pages skip a pulled
+/// author below their floor by it): a post made on a machine whose clock is behind the one that
+/// made the author's newest post must not lower it.
+async fn an_authors_last_post_at_never_goes_back(fx: Fixture) {
+    let db = &fx.db;
+    let author = user(db, "author").await;
+    let ahead = PostRepository::create(db.database(), new_post(author.id, "p1"))
+        .await
+        .unwrap();
+    // As if another process, its clock an hour ahead, had made it.
+    let hour = fx.an_hour();
+    let id = ahead.id.get();
+    for table in ["posts", "feed_entries"] {
+        let key = if table == "posts" { "id" } else { "post_id" };
+        let sql = format!("UPDATE {table} SET created_at = created_at + {hour} WHERE {key} = {id}");
+        fx.execute(&sql).await;
+    }
+    fx.execute(&format!(
+        "UPDATE users SET last_post_at = last_post_at + {hour} WHERE id = {}",
+        author.id.get()
+    ))
+    .await;
+    assert_no_drift(db).await;
+
+    PostRepository::create(db.database(), new_post(author.id, "p2"))
+        .await
+        .unwrap();
+    assert_no_drift(db).await;
+}
 
 /// What `being-social check --media` keeps: every rendition of every picture of a post, and
 /// avatars, by the start of their keys.

@@ -517,12 +517,32 @@ impl Dialect for AsyncPgConnection {
         let state = || feed_state::table.find(viewer);
         let horizon_at = state().select(feed_state::horizon_at).single_value();
         let horizon_id = state().select(feed_state::horizon_id).single_value();
-        // An alias: the page's own FROM joins `users` for the posts' authors.
-        let leaders = diesel::alias!(users as leaders);
+        // The time of the page's last entry, when the page is full: a pulled author whose last
+        // post is older cannot be on it (`users.last_post_at`) and is left out of the list, so
+        // that a page of a viewer whose pulled followees posted nothing since needs no second
+        // statement.
+        // (Aliases: the page's own FROM holds `feed_entries`, and joins `users` for the posts'
+        // authors.)
+        let (entries, leaders) = diesel::alias!(feed_entries as entries, users as leaders);
+        let last_at = newest_first_page!(
+            entries.filter(entries.field(feed_entries::viewer_id).eq(viewer)),
+            entries.field(feed_entries::created_at),
+            entries.field(feed_entries::post_id),
+            (start.0, start.1),
+            1
+        )
+        .offset(limit - 1)
+        .select(entries.field(feed_entries::created_at))
+        .single_value();
         let pulled = follows::table
             .inner_join(leaders.on(leaders.field(users::id).eq(follows::leader_id)))
             .filter(follows::follower_id.eq(viewer))
             .filter(leaders.field(users::pulled_until).is_not_null())
+            .filter(
+                last_at
+                    .is_null()
+                    .or(leaders.field(users::last_post_at).ge(last_at)),
+            )
             .select(array_agg(follows::leader_id))
             .single_value();
         // The columns of `post_with_like_columns!`, then the bounds: one flat tuple.

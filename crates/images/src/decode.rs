@@ -2,15 +2,18 @@
 //! cost), then its pixels, always 8 bits per channel.
 //!
 //! The format comes from the bytes, never from a name or a declared type. JPEGs are decoded with
-//! `jpeg-decoder` at the smallest DCT scale (1/8 to 8/8) that still covers the largest rendition,
-//! so a 12-megapixel photo is decoded at a quarter of its pixels; PNGs with the `png` crate, 16-bit
-//! ones straight to 8 bits; GIF (first frame) and WebP with the `image` crate's decoders.
+//! libjpeg-turbo (through `mozjpeg`) at the smallest DCT scale (1/8 to 8/8) that still covers the
+//! largest rendition, so a 12-megapixel photo is decoded at a quarter of its pixels; their header
+//! is read with `jpeg-decoder`. PNGs with the `png` crate, 16-bit ones straight to 8 bits; GIF
+//! (first frame) and WebP with the `image` crate's decoders.
 
-use std::io::Cursor;
+use std::any::Any;
+use std::io::{BufRead, Cursor, Read};
 
 use being_social_domain::{DomainError, Result};
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader, RgbImage};
+use mozjpeg::ColorSpace;
 
 /// What the header says, enough to plan the work and its memory before decoding.
 #[derive(Debug, Clone)]
@@ -36,15 +39,14 @@ fn rgb_profile(icc: Option<Vec<u8>>, channels: u8) -> Option<Vec<u8>> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Format {
-    /// `coefficient_bytes`: every component's DCT coefficients, two bytes each. A progressive
-    /// JPEG's decoder holds them all for its scans; a baseline one's hands each row of them to
-    /// a worker thread per component through a queue without bound, which holds them all in the
-    /// worst case (a worker starved of CPU while the decoder runs on: a 12 MP 4:4:4 picture for
-    /// an avatar, reserved 8.4 MiB without them, peaked at 9.6 MiB on a loaded machine).
+    /// `coefficient_bytes`: every component's DCT coefficients, two bytes each, which libjpeg
+    /// holds all at once only for a picture of several scans (`whole_image`: progressive, or
+    /// sequential with components in scans of their own), whose last scan may still change any
+    /// block; a picture of one scan is decoded a row of blocks at a time.
     Jpeg {
         components: u8,
         coefficient_bytes: u64,
-        progressive: bool,
+        whole_image: bool,
     },
     Png,
     Gif,
@@ -102,42 +104,52 @@ impl Header {
     pub fn decoded_size(&self, target: (u32, u32)) -> (u32, u32) {
         match self.format {
             Format::Jpeg { .. } => {
-                let scaled = |side: u32, n: u32| (u64::from(side) * u64::from(n)).div_ceil(8);
-                let covers =
-                    |side: u32, n: u32, wanted: u32| scaled(side, n) * 50 >= u64::from(wanted) * 49;
-                let n = [1, 2, 4, 8]
-                    .into_iter()
-                    .find(|&n| covers(self.width, n, target.0) && covers(self.height, n, target.1))
-                    .unwrap_or(8);
-                let side = |s: u32| u32::try_from(scaled(s, n)).unwrap_or(s);
+                let n = self.jpeg_scale(target);
+                // libjpeg's rounding of a scaled side (`jdiv_round_up`).
+                let side = |s: u32| {
+                    let scaled = (u64::from(s) * u64::from(n)).div_ceil(8);
+                    u32::try_from(scaled).unwrap_or(s)
+                };
                 (side(self.width), side(self.height))
             }
             _ => (self.width, self.height),
         }
     }
 
+    /// The n of the DCT scale n/8 that [`Self::decoded_size`] describes.
+    fn jpeg_scale(&self, target: (u32, u32)) -> u8 {
+        let covers = |side: u32, n: u8, wanted: u32| {
+            (u64::from(side) * u64::from(n)).div_ceil(8) * 50 >= u64::from(wanted) * 49
+        };
+        [1, 2, 4, 8]
+            .into_iter()
+            .find(|&n| covers(self.width, n, target.0) && covers(self.height, n, target.1))
+            .unwrap_or(8)
+    }
+
     /// An upper bound of the bytes that decoding for `target` allocates at once, the decoded
-    /// pixels included (measured per format by `tests/image_memory.rs`).
+    /// pixels included (measured per format by `tests/image_memory.rs`, and for JPEGs with
+    /// libjpeg's own allocations by `tests/jpeg_memory.rs`).
     pub fn decoding_bytes(&self, target: (u32, u32)) -> u64 {
         let (width, height) = self.decoded_size(target);
         let decoded = u64::from(width) * u64::from(height);
         let full = u64::from(self.width) * u64::from(self.height);
         let pixels = decoded * u64::from(self.channels);
         let working = match self.format {
-            // One plane per component at the decoded size before colour conversion, plus the
-            // coefficients at full size (see `Format::Jpeg`), and for a progressive picture one
-            // full-size plane more:
-            // jpeg-decoder's worker threads convert components while others still hold theirs,
-            // and how much overlaps depends on their timing (a 12 MP 4:4:4 picture for an
-            // avatar peaked at 94 MiB on a loaded machine, 10 MiB over the coefficients and
-            // planes alone; one plane is 11 MiB, and two put a 40 MP picture over the budget).
+            // libjpeg's own buffers, allocated with malloc (measured by the peak RSS of a process
+            // of its own in `tests/jpeg_memory.rs`): the coefficients of a picture of several
+            // scans (see `Format::Jpeg`), and a few rows of blocks of each component, their
+            // upsampling and colour conversion, which `JPEG_ROWS` rows at full width bound. A
+            // CMYK picture comes out with four channels, then goes to RGB in a buffer of its own.
             Format::Jpeg {
                 components,
                 coefficient_bytes,
-                progressive,
+                whole_image,
             } => {
-                let overlap = if progressive { full } else { 0 };
-                decoded * u64::from(components) + coefficient_bytes + overlap
+                let coefficients = if whole_image { coefficient_bytes } else { 0 };
+                let rows = u64::from(self.width) * u64::from(components) * JPEG_ROWS;
+                let cmyk = if components == 4 { decoded * 4 } else { 0 };
+                coefficients + rows + cmyk
             }
             // Rows only (two of them at 16 bits and 4 channels).
             Format::Png => u64::from(self.width) * 16,
@@ -158,8 +170,15 @@ impl Header {
     pub fn decode(&self, bytes: &[u8], target: (u32, u32)) -> Result<DynamicImage> {
         let size = self.decoded_size(target);
         let image = match self.format {
-            // jpeg-decoder picks the least scale that covers what it is asked for: this size.
-            Format::Jpeg { .. } => decode_jpeg(bytes, size)?,
+            Format::Jpeg { .. } => {
+                let image = decode_jpeg(bytes, self.jpeg_scale(target))?;
+                // The header was read by another decoder, whose channels the memory was planned
+                // for.
+                if image.color().channel_count() != self.channels {
+                    return Err(DomainError::UnsupportedMediaType);
+                }
+                image
+            }
             Format::Png => decode_png(bytes)?,
             Format::Gif | Format::WebP => {
                 let mut reader = ImageReader::new(Cursor::new(bytes))
@@ -212,12 +231,12 @@ fn jpeg_header(bytes: &[u8], check: impl Fn(u32, u32) -> Result<()>) -> Result<H
         jpeg_decoder::CodingProcess::DctProgressive => true,
         jpeg_decoder::CodingProcess::Lossless => return Err(DomainError::UnsupportedMediaType),
     };
-    let coefficient_bytes = coefficient_bytes(bytes).ok_or(DomainError::UnsupportedMediaType)?;
+    let layout = layout(bytes).ok_or(DomainError::UnsupportedMediaType)?;
     Ok(Header {
         format: Format::Jpeg {
             components,
-            coefficient_bytes,
-            progressive,
+            coefficient_bytes: layout.coefficient_bytes,
+            whole_image: progressive || layout.first_scan_components < components,
         },
         width: u32::from(info.width),
         height: u32::from(info.height),
@@ -231,11 +250,19 @@ fn jpeg_header(bytes: &[u8], check: impl Fn(u32, u32) -> Result<()>) -> Result<H
     })
 }
 
-/// The coefficient memory of a JPEG: for each component, its blocks (8×8, at its
-/// sampling of the picture, whole MCUs) × 64 coefficients × 2 bytes. Read from the frame header
-/// (SOF), which jpeg-decoder parses but does not show.
-fn coefficient_bytes(bytes: &[u8]) -> Option<u64> {
+/// What libjpeg's memory depends on beyond the size, from the frame header (SOF) and the first
+/// scan's (SOS), which jpeg-decoder parses but does not show.
+#[derive(Debug, PartialEq, Eq)]
+struct Layout {
+    /// The coefficient memory: for each component, its blocks (8×8, at its sampling of the
+    /// picture, whole MCUs) × 64 coefficients × 2 bytes.
+    coefficient_bytes: u64,
+    first_scan_components: u8,
+}
+
+fn layout(bytes: &[u8]) -> Option<Layout> {
     let mut at = 2; // after SOI
+    let mut coefficient_bytes = None;
     loop {
         // Markers may be preceded by fill bytes (0xFF).
         while *bytes.get(at)? == 0xFF && *bytes.get(at + 1)? == 0xFF {
@@ -263,48 +290,124 @@ fn coefficient_bytes(bytes: &[u8]) -> Option<u64> {
             let h_max = sampling.iter().map(|s| s.0).max()?;
             let v_max = sampling.iter().map(|s| s.1).max()?;
             let (mcus_x, mcus_y) = (width.div_ceil(8 * h_max), height.div_ceil(8 * v_max));
-            return Some(
+            coefficient_bytes = Some(
                 sampling
                     .iter()
                     .map(|(h, v)| mcus_x * h * mcus_y * v * 64 * 2)
                     .sum(),
             );
         }
+        if marker == 0xDA {
+            return Some(Layout {
+                coefficient_bytes: coefficient_bytes?,
+                first_scan_components: *segment.first()?,
+            });
+        }
         at += 2 + length;
     }
 }
 
-fn decode_jpeg(bytes: &[u8], size: (u32, u32)) -> Result<DynamicImage> {
-    let mut decoder = jpeg_decoder(bytes);
-    let clamp = |side: u32| u16::try_from(side).unwrap_or(u16::MAX);
-    let (width, height) = decoder
-        .scale(clamp(size.0), clamp(size.1))
-        .map_err(unsupported)?;
-    let pixels = decoder.decode().map_err(unsupported)?;
-    let info = decoder.info().ok_or(DomainError::UnsupportedMediaType)?;
-    let (width, height) = (u32::from(width), u32::from(height));
-    let image = match info.pixel_format {
-        jpeg_decoder::PixelFormat::L8 => {
+/// libjpeg's buffers of a few rows of blocks, per component and pixel of the full width (see
+/// `Header::decoding_bytes`).
+const JPEG_ROWS: u64 = 64;
+
+/// Decodes a JPEG at the DCT scale `scale`/8 with libjpeg-turbo.
+///
+/// libjpeg gives up on broken data by calling its error handler, which `mozjpeg` makes unwind
+/// out of the C code (`resume_unwind`: no panic message); the unwind is caught here, with any
+/// panic of the wrapper's own, so that no panic reaches the caller and a broken upload is refused
+/// as before. Data that ends early is no error to libjpeg: the wrapper gives it an end marker
+/// where the bytes stop and libjpeg greys the rest out, so [`Input`] notes whether it asked for
+/// bytes past the end, and such a picture is refused too. Damaged entropy-coded data that libjpeg
+/// can resynchronise after is only a warning to it, and the picture is decoded as browsers and
+/// Pillow show it.
+fn decode_jpeg(bytes: &[u8], scale: u8) -> Result<DynamicImage> {
+    let decoded = std::panic::catch_unwind(|| -> std::io::Result<_> {
+        let mut decompress = mozjpeg::Decompress::builder().from_reader(Input {
+            rest: bytes,
+            ran_out: false,
+        })?;
+        decompress.scale(scale);
+        // YCCK is Adobe's CMYK with its colours stored as YCbCr: libjpeg turns it into CMYK.
+        let out = match decompress.color_space() {
+            ColorSpace::JCS_GRAYSCALE => ColorSpace::JCS_GRAYSCALE,
+            ColorSpace::JCS_YCbCr | ColorSpace::JCS_RGB => ColorSpace::JCS_RGB,
+            ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK => ColorSpace::JCS_CMYK,
+            other => {
+                return Err(std::io::Error::other(format!(
+                    "unsupported colour space {other:?}"
+                )));
+            }
+        };
+        let mut started = decompress.to_colorspace(out)?;
+        let (width, height) = (started.width(), started.height());
+        let pixels: Vec<u8> = started.read_scanlines()?;
+        let input = started.finish_into_inner()?;
+        Ok((pixels, width, height, out, input.ran_out))
+    });
+    let (pixels, width, height, out, ran_out) = match decoded {
+        Ok(Ok(decoded)) => decoded,
+        Ok(Err(e)) => return Err(unsupported(e)),
+        Err(panic) => return Err(unsupported(panic_message(&*panic))),
+    };
+    if ran_out {
+        return Err(unsupported("the JPEG data ends early"));
+    }
+    let side = |side: usize| u32::try_from(side).map_err(unsupported);
+    let (width, height) = (side(width)?, side(height)?);
+    let image = match out {
+        ColorSpace::JCS_GRAYSCALE => {
             GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8)
         }
-        jpeg_decoder::PixelFormat::RGB24 => {
-            RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
-        }
-        jpeg_decoder::PixelFormat::CMYK32 => {
+        ColorSpace::JCS_CMYK => {
             RgbImage::from_raw(width, height, cmyk_to_rgb(&pixels)).map(DynamicImage::ImageRgb8)
         }
-        jpeg_decoder::PixelFormat::L16 => None,
+        _ => RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8),
     };
     image.ok_or(DomainError::UnsupportedMediaType)
 }
 
-/// CMYK (0 = no ink, as jpeg-decoder gives it) to RGB, the naive way (no ICC profile).
+/// The upload as libjpeg reads it, noting whether it asked for more than there is: libjpeg reads
+/// a whole picture up to its end marker and no further.
+struct Input<'a> {
+    rest: &'a [u8],
+    ran_out: bool,
+}
+
+impl Read for Input<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.rest.read(buf)
+    }
+}
+
+impl BufRead for Input<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.ran_out |= self.rest.is_empty();
+        Ok(self.rest)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.rest = self.rest.get(amount..).unwrap_or_default();
+    }
+}
+
+/// What a caught panic says: libjpeg's message for its errors (a `String`).
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message")
+}
+
+/// CMYK as Adobe's applications store it and libjpeg gives it back (inverted: 255 = no ink), to
+/// RGB, the naive way (no ICC profile).
 fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);
     for pixel in cmyk.chunks_exact(4) {
-        let white = 255 - u16::from(pixel[3]);
+        let white = u16::from(pixel[3]);
         for &ink in &pixel[..3] {
-            let channel = (255 - u16::from(ink)) * white / 255;
+            let channel = u16::from(ink) * white / 255;
             rgb.push(u8::try_from(channel).unwrap_or(u8::MAX));
         }
     }
@@ -394,14 +497,19 @@ fn to_8_bit(image: DynamicImage) -> DynamicImage {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss
+)]
 mod tests {
     use super::*;
 
     #[test]
     fn cmyk_without_ink_is_white_and_full_black_is_black() {
-        assert_eq!(cmyk_to_rgb(&[0, 0, 0, 0]), [255, 255, 255]);
-        assert_eq!(cmyk_to_rgb(&[0, 0, 0, 255]), [0, 0, 0]);
-        assert_eq!(cmyk_to_rgb(&[255, 0, 0, 0]), [0, 255, 255]);
+        assert_eq!(cmyk_to_rgb(&[255, 255, 255, 255]), [255, 255, 255]);
+        assert_eq!(cmyk_to_rgb(&[255, 255, 255, 0]), [0, 0, 0]);
+        assert_eq!(cmyk_to_rgb(&[0, 255, 255, 255]), [0, 255, 255]);
     }
 
     #[test]
@@ -410,7 +518,7 @@ mod tests {
             format: Format::Jpeg {
                 components: 3,
                 coefficient_bytes: 0,
-                progressive: false,
+                whole_image: false,
             },
             width: 4032,
             height: 3024,
@@ -427,14 +535,94 @@ mod tests {
         assert_eq!(header.decoded_size((4032, 3024)), (4032, 3024));
     }
 
+    /// libjpeg's pixels against jpeg-decoder's, which decoded uploads before it, in every colour
+    /// space: the same colours, within the rounding of their IDCTs and upsampling. At reduced
+    /// scales they differ more, libjpeg's being the closer to a full decode averaged down
+    /// (`tests/quality.rs` holds the renditions made from them to a full decode).
+    #[test]
+    fn libjpeg_decodes_as_jpeg_decoder_did() {
+        use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+        let (width, height) = (96, 64);
+        let rgb = being_social_test_support::pictures::photo(width, height);
+        let grey: Vec<u8> = rgb.chunks_exact(3).map(|p| p[1]).collect();
+        let cmyk: Vec<u8> = rgb
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 200])
+            .collect();
+        let cases = [
+            ("grey", &grey, ColorType::Luma, SamplingFactor::F_1_1, false),
+            ("4:2:0", &rgb, ColorType::Rgb, SamplingFactor::F_2_2, false),
+            (
+                "4:4:4 progressive",
+                &rgb,
+                ColorType::Rgb,
+                SamplingFactor::F_1_1,
+                true,
+            ),
+            ("CMYK", &cmyk, ColorType::Cmyk, SamplingFactor::F_1_1, false),
+            (
+                "YCCK",
+                &cmyk,
+                ColorType::CmykAsYcck,
+                SamplingFactor::F_1_1,
+                false,
+            ),
+        ];
+        for (name, pixels, color, sampling, progressive) in cases {
+            let mut bytes = Vec::new();
+            let mut encoder = Encoder::new(&mut bytes, 95);
+            encoder.set_sampling_factor(sampling);
+            encoder.set_progressive(progressive);
+            encoder.encode(pixels, 96, 64, color).unwrap();
+            let header = Header::read(&bytes, |_, _| Ok(())).unwrap();
+            let ours = header.decode(&bytes, (width, height)).unwrap();
+            let mut decoder = jpeg_decoder(&bytes);
+            let theirs = decoder.decode().unwrap();
+            let theirs = match decoder.info().unwrap().pixel_format {
+                // jpeg-decoder's CMYK: 0 = no ink.
+                jpeg_decoder::PixelFormat::CMYK32 => theirs
+                    .chunks_exact(4)
+                    .flat_map(|p| {
+                        let white = 255 - u16::from(p[3]);
+                        [0, 1, 2].map(|c| ((255 - u16::from(p[c])) * white / 255) as u8)
+                    })
+                    .collect(),
+                _ => theirs,
+            };
+            let ours = ours.as_bytes();
+            assert_eq!(ours.len(), theirs.len(), "{name}");
+            let diffs: Vec<u8> = ours
+                .iter()
+                .zip(&theirs)
+                .map(|(a, b)| a.abs_diff(*b))
+                .collect();
+            let mean = diffs.iter().map(|&d| f64::from(d)).sum::<f64>() / diffs.len() as f64;
+            let max = diffs.iter().copied().max().unwrap();
+            assert!(
+                mean < 0.5 && max <= 3,
+                "{name}: mean difference {mean:.2}, largest {max}"
+            );
+        }
+    }
+
     #[test]
     fn coefficients_follow_the_sampling() {
         // SOI, then a SOF2 of 16×16 with three components: Y at 2×2, Cb and Cr at 1×1 (4:2:0).
         let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00];
         jpeg.extend_from_slice(&[0xFF, 0xC2, 0x00, 0x11, 8, 0, 16, 0, 16, 3]);
         jpeg.extend_from_slice(&[1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        let sof = jpeg.len();
+        // A first scan of the luma alone.
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 63, 0]);
         // One MCU: four Y blocks and one of each chroma, 64 coefficients of 2 bytes.
-        assert_eq!(coefficient_bytes(&jpeg), Some(6 * 64 * 2));
-        assert_eq!(coefficient_bytes(&jpeg[..12]), None);
+        assert_eq!(
+            layout(&jpeg),
+            Some(Layout {
+                coefficient_bytes: 6 * 64 * 2,
+                first_scan_components: 1,
+            })
+        );
+        assert_eq!(layout(&jpeg[..12]), None);
+        assert_eq!(layout(&jpeg[..sof]), None);
     }
 }

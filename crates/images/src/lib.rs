@@ -973,6 +973,43 @@ mod tests {
         }
     }
 
+    /// JPEGs cut short anywhere, or with broken headers, are refused as before libjpeg decoded
+    /// them (libjpeg itself would grey out what is missing).
+    #[tokio::test]
+    async fn truncated_and_broken_jpegs_are_unsupported() {
+        for progressive in [false, true] {
+            let pixels = being_social_test_support::pictures::photo(400, 300);
+            let mut whole = Vec::new();
+            let mut encoder = jpeg_encoder::Encoder::new(&mut whole, 90);
+            encoder.set_progressive(progressive);
+            encoder
+                .encode(&pixels, 400, 300, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+            let at = |marker: u8| whole.windows(2).position(|w| w == [0xFF, marker]).unwrap();
+            let (sos, dht, dqt, n) = (at(0xDA), at(0xC4), at(0xDB), whole.len());
+            let mut broken: Vec<Vec<u8>> = [sos + 40, n / 2, n * 3 / 4, n - 100, n - 2, n - 1]
+                .map(|len| whole[..len].to_vec())
+                .into();
+            // A Huffman table that counts more codes than it holds, a quantisation table
+            // shorter than its values, a scan of a component the frame does not have.
+            for (at, byte) in [(dht + 6, 0xFF), (dqt + 3, 0x02), (sos + 5, 9)] {
+                let mut bytes = whole.clone();
+                bytes[at] = byte;
+                broken.push(bytes);
+            }
+            for bytes in broken {
+                let result = run(bytes, ImagePurpose::Post).await;
+                assert!(
+                    matches!(result, Err(DomainError::UnsupportedMediaType)),
+                    "progressive {progressive}: {result:?}"
+                );
+            }
+            // Whole, and with bytes after its end, it is a picture.
+            whole.extend_from_slice(b"trailing bytes");
+            assert!(run(whole, ImagePurpose::Post).await.is_ok());
+        }
+    }
+
     /// A few dozen bytes whose header claims a 50000×50000 picture: a decompression bomb's shape.
     #[tokio::test]
     async fn huge_header_is_too_large() {

@@ -39,8 +39,8 @@ fn fastest<T>(mut step: impl FnMut() -> T) -> (Duration, T) {
     (best, result.unwrap())
 }
 
-/// The CPU time of the whole process so far (every thread: jpeg-decoder decodes each colour
-/// component on a thread of its own), from `/proc/self/stat`, in clock ticks of 10 ms.
+/// The CPU time of the whole process so far (every thread, in case a decoder or encoder spreads
+/// its work over threads of its own), from `/proc/self/stat`, in clock ticks of 10 ms.
 fn process_cpu() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The fields after the command name, which is in parentheses and may hold spaces.

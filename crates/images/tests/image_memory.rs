@@ -1,7 +1,9 @@
 //! The memory a picture job reserves from the budget is an upper bound of what it allocates:
 //! the peak heap while processing each kind of worst case (largest baseline and progressive
 //! JPEGs, 4:4:4 and CMYK, 8- and 16-bit PNGs with and without alpha, GIF, WebP, long strips),
-//! measured by a counting global allocator, never exceeds `RustImageProcessor::cost`.
+//! measured by a counting global allocator, never exceeds `RustImageProcessor::cost`. That
+//! allocator sees Rust's allocations only: libjpeg's (and libwebp's) `malloc` are measured with
+//! the rest by `jpeg_memory.rs`, from the process's resident memory.
 //!
 //! One test function, so that no other test allocates while a peak is measured.
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]

@@ -87,7 +87,8 @@ impl Default for ImageLimits {
     }
 }
 
-/// [`ImageProcessor`] with pure-Rust decoders and encoders, under a memory budget.
+/// [`ImageProcessor`] on Rust decoders and encoders, libjpeg-turbo for JPEGs and libwebp for WebP,
+/// under a memory budget.
 #[derive(Debug, Clone, Default)]
 pub struct RustImageProcessor {
     limits: ImageLimits,

@@ -214,6 +214,10 @@ fn jpeg_decoder(bytes: &[u8]) -> jpeg_decoder::Decoder<Cursor<&[u8]>> {
     decoder
 }
 
+/// Most scans a JPEG may have: encoders write 1 (baseline) to about 10 (progressive; mozjpeg's
+/// optimised scripts a few more), as djpeg's `-maxscans` and TurboJPEG's scan limit guard.
+const MAX_JPEG_SCANS: usize = 100;
+
 fn jpeg_header(bytes: &[u8], check: impl Fn(u32, u32) -> Result<()>) -> Result<Header> {
     let mut decoder = jpeg_decoder(bytes);
     decoder.read_info().map_err(unsupported)?;
@@ -231,7 +235,22 @@ fn jpeg_header(bytes: &[u8], check: impl Fn(u32, u32) -> Result<()>) -> Result<H
         jpeg_decoder::CodingProcess::DctProgressive => true,
         jpeg_decoder::CodingProcess::Lossless => return Err(DomainError::UnsupportedMediaType),
     };
-    let layout = layout(bytes).ok_or(DomainError::UnsupportedMediaType)?;
+    let layout = layout(bytes)
+        .filter(|l| (l.width, l.height) == (u64::from(info.width), u64::from(info.height)))
+        .filter(|l| l.components == usize::from(components))
+        .ok_or(DomainError::UnsupportedMediaType)?;
+    // libjpeg decodes every block of a scan's components once per scan, and takes a repeated or
+    // out-of-order scan as a mere warning: a 10 MB upload of tiny refinement scans would hold a
+    // core for minutes. `FF DA` cannot occur inside entropy-coded data (an `FF` there is followed
+    // by `00` or a restart marker), so this counts the scans.
+    let scans = bytes
+        .windows(2)
+        .filter(|pair| *pair == [0xFF, 0xDA])
+        .count();
+    if scans > MAX_JPEG_SCANS {
+        tracing::debug!(scans, "JPEG refused: too many scans");
+        return Err(DomainError::UnsupportedMediaType);
+    }
     Ok(Header {
         format: Format::Jpeg {
             components,
@@ -254,24 +273,38 @@ fn jpeg_header(bytes: &[u8], check: impl Fn(u32, u32) -> Result<()>) -> Result<H
 /// scan's (SOS), which jpeg-decoder parses but does not show.
 #[derive(Debug, PartialEq, Eq)]
 struct Layout {
+    /// The frame's size and components, which must be the ones jpeg-decoder read.
+    width: u64,
+    height: u64,
+    components: usize,
     /// The coefficient memory: for each component, its blocks (8×8, at its sampling of the
     /// picture, whole MCUs) × 64 coefficients × 2 bytes.
     coefficient_bytes: u64,
     first_scan_components: u8,
 }
 
+/// The header's segments, walked as libjpeg walks them when nothing stands between them: each
+/// marker (after optional fill bytes) followed by its length. libjpeg also skips stray bytes and
+/// stuffed `FF 00` pairs between segments, which this walk refuses (`None`): read as a marker
+/// with a length, such a pair could hide a forged frame header inside a comment, and the
+/// reservation would follow it while libjpeg decodes the real one.
 fn layout(bytes: &[u8]) -> Option<Layout> {
     let mut at = 2; // after SOI
-    let mut coefficient_bytes = None;
+    let mut frame = None;
     loop {
-        // Markers may be preceded by fill bytes (0xFF).
-        while *bytes.get(at)? == 0xFF && *bytes.get(at + 1)? == 0xFF {
-            at += 1;
-        }
         if *bytes.get(at)? != 0xFF {
             return None;
         }
+        // Markers may be preceded by fill bytes (0xFF).
+        while *bytes.get(at + 1)? == 0xFF {
+            at += 1;
+        }
         let marker = *bytes.get(at + 1)?;
+        // Markers without a length (a stuffed zero, TEM, RSTn, SOI, EOI) do not belong before the
+        // first scan.
+        if matches!(marker, 0x00 | 0x01 | 0xD0..=0xD9) {
+            return None;
+        }
         let length = usize::from(u16::from_be_bytes([
             *bytes.get(at + 2)?,
             *bytes.get(at + 3)?,
@@ -290,16 +323,19 @@ fn layout(bytes: &[u8]) -> Option<Layout> {
             let h_max = sampling.iter().map(|s| s.0).max()?;
             let v_max = sampling.iter().map(|s| s.1).max()?;
             let (mcus_x, mcus_y) = (width.div_ceil(8 * h_max), height.div_ceil(8 * v_max));
-            coefficient_bytes = Some(
-                sampling
-                    .iter()
-                    .map(|(h, v)| mcus_x * h * mcus_y * v * 64 * 2)
-                    .sum(),
-            );
+            let coefficient_bytes = sampling
+                .iter()
+                .map(|(h, v)| mcus_x * h * mcus_y * v * 64 * 2)
+                .sum();
+            frame = Some((width, height, count, coefficient_bytes));
         }
         if marker == 0xDA {
+            let (width, height, components, coefficient_bytes) = frame?;
             return Some(Layout {
-                coefficient_bytes: coefficient_bytes?,
+                width,
+                height,
+                components,
+                coefficient_bytes,
                 first_scan_components: *segment.first()?,
             });
         }
@@ -618,11 +654,58 @@ mod tests {
         assert_eq!(
             layout(&jpeg),
             Some(Layout {
+                width: 16,
+                height: 16,
+                components: 3,
                 coefficient_bytes: 6 * 64 * 2,
                 first_scan_components: 1,
             })
         );
         assert_eq!(layout(&jpeg[..12]), None);
         assert_eq!(layout(&jpeg[..sof]), None);
+    }
+
+    #[test]
+    fn a_jpeg_of_more_than_a_hundred_scans_is_refused() {
+        let mut jpeg = Vec::new();
+        let encoder = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+        let grey = vec![128u8; 16 * 16];
+        encoder
+            .encode(&grey, 16, 16, jpeg_encoder::ColorType::Luma)
+            .unwrap();
+        // Empty scans of the one component before the end of the picture.
+        let with_scans = |extra: usize| {
+            let mut bytes = jpeg[..jpeg.len() - 2].to_vec();
+            for _ in 0..extra {
+                bytes.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 63, 0]);
+            }
+            bytes.extend_from_slice(&[0xFF, 0xD9]);
+            bytes
+        };
+        assert!(Header::read(&with_scans(MAX_JPEG_SCANS - 1), |_, _| Ok(())).is_ok());
+        assert!(matches!(
+            Header::read(&with_scans(MAX_JPEG_SCANS), |_, _| Ok(())),
+            Err(DomainError::UnsupportedMediaType)
+        ));
+    }
+
+    #[test]
+    fn a_frame_header_hidden_behind_stray_bytes_is_refused() {
+        // A stuffed `FF 00` where a marker belongs, its next two bytes read as a length, would
+        // land inside the comment after it, on a forged tiny frame header; libjpeg skips the pair
+        // and the comment, and decodes the real frame after them.
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0x00, 0x00, 0x06, 0xFF, 0xFE, 0x00, 0x0C];
+        jpeg.extend_from_slice(&[0xFF, 0xC2, 0x00, 0x08, 8, 0, 8, 0, 8, 0]);
+        jpeg.extend_from_slice(&[0xFF, 0xC2, 0x00, 0x0B, 8, 0x10, 0, 0x10, 0, 1, 1, 0x11, 0]);
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 63, 0]);
+        assert_eq!(layout(&jpeg), None);
+        // Stray bytes, a restart marker, or the end before the first scan: refused as well.
+        for stray in [&[0x00][..], &[0xFF, 0xD0], &[0xFF, 0xD9]] {
+            let mut jpeg = vec![0xFF, 0xD8];
+            jpeg.extend_from_slice(stray);
+            jpeg.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x0B, 8, 0, 8, 0, 8, 1, 1, 0x11, 0]);
+            jpeg.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 63, 0]);
+            assert_eq!(layout(&jpeg), None, "{stray:?}");
+        }
     }
 }

@@ -239,18 +239,6 @@ fn jpeg_header(bytes: &[u8], check: impl Fn(u32, u32) -> Result<()>) -> Result<H
         .filter(|l| (l.width, l.height) == (u64::from(info.width), u64::from(info.height)))
         .filter(|l| l.components == usize::from(components))
         .ok_or(DomainError::UnsupportedMediaType)?;
-    // libjpeg decodes every block of a scan's components once per scan, and takes a repeated or
-    // out-of-order scan as a mere warning: a 10 MB upload of tiny refinement scans would hold a
-    // core for minutes. `FF DA` cannot occur inside entropy-coded data (an `FF` there is followed
-    // by `00` or a restart marker), so this counts the scans.
-    let scans = bytes
-        .windows(2)
-        .filter(|pair| *pair == [0xFF, 0xDA])
-        .count();
-    if scans > MAX_JPEG_SCANS {
-        tracing::debug!(scans, "JPEG refused: too many scans");
-        return Err(DomainError::UnsupportedMediaType);
-    }
     Ok(Header {
         format: Format::Jpeg {
             components,
@@ -358,6 +346,18 @@ const JPEG_ROWS: u64 = 64;
 /// can resynchronise after is only a warning to it, and the picture is decoded as browsers and
 /// Pillow show it.
 fn decode_jpeg(bytes: &[u8], scale: u8) -> Result<DynamicImage> {
+    // libjpeg decodes every block of a scan's components once per scan, and takes a repeated or
+    // out-of-order scan as a mere warning: a 10 MB upload of tiny refinement scans would hold a
+    // core for minutes. `FF DA` cannot occur inside entropy-coded data (an `FF` there is followed
+    // by `00` or a restart marker), so this counts the scans. Here, not with the header: it reads
+    // the whole upload, and the header is also read on the async executor (`check`).
+    let scans = bytes
+        .windows(2)
+        .filter(|pair| *pair == [0xFF, 0xDA])
+        .count();
+    if scans > MAX_JPEG_SCANS {
+        return Err(unsupported(format!("{scans} scans")));
+    }
     let decoded = std::panic::catch_unwind(|| -> std::io::Result<_> {
         let mut decompress = mozjpeg::Decompress::builder().from_reader(Input {
             rest: bytes,
@@ -667,24 +667,32 @@ mod tests {
 
     #[test]
     fn a_jpeg_of_more_than_a_hundred_scans_is_refused() {
+        // A progressive JPEG, its last scan repeated (libjpeg only warns of a repeated scan).
         let mut jpeg = Vec::new();
-        let encoder = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+        let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+        encoder.set_progressive(true);
         let grey = vec![128u8; 16 * 16];
         encoder
             .encode(&grey, 16, 16, jpeg_encoder::ColorType::Luma)
             .unwrap();
-        // Empty scans of the one component before the end of the picture.
-        let with_scans = |extra: usize| {
+        let last_scan = jpeg
+            .windows(2)
+            .rposition(|pair| pair == [0xFF, 0xDA])
+            .unwrap();
+        let scan = &jpeg[last_scan..jpeg.len() - 2];
+        let scans = jpeg.windows(2).filter(|pair| *pair == [0xFF, 0xDA]).count();
+        let with_scans = |total: usize| {
             let mut bytes = jpeg[..jpeg.len() - 2].to_vec();
-            for _ in 0..extra {
-                bytes.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 63, 0]);
+            for _ in scans..total {
+                bytes.extend_from_slice(scan);
             }
             bytes.extend_from_slice(&[0xFF, 0xD9]);
             bytes
         };
-        assert!(Header::read(&with_scans(MAX_JPEG_SCANS - 1), |_, _| Ok(())).is_ok());
+        let decode = |bytes: &[u8]| Header::read(bytes, |_, _| Ok(()))?.decode(bytes, (16, 16));
+        assert!(decode(&with_scans(MAX_JPEG_SCANS)).is_ok());
         assert!(matches!(
-            Header::read(&with_scans(MAX_JPEG_SCANS), |_, _| Ok(())),
+            decode(&with_scans(MAX_JPEG_SCANS + 1)),
             Err(DomainError::UnsupportedMediaType)
         ));
     }

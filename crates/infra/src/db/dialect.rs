@@ -11,7 +11,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, SingleValue};
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::feed::{Backfilled, Bounds, Entry, Key, merge_newest_first};
+use super::feed::{Backfilled, Bounds, Entry, Key, PulledAuthor, merge_newest_first};
 use super::models::{AuthorRow, PostRow};
 use super::models::{NewFollowRow, NewLikeRow};
 use super::page::PostWithLike;
@@ -258,45 +258,6 @@ impl Statement for PgPostsOfAuthors<'_> {
     }
 }
 
-/// [`PG_POSTS_OF_AUTHORS`] for the pulled authors `$authors`, each below its `pulled_until` read in
-/// the same statement (an author no longer pulled has none): a mixed viewer's page then reads
-/// the pulled authors' bounds and posts in one round trip. An author whose `last_post_at` is
-/// older than the floor has nothing in the range and is skipped without an index probe.
-const PG_POSTS_OF_PULLED: &str = "
-    SELECT p.created_at, p.id
-    FROM users AS a
-    CROSS JOIN LATERAL (
-        SELECT created_at, id FROM posts
-        WHERE author_id = a.id AND created_at < a.pulled_until
-          AND created_at <= $startat AND (created_at < $startat OR id < $startid)
-          AND created_at >= $floorat AND (created_at > $floorat OR id >= $floorid)
-        ORDER BY created_at DESC, id DESC
-        LIMIT $limit
-    ) AS p
-    WHERE a.id = ANY($authors) AND a.pulled_until IS NOT NULL AND a.last_post_at >= $floorat
-    ORDER BY p.created_at DESC, p.id DESC
-    LIMIT $limit";
-
-struct PgPostsOfPulled<'a> {
-    authors: &'a [i64],
-    floor: Key,
-    start: Key,
-    limit: i64,
-}
-
-impl Statement for PgPostsOfPulled<'_> {
-    const SQL: &'static str = PG_POSTS_OF_PULLED;
-    type Id = PgPostsOfPulled<'static>;
-    type SqlType = (Instant, BigInt);
-
-    fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        match name {
-            "authors" => out.push_bind_param::<Array<BigInt>, _>(&self.authors),
-            _ => bind_range(name, &self.floor, &self.start, &self.limit, out),
-        }
-    }
-}
-
 /// Moves the follow counters of many users in one statement: user `$ids[i]` gains
 /// `$following[i]` followed accounts and `$followers[i]` followers (negative: loses). The rows are
 /// already locked, in ascending id, by the caller.
@@ -487,15 +448,6 @@ pub(crate) trait Dialect: Send {
         start: Key,
         limit: i64,
     ) -> QueryResult<Vec<Key>>;
-
-    /// See [`PG_POSTS_OF_PULLED`].
-    async fn posts_of_pulled(
-        &mut self,
-        authors: &[i64],
-        floor: Key,
-        start: Key,
-        limit: i64,
-    ) -> QueryResult<Vec<Key>>;
 }
 
 #[declare_sql_function]
@@ -518,8 +470,9 @@ impl Dialect for AsyncPgConnection {
         let horizon_at = state().select(feed_state::horizon_at).single_value();
         let horizon_id = state().select(feed_state::horizon_id).single_value();
         // The time of the page's last entry, when the page is full: a pulled author whose last
-        // post is older cannot be on it (`users.last_post_at`) and is left out of the list, so
-        // that a page of a viewer whose pulled followees posted nothing since needs no second
+        // post is older cannot be on it (`users.last_post_at`), nor one whose pulled posts are
+        // all older (`pulled_until`: an author pushed again since), and is left out of the list,
+        // so that a page of a viewer whose pulled followees posted nothing since needs no second
         // statement.
         // (Aliases: the page's own FROM holds `feed_entries`, and joins `users` for the posts'
         // authors.)
@@ -539,9 +492,10 @@ impl Dialect for AsyncPgConnection {
             .filter(follows::follower_id.eq(viewer))
             .filter(leaders.field(users::pulled_until).is_not_null())
             .filter(
-                last_at
-                    .is_null()
-                    .or(leaders.field(users::last_post_at).ge(last_at)),
+                last_at.is_null().or(leaders
+                    .field(users::last_post_at)
+                    .ge(last_at)
+                    .and(leaders.field(users::pulled_until).gt(last_at))),
             )
             .select(array_agg(follows::leader_id))
             .single_value();
@@ -565,9 +519,17 @@ impl Dialect for AsyncPgConnection {
             ))
             .load(self)
             .await?;
+        // Their `pulled_until` and `last_post_at` stay in the statement: a post at or after an
+        // author's `pulled_until` is also an entry (or on its way from the outbox), and the page
+        // shows a post found twice once.
+        let unknown = |id| PulledAuthor {
+            id,
+            until: Ts::latest(),
+            newest: Ts::latest(),
+        };
         let bounds = rows.as_slice().first().map(|(.., at, id, pulled)| Bounds {
             horizon: at.zip(*id),
-            pulled: Some(pulled.clone().unwrap_or_default()),
+            pulled: Some(pulled.iter().flatten().copied().map(unknown).collect()),
         });
         let rows = rows.into_iter();
         Ok((
@@ -634,23 +596,6 @@ impl Dialect for AsyncPgConnection {
         Named(PgPostsOfAuthors {
             authors: &authors,
             untils: &untils,
-            floor,
-            start,
-            limit,
-        })
-        .load(self)
-        .await
-    }
-
-    async fn posts_of_pulled(
-        &mut self,
-        authors: &[i64],
-        floor: Key,
-        start: Key,
-        limit: i64,
-    ) -> QueryResult<Vec<Key>> {
-        Named(PgPostsOfPulled {
-            authors,
             floor,
             start,
             limit,
@@ -856,27 +801,6 @@ impl Dialect for SqliteConn {
             keys = merge_newest_first(keys, some, limit);
         }
         Ok(keys)
-    }
-
-    async fn posts_of_pulled(
-        &mut self,
-        authors: &[i64],
-        floor: Key,
-        start: Key,
-        limit: i64,
-    ) -> QueryResult<Vec<Key>> {
-        let untils: Vec<(i64, Option<Ts>)> = users::table
-            .filter(users::id.eq_any(authors))
-            .filter(users::pulled_until.is_not_null())
-            .filter(users::last_post_at.ge(floor.0))
-            .select((users::id, users::pulled_until))
-            .load(self)
-            .await?;
-        let authors: Vec<(i64, Ts)> = untils
-            .into_iter()
-            .filter_map(|(author, until)| Some((author, until?)))
-            .collect();
-        self.posts_of_authors(&authors, floor, start, limit).await
     }
 
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>> {

@@ -349,26 +349,25 @@ macro_rules! feed_rows {
                     .map(|(post, _, _)| (post.created_at, post.id))
                     .filter(|key| *key >= floor)
                     .collect();
-                if start > floor && pulled.as_ref().is_none_or(|ids| !ids.is_empty()) {
-                    let pulled: Vec<i64> = match pulled {
-                        Some(ids) => ids,
-                        None => {
-                            follows::table
-                                .inner_join(users::table.on(users::id.eq(follows::leader_id)))
-                                .filter(follows::follower_id.eq(viewer))
-                                .filter(users::pulled_until.is_not_null())
-                                .select(follows::leader_id)
-                                .load(self)
-                                .await?
-                        }
+                if start > floor && pulled.as_ref().is_none_or(|authors| !authors.is_empty()) {
+                    let pulled = match pulled {
+                        Some(authors) => authors,
+                        None => self.pulled_followees(viewer).await?,
                     };
-                    if !pulled.is_empty() {
-                        // A pulled post older than a full page of entries cannot be on it:
-                        // each pulled author's range stops at the page's last entry, so most
-                        // of them are an index probe that finds nothing.
-                        let last = keys.last().copied().filter(|_| keys.len() as i64 == limit);
-                        let lowest = last.map_or(floor, |last| last.max(floor));
-                        let more = self.posts_of_pulled(&pulled, lowest, start, limit).await?;
+                    // A pulled post older than a full page of entries cannot be on it: each
+                    // pulled author's range stops at the page's last entry, and an author with
+                    // nothing to pull from there on costs no index probe.
+                    let last = keys.last().copied().filter(|_| keys.len() as i64 == limit);
+                    let lowest = last.map_or(floor, |last| last.max(floor));
+                    let authors: Vec<(i64, Ts)> = pulled
+                        .iter()
+                        .filter(|author| author.pulls_any_from(lowest.0))
+                        .map(|author| (author.id, author.until))
+                        .collect();
+                    if !authors.is_empty() {
+                        let more = self
+                            .posts_of_authors(&authors, lowest, start, limit)
+                            .await?;
                         keys = merge_newest_first(keys, more, limit);
                     }
                 }
@@ -412,6 +411,26 @@ macro_rules! feed_rows {
         }
 
         impl FeedSteps for $conn {
+            async fn pulled_followees(&mut self, viewer: i64) -> QueryResult<Vec<PulledAuthor>> {
+                let rows: Vec<(i64, Option<Ts>, Option<Ts>)> = follows::table
+                    .inner_join(users::table.on(users::id.eq(follows::leader_id)))
+                    .filter(follows::follower_id.eq(viewer))
+                    .filter(users::pulled_until.is_not_null())
+                    .select((follows::leader_id, users::pulled_until, users::last_post_at))
+                    .load(self)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .filter_map(|(id, until, newest)| {
+                        Some(PulledAuthor {
+                            id,
+                            until: until?,
+                            newest: newest?,
+                        })
+                    })
+                    .collect())
+            }
+
             async fn horizon(&mut self, viewer: i64) -> QueryResult<Option<Key>> {
                 let state: Option<(Option<Ts>, Option<i64>)> = feed_state::table
                     .find(viewer)
@@ -493,11 +512,30 @@ pub(crate) struct Bounds {
     /// Where the viewer's feed stops being complete (`None`: nowhere).
     pub horizon: Option<Key>,
     /// The pulled authors the viewer follows (`None`: not read yet).
-    pub pulled: Option<Vec<i64>>,
+    pub pulled: Option<Vec<PulledAuthor>>,
+}
+
+/// A pulled author a viewer follows: their posts created before `until` are merged into the
+/// viewer's pages at read time, and none of their posts is newer than `newest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PulledAuthor {
+    pub id: i64,
+    pub until: Ts,
+    pub newest: Ts,
+}
+
+impl PulledAuthor {
+    /// Whether a post of theirs from `from` on can be pulled: one newer than their last post,
+    /// or older than `until`, cannot.
+    fn pulls_any_from(&self, from: Ts) -> bool {
+        self.newest >= from && self.until > from
+    }
 }
 
 /// The steps [`FeedRows`] is made of.
 trait FeedSteps: Send {
+    /// The pulled authors `viewer` follows (an author who has not posted has nothing to pull).
+    async fn pulled_followees(&mut self, viewer: i64) -> QueryResult<Vec<PulledAuthor>>;
     /// Where `viewer`'s feed stops being complete (`None`: nowhere).
     async fn horizon(&mut self, viewer: i64) -> QueryResult<Option<Key>>;
     /// Moves `viewer`'s horizon up to `to`, never down.

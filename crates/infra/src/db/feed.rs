@@ -695,6 +695,22 @@ impl Database {
     /// When the database fails; the chunk is then delivered again by a later call, after a wait
     /// ([`Self::defer_outbox`]) during which the fan-outs behind it go on.
     pub async fn deliver_outbox(&self) -> Result<OutboxStep> {
+        // The worker polls an empty outbox most of the time: one read, not a transaction's
+        // three round trips. A row that becomes due just after is claimed at the next poll.
+        let due = feed_outbox::retry_at
+            .is_null()
+            .or(feed_outbox::retry_at.le(Ts::now()));
+        let waiting = async {
+            with_conn!(self, conn => DbResult::Ok(
+                diesel::select(diesel::dsl::exists(feed_outbox::table.filter(due)))
+                    .get_result::<bool>(conn)
+                    .await?
+            ))
+        }
+        .await?;
+        if !waiting {
+            return Ok(OutboxStep::Idle);
+        }
         let rules = self.feed;
         // The row being delivered, to put back if its delivery fails.
         let claimed = std::sync::Mutex::new(None::<OutboxRow>);

@@ -25,6 +25,10 @@ on_both_backends!(
     crossing_the_push_limit_either_way_loses_and_repeats_nothing,
     start: with_settings(crate::feed::tiny_feeds)
 );
+on_both_backends!(
+    a_page_after_a_follow_an_unfollow_or_a_pull_shows_it,
+    start: with_settings(crate::feed::tiny_feeds)
+);
 
 /// Feed bounds small enough to cross in a test: an author with three followers is pulled, a
 /// feed keeps at most 8 entries (7 after a trim), a follow copies 3 posts, and a post of an author
@@ -138,6 +142,38 @@ async fn crossing_the_push_limit_either_way_loses_and_repeats_nothing(app: TestA
     for viewer in [&author, &v, &x, &y] {
         assert_walks(&app, viewer, &everything).await;
     }
+    app.assert_counters_exact().await;
+}
+
+/// A server remembers each reader's pulled followees between pages (db/feed.rs); a follow or an
+/// unfollow of a pulled author, through this server or another one, and an author followed all
+/// along becoming pulled, each show on the reader's very next page.
+async fn a_page_after_a_follow_an_unfollow_or_a_pull_shows_it(app: TestApp) {
+    let other = app.another_server().await;
+    let [viewer, celebrity, author, x, y, z]: [TestUser; 6] =
+        app.users("u", 6).await.try_into().unwrap();
+    for fan in [&x, &y, &z] {
+        app.follow(fan, &celebrity).await;
+    }
+    let pulled = app.post_by(&celebrity, "pulled: three followers").await;
+    app.follow(&viewer, &author).await;
+    let pushed = app.post_by(&author, "pushed: one follower").await;
+    assert_walks(&app, &viewer, &[pushed]).await;
+
+    // Followed through the other server: this one's memory of the viewer is stale.
+    assert_eq!(other.follow(&viewer, &celebrity).await, StatusCode::CREATED);
+    assert_walks(&app, &viewer, &[pushed, pulled]).await;
+    assert_eq!(
+        other.as_(&viewer).unfollow(&celebrity).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_walks(&app, &viewer, &[pushed]).await;
+
+    // The author the viewer follows becomes pulled: nobody's follows changed.
+    app.follow(&x, &author).await;
+    app.follow(&y, &author).await;
+    let after = app.post_by(&author, "pulled: three followers").await;
+    assert_walks(&app, &viewer, &[after, pushed]).await;
     app.assert_counters_exact().await;
 }
 

@@ -71,6 +71,26 @@ impl TestApp {
         this
     }
 
+    /// A second server on this test's database with the same settings: another process as far
+    /// as what a process keeps in memory goes.
+    pub async fn another_server(&self) -> Self {
+        let app = Application::build(&self.settings)
+            .await
+            .expect("the application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        let mut other = Self::at(
+            address,
+            self.backend,
+            self.settings.clone(),
+            self.db.clone(),
+        );
+        other.handle = Some(handle);
+        other.wait_until_ready().await;
+        other
+    }
+
     /// Waits, as a load balancer's readiness probe would, until `/readyz` answers 200 three times
     /// in a row on new connections (each may reach another worker, whose pool shard warms up
     /// on its own), so that no test's first request races a worker still starting.

@@ -98,9 +98,14 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
         "{report}"
     );
 
+    let epoch = "SELECT epoch AS value FROM pulled_epoch";
+    let before = db.scalar(epoch).await;
     let repaired = run(&["--repair"]);
     let report = String::from_utf8_lossy(&repaired.stdout);
     assert!(report.contains("repaired; 0 left"), "{report}");
+    // Every process reads its viewers' pulled followees again (a rolling upgrade's old processes
+    // change follows without dating them: docs/operations.md).
+    assert_eq!(db.scalar(epoch).await, before + 1);
     assert_check_passes(&settings);
     let feed = app.get("/posts/post-feed/", Some(&reader.token)).await.1;
     assert_eq!(feed["results"][0]["id"], post, "{feed}");

@@ -168,7 +168,10 @@ impl Database {
                 .await?;
             for chunk in followers.chunks(IDS_PER_STATEMENT) {
                 diesel::update(users::table.filter(users::id.eq_any(chunk)))
-                    .set(users::following_count.eq(users::following_count - 1))
+                    .set((
+                        users::following_count.eq(users::following_count - 1),
+                        users::follows_version.eq(users::follows_version + 1),
+                    ))
                     .execute(conn)
                     .await?;
             }

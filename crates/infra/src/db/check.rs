@@ -175,9 +175,13 @@ fn repair_statements(scope: Scope, rules: &FeedRules) -> Vec<String> {
         statements.push("DROP TABLE wrong_feeds".into());
         statements
     });
+    // Whatever a process remembers of its viewers' pulled followees is read again (db/feed.rs):
+    // a process older than that memory changes follows without dating them.
+    let forget_pulled = "UPDATE pulled_epoch SET epoch = epoch + 1".to_owned();
     counters
         .chain([last_post_at])
         .chain(feeds.into_iter().flatten())
+        .chain([forget_pulled])
         .collect()
 }
 

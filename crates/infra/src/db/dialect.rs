@@ -11,11 +11,15 @@ use diesel::sql_types::{Array, BigInt, Nullable, SingleValue};
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::feed::{Backfilled, Bounds, Entry, Key, PulledAuthor, merge_newest_first};
+use super::feed::{
+    Backfilled, Bounds, Entry, Key, PulledAuthor, PulledFollowees, merge_newest_first,
+};
 use super::models::{AuthorRow, PostRow};
 use super::models::{NewFollowRow, NewLikeRow};
 use super::page::PostWithLike;
-use super::schema::{Instant, Ts, feed_entries, feed_state, follows, likes, posts, users};
+use super::schema::{
+    Instant, Ts, feed_entries, feed_state, follows, likes, posts, pulled_epoch, users,
+};
 use super::{IDS_PER_STATEMENT, SqliteConn};
 
 /// What [`Dialect::add_follows`] did: the edges inserted, and per follower what their feed got.
@@ -134,7 +138,8 @@ const PG_FOLLOW: &str = "
     moved AS (
         UPDATE users
         SET following_count = following_count + delta.following,
-            follower_count = follower_count + delta.followers
+            follower_count = follower_count + delta.followers,
+            follows_version = follows_version + 1
         FROM delta
         WHERE users.id = delta.id
     ),
@@ -264,7 +269,8 @@ impl Statement for PgPostsOfAuthors<'_> {
 const PG_MOVE_FOLLOW_COUNTS: &str = "
     UPDATE users
     SET following_count = following_count + delta.following,
-        follower_count = follower_count + delta.followers
+        follower_count = follower_count + delta.followers,
+        follows_version = follows_version + 1
     FROM unnest($ids, $following, $followers) AS delta (id, following, followers)
     WHERE users.id = delta.id";
 
@@ -438,6 +444,7 @@ pub(crate) trait Dialect: Send {
         viewer: i64,
         start: Key,
         limit: i64,
+        known: Option<&PulledFollowees>,
     ) -> QueryResult<(Vec<PostWithLike>, Option<Bounds>)>;
 
     /// See [`PG_POSTS_OF_AUTHORS`]: `authors` are `(author, until)`.
@@ -463,6 +470,7 @@ impl Dialect for AsyncPgConnection {
         viewer: i64,
         start: Key,
         limit: i64,
+        known: Option<&PulledFollowees>,
     ) -> QueryResult<(Vec<PostWithLike>, Option<Bounds>)> {
         // The horizon and the pulled followees as sub-selects (computed once per statement): the
         // common page is then this one statement, instead of three round trips.
@@ -487,9 +495,19 @@ impl Dialect for AsyncPgConnection {
         .offset(limit - 1)
         .select(entries.field(feed_entries::created_at))
         .single_value();
-        let pulled = follows::table
-            .inner_join(leaders.on(leaders.field(users::id).eq(follows::leader_id)))
-            .filter(follows::follower_id.eq(viewer))
+        // The pulled followees `known` remembers, and the numbers that say whether it still
+        // holds (db/feed.rs, `PulledFollowees`): reading them from the follows would scan every
+        // follow of the viewer.
+        let known_ids: &[i64] = known.map_or(&[], |known| &known.ids);
+        let epoch = pulled_epoch::table
+            .select(pulled_epoch::epoch)
+            .single_value();
+        let version = leaders
+            .filter(leaders.field(users::id).eq(viewer))
+            .select(leaders.field(users::follows_version))
+            .single_value();
+        let pulled = leaders
+            .filter(leaders.field(users::id).eq_any(known_ids))
             .filter(leaders.field(users::pulled_until).is_not_null())
             .filter(
                 last_at.is_null().or(leaders
@@ -497,7 +515,7 @@ impl Dialect for AsyncPgConnection {
                     .ge(last_at)
                     .and(leaders.field(users::pulled_until).gt(last_at))),
             )
-            .select(array_agg(follows::leader_id))
+            .select(array_agg(leaders.field(users::id)))
             .single_value();
         // The columns of `post_with_like_columns!`, then the bounds: one flat tuple.
         type Row = (
@@ -507,6 +525,8 @@ impl Dialect for AsyncPgConnection {
             Option<Ts>,
             Option<i64>,
             Option<Vec<i64>>,
+            Option<i64>,
+            Option<i64>,
         );
         let rows: Vec<Row> = materialised_page!(viewer, start, limit)
             .select((
@@ -516,6 +536,8 @@ impl Dialect for AsyncPgConnection {
                 horizon_at,
                 horizon_id,
                 pulled,
+                epoch,
+                version,
             ))
             .load(self)
             .await?;
@@ -527,10 +549,18 @@ impl Dialect for AsyncPgConnection {
             until: Ts::latest(),
             newest: Ts::latest(),
         };
-        let bounds = rows.as_slice().first().map(|(.., at, id, pulled)| Bounds {
-            horizon: at.zip(*id),
-            pulled: Some(pulled.iter().flatten().copied().map(unknown).collect()),
-        });
+        let bounds = rows
+            .as_slice()
+            .first()
+            .map(|(.., at, id, pulled, epoch, version)| {
+                let dated = epoch.zip(*version);
+                let holds = known.is_some_and(|known| Some((known.epoch, known.version)) == dated);
+                Bounds {
+                    horizon: at.zip(*id),
+                    pulled: holds.then(|| pulled.iter().flatten().copied().map(unknown).collect()),
+                    dated,
+                }
+            });
         let rows = rows.into_iter();
         Ok((
             rows.map(|(post, author, like, ..)| (post, author, like))
@@ -730,8 +760,10 @@ impl Dialect for SqliteConn {
         viewer: i64,
         start: Key,
         limit: i64,
+        _known: Option<&PulledFollowees>,
     ) -> QueryResult<(Vec<PostWithLike>, Option<Bounds>)> {
-        // No round trips to save: the bounds are read by their own statements.
+        // No round trips to save: the bounds, and the pulled followees, are read by their own
+        // statements at every page.
         let rows = materialised_page!(viewer, start, limit)
             .select(post_with_like_columns!())
             .load(self)
@@ -857,6 +889,7 @@ impl Dialect for SqliteConn {
                 .set((
                     users::following_count.eq(users::following_count + following),
                     users::follower_count.eq(users::follower_count + followers),
+                    users::follows_version.eq(users::follows_version + 1),
                 ))
                 .execute(self)
                 .await?;

@@ -27,6 +27,7 @@
 //! waits for the chunk to commit, then removes what it wrote).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -39,7 +40,9 @@ use diesel_async::RunQueryDsl;
 
 use super::models::{AuthorRow, PostRow};
 use super::page::{PostWithLike, post_cursor};
-use super::schema::{Ts, feed_entries, feed_outbox, feed_state, follows, likes, posts, users};
+use super::schema::{
+    Ts, feed_entries, feed_outbox, feed_state, follows, likes, posts, pulled_epoch, users,
+};
 use super::{Database, DbResult, Dialect, newest_first_start};
 
 /// A position in a newest-first feed: `(created_at, post_id)`.
@@ -202,9 +205,16 @@ pub(crate) trait FeedRows: Send {
     /// Removes `leader`'s posts from `follower`'s feed.
     async fn forget(&mut self, follower: i64, leader: i64) -> QueryResult<()>;
 
-    /// A page of `viewer`'s feed: the posts before `start`, newest first, at most `limit`.
-    async fn page(&mut self, viewer: i64, start: Key, limit: i64)
-    -> QueryResult<Vec<PostWithLike>>;
+    /// A page of `viewer`'s feed: the posts before `start`, newest first, at most `limit`; with
+    /// the viewer's pulled followees as `known` remembers them (if they still hold), and as read
+    /// for this page when they did not (to remember).
+    async fn page(
+        &mut self,
+        viewer: i64,
+        start: Key,
+        limit: i64,
+        known: Option<&PulledFollowees>,
+    ) -> QueryResult<(Vec<PostWithLike>, Option<PulledFollowees>)>;
 }
 
 macro_rules! feed_rows {
@@ -233,6 +243,14 @@ macro_rules! feed_rows {
                 if pulled_until != until {
                     diesel::update(users::table.find(author))
                         .set(users::pulled_until.eq(pulled_until))
+                        .execute(self)
+                        .await?;
+                }
+                if until.is_none() && pulled_until.is_some() {
+                    // A new pulled followee for every follower: what processes remember of
+                    // their viewers' pulled followees is stale ([`PulledFollowees`]).
+                    diesel::update(pulled_epoch::table)
+                        .set(pulled_epoch::epoch.eq(pulled_epoch::epoch + 1))
                         .execute(self)
                         .await?;
                 }
@@ -330,19 +348,26 @@ macro_rules! feed_rows {
                 viewer: i64,
                 start: Key,
                 limit: i64,
-            ) -> QueryResult<Vec<PostWithLike>> {
+                known: Option<&PulledFollowees>,
+            ) -> QueryResult<(Vec<PostWithLike>, Option<PulledFollowees>)> {
                 // The newest entries first, the bounds after them (or in the same statement):
                 // the horizon only rises, so entries read before it was are complete from it up
                 // (a trim committed in between must not open a gap). Entries below the horizon
                 // are dropped below, and the posts there read from their authors.
-                let (mut rows, bounds) = self.materialised(viewer, start, limit).await?;
-                let Bounds { horizon, pulled } = match bounds {
+                let (mut rows, bounds) = self.materialised(viewer, start, limit, known).await?;
+                let Bounds {
+                    horizon,
+                    pulled,
+                    dated,
+                } = match bounds {
                     Some(bounds) => bounds,
                     None => Bounds {
                         horizon: self.horizon(viewer).await?,
                         pulled: None,
+                        dated: None,
                     },
                 };
+                let mut fresh = None;
                 let floor = horizon.unwrap_or((Ts::earliest(), i64::MIN));
                 let mut keys: Vec<Key> = rows
                     .iter()
@@ -352,7 +377,17 @@ macro_rules! feed_rows {
                 if start > floor && pulled.as_ref().is_none_or(|authors| !authors.is_empty()) {
                     let pulled = match pulled {
                         Some(authors) => authors,
-                        None => self.pulled_followees(viewer).await?,
+                        None => {
+                            let authors = self.pulled_followees(viewer).await?;
+                            // Dated by numbers read before the list: a change in between
+                            // makes them stale at once, never the list too old for them.
+                            fresh = dated.map(|(epoch, version)| PulledFollowees {
+                                epoch,
+                                version,
+                                ids: authors.iter().map(|author| author.id).collect(),
+                            });
+                            authors
+                        }
                     };
                     // A pulled post older than a full page of entries cannot be on it: each
                     // pulled author's range stops at the page's last entry, and an author with
@@ -406,7 +441,7 @@ macro_rules! feed_rows {
                 rows.sort_unstable_by(|(a, _, _), (b, _, _)| {
                     (b.created_at, b.id).cmp(&(a.created_at, a.id))
                 });
-                Ok(rows)
+                Ok((rows, fresh))
             }
         }
 
@@ -513,6 +548,38 @@ pub(crate) struct Bounds {
     pub horizon: Option<Key>,
     /// The pulled authors the viewer follows (`None`: not read yet).
     pub pulled: Option<Vec<PulledAuthor>>,
+    /// The viewer's [`PulledFollowees`] numbers `(epoch, version)` as of the same statement
+    /// (`None`: not read).
+    pub dated: Option<(i64, i64)>,
+}
+
+/// What a process remembers of a viewer's pulled followees, and the two numbers that tell
+/// whether it still holds (migrations/*_pulled_followees): `pulled_epoch.epoch` and the viewer's
+/// `users.follows_version` when the list was read, or before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PulledFollowees {
+    pub epoch: i64,
+    pub version: i64,
+    pub ids: Arc<[i64]>,
+}
+
+/// Each process's [`PulledFollowees`] by viewer, bounded by the ids they hold (with an entry's
+/// own cost counted as [`ENTRY_WEIGHT`] ids): at most about 16 MiB.
+pub(crate) type PulledCache = quick_cache::sync::Cache<i64, PulledFollowees, ByIds>;
+
+const ENTRY_WEIGHT: u64 = 8;
+
+pub(crate) fn pulled_cache() -> PulledCache {
+    PulledCache::with_weighter(100_000, 2_000_000, ByIds)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ByIds;
+
+impl quick_cache::Weighter<i64, PulledFollowees> for ByIds {
+    fn weight(&self, _viewer: &i64, known: &PulledFollowees) -> u64 {
+        ENTRY_WEIGHT + known.ids.len() as u64
+    }
 }
 
 /// A pulled author a viewer follows: their posts created before `until` are merged into the
@@ -659,10 +726,16 @@ impl FeedRepository for Database {
     async fn feed(&self, viewer: UserId, page: PageRequest) -> Result<Page<Post>> {
         let start = newest_first_start(page.after);
         let limit = page.fetch_limit();
-        let rows = async {
-            with_conn!(self, conn => DbResult::Ok(conn.page(viewer.get(), start, limit).await?))
+        let known = self.pulled_followees.get(&viewer.get());
+        let (rows, fresh) = async {
+            with_conn!(self, conn => DbResult::Ok(
+                conn.page(viewer.get(), start, limit, known.as_ref()).await?
+            ))
         }
         .await?;
+        if let Some(fresh) = fresh {
+            self.pulled_followees.insert(viewer.get(), fresh);
+        }
         Ok(Page::from_rows(
             self.posts_with_pictures(rows).await?,
             &page,

@@ -39,6 +39,7 @@ pub mod seed;
 mod sessions;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
@@ -84,6 +85,8 @@ pub struct Database {
     pub(crate) feed: FeedRules,
     /// The most users one user may follow (db/follows.rs).
     pub(crate) max_following: i64,
+    /// The pulled followees of the viewers whose feeds this process read (db/feed.rs).
+    pub(crate) pulled_followees: Arc<feed::PulledCache>,
 }
 
 /// [`Database::with_max_following`]'s default: ten times what the benchmark's heaviest reader
@@ -163,6 +166,7 @@ impl Database {
             backend,
             feed: FeedRules::default(),
             max_following: DEFAULT_MAX_FOLLOWING,
+            pulled_followees: Arc::new(feed::pulled_cache()),
         }
         .with_feed_rules(FeedRules::default()))
     }

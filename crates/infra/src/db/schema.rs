@@ -95,6 +95,8 @@ diesel::table! {
         /// Every post of this author was created at or before it (see migrations/*_last_post_at);
         /// NULL: the author never posted.
         last_post_at -> Nullable<Instant>,
+        /// Raised by every change of this user's follows (see migrations/*_pulled_followees).
+        follows_version -> BigInt,
     }
 }
 
@@ -233,6 +235,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One row: raised whenever an author becomes pulled for the first time (see
+    /// migrations/*_pulled_followees).
+    pulled_epoch (id) {
+        id -> Integer,
+        epoch -> BigInt,
+    }
+}
+
 diesel::joinable!(tokens -> users (user_id));
 diesel::joinable!(posts -> users (author_id));
 diesel::joinable!(comments -> users (author_id));
@@ -251,5 +262,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     comments,
     feed_entries,
     feed_state,
-    feed_outbox
+    feed_outbox,
+    pulled_epoch
 );

@@ -560,6 +560,7 @@ async fn load(
                     ) AS x GROUP BY id) AS c \
          WHERE u.id = c.id; \
          UPDATE users SET pulled_until = '{pulled_now}' WHERE follower_count > {push_limit}; \
+         UPDATE pulled_epoch SET epoch = epoch + 1; \
          SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users)); \
          SELECT setval(pg_get_serial_sequence('posts', 'id'), (SELECT max(id) FROM posts));",
     ))

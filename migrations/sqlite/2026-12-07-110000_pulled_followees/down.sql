@@ -1,0 +1,2 @@
+DROP TABLE pulled_epoch;
+ALTER TABLE users DROP COLUMN follows_version;

@@ -174,6 +174,25 @@ async fn a_page_after_a_follow_an_unfollow_or_a_pull_shows_it(app: TestApp) {
     app.follow(&y, &author).await;
     let after = app.post_by(&author, "pulled: three followers").await;
     assert_walks(&app, &viewer, &[after, pushed]).await;
+
+    // A pulled author who never posted (as the seed makes them) is remembered too: their first
+    // post changes neither number.
+    let quiet = app.user("quiet").await;
+    for fan in [&x, &y, &viewer] {
+        app.follow(fan, &quiet).await;
+    }
+    let id = quiet.id;
+    app.db
+        .execute(&format!(
+            "UPDATE users SET pulled_until = created_at WHERE id = {id}"
+        ))
+        .await;
+    app.db
+        .execute("UPDATE pulled_epoch SET epoch = epoch + 1")
+        .await;
+    assert_walks(&app, &viewer, &[after, pushed]).await;
+    let first = app.post_by(&quiet, "pulled: never posted before").await;
+    assert_walks(&app, &viewer, &[first, after, pushed]).await;
     app.assert_counters_exact().await;
 }
 

@@ -139,7 +139,7 @@ const PG_FOLLOW: &str = "
         UPDATE users
         SET following_count = following_count + delta.following,
             follower_count = follower_count + delta.followers,
-            follows_version = follows_version + 1
+            follows_version = follows_version + CASE WHEN delta.following <> 0 THEN 1 ELSE 0 END
         FROM delta
         WHERE users.id = delta.id
     ),
@@ -270,7 +270,7 @@ const PG_MOVE_FOLLOW_COUNTS: &str = "
     UPDATE users
     SET following_count = following_count + delta.following,
         follower_count = follower_count + delta.followers,
-        follows_version = follows_version + 1
+        follows_version = follows_version + CASE WHEN delta.following <> 0 THEN 1 ELSE 0 END
     FROM unnest($ids, $following, $followers) AS delta (id, following, followers)
     WHERE users.id = delta.id";
 
@@ -889,7 +889,7 @@ impl Dialect for SqliteConn {
                 .set((
                     users::following_count.eq(users::following_count + following),
                     users::follower_count.eq(users::follower_count + followers),
-                    users::follows_version.eq(users::follows_version + 1),
+                    users::follows_version.eq(users::follows_version + i64::from(following != 0)),
                 ))
                 .execute(self)
                 .await?;

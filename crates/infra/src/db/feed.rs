@@ -454,13 +454,15 @@ macro_rules! feed_rows {
                     .select((follows::leader_id, users::pulled_until, users::last_post_at))
                     .load(self)
                     .await?;
+                // One who never posted stays in the list (it is remembered): their first post
+                // must reach the pages that come after it.
                 Ok(rows
                     .into_iter()
                     .filter_map(|(id, until, newest)| {
                         Some(PulledAuthor {
                             id,
                             until: until?,
-                            newest: newest?,
+                            newest: newest.unwrap_or(Ts::earliest()),
                         })
                     })
                     .collect())
@@ -563,11 +565,11 @@ pub(crate) struct PulledFollowees {
     pub ids: Arc<[i64]>,
 }
 
-/// Each process's [`PulledFollowees`] by viewer, bounded by the ids they hold (with an entry's
-/// own cost counted as [`ENTRY_WEIGHT`] ids): at most about 16 MiB.
+/// Each process's [`PulledFollowees`] by viewer, bounded by the ids they hold (8 bytes each), an
+/// entry's own cost (about 128 bytes) counted as [`ENTRY_WEIGHT`] ids: at most about 16 MiB.
 pub(crate) type PulledCache = quick_cache::sync::Cache<i64, PulledFollowees, ByIds>;
 
-const ENTRY_WEIGHT: u64 = 8;
+const ENTRY_WEIGHT: u64 = 16;
 
 pub(crate) fn pulled_cache() -> PulledCache {
     PulledCache::with_weighter(100_000, 2_000_000, ByIds)
@@ -601,7 +603,7 @@ impl PulledAuthor {
 
 /// The steps [`FeedRows`] is made of.
 trait FeedSteps: Send {
-    /// The pulled authors `viewer` follows (an author who has not posted has nothing to pull).
+    /// The pulled authors `viewer` follows.
     async fn pulled_followees(&mut self, viewer: i64) -> QueryResult<Vec<PulledAuthor>>;
     /// Where `viewer`'s feed stops being complete (`None`: nowhere).
     async fn horizon(&mut self, viewer: i64) -> QueryResult<Option<Key>>;

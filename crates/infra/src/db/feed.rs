@@ -653,7 +653,7 @@ macro_rules! feed_locks {
 
             async fn claim_outbox(&mut self, now: Ts) -> QueryResult<Option<OutboxRow>> {
                 feed_outbox::table
-                    .filter(feed_outbox::retry_at.is_null().or(feed_outbox::retry_at.le(now)))
+                    .filter(due(now))
                     .order(feed_outbox::post_id)
                     .select((
                         feed_outbox::post_id,
@@ -752,6 +752,14 @@ const OUTBOX_CHUNK: i64 = 1_000;
 /// The longest a failed fan-out waits before it is tried again.
 const OUTBOX_MAX_WAIT: Duration = Duration::from_secs(300);
 
+/// The outbox rows a worker may claim at `now`: never tried, or waited long enough.
+#[diesel::dsl::auto_type]
+fn due(now: Ts) -> _ {
+    feed_outbox::retry_at
+        .is_null()
+        .or(feed_outbox::retry_at.le(now))
+}
+
 /// What one step of the outbox worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxStep {
@@ -772,12 +780,9 @@ impl Database {
     pub async fn deliver_outbox(&self) -> Result<OutboxStep> {
         // The worker polls an empty outbox most of the time: one read, not a transaction's
         // three round trips. A row that becomes due just after is claimed at the next poll.
-        let due = feed_outbox::retry_at
-            .is_null()
-            .or(feed_outbox::retry_at.le(Ts::now()));
         let waiting = async {
             with_conn!(self, conn => DbResult::Ok(
-                diesel::select(diesel::dsl::exists(feed_outbox::table.filter(due)))
+                diesel::select(diesel::dsl::exists(feed_outbox::table.filter(due(Ts::now()))))
                     .get_result::<bool>(conn)
                     .await?
             ))

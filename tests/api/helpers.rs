@@ -59,36 +59,28 @@ impl TestApp {
         let db = TestDatabase::create(backend).await;
         let mut settings = Settings::for_database(db.url.clone(), db.dir.join("media"));
         adjust(&mut settings);
+        Self::start(backend, settings, Arc::new(db)).await
+    }
+
+    /// A second server on this test's database with the same settings: another process as far
+    /// as what a process keeps in memory goes.
+    pub async fn another_server(&self) -> Self {
+        Self::start(self.backend, self.settings.clone(), self.db.clone()).await
+    }
+
+    /// Starts the application in this process with `settings` on `db`, and waits until it is
+    /// ready.
+    async fn start(backend: Backend, settings: Settings, db: Arc<TestDatabase>) -> Self {
         let app = Application::build(&settings)
             .await
             .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
-        let mut this = Self::at(address, backend, settings, Arc::new(db));
+        let mut this = Self::at(address, backend, settings, db);
         this.handle = Some(handle);
         this.wait_until_ready().await;
         this
-    }
-
-    /// A second server on this test's database with the same settings: another process as far
-    /// as what a process keeps in memory goes.
-    pub async fn another_server(&self) -> Self {
-        let app = Application::build(&self.settings)
-            .await
-            .expect("the application starts");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
-        let mut other = Self::at(
-            address,
-            self.backend,
-            self.settings.clone(),
-            self.db.clone(),
-        );
-        other.handle = Some(handle);
-        other.wait_until_ready().await;
-        other
     }
 
     /// Waits, as a load balancer's readiness probe would, until `/readyz` answers 200 three times

@@ -113,44 +113,27 @@ fn no_jpeg_job_grows_the_process_more_than_it_reserves() {
         child(&case);
         return;
     }
+    use ColorType::{Cmyk, Rgb};
+    use SamplingFactor::{R_4_2_0, R_4_4_4};
+    // Name, width, height, colour, progressive, sampling.
     let cases = [
-        (
-            "baseline 4:2:0, 12 MP",
-            jpeg(4032, 3024, ColorType::Rgb, false, SamplingFactor::R_4_2_0),
-        ),
-        (
-            "progressive 4:2:0, 12 MP",
-            jpeg(4032, 3024, ColorType::Rgb, true, SamplingFactor::R_4_2_0),
-        ),
-        (
-            "baseline 4:2:0, 24 MP",
-            jpeg(6000, 4000, ColorType::Rgb, false, SamplingFactor::R_4_2_0),
-        ),
-        (
-            "baseline 4:4:4, 12 MP",
-            jpeg(4032, 3024, ColorType::Rgb, false, SamplingFactor::R_4_4_4),
-        ),
-        (
-            "progressive 4:2:0, 24 MP",
-            jpeg(6000, 4000, ColorType::Rgb, true, SamplingFactor::R_4_2_0),
-        ),
-        (
-            "progressive 4:4:4, 12 MP",
-            jpeg(4032, 3024, ColorType::Rgb, true, SamplingFactor::R_4_4_4),
-        ),
-        (
-            "CMYK, 12 MP",
-            jpeg(4032, 3024, ColorType::Cmyk, false, SamplingFactor::R_4_4_4),
-        ),
+        ("baseline 4:2:0, 12 MP", 4032, 3024, Rgb, false, R_4_2_0),
+        ("progressive 4:2:0, 12 MP", 4032, 3024, Rgb, true, R_4_2_0),
+        ("baseline 4:2:0, 24 MP", 6000, 4000, Rgb, false, R_4_2_0),
+        ("baseline 4:4:4, 12 MP", 4032, 3024, Rgb, false, R_4_4_4),
+        ("progressive 4:2:0, 24 MP", 6000, 4000, Rgb, true, R_4_2_0),
+        ("progressive 4:4:4, 12 MP", 4032, 3024, Rgb, true, R_4_4_4),
+        ("CMYK, 12 MP", 4032, 3024, Cmyk, false, R_4_4_4),
     ];
     let processor = processor();
     let dir = std::env::temp_dir();
     let mut report = Vec::new();
-    for (i, (name, bytes)) in cases.iter().enumerate() {
+    for (i, (name, width, height, color, progressive, sampling)) in cases.into_iter().enumerate() {
+        let bytes = jpeg(width, height, color, progressive, sampling);
         let path = dir.join(format!("jpeg-memory-{}-{i}.jpg", std::process::id()));
-        std::fs::write(&path, bytes).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
         for purpose_name in ["Post", "Avatar"] {
-            let cost = processor.cost(bytes, purpose(purpose_name)).unwrap();
+            let cost = processor.cost(&bytes, purpose(purpose_name)).unwrap();
             let output = Command::new(std::env::current_exe().unwrap())
                 .args(["--exact", TEST, "--nocapture", "--test-threads", "1"])
                 .env(CASE, format!("{}:{purpose_name}", path.display()))

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use being_social::configuration::Settings;
+use being_social::settings::Settings;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use being_social::configuration::Settings;
+use being_social::settings::Settings;
 
 use crate::helpers::{TestApp, TestUser, assert_error, ids, with_settings};
 

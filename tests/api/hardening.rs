@@ -22,14 +22,14 @@ on_both_backends!(
     start: with_settings(crate::hardening::behind_proxy)
 );
 
-fn public_url(s: &mut being_social::configuration::Settings) {
+fn public_url(s: &mut being_social::settings::Settings) {
     s.public_url =
         Some(being_social_http::public_url::BaseUrl::parse("https://social.example/api").unwrap());
     // PUBLIC_URL wins even over a proxy's headers.
     s.behind_proxy = true;
 }
 
-fn behind_proxy(s: &mut being_social::configuration::Settings) {
+fn behind_proxy(s: &mut being_social::settings::Settings) {
     s.behind_proxy = true;
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use being_social::configuration::Settings;
+use being_social::settings::Settings;
 use being_social::startup::Application;
 use being_social_infra::db::check::Scope;
 use being_social_test_support::Start;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use being_social::configuration::{SecretUrl, Settings};
+use being_social::settings::{SecretUrl, Settings};
 use being_social_http::ratelimit::StoreFailure;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};

@@ -37,16 +37,16 @@ on_both_backends!(
     start: with_settings(crate::sessions::short_idle_and_sweep)
 );
 
-fn short_idle(s: &mut being_social::configuration::Settings) {
+fn short_idle(s: &mut being_social::settings::Settings) {
     s.token_idle_lifetime = Duration::from_secs(2);
 }
 
-fn short_absolute(s: &mut being_social::configuration::Settings) {
+fn short_absolute(s: &mut being_social::settings::Settings) {
     s.token_idle_lifetime = Duration::from_secs(2);
     s.token_absolute_lifetime = Duration::from_secs(3);
 }
 
-fn short_idle_and_sweep(s: &mut being_social::configuration::Settings) {
+fn short_idle_and_sweep(s: &mut being_social::settings::Settings) {
     s.token_idle_lifetime = Duration::from_secs(1);
     s.token_sweep_interval = Duration::from_millis(500);
 }

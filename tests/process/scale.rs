@@ -23,7 +23,7 @@ async fn nodes(
 ) -> (
     Vec<ServerProcess>,
     Vec<TestApp>,
-    being_social::configuration::Settings,
+    being_social::settings::Settings,
 ) {
     let env = s3_env(weed, bucket);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -6,7 +6,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use being_social::configuration::Settings;
+use being_social::settings::Settings;
 
 use crate::helpers::{Backend, TestApp, TestDatabase};
 

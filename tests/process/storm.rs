@@ -8,7 +8,7 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use being_social::configuration::Settings;
+use being_social::settings::Settings;
 
 use crate::helpers::{Backend, TestApp, TestDatabase, TestUser};
 use crate::server::{ServerProcess, assert_check_passes, settings_for};

@@ -3,6 +3,8 @@
 //! [`startup::Application`].
 
 pub mod allocator;
+pub mod cli;
 pub mod configuration;
+pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -1,8 +1,9 @@
 use anyhow::Context;
 use std::process::ExitCode;
 
-use being_social::configuration::show_duration;
-use being_social::configuration::{Cli, Command, ConfigError, SeedArgs, Settings};
+use being_social::cli::{Cli, Command, SeedArgs};
+use being_social::configuration::ConfigError;
+use being_social::settings::{Settings, show_duration};
 use being_social::startup::{Application, media_store, open_database};
 use being_social::telemetry;
 use being_social_infra::db::check::Scope;

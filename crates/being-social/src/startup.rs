@@ -19,7 +19,7 @@ use being_social_http::{AppState, HttpLimits, PublicUrl};
 use being_social_images::RustImageProcessor;
 use being_social_infra::coalesce::BATCH_SIZE_BOUNDS;
 use being_social_infra::db::{Database, Follows, Likes, OutboxStep, PoolConfig, Sessions};
-use being_social_infra::object_media::ObjectMediaStore;
+use being_social_infra::object_media::{MediaStoreUrl, ObjectMediaStore};
 use being_social_infra::ratelimit::RedisRateLimitStore;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -28,7 +28,7 @@ use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use tracing_actix_web::TracingLogger;
 
-use crate::configuration::{MediaStoreUrl, Settings};
+use crate::settings::Settings;
 
 /// Opens the database and brings its schema up to date.
 ///

@@ -36,6 +36,42 @@ use rand::TryRng;
 
 use crate::media::{KEY_HEX_LEN, is_valid_key};
 
+/// Where pictures are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaStoreUrl {
+    /// `file://PATH`: a directory of this machine.
+    File(PathBuf),
+    /// `s3://BUCKET/PREFIX`: an S3-compatible bucket.
+    S3 { bucket: String, prefix: String },
+}
+
+impl MediaStoreUrl {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Some(path) = text.strip_prefix("file://") {
+            return match path {
+                "" => Err("file:// needs a path".into()),
+                path => Ok(Self::File(path.into())),
+            };
+        }
+        let Some(rest) = text.strip_prefix("s3://") else {
+            return Err("expected file://PATH or s3://BUCKET/PREFIX".into());
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !valid_bucket {
+            return Err("expected s3://BUCKET/PREFIX with a bucket name of 3 to 63 lowercase letters, digits, dots and dashes".into());
+        }
+        Ok(Self::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+        })
+    }
+}
+
 /// `Cache-Control` of every object: its key never names other bytes.
 pub const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
 

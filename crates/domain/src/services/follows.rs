@@ -8,6 +8,15 @@ use crate::pagination::{Page, PageRequest};
 use crate::ports::{AccountRepository, FollowRepository};
 use crate::{DomainError, Result};
 
+/// The two lists of a user's follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowList {
+    /// The users who follow them.
+    Followers,
+    /// The users they follow.
+    Following,
+}
+
 /// Following, unfollowing, removing followers, and the two lists.
 #[derive(Clone)]
 pub struct FollowService {
@@ -50,33 +59,23 @@ impl FollowService {
         Ok(())
     }
 
-    /// Users who follow `user`, most recent first, as `viewer` sees them.
+    /// The users on `user`'s `list` (who follows them, or whom they follow), most recent first,
+    /// as `viewer` sees them.
     ///
     /// # Errors
     /// `NotFound(Resource::User)`.
-    pub async fn followers(
+    pub async fn list(
         &self,
+        list: FollowList,
         user: &UserRef,
         viewer: UserId,
         page: PageRequest,
     ) -> Result<Page<ListedUser>> {
         let user = resolve_user(self.accounts.as_ref(), user).await?;
-        let page = self.follows.followers(user.id, page).await?;
-        with_relationships(self.accounts.as_ref(), viewer, page).await
-    }
-
-    /// Users `user` follows, most recent first, as `viewer` sees them.
-    ///
-    /// # Errors
-    /// `NotFound(Resource::User)`.
-    pub async fn following(
-        &self,
-        user: &UserRef,
-        viewer: UserId,
-        page: PageRequest,
-    ) -> Result<Page<ListedUser>> {
-        let user = resolve_user(self.accounts.as_ref(), user).await?;
-        let page = self.follows.following(user.id, page).await?;
+        let page = match list {
+            FollowList::Followers => self.follows.followers(user.id, page).await?,
+            FollowList::Following => self.follows.following(user.id, page).await?,
+        };
         with_relationships(self.accounts.as_ref(), viewer, page).await
     }
 }

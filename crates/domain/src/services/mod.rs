@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub use accounts::{AccountService, Profile, ProfileUpdate, SignupInput};
 pub use comments::CommentService;
 pub use feed::FeedService;
-pub use follows::FollowService;
+pub use follows::{FollowList, FollowService};
 pub use likes::LikeService;
 pub use posts::{PostService, PostUpdate};
 pub use sessions::{LoginInput, SessionService, TokenLifetimes};

@@ -3,6 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use being_social_domain::model::UserId;
+use being_social_domain::services::FollowList;
 
 use super::{IdPath, UserListing, UserPath, detached, resource, user_page};
 use crate::AppState;
@@ -81,12 +82,7 @@ async fn remove_follower(
     responses((status = 200, description = "A page of users", body = PageBody<UserBody>)))]
 #[tracing::instrument(name = "followers", skip_all, fields(user = %list.name))]
 async fn followers(list: UserListing) -> Result<HttpResponse, ApiError> {
-    let users = list
-        .state
-        .services
-        .follows
-        .followers(&list.user, list.me, list.page);
-    Ok(user_page(&list.req, users.await?))
+    follow_list(list, FollowList::Followers).await
 }
 
 /// The users a user follows, most recent first
@@ -95,10 +91,12 @@ async fn followers(list: UserListing) -> Result<HttpResponse, ApiError> {
     responses((status = 200, description = "A page of users", body = PageBody<UserBody>)))]
 #[tracing::instrument(name = "following", skip_all, fields(user = %list.name))]
 async fn following(list: UserListing) -> Result<HttpResponse, ApiError> {
-    let users = list
-        .state
-        .services
-        .follows
-        .following(&list.user, list.me, list.page);
-    Ok(user_page(&list.req, users.await?))
+    follow_list(list, FollowList::Following).await
+}
+
+/// A page of the users on the listed user's `which` list.
+async fn follow_list(list: UserListing, which: FollowList) -> Result<HttpResponse, ApiError> {
+    let follows = &list.state.services.follows;
+    let users = follows.list(which, &list.user, list.me, list.page).await?;
+    Ok(user_page(&list.req, users))
 }

@@ -8,8 +8,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    FormPart, TestApp, assert_error, assert_validation, get_post, ids, image_part, jpeg, noisy_png,
-    png, with_settings,
+    FormPart, RawResponse, TestApp, TestUser, assert_error, assert_validation, get_post, ids,
+    image_part, jpeg, noisy_png, png, with_settings,
 };
 
 fn ts(value: &Value) -> DateTime<Utc> {
@@ -87,23 +87,8 @@ pub fn assert_post_shape(app: &TestApp, post: &Value) {
     // `media` lists every picture; its first is the one the top-level fields describe.
     let media = post["media"].as_array().unwrap();
     assert!((1..=10).contains(&media.len()), "{post}");
-    for item in media {
-        assert_eq!(
-            keys(item),
-            set(&[
-                "image_url",
-                "medium_url",
-                "thumbnail_url",
-                "width",
-                "height",
-                "alt_text",
-                "blurhash",
-                "dominant_color",
-            ]),
-            "{post}"
-        );
-    }
-    for field in [
+    // The fields of a picture that the post's top level repeats; a picture has `medium_url` too.
+    let shared = [
         "image_url",
         "thumbnail_url",
         "width",
@@ -111,7 +96,13 @@ pub fn assert_post_shape(app: &TestApp, post: &Value) {
         "alt_text",
         "blurhash",
         "dominant_color",
-    ] {
+    ];
+    for item in media {
+        let mut expected = set(&shared);
+        expected.insert("medium_url".to_owned());
+        assert_eq!(keys(item), expected, "{post}");
+    }
+    for field in shared {
         assert_eq!(media[0][field], post[field], "{field}: {post}");
     }
     assert!(post["width"].as_i64().unwrap() > 0);
@@ -255,16 +246,7 @@ async fn a_body_that_is_not_multipart_is_415(app: TestApp) {
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     );
-    let create = |content_type, body| {
-        let token = Some(ann.token.as_str());
-        app.send_bytes(
-            Method::POST,
-            "/posts/create/",
-            token,
-            Some(content_type),
-            body,
-        )
-    };
+    let create = |content_type, body| create_raw(&app, &ann, content_type, body);
     let response = create("image/jpeg", jpeg(20, 20)).await;
     response.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     let response = create("application/x-www-form-urlencoded", b"caption=hi".to_vec()).await;
@@ -278,6 +260,24 @@ async fn a_body_that_is_not_multipart_is_415(app: TestApp) {
         response.json()
     );
     assert_eq!(app.post_count(ann.id).await, 0);
+}
+
+/// `POST /posts/create/` as `user` with `body` as it is, of type `content_type`.
+async fn create_raw(
+    app: &TestApp,
+    user: &TestUser,
+    content_type: &str,
+    body: Vec<u8>,
+) -> RawResponse {
+    let token = Some(user.token.as_str());
+    app.send_bytes(
+        Method::POST,
+        "/posts/create/",
+        token,
+        Some(content_type),
+        body,
+    )
+    .await
 }
 
 async fn uploads_over_the_size_limit_are_413(app: TestApp) {
@@ -530,6 +530,7 @@ async fn edit_refusals_change_nothing(app: TestApp) {
     let id = app.post_by(&ann, "original").await;
     let path = format!("/posts/edit/{id}/");
     let before = get_post(&app, id, &ann).await;
+    let edit = |method, change| app.call(method, &path, Some(&ann.token), Some(change));
 
     // Someone else.
     for method in [Method::PATCH, Method::PUT] {
@@ -555,13 +556,8 @@ async fn edit_refusals_change_nothing(app: TestApp) {
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     // An image, as JSON or as a file.
-    let (status, body) = app
-        .patch(
-            &path,
-            Some(&ann.token),
-            json!({"caption": "with image", "image": "x.jpg"}),
-        )
-        .await;
+    let with_image = json!({"caption": "with image", "image": "x.jpg"});
+    let (status, body) = edit(Method::PATCH, with_image).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "image_not_editable");
     for method in [Method::PATCH, Method::PUT] {
         let (status, body) = app
@@ -578,26 +574,14 @@ async fn edit_refusals_change_nothing(app: TestApp) {
         assert_error(status, &body, StatusCode::BAD_REQUEST, "image_not_editable");
     }
     // Bad text: nothing changes, not even the other field.
-    let (status, body) = app
-        .patch(
-            &path,
-            Some(&ann.token),
-            json!({"caption": "x".repeat(2201), "alt_text": "fine"}),
-        )
-        .await;
+    let long_caption = json!({"caption": "x".repeat(2201), "alt_text": "fine"});
+    let (status, body) = edit(Method::PATCH, long_caption).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
     assert!(body["errors"]["caption"].is_array(), "{body}");
-    let (status, body) = app
-        .put(
-            &path,
-            Some(&ann.token),
-            json!({"caption": "fine", "alt_text": "y".repeat(1001)}),
-        )
-        .await;
+    let long_alt_text = json!({"caption": "fine", "alt_text": "y".repeat(1001)});
+    let (status, body) = edit(Method::PUT, long_alt_text).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
-    let (status, body) = app
-        .patch(&path, Some(&ann.token), json!({"caption": 42}))
-        .await;
+    let (status, body) = edit(Method::PATCH, json!({"caption": 42})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let response = app
         .send_bytes(
@@ -864,6 +848,7 @@ async fn broken_multipart_bodies_are_4xx(app: TestApp) {
     let garbage = b"this is not a multipart body at all".to_vec();
     // Only the closing boundary: a form without fields.
     let empty = b"--XyZ--\r\n".to_vec();
+    let create = |body| create_raw(&app, &ann, content_type, body);
 
     for (what, body) in [
         ("truncated", truncated),
@@ -871,15 +856,7 @@ async fn broken_multipart_bodies_are_4xx(app: TestApp) {
         ("garbage", garbage),
         ("empty", empty),
     ] {
-        let response = app
-            .send_bytes(
-                Method::POST,
-                "/posts/create/",
-                Some(&ann.token),
-                Some(content_type),
-                body,
-            )
-            .await;
+        let response = create(body).await;
         let json = response.json();
         assert!(
             response.status.is_client_error(),
@@ -891,15 +868,7 @@ async fn broken_multipart_bodies_are_4xx(app: TestApp) {
             "{what}: {json}"
         );
     }
-    let response = app
-        .send_bytes(
-            Method::POST,
-            "/posts/create/",
-            Some(&ann.token),
-            Some(content_type),
-            bad_text,
-        )
-        .await;
+    let response = create(bad_text).await;
     response.assert_error(StatusCode::BAD_REQUEST, "validation_error");
     assert!(response.json()["errors"]["caption"].is_array());
     app.assert_nothing_posted_by(&ann).await;

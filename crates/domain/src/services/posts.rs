@@ -277,27 +277,53 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn stored_files_are_removed_when_the_row_cannot_be_written() {
+    fn processed() -> ProcessedImage {
+        ProcessedImage {
+            display: encoded(),
+            medium: None,
+            thumbnail: encoded(),
+            placeholder: Placeholder {
+                blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj".into(),
+                dominant_color: "#808080".into(),
+            },
+        }
+    }
+
+    /// Images whose every header is fine and that all process into [`processed`].
+    fn accepting_images() -> MockImageProcessor {
         let mut images = MockImageProcessor::new();
         images.expect_check().returning(|_, _| Ok(()));
-        images.expect_process().returning(|_, _| {
-            Ok(ProcessedImage {
-                display: encoded(),
-                medium: None,
-                thumbnail: encoded(),
-                placeholder: Placeholder {
-                    blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj".into(),
-                    dominant_color: "#808080".into(),
-                },
-            })
-        });
+        images.expect_process().returning(|_, _| Ok(processed()));
+        images
+    }
+
+    /// A store that expects `puts` files and names them `key1`, `key2`, ... in turn.
+    fn numbering_media(puts: usize) -> MockMediaStore {
         let mut media = MockMediaStore::new();
         let mut n = 0;
-        media.expect_put().times(2).returning(move |_, _, _| {
+        media.expect_put().times(puts).returning(move |_, _, _| {
             n += 1;
             Ok(format!("key{n}"))
         });
+        media
+    }
+
+    /// The error of user 1's post of `pictures`, if any.
+    async fn create_error(
+        svc: &PostService,
+        pictures: Vec<Vec<u8>>,
+        caption: Option<&str>,
+        alt_texts: &[&str],
+    ) -> Option<DomainError> {
+        let alt_texts = alt_texts.iter().map(|&alt| alt.to_owned()).collect();
+        svc.create(UserId::new(1), pictures, caption, alt_texts)
+            .await
+            .err()
+    }
+
+    #[tokio::test]
+    async fn stored_files_are_removed_when_the_row_cannot_be_written() {
+        let mut media = numbering_media(2);
         media
             .expect_delete()
             .withf(|keys| keys == &["key1".to_owned(), "key2".to_owned()])
@@ -307,10 +333,8 @@ mod tests {
         posts
             .expect_create()
             .returning(|_| Err(DomainError::NotFound(Resource::User)));
-        let err = service(posts, images, media)
-            .create(UserId::new(1), vec![vec![1, 2, 3]], Some("hello"), vec![])
-            .await
-            .err();
+        let svc = service(posts, accepting_images(), media);
+        let err = create_error(&svc, vec![vec![1, 2, 3]], Some("hello"), &[]).await;
         assert!(matches!(err, Some(DomainError::NotFound(Resource::User))));
     }
 
@@ -322,23 +346,8 @@ mod tests {
             MockMediaStore::new(),
         );
         let caption = "x".repeat(2201);
-        let err = svc
-            .create(UserId::new(1), vec![vec![1]], Some(&caption), vec![])
-            .await
-            .err();
+        let err = create_error(&svc, vec![vec![1]], Some(&caption), &[]).await;
         assert!(matches!(err, Some(DomainError::Validation(_))));
-    }
-
-    fn processed() -> ProcessedImage {
-        ProcessedImage {
-            display: encoded(),
-            medium: None,
-            thumbnail: encoded(),
-            placeholder: Placeholder {
-                blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj".into(),
-                dominant_color: "#808080".into(),
-            },
-        }
     }
 
     #[tokio::test]
@@ -354,26 +363,14 @@ mod tests {
                 Ok(processed())
             }
         });
-        let mut media = MockMediaStore::new();
-        let mut n = 0;
-        media.expect_put().times(4).returning(move |_, _, _| {
-            n += 1;
-            Ok(format!("key{n}"))
-        });
+        let mut media = numbering_media(4);
         media
             .expect_delete()
             .withf(|keys| keys.len() == 4 && keys[0] == "key1" && keys[3] == "key4")
             .times(1)
             .returning(|_| Ok(()));
-        let err = service(MockPostRepository::new(), images, media)
-            .create(
-                UserId::new(1),
-                vec![vec![1], vec![2], vec![3]],
-                None,
-                vec![],
-            )
-            .await
-            .err();
+        let svc = service(MockPostRepository::new(), images, media);
+        let err = create_error(&svc, vec![vec![1], vec![2], vec![3]], None, &[]).await;
         assert!(matches!(err, Some(DomainError::UnsupportedMediaType)));
     }
 
@@ -388,10 +385,7 @@ mod tests {
             }
         });
         let svc = service(MockPostRepository::new(), images, MockMediaStore::new());
-        let err = svc
-            .create(UserId::new(1), vec![vec![1], vec![2]], None, vec![])
-            .await
-            .err();
+        let err = create_error(&svc, vec![vec![1], vec![2]], None, &[]).await;
         assert!(matches!(err, Some(DomainError::UnsupportedMediaType)));
     }
 
@@ -402,10 +396,7 @@ mod tests {
             MockImageProcessor::new(),
             MockMediaStore::new(),
         );
-        let err = svc
-            .create(UserId::new(1), vec![vec![1]; 11], None, vec![])
-            .await
-            .err();
+        let err = create_error(&svc, vec![vec![1]; 11], None, &[]).await;
         assert!(
             matches!(
                 err,
@@ -416,29 +407,14 @@ mod tests {
             ),
             "{err:?}"
         );
-        let err = svc
-            .create(
-                UserId::new(1),
-                vec![vec![1]],
-                None,
-                vec!["a".into(), "b".into()],
-            )
-            .await
-            .err();
+        let err = create_error(&svc, vec![vec![1]], None, &["a", "b"]).await;
         assert!(matches!(err, Some(DomainError::Validation(_))), "{err:?}");
     }
 
     #[tokio::test]
     async fn alt_texts_pair_with_pictures_in_order() {
-        let mut images = MockImageProcessor::new();
-        images.expect_check().returning(|_, _| Ok(()));
-        images.expect_process().returning(|_, _| Ok(processed()));
-        let mut media = MockMediaStore::new();
-        let mut n = 0;
-        media.expect_put().returning(move |_, _, _| {
-            n += 1;
-            Ok(format!("key{n}"))
-        });
+        // Three pictures without a medium rendition: a display and a thumbnail each.
+        let mut media = numbering_media(6);
         let mut posts = MockPostRepository::new();
         posts
             .expect_create()
@@ -454,15 +430,9 @@ mod tests {
             .times(1)
             .returning(|_| Err(DomainError::Unavailable("stop here".into())));
         media.expect_delete().times(1).returning(|_| Ok(()));
-        let err = service(posts, images, media)
-            .create(
-                UserId::new(1),
-                vec![vec![1], vec![2], vec![3]],
-                None,
-                vec!["first".into(), " second ".into()],
-            )
-            .await
-            .err();
+        let svc = service(posts, accepting_images(), media);
+        let pictures = vec![vec![1], vec![2], vec![3]];
+        let err = create_error(&svc, pictures, None, &["first", " second "]).await;
         assert!(matches!(err, Some(DomainError::Unavailable(_))), "{err:?}");
     }
 
@@ -511,10 +481,8 @@ mod tests {
             .withf(|keys| keys == &["k1.jpg", "k1.webp", "k3.jpg", "k3.webp", "k5.jpg"])
             .times(1)
             .returning(|_| Ok(()));
-        let err = service(posts, images, media)
-            .create(UserId::new(1), vec![vec![1]], None, vec![])
-            .await
-            .err();
+        let svc = service(posts, images, media);
+        let err = create_error(&svc, vec![vec![1]], None, &[]).await;
         assert!(matches!(err, Some(DomainError::Unavailable(_))), "{err:?}");
     }
 

@@ -57,16 +57,32 @@ struct Cli {
     command: Scenario,
 }
 
+/// The server a scenario drives, and its users' tokens.
+#[derive(Debug, clap::Args)]
+struct Server {
+    /// The server, e.g. http://127.0.0.1:18080.
+    #[arg(long)]
+    base_url: String,
+    /// Token secrets, one a line; line k is user k's token (`being-social seed --tokens-out`).
+    #[arg(long)]
+    tokens: PathBuf,
+}
+
+impl Server {
+    /// The token secrets, and the server's root as a target (its path ends in `/`).
+    async fn open(&self) -> anyhow::Result<(Vec<String>, http1::Target)> {
+        let tokens = read_tokens(&self.tokens).await?;
+        let root = format!("{}/", self.base_url.trim_end_matches('/'));
+        Ok((tokens, http1::Target::parse(&root)?))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Scenario {
     /// Pairs of users following each other at the same instant.
     MutualFollows {
-        /// The server, e.g. http://127.0.0.1:18080.
-        #[arg(long)]
-        base_url: String,
-        /// Token secrets, one a line; line k is user k's token (`being-social seed --tokens-out`).
-        #[arg(long)]
-        tokens: PathBuf,
+        #[command(flatten)]
+        server: Server,
         /// The first user of the first pair; pair k is (first + 2k, first + 2k + 1).
         #[arg(long)]
         first_user: usize,
@@ -97,10 +113,8 @@ enum Scenario {
     },
     /// Posts of a tiny picture by several authors in turn, one request at a time.
     Posts {
-        #[arg(long)]
-        base_url: String,
-        #[arg(long)]
-        tokens: PathBuf,
+        #[command(flatten)]
+        server: Server,
         /// `label=user id` (repeatable), e.g. `celebrity=810001`.
         #[arg(long = "author", required = true)]
         authors: Vec<String>,
@@ -110,10 +124,8 @@ enum Scenario {
     },
     /// Follow then unfollow of several leaders in turn, a new follower each round.
     FollowCycle {
-        #[arg(long)]
-        base_url: String,
-        #[arg(long)]
-        tokens: PathBuf,
+        #[command(flatten)]
+        server: Server,
         /// `label=user id` (repeatable), e.g. `prolific=810003`.
         #[arg(long = "leader", required = true)]
         leaders: Vec<String>,
@@ -125,10 +137,8 @@ enum Scenario {
     },
     /// Uploads of one picture file: CPU per upload, latency at a concurrency, peak RSS.
     Uploads {
-        #[arg(long)]
-        base_url: String,
-        #[arg(long)]
-        tokens: PathBuf,
+        #[command(flatten)]
+        server: Server,
         /// The author of the posts.
         #[arg(long)]
         author: usize,
@@ -150,10 +160,8 @@ enum Scenario {
     },
     /// From a post's answer to its presence on page 1 of a follower's feed.
     Delivery {
-        #[arg(long)]
-        base_url: String,
-        #[arg(long)]
-        tokens: PathBuf,
+        #[command(flatten)]
+        server: Server,
         #[arg(long)]
         author: usize,
         /// The follower whose feed is polled.
@@ -187,12 +195,11 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Scenario::MutualFollows {
-                base_url,
-                tokens,
+                server,
                 first_user,
                 pairs,
                 concurrency,
-            } => mutual_follows(&base_url, &tokens, first_user, pairs, concurrency).await,
+            } => mutual_follows(&server, first_user, pairs, concurrency).await,
             Scenario::FixedRate {
                 url,
                 headers,
@@ -201,21 +208,18 @@ fn main() -> anyhow::Result<()> {
                 seconds,
             } => fixed_rate(&url, &headers, rate, connections, seconds).await,
             Scenario::Posts {
-                base_url,
-                tokens,
+                server,
                 authors,
                 rounds,
-            } => posts(&base_url, &tokens, &authors, rounds).await,
+            } => posts(&server, &authors, rounds).await,
             Scenario::FollowCycle {
-                base_url,
-                tokens,
+                server,
                 leaders,
                 first_follower,
                 rounds,
-            } => follow_cycle(&base_url, &tokens, &leaders, first_follower, rounds).await,
+            } => follow_cycle(&server, &leaders, first_follower, rounds).await,
             Scenario::Uploads {
-                base_url,
-                tokens,
+                server,
                 author,
                 file,
                 server_pid,
@@ -228,37 +232,27 @@ fn main() -> anyhow::Result<()> {
                     uploads: count,
                     concurrency,
                 };
-                uploads(&base_url, &tokens, author, &file, server_pid, run).await
+                uploads(&server, author, &file, server_pid, run).await
             }
             Scenario::Delivery {
-                base_url,
-                tokens,
+                server,
                 author,
                 follower,
                 posts,
                 poll_ms,
                 give_up_s,
-            } => {
-                delivery(
-                    &base_url, &tokens, author, follower, posts, poll_ms, give_up_s,
-                )
-                .await
-            }
+            } => delivery(&server, author, follower, posts, poll_ms, give_up_s).await,
         }
     })
 }
 
 async fn mutual_follows(
-    base_url: &str,
-    tokens: &PathBuf,
+    server: &Server,
     first_user: usize,
     pairs: usize,
     concurrency: usize,
 ) -> anyhow::Result<()> {
-    let text = tokio::fs::read_to_string(tokens)
-        .await
-        .with_context(|| format!("cannot read the tokens file {}", tokens.display()))?;
-    let tokens: Vec<String> = text.lines().map(str::to_owned).collect();
+    let tokens = read_tokens(&server.tokens).await?;
     let last_user = first_user + 2 * pairs - 1;
     if first_user == 0 || last_user > tokens.len() {
         bail!(
@@ -267,7 +261,7 @@ async fn mutual_follows(
         );
     }
     let concurrency = concurrency.max(1);
-    let target = http1::Target::parse(base_url.trim_end_matches('/'))?;
+    let target = http1::Target::parse(server.base_url.trim_end_matches('/'))?;
     // Open the connections first, so that the measured requests do not pay for TCP handshakes.
     let mut idle = Vec::with_capacity(2 * concurrency);
     for _ in 0..2 * concurrency {
@@ -562,15 +556,13 @@ struct UploadRun {
 }
 
 async fn uploads(
-    base_url: &str,
-    tokens: &PathBuf,
+    server: &Server,
     author: usize,
     file: &PathBuf,
     server_pid: u32,
     run: UploadRun,
 ) -> anyhow::Result<()> {
-    let tokens = read_tokens(tokens).await?;
-    let target = http1::Target::parse(&format!("{}/", base_url.trim_end_matches('/')))?;
+    let (tokens, target) = server.open().await?;
     let picture = tokio::fs::read(file)
         .await
         .with_context(|| format!("cannot read {}", file.display()))?;
@@ -730,15 +722,9 @@ fn report_labelled(
     }
 }
 
-async fn posts(
-    base_url: &str,
-    tokens: &PathBuf,
-    authors: &[String],
-    rounds: usize,
-) -> anyhow::Result<()> {
-    let tokens = read_tokens(tokens).await?;
+async fn posts(server: &Server, authors: &[String], rounds: usize) -> anyhow::Result<()> {
+    let (tokens, target) = server.open().await?;
     let authors = labelled(authors)?;
-    let target = http1::Target::parse(&format!("{}/", base_url.trim_end_matches('/')))?;
     let body = post_body()?;
     let requests: Vec<Vec<u8>> = authors
         .iter()
@@ -768,15 +754,13 @@ async fn posts(
 }
 
 async fn follow_cycle(
-    base_url: &str,
-    tokens: &PathBuf,
+    server: &Server,
     leaders: &[String],
     first_follower: usize,
     rounds: usize,
 ) -> anyhow::Result<()> {
-    let tokens = read_tokens(tokens).await?;
+    let (tokens, target) = server.open().await?;
     let leaders = labelled(leaders)?;
-    let target = http1::Target::parse(&format!("{}/", base_url.trim_end_matches('/')))?;
     let mut conn = http1::Connection::open(&target)
         .await
         .context("cannot connect to the server")?;
@@ -824,16 +808,14 @@ fn page_has(body: &[u8], id: i64) -> bool {
 }
 
 async fn delivery(
-    base_url: &str,
-    tokens: &PathBuf,
+    server: &Server,
     author: usize,
     follower: usize,
     posts: usize,
     poll_ms: u64,
     give_up_s: f64,
 ) -> anyhow::Result<()> {
-    let tokens = read_tokens(tokens).await?;
-    let target = http1::Target::parse(&format!("{}/", base_url.trim_end_matches('/')))?;
+    let (tokens, target) = server.open().await?;
     let body = post_body()?;
     let create = post_request(&target, &auth_of(&tokens, author)?, &body);
     let page = target.request(

@@ -157,6 +157,23 @@ fn renditions(bytes: &[u8]) -> Vec<(&'static str, DynamicImage)> {
     ]
 }
 
+/// Calls `measure` with each rendition of each photo (see [`renditions`]) and its reference: the
+/// whole photo decoded in full, turned upright and resized to the rendition's size with Lanczos3
+/// (as in `tests/quality.rs`).
+fn for_each_rendition(mut measure: impl FnMut(&str, &DynamicImage, &DynamicImage)) {
+    for (name, bytes) in photos() {
+        println!("{name}");
+        let mut full = image::load_from_memory(&bytes).unwrap();
+        let plan = Plan::new(&bytes, ImagePurpose::Post, &ImageLimits::default()).unwrap();
+        full.apply_orientation(plan.header.orientation);
+        for (rendition, image) in renditions(&bytes) {
+            let (w, h) = (image.width(), image.height());
+            let reference = full.resize_exact(w, h, image::imageops::FilterType::Lanczos3);
+            measure(rendition, &image, &reference);
+        }
+    }
+}
+
 #[test]
 #[ignore = "a measurement: run by hand in release, with --nocapture"]
 fn timings_of_each_step() {
@@ -233,46 +250,38 @@ fn timings_of_webp_settings() {
             c.quality = 90.0;
         }),
     ];
-    for (name, bytes) in photos() {
-        println!("{name}");
-        let mut full = image::load_from_memory(&bytes).unwrap();
-        let plan = Plan::new(&bytes, ImagePurpose::Post, &ImageLimits::default()).unwrap();
-        full.apply_orientation(plan.header.orientation);
-        for (rendition, image) in renditions(&bytes) {
-            let (w, h) = (image.width(), image.height());
-            let reference = full
-                .resize_exact(w, h, image::imageops::FilterType::Lanczos3)
-                .to_luma8();
-            let plain = encode_plain(&image).unwrap();
-            let decoded = image::load_from_memory(&plain.bytes).unwrap().to_luma8();
+    for_each_rendition(|rendition, image, reference| {
+        let (w, h) = (image.width(), image.height());
+        let reference = reference.to_luma8();
+        let plain = encode_plain(image).unwrap();
+        let decoded = image::load_from_memory(&plain.bytes).unwrap().to_luma8();
+        println!(
+            "  {rendition} {w}x{h} JPEG: {} bytes, SSIM {:.4}",
+            plain.bytes.len(),
+            ssim(&decoded, &reference)
+        );
+        let rgb = image.to_rgb8();
+        for (setting, tweak) in &settings {
+            let mut config = webp::WebPConfig::new().unwrap();
+            config.quality = WEBP_QUALITY;
+            config.method = WEBP_METHOD;
+            tweak(&mut config);
+            let (t, webp) = fastest(|| {
+                webp::Encoder::from_rgb(rgb.as_raw(), w, h)
+                    .encode_advanced(&config)
+                    .unwrap()
+                    .to_vec()
+            });
+            let decoded = image::load_from_memory(&webp).unwrap().to_luma8();
             println!(
-                "  {rendition} {w}x{h} JPEG: {} bytes, SSIM {:.4}",
-                plain.bytes.len(),
+                "    WebP {setting:16} {}, {:8} bytes ({:3.0} % of JPEG), SSIM {:.4}",
+                ms(t),
+                webp.len(),
+                100.0 * webp.len() as f64 / plain.bytes.len() as f64,
                 ssim(&decoded, &reference)
             );
-            let rgb = image.to_rgb8();
-            for (setting, tweak) in &settings {
-                let mut config = webp::WebPConfig::new().unwrap();
-                config.quality = WEBP_QUALITY;
-                config.method = WEBP_METHOD;
-                tweak(&mut config);
-                let (t, webp) = fastest(|| {
-                    webp::Encoder::from_rgb(rgb.as_raw(), w, h)
-                        .encode_advanced(&config)
-                        .unwrap()
-                        .to_vec()
-                });
-                let decoded = image::load_from_memory(&webp).unwrap().to_luma8();
-                println!(
-                    "    WebP {setting:16} {}, {:8} bytes ({:3.0} % of JPEG), SSIM {:.4}",
-                    ms(t),
-                    webp.len(),
-                    100.0 * webp.len() as f64 / plain.bytes.len() as f64,
-                    ssim(&decoded, &reference)
-                );
-            }
         }
-    }
+    });
 }
 
 /// `rgb` as a JPEG by `jpeg-encoder`, at `sampling`, with or without its optimised Huffman tables.
@@ -323,30 +332,23 @@ fn timings_of_jpeg_encoders() {
             jpeg_encoder_with(rgb, quality, SamplingFactor::F_2_2, true)
         }),
     ];
-    for (name, bytes) in photos() {
-        println!("{name}");
-        let mut full = image::load_from_memory(&bytes).unwrap();
-        let plan = Plan::new(&bytes, ImagePurpose::Post, &ImageLimits::default()).unwrap();
-        full.apply_orientation(plan.header.orientation);
-        for (rendition, image) in renditions(&bytes) {
-            let (w, h) = (image.width(), image.height());
-            let reference = full.resize_exact(w, h, image::imageops::FilterType::Lanczos3);
-            let rgb = image.to_rgb8();
-            println!("  {rendition} {w}x{h}");
-            for quality in [85, 88, 90] {
-                for (encoder, encode) in &encoders {
-                    let (t, jpeg) = fastest(|| encode(&rgb, quality));
-                    let decoded = image::load_from_memory(&jpeg).unwrap();
-                    println!(
-                        "    q{quality} {encoder:24} {}, {:8} bytes, SSIM {:.4} (of the \
-                         rendition itself {:.4})",
-                        ms(t),
-                        jpeg.len(),
-                        ssim(&decoded.to_luma8(), &reference.to_luma8()),
-                        ssim(&decoded.to_luma8(), &image.to_luma8()),
-                    );
-                }
+    for_each_rendition(|rendition, image, reference| {
+        let (w, h) = (image.width(), image.height());
+        let rgb = image.to_rgb8();
+        println!("  {rendition} {w}x{h}");
+        for quality in [85, 88, 90] {
+            for (encoder, encode) in &encoders {
+                let (t, jpeg) = fastest(|| encode(&rgb, quality));
+                let decoded = image::load_from_memory(&jpeg).unwrap();
+                println!(
+                    "    q{quality} {encoder:24} {}, {:8} bytes, SSIM {:.4} (of the \
+                     rendition itself {:.4})",
+                    ms(t),
+                    jpeg.len(),
+                    ssim(&decoded.to_luma8(), &reference.to_luma8()),
+                    ssim(&decoded.to_luma8(), &image.to_luma8()),
+                );
             }
         }
-    }
+    });
 }

@@ -14,30 +14,22 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32, deflateSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
+import { cleanUp, launchBrowser, refuseOffsite, startServer, TIMEOUT } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const BINARY = process.env.BINARY ?? resolve(here, '../../target/debug/being-social');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.SCREENSHOTS ?? resolve(here, '../../target/browser-screenshots');
-const TIMEOUT = 30_000;
 /** The test server's upload limit, small so that refusing a file is quick. */
 const MAX_UPLOAD = 1024 * 1024;
 /** Posts per feed page in the app (web/js/views/feed.js). */
 const FEED_PAGE = 10;
 
-const servers = [];
 let base;
 let context;
-let dirs = [];
-const offsite = [];
+let offsite;
 const pageErrors = [];
 const cspViolations = [];
 const pages = {};
@@ -51,53 +43,9 @@ let annPost; // The id of Ann's newest post.
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
-  });
-}
-
-/** Starts the binary on a fresh SQLite file; resolves to its base URL once it answers. */
-async function startServer(extraEnv = {}) {
-  const data = await mkdtemp(join(tmpdir(), 'bs-app-data-'));
-  dirs.push(data);
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const server = { log: '' };
-  server.process = spawn(BINARY, [], {
-    env: {
-      ...process.env,
-      BIND: `127.0.0.1:${port}`,
-      DATABASE_URL: `sqlite://${join(data, 'db.sqlite')}`,
-      MEDIA_DIR: join(data, 'media'),
-      RATE_LIMITS: 'off',
-      MAX_UPLOAD_BYTES: String(MAX_UPLOAD),
-      RUST_LOG: 'warn',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.process.stdout.on('data', (d) => (server.log += d));
-  server.process.stderr.on('data', (d) => (server.log += d));
-  servers.push(server);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (server.process.exitCode !== null) {
-      throw new Error(`the server exited (${server.process.exitCode}):\n${server.log}`);
-    }
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return url;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) throw new Error(`the server did not start:\n${server.log}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** A server on a fresh SQLite file, with the small upload limit; resolves to its base URL. */
+function startAppServer(extraEnv = {}) {
+  return startServer('bs-app-data-', { MAX_UPLOAD_BYTES: String(MAX_UPLOAD), ...extraEnv });
 }
 
 async function api(method, path, { body, token, form, at = base } = {}) {
@@ -209,54 +157,28 @@ let likeGate = null;
 
 before(async () => {
   await mkdir(SCREENSHOTS, { recursive: true });
-  base = await startServer();
-  const profile = await mkdtemp(join(tmpdir(), 'bs-app-profile-'));
-  dirs.push(profile);
-  // A persistent context is how playwright takes a user-data-dir: a fresh one for each run.
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
+  base = await startAppServer();
+  context = await launchBrowser('bs-app-profile-', {
     viewport: { width: 1280, height: 900 },
     // No fading in: screenshots show pictures as they are once loaded.
     reducedMotion: 'reduce',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
   });
   // Every request must go to the server on 127.0.0.1 (or be a local data:/blob: URL); anything
   // else is refused and remembered.
-  await context.route('**/*', async (route) => {
-    const url = route.request().url();
-    const local = url.startsWith('data:') || url.startsWith('blob:') || new URL(url).hostname === '127.0.0.1';
-    if (!local) {
-      offsite.push(url);
-      return route.abort();
-    }
-    if (likeGate && route.request().method() === 'POST' && url.includes('/posts/post-reaction/')) {
-      await likeGate.promise;
-    }
-    return route.continue();
-  });
+  offsite = await refuseOffsite(
+    context,
+    (url) => new URL(url).hostname === '127.0.0.1',
+    async (route) => {
+      const request = route.request();
+      if (likeGate && request.method() === 'POST' && request.url().includes('/posts/post-reaction/')) {
+        await likeGate.promise;
+      }
+    },
+  );
   for (const page of context.pages()) await page.close().catch(() => {});
 });
 
-after(async () => {
-  await context?.close();
-  for (const server of servers) {
-    if (server.process.exitCode === null) {
-      server.process.kill('SIGTERM');
-      await new Promise((r) => server.process.once('exit', r));
-    }
-  }
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+after(() => cleanUp(context));
 
 // ---------------------------------------------------------------------------------------------
 
@@ -656,7 +578,7 @@ test('a token revoked elsewhere sends the page to the login, and back after it',
 });
 
 test('too many logins: the 429 and its Retry-After are shown', async () => {
-  const limited = await startServer({ RATE_LIMITS: 'on', AUTH_RATE_LIMIT: '2', AUTH_RATE_WINDOW: '600s' });
+  const limited = await startAppServer({ RATE_LIMITS: 'on', AUTH_RATE_LIMIT: '2', AUTH_RATE_WINDOW: '600s' });
   const page = await newPage('limited');
   await page.goto(`${limited}/login`);
   await page.getByLabel('Email').fill('nobody@example.com');
@@ -690,13 +612,7 @@ test('Ann deletes her account, after typing her email', async () => {
 
 test('a first load is small, and asks nothing of the internet', async () => {
   // A fresh profile: nothing cached.
-  const profile = await mkdtemp(join(tmpdir(), 'bs-app-first-'));
-  dirs.push(profile);
-  const fresh = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const fresh = await launchBrowser('bs-app-first-');
   try {
     const page = fresh.pages()[0] ?? (await fresh.newPage());
     const finished = [];

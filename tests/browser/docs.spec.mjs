@@ -9,54 +9,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { cleanUp, launchBrowser, refuseOffsite, startServer, TIMEOUT } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const BINARY = process.env.BINARY ?? resolve(here, '../../target/debug/being-social');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const TIMEOUT = 30_000;
-
-let server;
-let serverLog = '';
 let base;
 let context;
 let page;
-let dirs = [];
-const offsite = [];
+let offsite;
 const pageErrors = [];
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
-  });
-}
-
-async function waitForHealth(url, deadline) {
-  for (;;) {
-    if (server.exitCode !== null) {
-      throw new Error(`the server exited (${server.exitCode}):\n${serverLog}`);
-    }
-    try {
-      const response = await fetch(`${url}/healthz`);
-      if (response.ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) throw new Error(`the server did not start:\n${serverLog}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function api(method, path, body, token) {
   const headers = { 'Content-Type': 'application/json' };
@@ -70,63 +29,16 @@ async function api(method, path, body, token) {
 }
 
 before(async () => {
-  const data = await mkdtemp(join(tmpdir(), 'bs-browser-data-'));
-  const profile = await mkdtemp(join(tmpdir(), 'bs-browser-profile-'));
-  dirs = [data, profile];
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(BINARY, [], {
-    env: {
-      ...process.env,
-      BIND: `127.0.0.1:${port}`,
-      DATABASE_URL: `sqlite://${join(data, 'db.sqlite')}`,
-      MEDIA_DIR: join(data, 'media'),
-      RATE_LIMITS: 'off',
-      RUST_LOG: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stdout.on('data', (d) => (serverLog += d));
-  server.stderr.on('data', (d) => (serverLog += d));
-  await waitForHealth(base, Date.now() + 60_000);
-
-  // A persistent context is how playwright takes a user-data-dir: a fresh one for each run.
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  base = await startServer('bs-browser-data-');
+  context = await launchBrowser('bs-browser-profile-');
   // Anything not on our server is refused and remembered: the page must not need the internet.
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (url.startsWith(base) || url.startsWith('data:') || url.startsWith('blob:')) {
-      return route.continue();
-    }
-    offsite.push(url);
-    return route.abort();
-  });
+  offsite = await refuseOffsite(context, (url) => url.startsWith(base));
   page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(TIMEOUT);
   page.on('pageerror', (err) => pageErrors.push(String(err)));
 });
 
-after(async () => {
-  await context?.close();
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+after(() => cleanUp(context));
 
 /// Expands an operation, presses "Try it out" (then `prepare`, if any) and "Execute"; returns
 /// the status and body the page shows.

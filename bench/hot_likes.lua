@@ -8,6 +8,9 @@
 -- repeats, answered 200 with the count unchanged) and `done` reports how many times that happened.
 -- At the end one `RESULT key=value ...` line is printed for scripts.
 
+-- `result`, which prints the RESULT line: report.lua, beside this file.
+dofile(debug.getinfo(1, "S").source:match("^@(.-)[^/]*$") .. "report.lua")
+
 local threads = {}
 local next_tid = 0
 
@@ -57,13 +60,5 @@ function done(summary, latency, requests)
    for _, thread in ipairs(threads) do
       wraps = wraps + (thread:get("wrapped") or 0)
    end
-   local secs = summary.duration / 1e6
-   local e = summary.errors
-   io.write(string.format(
-      "RESULT requests=%d duration_s=%.3f rps=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f " ..
-      "non2xx=%d connect=%d read=%d write=%d timeout=%d wraps=%d\n",
-      summary.requests, secs, summary.requests / secs,
-      latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-      latency:percentile(99) / 1000, latency.max / 1000,
-      e.status, e.connect, e.read, e.write, e.timeout, wraps))
+   result(summary, latency, string.format(" wraps=%d", wraps))
 end

@@ -1,15 +1,14 @@
 //! The command line: the subcommands, their own arguments, and every setting of
 //! [`crate::settings`] as a flag. Read it with [`Cli::load_from`] (in [`crate::configuration`]):
-//! clap's own `parse` would leave out the environment's lookup, the file and the rules between
-//! settings.
+//! clap's own `parse` would read the environment without saying which source a bad value came
+//! from, and would leave out the file and the rules between settings.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::settings::Settings;
-use crate::settings::duration;
+use crate::settings::{Settings, duration};
 
 /// The command line with every setting.
 #[derive(Debug, Parser)]

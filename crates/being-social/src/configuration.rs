@@ -185,12 +185,12 @@ impl Cli {
             invalid(format!("{prefix}: {reason}"))
         };
         let text = |key: &str| found.get(key).map(|(text, _)| text.clone());
-        let settings = parse_settings(text).map_err(|err| match refused(&err) {
+        let settings = Settings::from_texts(text).map_err(|err| match refused(&err) {
             Some((key, reason)) => blame(&key, &reason),
             None => err.into(),
         })?;
         settings
-            .broken_rule(|key| found.contains_key(key))
+            .check_rules(|key| found.contains_key(key))
             .map_err(|(key, why)| blame(key, &why))?;
         let config = (!file_name.is_empty()).then_some(file_name);
         Ok(Self {
@@ -214,22 +214,6 @@ fn read_file(path: &str) -> Result<toml::Table, ConfigError> {
             err.message().trim()
         ))
     })
-}
-
-/// The settings with the text `text(key)` gives, parsed as their flags would be; the
-/// defaults for the others and for an empty text where there is no default (`WORKERS=`).
-pub(crate) fn parse_settings(
-    text: impl Fn(&str) -> Option<String>,
-) -> Result<Settings, clap::Error> {
-    let command = Settings::augment_args(clap::Command::new("being-social")).mut_args(|arg| {
-        let text = text(arg.get_id().as_str())
-            .filter(|t| !t.is_empty() || !arg.get_default_values().is_empty());
-        match text {
-            Some(text) => arg.env(None).default_value(text),
-            None => arg.env(None),
-        }
-    });
-    Settings::from_arg_matches(&command.try_get_matches_from(["being-social"])?)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use being_social_images::{ImageBudget, ImageLimits};
 use being_social_infra::credentials::Argon2Credentials;
 use being_social_infra::db::{DEFAULT_MAX_FOLLOWING, FeedRules};
 use being_social_infra::object_media::{MediaStoreUrl, S3Config};
-use clap::{ArgAction, Args};
+use clap::{ArgAction, Args, FromArgMatches};
 
 use crate::telemetry::LogFormat;
 
@@ -209,8 +209,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        crate::configuration::parse_settings(|_| None)
-            .unwrap_or_else(|err| panic!("a default is invalid: {err}"))
+        Self::from_texts(|_| None).unwrap_or_else(|err| panic!("a default is invalid: {err}"))
     }
 }
 
@@ -349,9 +348,23 @@ impl Settings {
         )
     }
 
+    /// The settings with the text `text(key)` gives, parsed as their flags would be; the
+    /// defaults for the others and for an empty text where there is no default (`WORKERS=`).
+    pub(crate) fn from_texts(text: impl Fn(&str) -> Option<String>) -> Result<Self, clap::Error> {
+        let command = Self::augment_args(clap::Command::new("being-social")).mut_args(|arg| {
+            let text = text(arg.get_id().as_str())
+                .filter(|t| !t.is_empty() || !arg.get_default_values().is_empty());
+            match text {
+                Some(text) => arg.env(None).default_value(text),
+                None => arg.env(None),
+            }
+        });
+        Self::from_arg_matches(&command.try_get_matches_from(["being-social"])?)
+    }
+
     /// The rule between settings that these break, if any: the setting to blame (one that was
     /// `set`, else the default) and why.
-    pub(crate) fn broken_rule(
+    pub(crate) fn check_rules(
         &self,
         set: impl Fn(&str) -> bool,
     ) -> Result<(), (&'static str, String)> {

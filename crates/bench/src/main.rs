@@ -59,7 +59,7 @@ struct Cli {
 
 /// The server a scenario drives, and its users' tokens.
 #[derive(Debug, clap::Args)]
-struct Server {
+struct ServerArgs {
     /// The server, e.g. http://127.0.0.1:18080.
     #[arg(long)]
     base_url: String,
@@ -68,7 +68,7 @@ struct Server {
     tokens: PathBuf,
 }
 
-impl Server {
+impl ServerArgs {
     /// The token secrets, and the server's root as a target (its path ends in `/`).
     async fn open(&self) -> anyhow::Result<(Vec<String>, http1::Target)> {
         let tokens = read_tokens(&self.tokens).await?;
@@ -82,7 +82,7 @@ enum Scenario {
     /// Pairs of users following each other at the same instant.
     MutualFollows {
         #[command(flatten)]
-        server: Server,
+        server: ServerArgs,
         /// The first user of the first pair; pair k is (first + 2k, first + 2k + 1).
         #[arg(long)]
         first_user: usize,
@@ -114,7 +114,7 @@ enum Scenario {
     /// Posts of a tiny picture by several authors in turn, one request at a time.
     Posts {
         #[command(flatten)]
-        server: Server,
+        server: ServerArgs,
         /// `label=user id` (repeatable), e.g. `celebrity=810001`.
         #[arg(long = "author", required = true)]
         authors: Vec<String>,
@@ -125,7 +125,7 @@ enum Scenario {
     /// Follow then unfollow of several leaders in turn, a new follower each round.
     FollowCycle {
         #[command(flatten)]
-        server: Server,
+        server: ServerArgs,
         /// `label=user id` (repeatable), e.g. `prolific=810003`.
         #[arg(long = "leader", required = true)]
         leaders: Vec<String>,
@@ -138,7 +138,7 @@ enum Scenario {
     /// Uploads of one picture file: CPU per upload, latency at a concurrency, peak RSS.
     Uploads {
         #[command(flatten)]
-        server: Server,
+        server: ServerArgs,
         /// The author of the posts.
         #[arg(long)]
         author: usize,
@@ -161,7 +161,7 @@ enum Scenario {
     /// From a post's answer to its presence on page 1 of a follower's feed.
     Delivery {
         #[command(flatten)]
-        server: Server,
+        server: ServerArgs,
         #[arg(long)]
         author: usize,
         /// The follower whose feed is polled.
@@ -247,7 +247,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn mutual_follows(
-    server: &Server,
+    server: &ServerArgs,
     first_user: usize,
     pairs: usize,
     concurrency: usize,
@@ -556,7 +556,7 @@ struct UploadRun {
 }
 
 async fn uploads(
-    server: &Server,
+    server: &ServerArgs,
     author: usize,
     file: &PathBuf,
     server_pid: u32,
@@ -722,7 +722,7 @@ fn report_labelled(
     }
 }
 
-async fn posts(server: &Server, authors: &[String], rounds: usize) -> anyhow::Result<()> {
+async fn posts(server: &ServerArgs, authors: &[String], rounds: usize) -> anyhow::Result<()> {
     let (tokens, target) = server.open().await?;
     let authors = labelled(authors)?;
     let body = post_body()?;
@@ -754,7 +754,7 @@ async fn posts(server: &Server, authors: &[String], rounds: usize) -> anyhow::Re
 }
 
 async fn follow_cycle(
-    server: &Server,
+    server: &ServerArgs,
     leaders: &[String],
     first_follower: usize,
     rounds: usize,
@@ -808,7 +808,7 @@ fn page_has(body: &[u8], id: i64) -> bool {
 }
 
 async fn delivery(
-    server: &Server,
+    server: &ServerArgs,
     author: usize,
     follower: usize,
     posts: usize,

@@ -94,9 +94,9 @@ async fn following(list: UserListing) -> Result<HttpResponse, ApiError> {
     follow_list(list, FollowList::Following).await
 }
 
-/// A page of the users on the listed user's `which` list.
-async fn follow_list(list: UserListing, which: FollowList) -> Result<HttpResponse, ApiError> {
-    let follows = &list.state.services.follows;
-    let users = follows.list(which, &list.user, list.me, list.page).await?;
-    Ok(user_page(&list.req, users))
+/// A page of the users on the listed user's `list`.
+async fn follow_list(listing: UserListing, list: FollowList) -> Result<HttpResponse, ApiError> {
+    let follows = &listing.state.services.follows;
+    let users = follows.list(list, &listing.user, listing.me, listing.page);
+    Ok(user_page(&listing.req, users.await?))
 }

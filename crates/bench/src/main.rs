@@ -252,7 +252,7 @@ async fn mutual_follows(
     pairs: usize,
     concurrency: usize,
 ) -> anyhow::Result<()> {
-    let tokens = read_tokens(&server.tokens).await?;
+    let (tokens, target) = server.open().await?;
     let last_user = first_user + 2 * pairs - 1;
     if first_user == 0 || last_user > tokens.len() {
         bail!(
@@ -261,7 +261,6 @@ async fn mutual_follows(
         );
     }
     let concurrency = concurrency.max(1);
-    let target = http1::Target::parse(server.base_url.trim_end_matches('/'))?;
     // Open the connections first, so that the measured requests do not pay for TCP handshakes.
     let mut idle = Vec::with_capacity(2 * concurrency);
     for _ in 0..2 * concurrency {

@@ -628,6 +628,7 @@ test('a first load is small, and asks nothing of the internet', async () => {
       headers += sizes.responseHeadersSize;
       assert.equal(new URL(r.url()).hostname, '127.0.0.1', r.url());
     }
+    assert.ok(finished.length > 0, 'the first load made no request');
     const bytes = bodies + headers;
     console.log(`# first load: ${finished.length} requests, ${bytes} bytes received (${bodies} of bodies, compressed)`);
     assert.ok(bytes < 100 * 1024, `first load is ${bytes} bytes`);

@@ -17,6 +17,7 @@ on_both_backends!(
     tokens_record_issue_and_use,
     revoke_all_takes_every_token_of_one_user,
     expired_tokens_are_deleted_in_batches,
+    a_sweep_of_both_expiries_stays_within_its_batch,
 );
 
 async fn tokens_insert_find_and_revoke(fx: Fixture) {
@@ -30,6 +31,9 @@ async fn revoke_all_takes_every_token_of_one_user(fx: Fixture) {
 }
 async fn expired_tokens_are_deleted_in_batches(fx: Fixture) {
     expired_tokens_are_deleted_in_batches_with(&fx, &fx.db.sessions).await;
+}
+async fn a_sweep_of_both_expiries_stays_within_its_batch(fx: Fixture) {
+    a_sweep_of_both_expiries_stays_within_its_batch_with(&fx, &fx.db.sessions).await;
 }
 async fn token_lookups_at_once(fx: Fixture) {
     token_lookups_at_once_with(&fx, &fx.db.sessions).await;
@@ -335,4 +339,46 @@ async fn a_password_change_revokes_every_token_but_the_one_kept(fx: Fixture) {
     .await
     .unwrap();
     assert_eq!(live(db, 1..=4).await, [4]);
+}
+
+/// The sweep reads the tokens expired by issue time and those expired by disuse separately: a
+/// token expired both ways is deleted once, and one sweep deletes at most its batch of both kinds
+/// together.
+async fn a_sweep_of_both_expiries_stays_within_its_batch_with(
+    fx: &Fixture,
+    tokens: &dyn SessionRepository,
+) {
+    let u = user(&fx.db, "u").await;
+    for seed in 1..=4 {
+        tokens.insert(u.id, hash(seed)).await.unwrap();
+    }
+    let now = Utc::now();
+    // All four were issued before the cut-off; the last two issued are idle too, so the oldest
+    // three by issue time and the idle two are four tokens together.
+    for seed in [3, 4] {
+        tokens
+            .touch(hash(seed), now - TimeDelta::days(40), far_future())
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let cutoff = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    tokens.insert(u.id, hash(5)).await.unwrap();
+    let month_ago = now - TimeDelta::days(30);
+
+    assert_eq!(
+        tokens.delete_expired(cutoff, month_ago, 3).await.unwrap(),
+        3
+    );
+    assert_eq!(live(tokens, 1..=5).await.len(), 2);
+    assert_eq!(
+        tokens.delete_expired(cutoff, month_ago, 3).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        tokens.delete_expired(cutoff, month_ago, 3).await.unwrap(),
+        0
+    );
+    assert_eq!(live(tokens, 1..=5).await, [5], "issued after the cut-off");
 }

@@ -29,15 +29,21 @@ on_both_backends!(
     a_page_after_a_follow_an_unfollow_or_a_pull_shows_it,
     start: with_settings(crate::feed::tiny_feeds)
 );
+on_both_backends!(
+    a_page_after_a_pulled_authors_post_or_deletion_shows_it,
+    start: with_settings(crate::feed::tiny_feeds)
+);
 
 /// Feed bounds small enough to cross in a test: an author with three followers is pulled, a
-/// feed keeps at most 8 entries (7 after a trim), a follow copies 3 posts, and a post of an author
-/// with two followers reaches them through the outbox (PostgreSQL).
+/// feed keeps at most 8 entries (7 after a trim), a follow copies 3 posts, a post of an author
+/// with two followers reaches them through the outbox (PostgreSQL), and a server remembers the
+/// 3 newest posts of each pulled author (pages older than those read them from the posts).
 pub fn tiny_feeds(settings: &mut Settings) {
     settings.feed_push_limit = 2;
     settings.feed_max_entries = 8;
     settings.feed_follow_backfill = 3;
     settings.feed_inline_fanout = 1;
+    settings.feed_pulled_posts_kept = 3;
 }
 
 /// The ids of the posts of `authors` in `posts` (id, author), newest first.
@@ -193,6 +199,42 @@ async fn a_page_after_a_follow_an_unfollow_or_a_pull_shows_it(app: TestApp) {
     assert_walks(&app, &viewer, &[after, pushed]).await;
     let first = app.post_by(&quiet, "pulled: never posted before").await;
     assert_walks(&app, &viewer, &[first, after, pushed]).await;
+    app.assert_counters_exact().await;
+}
+
+/// A server remembers the newest posts of each pulled author (db/pulled_posts.rs); a post or a
+/// deletion of one through another server shows on the reader's very next page, at every page
+/// size, whether the page is answered from memory or, older than what is remembered, from the
+/// posts.
+async fn a_page_after_a_pulled_authors_post_or_deletion_shows_it(app: TestApp) {
+    let other = app.another_server().await;
+    let [viewer, celebrity, author, x, y, z]: [TestUser; 6] =
+        app.users("u", 6).await.try_into().unwrap();
+    for fan in [&x, &y, &z, &viewer] {
+        app.follow(fan, &celebrity).await;
+    }
+    app.follow(&viewer, &author).await;
+    let mut posts = Vec::new();
+    for round in 0..4 {
+        for who in [&celebrity, &author] {
+            posts.push((app.post_by(who, &format!("{round}")).await, who.id));
+        }
+    }
+    let both = [&celebrity, &author];
+    // Twice: the first walk remembers the viewer's pulled followees, the second their posts.
+    assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
+    assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
+
+    let newest = other.post_by(&celebrity, "through the other server").await;
+    posts.push((newest, celebrity.id));
+    assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
+
+    for gone in [newest, posts[2].0] {
+        let (status, _) = other.as_(&celebrity).delete_post(gone).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        posts.retain(|&(id, _)| id != gone);
+        assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
+    }
     app.assert_counters_exact().await;
 }
 

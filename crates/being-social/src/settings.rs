@@ -141,6 +141,11 @@ pub struct Settings {
     #[arg(long, env, default_value_t = FeedRules::default().inline_fanout)]
     #[arg(value_parser = parsed::<i64>)]
     pub feed_inline_fanout: i64,
+    /// Most of a pulled author's newest posts whose keys each server process remembers, so
+    /// that a page merges them without reading `posts` (16 bytes each); older pages read them.
+    #[arg(long, env, default_value_t = FeedRules::default().pulled_posts_kept)]
+    #[arg(value_parser = positive(parsed::<i64>))]
+    pub feed_pulled_posts_kept: i64,
     /// Most users one user may follow (409 `following_limit` beyond): every page of a feed below
     /// its horizon reads one index range per followee.
     #[arg(long, env, default_value_t = DEFAULT_MAX_FOLLOWING)]
@@ -274,6 +279,7 @@ impl Settings {
             max_entries: self.feed_max_entries,
             follow_backfill: self.feed_follow_backfill,
             inline_fanout: self.feed_inline_fanout,
+            pulled_posts_kept: self.feed_pulled_posts_kept,
         }
     }
 

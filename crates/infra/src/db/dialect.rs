@@ -7,7 +7,7 @@ use diesel::expression::functions::declare_sql_function;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
-use diesel::sql_types::{Array, BigInt, Nullable, SingleValue};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, SingleValue};
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -21,6 +21,10 @@ use super::schema::{
     Instant, Ts, feed_entries, feed_state, follows, likes, posts, pulled_epoch, users,
 };
 use super::{IDS_PER_STATEMENT, SqliteConn};
+
+/// What [`Dialect::materialised`] read: the page's entries with their posts, the posts of the
+/// likely pulled ones, and the viewer's bounds.
+pub(crate) type Materialised = (Vec<PostWithLike>, Vec<PostWithLike>, Option<Bounds>);
 
 /// What [`Dialect::add_follows`] did: the edges inserted, and per follower what their feed got.
 pub(crate) type Added = (Vec<(i64, i64)>, Vec<(i64, Backfilled)>);
@@ -241,6 +245,38 @@ fn bind_range<'b>(
     }
 }
 
+/// The newest `$kept` posts of each of `$authors`, with the author's `posts_version` read in the
+/// same statement (db/pulled_posts.rs); an author without posts once, with no post.
+const PG_RECENT_POSTS: &str = "
+    SELECT u.id, u.posts_version, p.created_at, p.id
+    FROM users AS u
+    LEFT JOIN LATERAL (
+        SELECT created_at, id FROM posts
+        WHERE author_id = u.id
+        ORDER BY created_at DESC, id DESC
+        LIMIT $kept
+    ) AS p ON true
+    WHERE u.id = ANY($authors)";
+
+struct PgRecentPosts<'a> {
+    authors: &'a [i64],
+    kept: i64,
+}
+
+impl Statement for PgRecentPosts<'_> {
+    const SQL: &'static str = PG_RECENT_POSTS;
+    type Id = PgRecentPosts<'static>;
+    type SqlType = (BigInt, BigInt, Nullable<Instant>, Nullable<BigInt>);
+
+    fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match name {
+            "authors" => out.push_bind_param::<Array<BigInt>, _>(&self.authors),
+            "kept" => out.push_bind_param::<BigInt, _>(&self.kept),
+            _ => Err(unknown_parameter(name)),
+        }
+    }
+}
+
 struct PgPostsOfAuthors<'a> {
     authors: &'a [i64],
     untils: &'a [Ts],
@@ -437,15 +473,25 @@ pub(crate) trait Dialect: Send {
     async fn raise_bounds(&mut self, raises: &[(i64, i64)]) -> QueryResult<Vec<(i64, i64)>>;
 
     /// A page of `viewer`'s materialised entries after `start`, newest first, with their posts;
-    /// and, where the same statement can tell (PostgreSQL, when the page has an entry to carry
-    /// it), the viewer's [`Bounds`] as of that statement's snapshot.
+    /// where the same statement can tell (PostgreSQL, when the page has an entry to carry it),
+    /// the viewer's [`Bounds`] as of that statement's snapshot; and, where it can fetch them
+    /// (PostgreSQL), the posts of `likely` that exist.
     async fn materialised(
         &mut self,
         viewer: i64,
         start: Key,
         limit: i64,
         known: Option<&PulledFollowees>,
-    ) -> QueryResult<(Vec<PostWithLike>, Option<Bounds>)>;
+        likely: &[i64],
+    ) -> QueryResult<Materialised>;
+
+    /// The newest `kept` posts of each of `authors`: `(author, posts_version, key)`, read in one
+    /// snapshot; an author without posts once, with no key.
+    async fn recent_posts(
+        &mut self,
+        authors: &[i64],
+        kept: i64,
+    ) -> QueryResult<Vec<(i64, i64, Option<Key>)>>;
 
     /// See [`PG_POSTS_OF_AUTHORS`]: `authors` are `(author, until)`.
     async fn posts_of_authors(
@@ -471,7 +517,8 @@ impl Dialect for AsyncPgConnection {
         start: Key,
         limit: i64,
         known: Option<&PulledFollowees>,
-    ) -> QueryResult<(Vec<PostWithLike>, Option<Bounds>)> {
+        likely: &[i64],
+    ) -> QueryResult<Materialised> {
         // The horizon and the pulled followees as sub-selects (computed once per statement): the
         // common page is then this one statement, instead of three round trips.
         let state = || feed_state::table.find(viewer);
@@ -515,9 +562,16 @@ impl Dialect for AsyncPgConnection {
                     .ge(last_at)
                     .and(leaders.field(users::pulled_until).gt(last_at))),
             )
-            .select(array_agg(leaders.field(users::id)))
+            // Their ids, then their `posts_version`s in the same order (one aggregation reads
+            // both): a sub-select has one column, and diesel reads no array of pairs.
+            .select(
+                array_agg(leaders.field(users::id))
+                    .concat(array_agg(leaders.field(users::posts_version))),
+            )
             .single_value();
-        // The columns of `post_with_like_columns!`, then the bounds: one flat tuple.
+        // The columns of `post_with_like_columns!`, then the bounds, then whether the row is an
+        // entry: one flat tuple. The likely pulled posts follow the entries in the same statement,
+        // with no bounds.
         type Row = (
             PostRow,
             AuthorRow,
@@ -527,7 +581,27 @@ impl Dialect for AsyncPgConnection {
             Option<Vec<i64>>,
             Option<i64>,
             Option<i64>,
+            bool,
         );
+        // Those older than a full page of entries cannot be on it.
+        let likely_posts = posts_with_likes!(viewer)
+            .filter(posts::id.eq_any(likely))
+            .filter(
+                last_at
+                    .is_null()
+                    .or(posts::created_at.nullable().ge(last_at)),
+            )
+            .select((
+                PostRow::as_select(),
+                AuthorRow::as_select(),
+                likes::user_id.nullable(),
+                None::<Ts>.into_sql::<Nullable<Instant>>(),
+                None::<i64>.into_sql::<Nullable<BigInt>>(),
+                None::<Vec<i64>>.into_sql::<Nullable<Array<BigInt>>>(),
+                None::<i64>.into_sql::<Nullable<BigInt>>(),
+                None::<i64>.into_sql::<Nullable<BigInt>>(),
+                false.into_sql::<Bool>(),
+            ));
         let rows: Vec<Row> = materialised_page!(viewer, start, limit)
             .select((
                 PostRow::as_select(),
@@ -538,33 +612,43 @@ impl Dialect for AsyncPgConnection {
                 pulled,
                 epoch,
                 version,
+                true.into_sql::<Bool>(),
             ))
+            .union_all(likely_posts)
             .load(self)
             .await?;
+        let (entries, likely): (Vec<Row>, Vec<Row>) =
+            rows.into_iter().partition(|(.., entry)| *entry);
         // Their `pulled_until` and `last_post_at` stay in the statement: a post at or after an
         // author's `pulled_until` is also an entry (or on its way from the outbox), and the page
         // shows a post found twice once.
-        let unknown = |id| PulledAuthor {
-            id,
-            until: Ts::latest(),
-            newest: Ts::latest(),
-        };
-        let bounds = rows
+        let bounds = entries
             .as_slice()
             .first()
-            .map(|(.., at, id, pulled, epoch, version)| {
+            .map(|(.., at, id, pulled, epoch, version, _)| {
                 let dated = epoch.zip(*version);
                 let holds = known.is_some_and(|known| Some((known.epoch, known.version)) == dated);
+                let pulled = pulled.as_deref().unwrap_or_default();
+                let (ids, versions) = pulled.split_at(pulled.len() / 2);
+                let authors = ids
+                    .iter()
+                    .zip(versions)
+                    .map(|(&id, &posts_version)| PulledAuthor {
+                        id,
+                        until: Ts::latest(),
+                        newest: Ts::latest(),
+                        posts_version,
+                    });
                 Bounds {
                     horizon: at.zip(*id),
-                    pulled: holds.then(|| pulled.iter().flatten().copied().map(unknown).collect()),
+                    pulled: holds.then(|| authors.collect()),
                     dated,
                 }
             });
-        let rows = rows.into_iter();
+        let post = |(post, author, like, ..): Row| (post, author, like);
         Ok((
-            rows.map(|(post, author, like, ..)| (post, author, like))
-                .collect(),
+            entries.into_iter().map(post).collect(),
+            likely.into_iter().map(post).collect(),
             bounds,
         ))
     }
@@ -632,6 +716,19 @@ impl Dialect for AsyncPgConnection {
         })
         .load(self)
         .await
+    }
+
+    async fn recent_posts(
+        &mut self,
+        authors: &[i64],
+        kept: i64,
+    ) -> QueryResult<Vec<(i64, i64, Option<Key>)>> {
+        type Row = (i64, i64, Option<Ts>, Option<i64>);
+        let rows: Vec<Row> = Named(PgRecentPosts { authors, kept }).load(self).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(author, version, at, id)| (author, version, at.zip(id)))
+            .collect())
     }
 
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>> {
@@ -761,14 +858,15 @@ impl Dialect for SqliteConn {
         start: Key,
         limit: i64,
         _known: Option<&PulledFollowees>,
-    ) -> QueryResult<(Vec<PostWithLike>, Option<Bounds>)> {
-        // No round trips to save: the bounds, and the pulled followees, are read by their own
-        // statements at every page.
+        _likely: &[i64],
+    ) -> QueryResult<Materialised> {
+        // No round trips to save: the bounds, the pulled followees and the pulled posts are read
+        // by their own statements at every page.
         let rows = materialised_page!(viewer, start, limit)
             .select(post_with_like_columns!())
             .load(self)
             .await?;
-        Ok((rows, None))
+        Ok((rows, Vec::new(), None))
     }
 
     async fn insert_entries(&mut self, entry: Entry, viewers: &[i64]) -> QueryResult<Vec<i64>> {
@@ -833,6 +931,35 @@ impl Dialect for SqliteConn {
             keys = merge_newest_first(keys, some, limit);
         }
         Ok(keys)
+    }
+
+    async fn recent_posts(
+        &mut self,
+        authors: &[i64],
+        kept: i64,
+    ) -> QueryResult<Vec<(i64, i64, Option<Key>)>> {
+        // One statement per author: no round trips here. The left join keeps an author without
+        // posts, with their version.
+        let mut rows = Vec::new();
+        for &author in authors {
+            let some: Vec<(i64, Option<Ts>, Option<i64>)> = users::table
+                .left_join(posts::table.on(posts::author_id.eq(users::id)))
+                .filter(users::id.eq(author))
+                .order((posts::created_at.desc(), posts::id.desc()))
+                .limit(kept)
+                .select((
+                    users::posts_version,
+                    posts::created_at.nullable(),
+                    posts::id.nullable(),
+                ))
+                .load(self)
+                .await?;
+            rows.extend(
+                some.into_iter()
+                    .map(|(version, at, id)| (author, version, at.zip(id))),
+            );
+        }
+        Ok(rows)
     }
 
     async fn insert_likes(&mut self, post: i64, users: &[i64], at: Ts) -> QueryResult<Vec<i64>> {

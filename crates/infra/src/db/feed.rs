@@ -40,6 +40,7 @@ use diesel_async::RunQueryDsl;
 
 use super::models::{AuthorRow, PostRow};
 use super::page::{PostWithLike, post_cursor};
+use super::pulled_posts::{PulledPosts, Unanswered};
 use super::schema::{
     Ts, feed_entries, feed_outbox, feed_state, follows, likes, posts, pulled_epoch, users,
 };
@@ -62,6 +63,9 @@ pub struct FeedRules {
     /// Most followers a post is copied to in its own transaction; a post of an author with more
     /// (but at most `push_limit`) reaches them through the outbox, after its commit.
     pub inline_fanout: i64,
+    /// Most of a pulled author's newest posts whose keys each process remembers
+    /// (db/pulled_posts.rs); a page older than them reads that author's posts from `posts`.
+    pub pulled_posts_kept: i64,
 }
 
 impl Default for FeedRules {
@@ -77,6 +81,7 @@ impl FeedRules {
         max_entries: 20_000,
         follow_backfill: 100,
         inline_fanout: 100,
+        pulled_posts_kept: 200,
     };
 
     /// The entries a trim keeps.
@@ -207,13 +212,15 @@ pub(crate) trait FeedRows: Send {
 
     /// A page of `viewer`'s feed: the posts before `start`, newest first, at most `limit`; with
     /// the viewer's pulled followees as `known` remembers them (if they still hold), and as read
-    /// for this page when they did not (to remember).
+    /// for this page when they did not (to remember); and their posts as `remembered` holds them
+    /// (if it holds them as of this page), which remembers those it could not answer for.
     async fn page(
         &mut self,
         viewer: i64,
         start: Key,
         limit: i64,
         known: Option<&PulledFollowees>,
+        remembered: &PulledPosts,
     ) -> QueryResult<(Vec<PostWithLike>, Option<PulledFollowees>)>;
 }
 
@@ -349,12 +356,18 @@ macro_rules! feed_rows {
                 start: Key,
                 limit: i64,
                 known: Option<&PulledFollowees>,
+                remembered: &PulledPosts,
             ) -> QueryResult<(Vec<PostWithLike>, Option<PulledFollowees>)> {
                 // The newest entries first, the bounds after them (or in the same statement):
                 // the horizon only rises, so entries read before it was are complete from it up
                 // (a trim committed in between must not open a gap). Entries below the horizon
                 // are dropped below, and the posts there read from their authors.
-                let (mut rows, bounds) = self.materialised(viewer, start, limit, known).await?;
+                let likely = known.map_or_else(Vec::new, |known| {
+                    remembered.likely(&known.ids, start, limit)
+                });
+                let (mut rows, likely, bounds) = self
+                    .materialised(viewer, start, limit, known, &likely)
+                    .await?;
                 let Bounds {
                     horizon,
                     pulled,
@@ -374,6 +387,12 @@ macro_rules! feed_rows {
                     .map(|(post, _, _)| (post.created_at, post.id))
                     .filter(|key| *key >= floor)
                     .collect();
+                // Fetched for the page in case it shows them; an entry's post is there once.
+                for row in likely {
+                    if !rows.iter().any(|(post, _, _)| post.id == row.0.id) {
+                        rows.push(row);
+                    }
+                }
                 if start > floor && pulled.as_ref().is_none_or(|authors| !authors.is_empty()) {
                     let pulled = match pulled {
                         Some(authors) => authors,
@@ -394,15 +413,30 @@ macro_rules! feed_rows {
                     // nothing to pull from there on costs no index probe.
                     let last = keys.last().copied().filter(|_| keys.len() as i64 == limit);
                     let lowest = last.map_or(floor, |last| last.max(floor));
-                    let authors: Vec<(i64, Ts)> = pulled
-                        .iter()
+                    let authors: Vec<PulledAuthor> = pulled
+                        .into_iter()
                         .filter(|author| author.pulls_any_from(lowest.0))
-                        .map(|author| (author.id, author.until))
                         .collect();
                     if !authors.is_empty() {
-                        let more = self
-                            .posts_of_authors(&authors, lowest, start, limit)
-                            .await?;
+                        // From memory if it holds them as of this page, after remembering the
+                        // authors it did not; else from their posts.
+                        let mut answer = remembered.keys(&authors, lowest, start, limit);
+                        if let Err(Unanswered::Stale(stale)) = &answer {
+                            let recent = self.recent_posts(stale, remembered.kept()).await?;
+                            remembered.remember(recent);
+                            answer = remembered.keys(&authors, lowest, start, limit);
+                        }
+                        let more = match answer {
+                            Ok(keys) => keys,
+                            Err(_) => {
+                                let authors: Vec<(i64, Ts)> = authors
+                                    .iter()
+                                    .map(|author| (author.id, author.until))
+                                    .collect();
+                                self.posts_of_authors(&authors, lowest, start, limit)
+                                    .await?
+                            }
+                        };
                         keys = merge_newest_first(keys, more, limit);
                     }
                 }
@@ -447,22 +481,28 @@ macro_rules! feed_rows {
 
         impl FeedSteps for $conn {
             async fn pulled_followees(&mut self, viewer: i64) -> QueryResult<Vec<PulledAuthor>> {
-                let rows: Vec<(i64, Option<Ts>, Option<Ts>)> = follows::table
+                let rows: Vec<(i64, Option<Ts>, Option<Ts>, i64)> = follows::table
                     .inner_join(users::table.on(users::id.eq(follows::leader_id)))
                     .filter(follows::follower_id.eq(viewer))
                     .filter(users::pulled_until.is_not_null())
-                    .select((follows::leader_id, users::pulled_until, users::last_post_at))
+                    .select((
+                        follows::leader_id,
+                        users::pulled_until,
+                        users::last_post_at,
+                        users::posts_version,
+                    ))
                     .load(self)
                     .await?;
                 // One who never posted stays in the list (it is remembered): their first post
                 // must reach the pages that come after it.
                 Ok(rows
                     .into_iter()
-                    .filter_map(|(id, until, newest)| {
+                    .filter_map(|(id, until, newest, posts_version)| {
                         Some(PulledAuthor {
                             id,
                             until: until?,
                             newest: newest.unwrap_or(Ts::earliest()),
+                            posts_version,
                         })
                     })
                     .collect())
@@ -585,12 +625,14 @@ impl quick_cache::Weighter<i64, PulledFollowees> for ByIds {
 }
 
 /// A pulled author a viewer follows: their posts created before `until` are merged into the
-/// viewer's pages at read time, and none of their posts is newer than `newest`.
+/// viewer's pages at read time, none of their posts is newer than `newest`, and `posts_version`
+/// is their `users.posts_version` (db/pulled_posts.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PulledAuthor {
     pub id: i64,
     pub until: Ts,
     pub newest: Ts,
+    pub posts_version: i64,
 }
 
 impl PulledAuthor {
@@ -729,9 +771,10 @@ impl FeedRepository for Database {
         let start = newest_first_start(page.after);
         let limit = page.fetch_limit();
         let known = self.pulled_followees.get(&viewer.get());
+        let remembered = &self.pulled_posts;
         let (rows, fresh) = async {
             with_conn!(self, conn => DbResult::Ok(
-                conn.page(viewer.get(), start, limit, known.as_ref()).await?
+                conn.page(viewer.get(), start, limit, known.as_ref(), remembered).await?
             ))
         }
         .await?;

@@ -34,6 +34,7 @@ pub mod models;
 mod page;
 mod pool;
 mod posts;
+mod pulled_posts;
 pub mod schema;
 pub mod seed;
 mod sessions;
@@ -87,6 +88,8 @@ pub struct Database {
     pub(crate) max_following: i64,
     /// The pulled followees of the viewers whose feeds this process read (db/feed.rs).
     pub(crate) pulled_followees: Arc<feed::PulledCache>,
+    /// The newest posts of the pulled authors whose posts this process read (db/pulled_posts.rs).
+    pub(crate) pulled_posts: Arc<pulled_posts::PulledPosts>,
 }
 
 /// [`Database::with_max_following`]'s default: ten times what the benchmark's heaviest reader
@@ -167,6 +170,9 @@ impl Database {
             feed: FeedRules::default(),
             max_following: DEFAULT_MAX_FOLLOWING,
             pulled_followees: Arc::new(feed::pulled_cache()),
+            pulled_posts: Arc::new(pulled_posts::PulledPosts::new(
+                FeedRules::DEFAULT.pulled_posts_kept,
+            )),
         }
         .with_feed_rules(FeedRules::default()))
     }
@@ -245,6 +251,7 @@ impl Database {
     /// The same database with feeds materialised by `rules`. SQLite copies every pushed post in
     /// its own transaction (it has one writer at a time, and no worker to hand a fan-out to).
     pub fn with_feed_rules(mut self, rules: FeedRules) -> Self {
+        self.pulled_posts = Arc::new(pulled_posts::PulledPosts::new(rules.pulled_posts_kept));
         self.feed = match self.backend {
             Backend::Postgres(_) => rules,
             Backend::Sqlite(_) => FeedRules {

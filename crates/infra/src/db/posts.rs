@@ -140,6 +140,7 @@ impl PostRepository for Database {
                     diesel::update(users::table.find(row.author_id))
                         .set((
                             users::post_count.eq(users::post_count + 1),
+                            users::posts_version.eq(users::posts_version + 1),
                             // Raised, never lowered: another process's clock may be behind
                             // the one that made the author's newest post.
                             users::last_post_at.eq(case_when(
@@ -253,7 +254,10 @@ impl PostRepository for Database {
                     return Err(DomainError::NotFound(Resource::Post).into());
                 };
                 diesel::update(users::table.find(author))
-                    .set(users::post_count.eq(users::post_count - 1))
+                    .set((
+                        users::post_count.eq(users::post_count - 1),
+                        users::posts_version.eq(users::posts_version + 1),
+                    ))
                     .execute(conn)
                     .await?;
                 let mut keys: Vec<String> = [Some(image), medium, Some(thumbnail)].into_iter().flatten().collect();

@@ -97,6 +97,9 @@ diesel::table! {
         last_post_at -> Nullable<Instant>,
         /// Raised by every change of this user's follows (see migrations/*_pulled_followees).
         follows_version -> BigInt,
+        /// Raised by every post and every deletion of a post of this user's (see
+        /// migrations/*_pulled_posts).
+        posts_version -> BigInt,
     }
 }
 

@@ -1,0 +1,17 @@
+-- How a server process knows that what it remembers of a pulled author's posts is stale.
+--
+-- A feed page merges in the posts of the viewer's pulled followees (db/feed.rs): read from
+-- `posts`, that is one index range per pulled followee with posts around the page, a second
+-- statement after the page's own, and often a third for the rows of the pulled posts that made
+-- the page. Pulled authors are few (each has more followers than `feed_push_limit`) and every
+-- reader of theirs asks for the same few posts, so each process now keeps the keys
+-- `(created_at, id)` of each pulled author's newest posts in memory, with this number as it was
+-- in the statement that read them. The number is raised by every post and every deletion of a
+-- post of the author, in the UPDATE that moves `post_count` (under the author's row lock, in the
+-- same transaction). A page reads it for each pulled followee in its own statement, and uses
+-- the keys only if they were read under the same number: a post made or deleted through any
+-- process shows on the very next page.
+--
+-- `last_post_at` cannot stand in for it: a deletion leaves it where it was, and a post made
+-- by a process whose clock is behind does not raise it.
+ALTER TABLE users ADD COLUMN posts_version bigint NOT NULL DEFAULT 0;

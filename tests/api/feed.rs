@@ -202,10 +202,10 @@ async fn a_page_after_a_follow_an_unfollow_or_a_pull_shows_it(app: TestApp) {
     app.assert_counters_exact().await;
 }
 
-/// A server remembers the newest posts of each pulled author (db/pulled_posts.rs); a post or a
-/// deletion of one through another server shows on the reader's very next page, at every page
-/// size, whether the page is answered from memory or, older than what is remembered, from the
-/// posts.
+/// A server remembers the newest posts of each pulled author (db/pulled_posts.rs) and answers
+/// pages from that memory; a post or a deletion of one through another server shows on the
+/// reader's very next page, at every page size, whether the page is answered from memory or,
+/// older than what is remembered, from the posts.
 async fn a_page_after_a_pulled_authors_post_or_deletion_shows_it(app: TestApp) {
     let other = app.another_server().await;
     let [viewer, celebrity, author, x, y, z]: [TestUser; 6] =
@@ -221,7 +221,8 @@ async fn a_page_after_a_pulled_authors_post_or_deletion_shows_it(app: TestApp) {
         }
     }
     let both = [&celebrity, &author];
-    // Twice: the first walk remembers the viewer's pulled followees, the second their posts.
+    // Twice: the second walk's pages find the viewer's pulled followees remembered too, and
+    // fetch the remembered posts with their entries (PostgreSQL).
     assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
     assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
 
@@ -235,6 +236,24 @@ async fn a_page_after_a_pulled_authors_post_or_deletion_shows_it(app: TestApp) {
         posts.retain(|&(id, _)| id != gone);
         assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
     }
+
+    // The first page is answered from memory while the version holds: a post the memory was
+    // never told of (its version put back by hand) is not on it, and is once the version moves.
+    let unseen = other.post_by(&celebrity, "behind the memory's back").await;
+    let version = |change: &str| {
+        let id = celebrity.id;
+        format!("UPDATE users SET posts_version = posts_version {change} WHERE id = {id}")
+    };
+    let first_page = async || {
+        let (_, page) = app
+            .get("/posts/post-feed/?limit=1", Some(&viewer.token))
+            .await;
+        ids(page["results"].as_array().unwrap())
+    };
+    app.db.execute(&version("- 1")).await;
+    assert!(!first_page().await.contains(&unseen));
+    app.db.execute(&version("+ 1")).await;
+    assert_eq!(first_page().await[0], unseen);
     app.assert_counters_exact().await;
 }
 

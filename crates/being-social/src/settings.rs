@@ -142,7 +142,8 @@ pub struct Settings {
     #[arg(value_parser = parsed::<i64>)]
     pub feed_inline_fanout: i64,
     /// Most of a pulled author's newest posts whose keys each server process remembers, so
-    /// that a page merges them without reading `posts` (16 bytes each); older pages read them.
+    /// that a page merges them without reading `posts` (24 bytes each; at most 1000); older
+    /// pages read them.
     #[arg(long, env, default_value_t = FeedRules::default().pulled_posts_kept)]
     #[arg(value_parser = positive(parsed::<i64>))]
     pub feed_pulled_posts_kept: i64,
@@ -374,6 +375,10 @@ impl Settings {
         &self,
         set: impl Fn(&str) -> bool,
     ) -> Result<(), (&'static str, String)> {
+        if self.feed_pulled_posts_kept > FeedRules::MAX_PULLED_POSTS_KEPT {
+            let reason = format!("must not exceed {}", FeedRules::MAX_PULLED_POSTS_KEPT);
+            return Err(("feed_pulled_posts_kept", reason));
+        }
         if self.default_page_size > self.max_page_size {
             let reason = format!("must not exceed max_page_size ({})", self.max_page_size);
             return Err(("default_page_size", reason));

@@ -175,13 +175,17 @@ fn repair_statements(scope: Scope, rules: &FeedRules) -> Vec<String> {
         statements.push("DROP TABLE wrong_feeds".into());
         statements
     });
-    // Whatever a process remembers of its viewers' pulled followees is read again (db/feed.rs):
-    // a process older than that memory changes follows without dating them.
+    // Whatever a process remembers of its viewers' pulled followees, and of the pulled authors'
+    // posts, is read again (db/feed.rs, db/pulled_posts.rs): a process older than that memory
+    // changes follows and posts without dating them.
     let forget_pulled = "UPDATE pulled_epoch SET epoch = epoch + 1".to_owned();
+    let forget_pulled_posts =
+        "UPDATE users SET posts_version = posts_version + 1 WHERE pulled_until IS NOT NULL"
+            .to_owned();
     counters
         .chain([last_post_at])
         .chain(feeds.into_iter().flatten())
-        .chain([forget_pulled])
+        .chain([forget_pulled, forget_pulled_posts])
         .collect()
 }
 

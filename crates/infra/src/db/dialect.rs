@@ -22,9 +22,15 @@ use super::schema::{
 };
 use super::{IDS_PER_STATEMENT, SqliteConn};
 
-/// What [`Dialect::materialised`] read: the page's entries with their posts, the posts of the
-/// likely pulled ones, and the viewer's bounds.
-pub(crate) type Materialised = (Vec<PostWithLike>, Vec<PostWithLike>, Option<Bounds>);
+/// What [`Dialect::materialised`] read.
+pub(crate) struct Materialised {
+    /// The page's entries with their posts, newest first.
+    pub entries: Vec<PostWithLike>,
+    /// The posts of the likely pulled keys that exist (PostgreSQL).
+    pub likely: Vec<PostWithLike>,
+    /// The viewer's bounds, where the same statement could tell.
+    pub bounds: Option<Bounds>,
+}
 
 /// What [`Dialect::add_follows`] did: the edges inserted, and per follower what their feed got.
 pub(crate) type Added = (Vec<(i64, i64)>, Vec<(i64, Backfilled)>);
@@ -247,7 +253,7 @@ fn bind_range<'b>(
 
 /// The newest `$kept` posts of each of `$authors`, with the author's `posts_version` read in the
 /// same statement (db/pulled_posts.rs); an author without posts once, with no post.
-const PG_RECENT_POSTS: &str = "
+const PG_PULLED_POST_KEYS: &str = "
     SELECT u.id, u.posts_version, p.created_at, p.id
     FROM users AS u
     LEFT JOIN LATERAL (
@@ -258,14 +264,14 @@ const PG_RECENT_POSTS: &str = "
     ) AS p ON true
     WHERE u.id = ANY($authors)";
 
-struct PgRecentPosts<'a> {
+struct PgPulledPostKeys<'a> {
     authors: &'a [i64],
     kept: i64,
 }
 
-impl Statement for PgRecentPosts<'_> {
-    const SQL: &'static str = PG_RECENT_POSTS;
-    type Id = PgRecentPosts<'static>;
+impl Statement for PgPulledPostKeys<'_> {
+    const SQL: &'static str = PG_PULLED_POST_KEYS;
+    type Id = PgPulledPostKeys<'static>;
     type SqlType = (BigInt, BigInt, Nullable<Instant>, Nullable<BigInt>);
 
     fn bind<'b>(&'b self, name: &str, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
@@ -487,7 +493,7 @@ pub(crate) trait Dialect: Send {
 
     /// The newest `kept` posts of each of `authors`: `(author, posts_version, key)`, read in one
     /// snapshot; an author without posts once, with no key.
-    async fn recent_posts(
+    async fn pulled_post_keys(
         &mut self,
         authors: &[i64],
         kept: i64,
@@ -617,8 +623,10 @@ impl Dialect for AsyncPgConnection {
             .union_all(likely_posts)
             .load(self)
             .await?;
-        let (entries, likely): (Vec<Row>, Vec<Row>) =
+        let (mut entries, likely): (Vec<Row>, Vec<Row>) =
             rows.into_iter().partition(|(.., entry)| *entry);
+        // Each side of a UNION ALL is ordered, not their result.
+        entries.sort_unstable_by_key(|(post, ..)| std::cmp::Reverse((post.created_at, post.id)));
         // Their `pulled_until` and `last_post_at` stay in the statement: a post at or after an
         // author's `pulled_until` is also an entry (or on its way from the outbox), and the page
         // shows a post found twice once.
@@ -646,11 +654,11 @@ impl Dialect for AsyncPgConnection {
                 }
             });
         let post = |(post, author, like, ..): Row| (post, author, like);
-        Ok((
-            entries.into_iter().map(post).collect(),
-            likely.into_iter().map(post).collect(),
+        Ok(Materialised {
+            entries: entries.into_iter().map(post).collect(),
+            likely: likely.into_iter().map(post).collect(),
             bounds,
-        ))
+        })
     }
 
     async fn insert_entries(&mut self, entry: Entry, viewers: &[i64]) -> QueryResult<Vec<i64>> {
@@ -718,13 +726,13 @@ impl Dialect for AsyncPgConnection {
         .await
     }
 
-    async fn recent_posts(
+    async fn pulled_post_keys(
         &mut self,
         authors: &[i64],
         kept: i64,
     ) -> QueryResult<Vec<(i64, i64, Option<Key>)>> {
         type Row = (i64, i64, Option<Ts>, Option<i64>);
-        let rows: Vec<Row> = Named(PgRecentPosts { authors, kept }).load(self).await?;
+        let rows: Vec<Row> = Named(PgPulledPostKeys { authors, kept }).load(self).await?;
         Ok(rows
             .into_iter()
             .map(|(author, version, at, id)| (author, version, at.zip(id)))
@@ -866,7 +874,11 @@ impl Dialect for SqliteConn {
             .select(post_with_like_columns!())
             .load(self)
             .await?;
-        Ok((rows, Vec::new(), None))
+        Ok(Materialised {
+            entries: rows,
+            likely: Vec::new(),
+            bounds: None,
+        })
     }
 
     async fn insert_entries(&mut self, entry: Entry, viewers: &[i64]) -> QueryResult<Vec<i64>> {
@@ -933,7 +945,7 @@ impl Dialect for SqliteConn {
         Ok(keys)
     }
 
-    async fn recent_posts(
+    async fn pulled_post_keys(
         &mut self,
         authors: &[i64],
         kept: i64,

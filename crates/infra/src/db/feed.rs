@@ -38,6 +38,7 @@ use being_social_domain::ports::FeedRepository;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::dialect::Materialised;
 use super::models::{AuthorRow, PostRow};
 use super::page::{PostWithLike, post_cursor};
 use super::pulled_posts::{PulledPosts, Unanswered};
@@ -64,7 +65,8 @@ pub struct FeedRules {
     /// (but at most `push_limit`) reaches them through the outbox, after its commit.
     pub inline_fanout: i64,
     /// Most of a pulled author's newest posts whose keys each process remembers
-    /// (db/pulled_posts.rs); a page older than them reads that author's posts from `posts`.
+    /// (db/pulled_posts.rs); a page older than them reads that author's posts from `posts`. At
+    /// most [`Self::MAX_PULLED_POSTS_KEPT`].
     pub pulled_posts_kept: i64,
 }
 
@@ -83,6 +85,10 @@ impl FeedRules {
         inline_fanout: 100,
         pulled_posts_kept: 200,
     };
+
+    /// The most `pulled_posts_kept` may be: an author's keys must fit in one shard of the
+    /// memory (db/pulled_posts.rs).
+    pub const MAX_PULLED_POSTS_KEPT: i64 = 1_000;
 
     /// The entries a trim keeps.
     pub(crate) fn trimmed_size(&self) -> i64 {
@@ -212,7 +218,7 @@ pub(crate) trait FeedRows: Send {
 
     /// A page of `viewer`'s feed: the posts before `start`, newest first, at most `limit`; with
     /// the viewer's pulled followees as `known` remembers them (if they still hold), and as read
-    /// for this page when they did not (to remember); and their posts as `remembered` holds them
+    /// for this page when they did not (to remember); and their posts as `pulled_posts` holds them
     /// (if it holds them as of this page), which remembers those it could not answer for.
     async fn page(
         &mut self,
@@ -220,7 +226,7 @@ pub(crate) trait FeedRows: Send {
         start: Key,
         limit: i64,
         known: Option<&PulledFollowees>,
-        remembered: &PulledPosts,
+        pulled_posts: &PulledPosts,
     ) -> QueryResult<(Vec<PostWithLike>, Option<PulledFollowees>)>;
 }
 
@@ -356,16 +362,20 @@ macro_rules! feed_rows {
                 start: Key,
                 limit: i64,
                 known: Option<&PulledFollowees>,
-                remembered: &PulledPosts,
+                pulled_posts: &PulledPosts,
             ) -> QueryResult<(Vec<PostWithLike>, Option<PulledFollowees>)> {
                 // The newest entries first, the bounds after them (or in the same statement):
                 // the horizon only rises, so entries read before it was are complete from it up
                 // (a trim committed in between must not open a gap). Entries below the horizon
                 // are dropped below, and the posts there read from their authors.
                 let likely = known.map_or_else(Vec::new, |known| {
-                    remembered.likely(&known.ids, start, limit)
+                    pulled_posts.likely(&known.ids, start, limit)
                 });
-                let (mut rows, likely, bounds) = self
+                let Materialised {
+                    entries: mut rows,
+                    likely,
+                    bounds,
+                } = self
                     .materialised(viewer, start, limit, known, &likely)
                     .await?;
                 let Bounds {
@@ -420,11 +430,11 @@ macro_rules! feed_rows {
                     if !authors.is_empty() {
                         // From memory if it holds them as of this page, after remembering the
                         // authors it did not; else from their posts.
-                        let mut answer = remembered.keys(&authors, lowest, start, limit);
+                        let mut answer = pulled_posts.keys(&authors, lowest, start, limit);
                         if let Err(Unanswered::Stale(stale)) = &answer {
-                            let recent = self.recent_posts(stale, remembered.kept()).await?;
-                            remembered.remember(recent);
-                            answer = remembered.keys(&authors, lowest, start, limit);
+                            let recent = self.pulled_post_keys(stale, pulled_posts.kept()).await?;
+                            pulled_posts.remember(recent);
+                            answer = pulled_posts.keys(&authors, lowest, start, limit);
                         }
                         let more = match answer {
                             Ok(keys) => keys,
@@ -771,10 +781,10 @@ impl FeedRepository for Database {
         let start = newest_first_start(page.after);
         let limit = page.fetch_limit();
         let known = self.pulled_followees.get(&viewer.get());
-        let remembered = &self.pulled_posts;
+        let pulled_posts = &self.pulled_posts;
         let (rows, fresh) = async {
             with_conn!(self, conn => DbResult::Ok(
-                conn.page(viewer.get(), start, limit, known.as_ref(), remembered).await?
+                conn.page(viewer.get(), start, limit, known.as_ref(), pulled_posts).await?
             ))
         }
         .await?;

@@ -39,8 +39,10 @@ impl AuthorPosts {
     }
 }
 
-/// Each process's [`AuthorPosts`] by author, bounded by the keys they hold (16 bytes each), an
-/// entry's own cost counted as [`ENTRY_WEIGHT`] keys: at most about 16 MiB.
+/// Each process's [`AuthorPosts`] by author, bounded by the keys they hold (24 bytes each), an
+/// entry's own cost counted as [`ENTRY_WEIGHT`] keys: at most about 16 MiB. The cache splits
+/// its weight among shards (up to 256 of them, by the cores), and refuses an entry heavier than
+/// a shard's part: 2,700 keys or so, above `FeedRules::MAX_PULLED_POSTS_KEPT`.
 #[derive(Debug)]
 pub(crate) struct PulledPosts {
     cache: quick_cache::sync::Cache<i64, AuthorPosts, ByKeys>,
@@ -60,23 +62,25 @@ impl quick_cache::Weighter<i64, AuthorPosts> for ByKeys {
 }
 
 /// The most authors one page remembers: what it reads to remember them is at most this many
-/// times `kept` keys, whatever the viewer follows (the next pages remember the rest).
+/// times `kept` keys, whatever the viewer follows. A page with more to remember reads its pulled
+/// posts from `posts`, as it would without memory.
 const REMEMBERED_PER_PAGE: usize = 100;
 
 /// Why the remembered keys cannot answer for a page's pulled posts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Unanswered {
-    /// These authors (at most [`REMEMBERED_PER_PAGE`] of those) are not remembered as of the
-    /// page's statement: read them again.
+    /// These authors are not remembered as of the page's statement: reading them again answers
+    /// the page, unless they posted or deleted meanwhile.
     Stale(Vec<i64>),
-    /// The page is older than the posts remembered of some author.
-    TooDeep,
+    /// The page is older than the posts remembered of some author, or has more than
+    /// [`REMEMBERED_PER_PAGE`] authors to remember: remembering would not answer it.
+    Unanswerable,
 }
 
 impl PulledPosts {
     pub(crate) fn new(kept: i64) -> Self {
         Self {
-            cache: quick_cache::sync::Cache::with_weighter(10_000, 1_000_000, ByKeys),
+            cache: quick_cache::sync::Cache::with_weighter(10_000, 700_000, ByKeys),
             kept,
         }
     }
@@ -95,8 +99,9 @@ impl PulledPosts {
         newest(lists, limit).into_iter().map(|(_, id)| id).collect()
     }
 
-    /// The keys of the posts of `authors` from `lowest` up to before `start`, the newest `limit`,
-    /// when every author is remembered under the version the page read and back to `lowest`.
+    /// The keys of the pulled posts of `authors` (those created before their `until`) from
+    /// `lowest` up to before `start`, the newest `limit`, when every author is remembered under
+    /// the version the page read and back to `lowest`.
     pub(crate) fn keys(
         &self,
         authors: &[PulledAuthor],
@@ -108,25 +113,30 @@ impl PulledPosts {
         let mut stale = Vec::new();
         for author in authors {
             match self.cache.get(&author.id) {
-                Some(posts) if posts.version == author.posts_version => remembered.push(posts),
-                _ if stale.len() < REMEMBERED_PER_PAGE => stale.push(author.id),
-                _ => {}
+                // Read again, the newest `kept` posts would not reach further back (unless the
+                // author deleted some meanwhile, which the next page sees).
+                Some(posts) if !posts.covers(lowest) => return Err(Unanswered::Unanswerable),
+                Some(posts) if posts.version == author.posts_version => {
+                    remembered.push((posts, author.until));
+                }
+                _ => stale.push(author.id),
             }
+        }
+        if stale.len() > REMEMBERED_PER_PAGE {
+            return Err(Unanswered::Unanswerable);
         }
         if !stale.is_empty() {
             return Err(Unanswered::Stale(stale));
         }
-        if !remembered.iter().all(|posts| posts.covers(lowest)) {
-            return Err(Unanswered::TooDeep);
-        }
-        let lists = remembered.iter().map(|posts| {
-            let before = posts.before(start);
+        let lists = remembered.iter().map(|(posts, until)| {
+            // Newest first: the pushed posts (from `until` on), then the page's range.
+            let before = posts.before(start.min((*until, i64::MIN)));
             &before[..before.partition_point(|&key| key >= lowest)]
         });
         Ok(newest(lists, limit))
     }
 
-    /// Remembers what [`super::Dialect::recent_posts`] read: `(author, posts_version, key)`, an
+    /// Remembers what [`super::Dialect::pulled_post_keys`] read: `(author, posts_version, key)`, an
     /// author without posts once with no key.
     pub(crate) fn remember(&self, rows: Vec<(i64, i64, Option<Key>)>) {
         let mut by_author: BTreeMap<i64, (i64, Vec<Key>)> = BTreeMap::new();
@@ -194,7 +204,7 @@ mod tests {
     }
 
     /// Author 1 posted at 10, 7 and 3; author 2 at 9, 8 and 1 (version 5 each); author 3 never.
-    /// Remembered as `Dialect::recent_posts` reads them: the newest `kept` of each.
+    /// Remembered as `Dialect::pulled_post_keys` reads them: the newest `kept` of each.
     fn remembered(kept: usize) -> PulledPosts {
         let memory = PulledPosts::new(kept as i64);
         let mut rows = vec![(3, 5, None)];
@@ -219,12 +229,36 @@ mod tests {
     }
 
     #[test]
-    fn a_new_version_or_an_unknown_author_is_stale() {
+    fn posts_from_until_on_are_pushed_and_left_out() {
         let memory = remembered(10);
-        let authors = [author(1, 6), author(2, 5), author(4, 0)];
+        let pushed_again = PulledAuthor {
+            until: key(8).0,
+            ..author(1, 5)
+        };
+        let keys = memory.keys(&[pushed_again], key(0), key(11), 5);
+        assert_eq!(keys, Ok(vec![key(7), key(3)]));
+    }
+
+    #[test]
+    fn another_version_either_way_or_an_unknown_author_is_stale() {
+        let memory = remembered(10);
+        let authors = [author(1, 6), author(2, 4), author(3, 5), author(4, 0)];
         assert_eq!(
             memory.keys(&authors, key(0), key(11), 3),
-            Err(Unanswered::Stale(vec![1, 4]))
+            Err(Unanswered::Stale(vec![1, 2, 4]))
+        );
+    }
+
+    #[test]
+    fn more_authors_to_remember_than_a_page_may_is_unanswerable() {
+        let memory = remembered(10);
+        let authors: Vec<PulledAuthor> = (100..=200).map(|id| author(id, 0)).collect();
+        assert_eq!(authors.len(), REMEMBERED_PER_PAGE + 1);
+        let answer = memory.keys(&authors, key(0), key(11), 3);
+        assert_eq!(answer, Err(Unanswered::Unanswerable));
+        let answer = memory.keys(&authors[1..], key(0), key(11), 3);
+        assert!(
+            matches!(answer, Err(Unanswered::Stale(stale)) if stale.len() == REMEMBERED_PER_PAGE)
         );
     }
 
@@ -239,7 +273,13 @@ mod tests {
         );
         assert_eq!(
             memory.keys(&authors, key(7), key(11), 3),
-            Err(Unanswered::TooDeep)
+            Err(Unanswered::Unanswerable)
         );
+        // Stale and too shallow: remembering them again would not answer either.
+        let stale = [author(1, 6), author(2, 6)];
+        let answer = memory.keys(&stale, key(7), key(11), 3);
+        assert_eq!(answer, Err(Unanswered::Unanswerable));
+        // All of an author's posts answer however deep: author 3 never posted.
+        assert_eq!(memory.keys(&[author(3, 5)], key(0), key(11), 3), Ok(vec![]));
     }
 }

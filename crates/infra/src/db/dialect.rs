@@ -7,7 +7,7 @@ use diesel::expression::functions::declare_sql_function;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
-use diesel::sql_types::{Array, BigInt, Bool, Nullable, SingleValue};
+use diesel::sql_types::{Array, BigInt, Nullable, SingleValue};
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -21,16 +21,6 @@ use super::schema::{
     Instant, Ts, feed_entries, feed_state, follows, likes, posts, pulled_epoch, users,
 };
 use super::{IDS_PER_STATEMENT, SqliteConn};
-
-/// What [`Dialect::materialised`] read.
-pub(crate) struct Materialised {
-    /// The page's entries with their posts, newest first.
-    pub entries: Vec<PostWithLike>,
-    /// The posts of the likely pulled keys that exist (PostgreSQL).
-    pub likely: Vec<PostWithLike>,
-    /// The viewer's bounds, where the same statement could tell.
-    pub bounds: Option<Bounds>,
-}
 
 /// What [`Dialect::add_follows`] did: the edges inserted, and per follower what their feed got.
 pub(crate) type Added = (Vec<(i64, i64)>, Vec<(i64, Backfilled)>);
@@ -479,17 +469,15 @@ pub(crate) trait Dialect: Send {
     async fn raise_bounds(&mut self, raises: &[(i64, i64)]) -> QueryResult<Vec<(i64, i64)>>;
 
     /// A page of `viewer`'s materialised entries after `start`, newest first, with their posts;
-    /// where the same statement can tell (PostgreSQL, when the page has an entry to carry it),
-    /// the viewer's [`Bounds`] as of that statement's snapshot; and, where it can fetch them
-    /// (PostgreSQL), the posts of `likely` that exist.
+    /// and, where the same statement can tell (PostgreSQL, when the page has an entry to carry
+    /// it), the viewer's [`Bounds`] as of that statement's snapshot.
     async fn materialised(
         &mut self,
         viewer: i64,
         start: Key,
         limit: i64,
         known: Option<&PulledFollowees>,
-        likely: &[i64],
-    ) -> QueryResult<Materialised>;
+    ) -> QueryResult<(Vec<PostWithLike>, Option<Bounds>)>;
 
     /// The newest `kept` posts of each of `authors`: `(author, posts_version, key)`, read in one
     /// snapshot; an author without posts once, with no key.
@@ -523,8 +511,7 @@ impl Dialect for AsyncPgConnection {
         start: Key,
         limit: i64,
         known: Option<&PulledFollowees>,
-        likely: &[i64],
-    ) -> QueryResult<Materialised> {
+    ) -> QueryResult<(Vec<PostWithLike>, Option<Bounds>)> {
         // The horizon and the pulled followees as sub-selects (computed once per statement): the
         // common page is then this one statement, instead of three round trips.
         let state = || feed_state::table.find(viewer);
@@ -575,9 +562,7 @@ impl Dialect for AsyncPgConnection {
                     .concat(array_agg(leaders.field(users::posts_version))),
             )
             .single_value();
-        // The columns of `post_with_like_columns!`, then the bounds, then whether the row is an
-        // entry: one flat tuple. The likely pulled posts follow the entries in the same statement,
-        // with no bounds.
+        // The columns of `post_with_like_columns!`, then the bounds: one flat tuple.
         type Row = (
             PostRow,
             AuthorRow,
@@ -587,27 +572,7 @@ impl Dialect for AsyncPgConnection {
             Option<Vec<i64>>,
             Option<i64>,
             Option<i64>,
-            bool,
         );
-        // Those older than a full page of entries cannot be on it.
-        let likely_posts = posts_with_likes!(viewer)
-            .filter(posts::id.eq_any(likely))
-            .filter(
-                last_at
-                    .is_null()
-                    .or(posts::created_at.nullable().ge(last_at)),
-            )
-            .select((
-                PostRow::as_select(),
-                AuthorRow::as_select(),
-                likes::user_id.nullable(),
-                None::<Ts>.into_sql::<Nullable<Instant>>(),
-                None::<i64>.into_sql::<Nullable<BigInt>>(),
-                None::<Vec<i64>>.into_sql::<Nullable<Array<BigInt>>>(),
-                None::<i64>.into_sql::<Nullable<BigInt>>(),
-                None::<i64>.into_sql::<Nullable<BigInt>>(),
-                false.into_sql::<Bool>(),
-            ));
         let rows: Vec<Row> = materialised_page!(viewer, start, limit)
             .select((
                 PostRow::as_select(),
@@ -618,22 +583,16 @@ impl Dialect for AsyncPgConnection {
                 pulled,
                 epoch,
                 version,
-                true.into_sql::<Bool>(),
             ))
-            .union_all(likely_posts)
             .load(self)
             .await?;
-        let (mut entries, likely): (Vec<Row>, Vec<Row>) =
-            rows.into_iter().partition(|(.., entry)| *entry);
-        // Each side of a UNION ALL is ordered, not their result.
-        entries.sort_unstable_by_key(|(post, ..)| std::cmp::Reverse((post.created_at, post.id)));
         // Their `pulled_until` and `last_post_at` stay in the statement: a post at or after an
         // author's `pulled_until` is also an entry (or on its way from the outbox), and the page
         // shows a post found twice once.
-        let bounds = entries
+        let bounds = rows
             .as_slice()
             .first()
-            .map(|(.., at, id, pulled, epoch, version, _)| {
+            .map(|(.., at, id, pulled, epoch, version)| {
                 let dated = epoch.zip(*version);
                 let holds = known.is_some_and(|known| Some((known.epoch, known.version)) == dated);
                 let pulled = pulled.as_deref().unwrap_or_default();
@@ -653,12 +612,12 @@ impl Dialect for AsyncPgConnection {
                     dated,
                 }
             });
-        let post = |(post, author, like, ..): Row| (post, author, like);
-        Ok(Materialised {
-            entries: entries.into_iter().map(post).collect(),
-            likely: likely.into_iter().map(post).collect(),
+        let rows = rows.into_iter();
+        Ok((
+            rows.map(|(post, author, like, ..)| (post, author, like))
+                .collect(),
             bounds,
-        })
+        ))
     }
 
     async fn insert_entries(&mut self, entry: Entry, viewers: &[i64]) -> QueryResult<Vec<i64>> {
@@ -866,19 +825,14 @@ impl Dialect for SqliteConn {
         start: Key,
         limit: i64,
         _known: Option<&PulledFollowees>,
-        _likely: &[i64],
-    ) -> QueryResult<Materialised> {
-        // No round trips to save: the bounds, the pulled followees and the pulled posts are read
-        // by their own statements at every page.
+    ) -> QueryResult<(Vec<PostWithLike>, Option<Bounds>)> {
+        // No round trips to save: the bounds, and the pulled followees, are read by their own
+        // statements at every page.
         let rows = materialised_page!(viewer, start, limit)
             .select(post_with_like_columns!())
             .load(self)
             .await?;
-        Ok(Materialised {
-            entries: rows,
-            likely: Vec::new(),
-            bounds: None,
-        })
+        Ok((rows, None))
     }
 
     async fn insert_entries(&mut self, entry: Entry, viewers: &[i64]) -> QueryResult<Vec<i64>> {

@@ -38,7 +38,6 @@ use being_social_domain::ports::FeedRepository;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::dialect::Materialised;
 use super::models::{AuthorRow, PostRow};
 use super::page::{PostWithLike, post_cursor};
 use super::pulled_posts::{PulledPosts, Unanswered};
@@ -368,16 +367,7 @@ macro_rules! feed_rows {
                 // the horizon only rises, so entries read before it was are complete from it up
                 // (a trim committed in between must not open a gap). Entries below the horizon
                 // are dropped below, and the posts there read from their authors.
-                let likely = known.map_or_else(Vec::new, |known| {
-                    pulled_posts.likely(&known.ids, start, limit)
-                });
-                let Materialised {
-                    entries: mut rows,
-                    likely,
-                    bounds,
-                } = self
-                    .materialised(viewer, start, limit, known, &likely)
-                    .await?;
+                let (mut rows, bounds) = self.materialised(viewer, start, limit, known).await?;
                 let Bounds {
                     horizon,
                     pulled,
@@ -397,12 +387,6 @@ macro_rules! feed_rows {
                     .map(|(post, _, _)| (post.created_at, post.id))
                     .filter(|key| *key >= floor)
                     .collect();
-                // Fetched for the page in case it shows them; an entry's post is there once.
-                for row in likely {
-                    if !rows.iter().any(|(post, _, _)| post.id == row.0.id) {
-                        rows.push(row);
-                    }
-                }
                 if start > floor && pulled.as_ref().is_none_or(|authors| !authors.is_empty()) {
                     let pulled = match pulled {
                         Some(authors) => authors,

@@ -6,10 +6,6 @@
 //! of its pulled followees is remembered as of the page's own statement (their
 //! `users.posts_version`) and far enough back. Otherwise it reads them as before, and remembers
 //! the authors it could not answer for.
-//!
-//! Remembered keys also name the posts a page will likely need: the page's statement fetches
-//! their rows with its entries ([`PulledPosts::likely`]), so that a page with pulled posts on it
-//! is one statement, not three.
 
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
@@ -88,15 +84,6 @@ impl PulledPosts {
     /// The most posts of one author to read when remembering it.
     pub(crate) fn kept(&self) -> i64 {
         self.kept
-    }
-
-    /// The ids of the newest `limit` posts before `start` remembered of `authors`, however old
-    /// the memory: the posts a page starting there most likely shows.
-    pub(crate) fn likely(&self, authors: &[i64], start: Key, limit: i64) -> Vec<i64> {
-        let remembered: Vec<AuthorPosts> =
-            authors.iter().filter_map(|a| self.cache.get(a)).collect();
-        let lists = remembered.iter().map(|posts| posts.before(start));
-        newest(lists, limit).into_iter().map(|(_, id)| id).collect()
     }
 
     /// The keys of the pulled posts of `authors` (those created before their `until`) from
@@ -224,8 +211,6 @@ mod tests {
         assert_eq!(keys, vec![key(9), key(8), key(7)]);
         let keys = memory.keys(&authors, key(3), key(10), 10).unwrap();
         assert_eq!(keys, vec![key(9), key(8), key(7), key(3)]);
-        assert_eq!(memory.likely(&[1, 2, 3], key(8), 2), vec![7, 3]);
-        assert_eq!(memory.likely(&[4], key(8), 2), Vec::<i64>::new());
     }
 
     #[test]

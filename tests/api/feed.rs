@@ -221,8 +221,8 @@ async fn a_page_after_a_pulled_authors_post_or_deletion_shows_it(app: TestApp) {
         }
     }
     let both = [&celebrity, &author];
-    // Twice: the second walk's pages find the viewer's pulled followees remembered too, and
-    // fetch the remembered posts with their entries (PostgreSQL).
+    // Twice: the second walk's pages find the viewer's pulled followees remembered too
+    // (PostgreSQL), and are answered from memory.
     assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
     assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
 

@@ -142,8 +142,8 @@ pub struct Settings {
     #[arg(value_parser = parsed::<i64>)]
     pub feed_inline_fanout: i64,
     /// Most of a pulled author's newest posts whose keys each server process remembers, so
-    /// that a page merges them without reading `posts` (24 bytes each; at most 1000); older
-    /// pages read them.
+    /// that a page merges them without reading `posts` (24 bytes each; at most 1000); an older
+    /// page reads its pulled authors' posts.
     #[arg(long, env, default_value_t = FeedRules::default().pulled_posts_kept)]
     #[arg(value_parser = positive(parsed::<i64>))]
     pub feed_pulled_posts_kept: i64,

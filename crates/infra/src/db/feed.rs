@@ -64,8 +64,8 @@ pub struct FeedRules {
     /// (but at most `push_limit`) reaches them through the outbox, after its commit.
     pub inline_fanout: i64,
     /// Most of a pulled author's newest posts whose keys each process remembers
-    /// (db/pulled_posts.rs); a page older than them reads that author's posts from `posts`. At
-    /// most [`Self::MAX_PULLED_POSTS_KEPT`].
+    /// (db/pulled_posts.rs); a page older than them reads its pulled authors' posts from
+    /// `posts`. At most [`Self::MAX_PULLED_POSTS_KEPT`].
     pub pulled_posts_kept: i64,
 }
 

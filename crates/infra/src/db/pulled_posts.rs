@@ -4,8 +4,9 @@
 //! `posts`, that is an index range per pulled followee and a statement of its own; with the keys
 //! of each pulled author's newest posts in memory, the page takes them from here when every one
 //! of its pulled followees is remembered as of the page's own statement (their
-//! `users.posts_version`) and far enough back. Otherwise it reads them as before, and remembers
-//! the authors it could not answer for.
+//! `users.posts_version`) and far enough back. Otherwise, if reading the newest posts of the
+//! authors it could not answer for can answer it, it remembers those and asks again; if that
+//! does not answer either, it reads the ranges as before.
 
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;

@@ -104,6 +104,29 @@ impl<T> Page<T> {
         Self { items: rows, next }
     }
 
+    /// Builds a page from the keys of up to `limit + 1` items in order, and the rows read for
+    /// them afterwards (in the same order): the next page follows the keys, so a row deleted in
+    /// between leaves out its item, not the rest of the walk.
+    pub fn from_keys(
+        keys: &[Cursor],
+        rows: Vec<T>,
+        request: &PageRequest,
+        key: impl Fn(&T) -> Cursor,
+    ) -> Self {
+        let limit = request.limit() as usize;
+        let shown = &keys[..keys.len().min(limit)];
+        let next = if keys.len() > limit {
+            shown.last().copied()
+        } else {
+            None
+        };
+        let items = rows
+            .into_iter()
+            .filter(|row| shown.contains(&key(row)))
+            .collect();
+        Self { items, next }
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
             items: self.items.into_iter().map(f).collect(),
@@ -152,5 +175,23 @@ mod tests {
         assert_eq!(page.next.map(|c| c.id), Some(2));
         let last = Page::from_rows(vec![1, 2], &request, key);
         assert_eq!(last.next, None);
+    }
+
+    #[test]
+    fn a_row_gone_after_its_key_was_read_leaves_the_next_page() {
+        let request = PageRequest::first(2);
+        let key = |v: &i64| Cursor {
+            at: DateTime::<Utc>::UNIX_EPOCH,
+            id: *v,
+        };
+        let keys: Vec<Cursor> = [1, 2, 3].iter().map(key).collect();
+        // The second item was deleted between the two statements: the walk goes on after it.
+        let page = Page::from_keys(&keys, vec![1, 3], &request, key);
+        assert_eq!(page.items, vec![1]);
+        assert_eq!(page.next.map(|c| c.id), Some(2));
+        let whole = Page::from_keys(&keys, vec![1, 2, 3], &request, key);
+        assert_eq!(whole, Page::from_rows(vec![1, 2, 3], &request, key));
+        let last = Page::from_keys(&keys[..2], vec![2], &request, key);
+        assert_eq!((last.items, last.next), (vec![2], None));
     }
 }

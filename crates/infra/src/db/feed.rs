@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use being_social_domain::Result;
 use being_social_domain::model::{Post, UserId};
-use being_social_domain::pagination::{Page, PageRequest};
+use being_social_domain::pagination::{Cursor, Page, PageRequest};
 use being_social_domain::ports::FeedRepository;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -226,7 +226,18 @@ pub(crate) trait FeedRows: Send {
         limit: i64,
         known: Option<&PulledFollowees>,
         pulled_posts: &PulledPosts,
-    ) -> QueryResult<(Vec<PostWithLike>, Option<PulledFollowees>)>;
+    ) -> QueryResult<PageRead>;
+}
+
+/// A page of a feed as [`FeedRows::page`] reads it.
+pub(crate) struct PageRead {
+    /// The page's keys, newest first: the next page starts after them.
+    keys: Vec<Key>,
+    /// The rows of those keys, in the same order. A post deleted between the statement that
+    /// read its key and the one that read its row has none: it is left out, the walk goes on.
+    rows: Vec<PostWithLike>,
+    /// The viewer's pulled followees as read for this page, to remember.
+    fresh: Option<PulledFollowees>,
 }
 
 macro_rules! feed_rows {
@@ -362,7 +373,7 @@ macro_rules! feed_rows {
                 limit: i64,
                 known: Option<&PulledFollowees>,
                 pulled_posts: &PulledPosts,
-            ) -> QueryResult<(Vec<PostWithLike>, Option<PulledFollowees>)> {
+            ) -> QueryResult<PageRead> {
                 // The newest entries first, the bounds after them (or in the same statement):
                 // the horizon only rises, so entries read before it was are complete from it up
                 // (a trim committed in between must not open a gap). Entries below the horizon
@@ -469,7 +480,7 @@ macro_rules! feed_rows {
                 rows.sort_unstable_by(|(a, _, _), (b, _, _)| {
                     (b.created_at, b.id).cmp(&(a.created_at, a.id))
                 });
-                Ok((rows, fresh))
+                Ok(PageRead { keys, rows, fresh })
             }
         }
 
@@ -766,7 +777,7 @@ impl FeedRepository for Database {
         let limit = page.fetch_limit();
         let known = self.pulled_followees.get(&viewer.get());
         let pulled_posts = &self.pulled_posts;
-        let (rows, fresh) = async {
+        let PageRead { keys, rows, fresh } = async {
             with_conn!(self, conn => DbResult::Ok(
                 conn.page(viewer.get(), start, limit, known.as_ref(), pulled_posts).await?
             ))
@@ -775,7 +786,12 @@ impl FeedRepository for Database {
         if let Some(fresh) = fresh {
             self.pulled_followees.insert(viewer.get(), fresh);
         }
-        Ok(Page::from_rows(
+        let keys: Vec<Cursor> = keys
+            .into_iter()
+            .map(|(at, id)| Cursor { at: at.0, id })
+            .collect();
+        Ok(Page::from_keys(
+            &keys,
             self.posts_with_pictures(rows).await?,
             &page,
             post_cursor,

@@ -206,12 +206,16 @@ async fn a_page_after_a_follow_an_unfollow_or_a_pull_shows_it(app: TestApp) {
     app.assert_counters_exact().await;
 }
 
-/// A server remembers the newest posts of each pulled author (db/pulled_posts.rs) and answers
-/// pages from that memory; a post or a deletion of one through another server shows on the
-/// reader's very next page, at every page size, whether the page is answered from memory or,
-/// older than what is remembered, from the posts.
-async fn a_page_after_a_pulled_authors_post_or_deletion_shows_it(app: TestApp) {
-    let other = app.another_server().await;
+/// A viewer who follows a pulled author (`celebrity`: four followers) and a pushed one (`author`),
+/// with four posts each, in turn; `posts` are `(id, author)`, oldest first.
+struct CelebrityAndAuthor {
+    viewer: TestUser,
+    celebrity: TestUser,
+    author: TestUser,
+    posts: Vec<(i64, i64)>,
+}
+
+async fn celebrity_and_author(app: &TestApp) -> CelebrityAndAuthor {
     let [viewer, celebrity, author, x, y, z]: [TestUser; 6] =
         app.users("u", 6).await.try_into().unwrap();
     for fan in [&x, &y, &z, &viewer] {
@@ -224,6 +228,34 @@ async fn a_page_after_a_pulled_authors_post_or_deletion_shows_it(app: TestApp) {
             posts.push((app.post_by(who, &format!("{round}")).await, who.id));
         }
     }
+    CelebrityAndAuthor {
+        viewer,
+        celebrity,
+        author,
+        posts,
+    }
+}
+
+/// Moves `user`'s `posts_version` (`change`: "+ 1", "- 1") behind every server's back: their
+/// memory of the user's posts then holds, or goes stale, whatever the posts are.
+async fn move_posts_version(app: &TestApp, user: &TestUser, change: &str) {
+    let id = user.id;
+    let sql = format!("UPDATE users SET posts_version = posts_version {change} WHERE id = {id}");
+    app.db.execute(&sql).await;
+}
+
+/// A server remembers the newest posts of each pulled author (db/pulled_posts.rs) and answers
+/// pages from that memory; a post or a deletion of one through another server shows on the
+/// reader's very next page, at every page size, whether the page is answered from memory or,
+/// older than what is remembered, from the posts.
+async fn a_page_after_a_pulled_authors_post_or_deletion_shows_it(app: TestApp) {
+    let other = app.another_server().await;
+    let CelebrityAndAuthor {
+        viewer,
+        celebrity,
+        author,
+        mut posts,
+    } = celebrity_and_author(&app).await;
     let both = [&celebrity, &author];
     // Twice: the second walk's pages find the viewer's pulled followees remembered too
     // (PostgreSQL), and are answered from memory.
@@ -244,19 +276,15 @@ async fn a_page_after_a_pulled_authors_post_or_deletion_shows_it(app: TestApp) {
     // The first page is answered from memory while the version holds: a post the memory was
     // never told of (its version put back by hand) is not on it, and is once the version moves.
     let unseen = other.post_by(&celebrity, "behind the memory's back").await;
-    let version = |change: &str| {
-        let id = celebrity.id;
-        format!("UPDATE users SET posts_version = posts_version {change} WHERE id = {id}")
-    };
     let first_page = async || {
         let (_, page) = app
             .get("/posts/post-feed/?limit=1", Some(&viewer.token))
             .await;
         ids(page["results"].as_array().unwrap())
     };
-    app.db.execute(&version("- 1")).await;
+    move_posts_version(&app, &celebrity, "- 1").await;
     assert!(!first_page().await.contains(&unseen));
-    app.db.execute(&version("+ 1")).await;
+    move_posts_version(&app, &celebrity, "+ 1").await;
     assert_eq!(first_page().await[0], unseen);
     app.assert_counters_exact().await;
 }
@@ -268,30 +296,19 @@ async fn a_page_after_a_pulled_authors_post_or_deletion_shows_it(app: TestApp) {
 /// sizes 1 and 2: with 3 or more, the page reaches below the 3 posts remembered of the author.)
 async fn a_pulled_post_deleted_between_a_pages_statements_ends_no_walk(app: TestApp) {
     let other = app.another_server().await;
-    let [viewer, celebrity, author, x, y, z]: [TestUser; 6] =
-        app.users("u", 6).await.try_into().unwrap();
-    for fan in [&x, &y, &z, &viewer] {
-        app.follow(fan, &celebrity).await;
-    }
-    app.follow(&viewer, &author).await;
-    let mut posts = Vec::new();
-    for round in 0..4 {
-        for who in [&celebrity, &author] {
-            posts.push((app.post_by(who, &format!("{round}")).await, who.id));
-        }
-    }
+    let CelebrityAndAuthor {
+        viewer,
+        celebrity,
+        author,
+        mut posts,
+    } = celebrity_and_author(&app).await;
     let both = [&celebrity, &author];
     assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
 
     let gone = posts[6].0; // the celebrity's newest, remembered by this server
     let (status, _) = other.as_(&celebrity).delete_post(gone).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let id = celebrity.id;
-    app.db
-        .execute(&format!(
-            "UPDATE users SET posts_version = posts_version - 1 WHERE id = {id}"
-        ))
-        .await;
+    move_posts_version(&app, &celebrity, "- 1").await;
     posts.retain(|&(id, _)| id != gone);
     assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
 }

@@ -236,6 +236,21 @@ async fn celebrity_and_author(app: &TestApp) -> CelebrityAndAuthor {
     }
 }
 
+impl CelebrityAndAuthor {
+    /// Asserts that `app` walks the viewer's feed as every post of the two, at every page size.
+    async fn assert_walks(&self, app: &TestApp) {
+        let expected = newest_first_of(&self.posts, &[&self.celebrity, &self.author]);
+        assert_walks(app, &self.viewer, &expected).await;
+    }
+
+    /// Deletes the celebrity's `post` through `server`.
+    async fn delete(&mut self, server: &TestApp, post: i64) {
+        let (status, _) = server.as_(&self.celebrity).delete_post(post).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        self.posts.retain(|&(id, _)| id != post);
+    }
+}
+
 /// Moves `user`'s `posts_version` (`change`: "+ 1", "- 1") behind every server's back: their
 /// memory of the user's posts then holds, or goes stale, whatever the posts are.
 async fn move_posts_version(app: &TestApp, user: &TestUser, change: &str) {
@@ -250,41 +265,37 @@ async fn move_posts_version(app: &TestApp, user: &TestUser, change: &str) {
 /// older than what is remembered, from the posts.
 async fn a_page_after_a_pulled_authors_post_or_deletion_shows_it(app: TestApp) {
     let other = app.another_server().await;
-    let CelebrityAndAuthor {
-        viewer,
-        celebrity,
-        author,
-        mut posts,
-    } = celebrity_and_author(&app).await;
-    let both = [&celebrity, &author];
+    let mut graph = celebrity_and_author(&app).await;
     // Twice: the second walk's pages find the viewer's pulled followees remembered too
     // (PostgreSQL), and are answered from memory.
-    assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
-    assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
+    graph.assert_walks(&app).await;
+    graph.assert_walks(&app).await;
 
-    let newest = other.post_by(&celebrity, "through the other server").await;
-    posts.push((newest, celebrity.id));
-    assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
+    let newest = other
+        .post_by(&graph.celebrity, "through the other server")
+        .await;
+    graph.posts.push((newest, graph.celebrity.id));
+    graph.assert_walks(&app).await;
 
-    for gone in [newest, posts[2].0] {
-        let (status, _) = other.as_(&celebrity).delete_post(gone).await;
-        assert_eq!(status, StatusCode::NO_CONTENT);
-        posts.retain(|&(id, _)| id != gone);
-        assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
+    for gone in [newest, graph.posts[2].0] {
+        graph.delete(&other, gone).await;
+        graph.assert_walks(&app).await;
     }
 
     // The first page is answered from memory while the version holds: a post the memory was
     // never told of (its version put back by hand) is not on it, and is once the version moves.
-    let unseen = other.post_by(&celebrity, "behind the memory's back").await;
+    let unseen = other
+        .post_by(&graph.celebrity, "behind the memory's back")
+        .await;
     let first_page = async || {
         let (_, page) = app
-            .get("/posts/post-feed/?limit=1", Some(&viewer.token))
+            .get("/posts/post-feed/?limit=1", Some(&graph.viewer.token))
             .await;
         ids(page["results"].as_array().unwrap())
     };
-    move_posts_version(&app, &celebrity, "- 1").await;
+    move_posts_version(&app, &graph.celebrity, "- 1").await;
     assert!(!first_page().await.contains(&unseen));
-    move_posts_version(&app, &celebrity, "+ 1").await;
+    move_posts_version(&app, &graph.celebrity, "+ 1").await;
     assert_eq!(first_page().await[0], unseen);
     app.assert_counters_exact().await;
 }
@@ -296,21 +307,13 @@ async fn a_page_after_a_pulled_authors_post_or_deletion_shows_it(app: TestApp) {
 /// sizes 1 and 2: with 3 or more, the page reaches below the 3 posts remembered of the author.)
 async fn a_pulled_post_deleted_between_a_pages_statements_ends_no_walk(app: TestApp) {
     let other = app.another_server().await;
-    let CelebrityAndAuthor {
-        viewer,
-        celebrity,
-        author,
-        mut posts,
-    } = celebrity_and_author(&app).await;
-    let both = [&celebrity, &author];
-    assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
+    let mut graph = celebrity_and_author(&app).await;
+    graph.assert_walks(&app).await;
 
-    let gone = posts[6].0; // the celebrity's newest, remembered by this server
-    let (status, _) = other.as_(&celebrity).delete_post(gone).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    move_posts_version(&app, &celebrity, "- 1").await;
-    posts.retain(|&(id, _)| id != gone);
-    assert_walks(&app, &viewer, &newest_first_of(&posts, &both)).await;
+    let gone = graph.posts[6].0; // the celebrity's newest, remembered by this server
+    graph.delete(&other, gone).await;
+    move_posts_version(&app, &graph.celebrity, "- 1").await;
+    graph.assert_walks(&app).await;
 }
 
 async fn feed(app: &TestApp, user: &TestUser) -> Vec<i64> {

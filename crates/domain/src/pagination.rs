@@ -163,13 +163,17 @@ mod tests {
         assert!(PageRequest::within(&limits, Some(501), None).is_err());
     }
 
+    /// The cursor of item `id` (all at one instant: the id orders them).
+    fn key(id: &i64) -> Cursor {
+        Cursor {
+            at: DateTime::<Utc>::UNIX_EPOCH,
+            id: *id,
+        }
+    }
+
     #[test]
     fn extra_row_means_next_page() {
         let request = PageRequest::first(2);
-        let key = |v: &i64| Cursor {
-            at: DateTime::<Utc>::UNIX_EPOCH,
-            id: *v,
-        };
         let page = Page::from_rows(vec![1, 2, 3], &request, key);
         assert_eq!(page.items, vec![1, 2]);
         assert_eq!(page.next.map(|c| c.id), Some(2));
@@ -180,10 +184,6 @@ mod tests {
     #[test]
     fn a_row_gone_after_its_key_was_read_leaves_the_next_page() {
         let request = PageRequest::first(2);
-        let key = |v: &i64| Cursor {
-            at: DateTime::<Utc>::UNIX_EPOCH,
-            id: *v,
-        };
         let keys: Vec<Cursor> = [1, 2, 3].iter().map(key).collect();
         // The second item was deleted between the two statements: the walk goes on after it.
         let page = Page::from_keys(&keys, vec![1, 3], &request, key);

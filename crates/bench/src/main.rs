@@ -390,10 +390,13 @@ async fn fixed_rate(
                     let timed_from = latency_start(scheduled, sent, free_at);
                     let status = conn.send(&request).await.ok();
                     free_at = tokio::time::Instant::now();
-                    outcomes.push(Outcome {
-                        status,
-                        latency: free_at - timed_from,
-                    });
+                    outcomes.push((
+                        timed_from - started,
+                        Outcome {
+                            status,
+                            latency: free_at - timed_from,
+                        },
+                    ));
                     if status.is_none() {
                         // Counted as an error; the next request gets a new connection, or, if
                         // none opens, the rest of this connection's share counts as lost.
@@ -407,11 +410,26 @@ async fn fixed_rate(
             })
         })
         .collect();
-    let mut outcomes = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    let mut timed = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
     for task in tasks {
-        outcomes.extend(task.await.context("a connection's task failed")?);
+        timed.extend(task.await.context("a connection's task failed")?);
     }
     let elapsed = started.elapsed();
+    // When the slowest requests were timed from: stalls that hit every connection at once show
+    // as several at the same instant, a slow request of its own as one.
+    timed.sort_by_key(|(_, outcome)| std::cmp::Reverse(outcome.latency));
+    let slowest: Vec<String> = timed
+        .iter()
+        .take(8)
+        .map(|(at, outcome)| {
+            format!(
+                "{:.1} ms at {:.3} s",
+                outcome.latency.as_secs_f64() * 1000.0,
+                at.as_secs_f64()
+            )
+        })
+        .collect();
+    let outcomes: Vec<Outcome> = timed.into_iter().map(|(_, outcome)| outcome).collect();
 
     let summary = Summary::of(
         &outcomes,
@@ -426,6 +444,7 @@ async fn fixed_rate(
         summary.failures
     );
     println!("fixed-rate: {}", summary.latencies());
+    println!("fixed-rate: slowest: {}", slowest.join(", "));
     let mut result = summary.json(&outcomes, elapsed);
     result["scenario"] = "fixed-rate".into();
     result["rate"] = rate.into();

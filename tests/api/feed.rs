@@ -37,6 +37,10 @@ on_both_backends!(
     a_pulled_post_deleted_between_a_pages_statements_ends_no_walk,
     start: with_settings(crate::feed::tiny_feeds)
 );
+on_both_backends!(
+    posts_deleted_while_they_are_copied_leave_no_entry,
+    start: with_settings(crate::feed::tiny_feeds)
+);
 
 /// Feed bounds small enough to cross in a test: an author with three followers is pulled, a
 /// feed keeps at most 8 entries (7 after a trim), a follow copies 3 posts, a post of an author
@@ -314,6 +318,38 @@ async fn a_pulled_post_deleted_between_a_pages_statements_ends_no_walk(app: Test
     graph.delete(&other, gone).await;
     move_posts_version(&app, &graph.celebrity, "- 1").await;
     graph.assert_walks(&app).await;
+}
+
+/// Posts deleted while the outbox worker copies them to the author's two followers (on
+/// PostgreSQL; SQLite copies them in the post's transaction) and while a follow copies them to a
+/// third: no feed keeps an entry of a deleted post. On PostgreSQL no foreign key removes them
+/// (migrations/postgres/*_feed_entries_without_post_key): the deletion does, after the locks that
+/// make it wait for a chunk or a follow still writing them.
+async fn posts_deleted_while_they_are_copied_leave_no_entry(app: TestApp) {
+    let [author, ann, bob, cat] = <[_; 4]>::try_from(app.users("copied", 4).await).unwrap();
+    for fan in [&ann, &bob] {
+        assert_eq!(app.follow(fan, &author).await, StatusCode::CREATED);
+    }
+    let (as_author, as_cat) = (app.as_(&author), app.as_(&cat));
+    for _ in 0..8 {
+        let posts =
+            futures_util::future::join_all((0..4).map(|_| app.post_by(&author, "brief"))).await;
+        let (followed, deleted) = tokio::join!(
+            as_cat.follow(&author),
+            futures_util::future::join_all(posts.iter().map(|&post| as_author.delete_post(post))),
+        );
+        assert_eq!(followed.0, StatusCode::CREATED, "{}", followed.1);
+        for (status, body) in deleted {
+            assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        }
+        let (status, body) = as_cat.unfollow(&author).await;
+        assert!(status.is_success(), "{body}");
+    }
+    app.wait_for_feed_delivery().await;
+    app.assert_counters_exact().await;
+    for viewer in [&author, &ann, &bob, &cat] {
+        assert_walks(&app, viewer, &[]).await;
+    }
 }
 
 async fn feed(app: &TestApp, user: &TestUser) -> Vec<i64> {

@@ -13,6 +13,7 @@ use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
 
+use super::feed::FeedRows;
 use super::models::{NewUserRow, PostMediaRow, UserChangeset, UserRow};
 use super::schema::{
     Ts, comments, feed_entries, feed_state, follows, likes, post_media, posts, tokens, users,
@@ -176,7 +177,7 @@ impl Database {
                     .await?;
             }
 
-            // Its feed (the entries of its own posts go with the posts, below), after its
+            // Its feed (its own posts leave the other feeds with the posts, below), after its
             // follows: an outbox worker copying to it holds the edge until its chunk commits,
             // so once the edges are gone nothing more arrives. The state row before the entries
             // (the feed's lock order, db/feed.rs).
@@ -186,7 +187,7 @@ impl Database {
                 .await?;
 
             // Its own posts (their likes and comments cascade; their other pictures too, read
-            // first for their keys), tokens, and the account.
+            // first for their keys; their feed entries are withdrawn), tokens, and the account.
             let mut more: Vec<String> = Vec::new();
             for chunk in own_posts.chunks(IDS_PER_STATEMENT) {
                 let rows: Vec<PostMediaRow> = diesel::delete(post_media::table.filter(post_media::post_id.eq_any(chunk)))
@@ -199,6 +200,7 @@ impl Database {
                 .returning((posts::image_key, posts::medium_key, posts::thumbnail_key))
                 .get_results(conn)
                 .await?;
+            conn.withdraw(&own_posts).await?;
             diesel::delete(tokens::table.filter(tokens::user_id.eq(id))).execute(conn).await?;
             let avatar: Option<Option<String>> = diesel::delete(users::table.find(id))
                 .returning(users::avatar_key)

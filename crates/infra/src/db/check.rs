@@ -90,7 +90,8 @@ const PUSHED_ENTRIES: &str = "
 
 /// The viewers whose feed is wrong under the rules of db/feed.rs: it lacks a pushed post at or
 /// above its horizon (one still in the outbox is on its way), holds a post it should not show
-/// (or with the wrong time or author), or holds more rows than its bound or the maximum.
+/// (or with the wrong time or author, or one deleted: PostgreSQL has no foreign key there), or
+/// holds more rows than its bound or the maximum.
 fn wrong_feeds(rules: &FeedRules) -> String {
     let max = rules.max_entries;
     format!(
@@ -102,8 +103,8 @@ fn wrong_feeds(rules: &FeedRules) -> String {
            AND NOT EXISTS (SELECT 1 FROM feed_entries e WHERE e.viewer_id = x.viewer_id \
                            AND e.created_at = x.created_at AND e.post_id = x.post_id) \
          UNION \
-         SELECT e.viewer_id FROM feed_entries e JOIN posts p ON p.id = e.post_id \
-         WHERE e.author_id <> p.author_id OR e.created_at <> p.created_at \
+         SELECT e.viewer_id FROM feed_entries e LEFT JOIN posts p ON p.id = e.post_id \
+         WHERE p.id IS NULL OR e.author_id <> p.author_id OR e.created_at <> p.created_at \
             OR (e.viewer_id <> p.author_id AND NOT EXISTS (SELECT 1 FROM follows f \
                 WHERE f.follower_id = e.viewer_id AND f.leader_id = p.author_id)) \
          UNION \

@@ -21,7 +21,8 @@
 //! # Locks
 //! After the user rows of the transaction (db/mod.rs): the new entries, then the viewers'
 //! `feed_state` rows in ascending id, then a trim's deletions; an unfollow (and an account's
-//! deletion) takes the viewer's `feed_state` row before deleting its entries. The outbox worker
+//! deletion) takes the viewer's `feed_state` row before deleting its entries; a post's deletion
+//! deletes the post's entries after its row ([`FeedRows::withdraw`]). The outbox worker
 //! takes no user row: its post's row `FOR KEY SHARE` (a deletion waits for the chunk, or the
 //! chunk finds the post gone), then the chunk's `follows` rows `FOR KEY SHARE` (an unfollow
 //! waits for the chunk to commit, then removes what it wrote).
@@ -44,7 +45,7 @@ use super::pulled_posts::{PulledPosts, Unanswered};
 use super::schema::{
     Ts, feed_entries, feed_outbox, feed_state, follows, likes, posts, pulled_epoch, users,
 };
-use super::{Database, DbResult, Dialect, newest_first_start};
+use super::{Database, DbResult, Dialect, IDS_PER_STATEMENT, newest_first_start};
 
 /// A position in a newest-first feed: `(created_at, post_id)`.
 pub(crate) type Key = (Ts, i64);
@@ -215,6 +216,15 @@ pub(crate) trait FeedRows: Send {
     /// Removes `leader`'s posts from `follower`'s feed.
     async fn forget(&mut self, follower: i64, leader: i64) -> QueryResult<()>;
 
+    /// Removes deleted `posts` from every feed (through `feed_entries_post`: at most one row per
+    /// follower of their authors when they were made, `push_limit`). PostgreSQL has no foreign
+    /// key from the entries to the posts to do it (migrations/*_feed_entries_without_post_key).
+    /// Call it after the posts' rows are deleted (or locked `FOR UPDATE`) in the same
+    /// transaction: an outbox chunk holds its post `FOR KEY SHARE` until it commits, so that the
+    /// deletion first waits for the chunk and then removes what it wrote; and after their author's
+    /// row lock, which a follow's backfill of the author's posts holds too.
+    async fn withdraw(&mut self, posts: &[i64]) -> QueryResult<()>;
+
     /// A page of `viewer`'s feed: the posts before `start`, newest first, at most `limit`; with
     /// the viewer's pulled followees as `known` remembers them (if they still hold), and as read
     /// for this page when they did not (to remember); and their posts as `pulled_posts` holds them
@@ -360,6 +370,16 @@ macro_rules! feed_rows {
                             feed_state::entries_at_most
                                 .eq(feed_state::entries_at_most - removed as i64),
                         )
+                        .execute(self)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn withdraw(&mut self, posts: &[i64]) -> QueryResult<()> {
+                // The bounds stay: `entries_at_most` is an upper bound (see `feed_state`).
+                for chunk in posts.chunks(IDS_PER_STATEMENT) {
+                    diesel::delete(feed_entries::table.filter(feed_entries::post_id.eq_any(chunk)))
                         .execute(self)
                         .await?;
                 }

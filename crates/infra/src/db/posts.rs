@@ -253,6 +253,9 @@ impl PostRepository for Database {
                 let Some((image, medium, thumbnail)) = deleted else {
                     return Err(DomainError::NotFound(Resource::Post).into());
                 };
+                // After the post's row: an outbox chunk still copying it has made the deletion
+                // wait above, and its entries are visible now.
+                conn.withdraw(&[id]).await?;
                 diesel::update(users::table.find(author))
                     .set((
                         users::post_count.eq(users::post_count - 1),

@@ -1,0 +1,24 @@
+-- A feed entry no longer has a foreign key to its post.
+--
+-- PostgreSQL checks a foreign key row by row: for every entry written it runs
+-- `SELECT 1 FROM posts WHERE id = $1 FOR KEY SHARE`, a query of its own that locks the post's
+-- row (a write to its tuple header). Every feed write pays it: a follow's backfill of 100 posts
+-- runs 100 of them (0.74-1.1 ms of the 2.0-3.5 ms its INSERT took under EXPLAIN ANALYZE on the
+-- benchmark's database), and an outbox chunk of 1,000 followers runs 1,000 checks of one post,
+-- for nothing a reader ever sees. Measured through the API on the benchmark's database, with
+-- and without the key: a follow of the prolific leader 4.9-5.0 -> 3.9-4.2 ms at the median, of
+-- the modest leader 2.5 -> 2.2-2.4 ms, and the delivery of a post to 5,000 followers 198-209 ->
+-- 175-176 ms (docs/benchmarks.md).
+--
+-- What the key did, the code now does (db/feed.rs, `FeedRows::withdraw`), under locks it
+-- already takes:
+--   - a deleted post's entries are deleted in its transaction, after the post's row: an outbox
+--     chunk copying the post holds it FOR KEY SHARE until it commits, so the deletion waits for
+--     the chunk and then sees what it wrote, and a chunk that comes later finds no post;
+--   - a follow copies the leader's posts under the leader's user row lock, which a deletion of
+--     any of the leader's posts takes first: one waits for the other;
+--   - a new post's own fan-out is in its transaction: nothing can delete it before it commits.
+-- `being-social check` reports an entry whose post is gone, and `--repair` rebuilds its feed.
+-- The index on post_id stays: the deletion goes through it. SQLite keeps its key: its check
+-- is an index probe that locks nothing.
+ALTER TABLE feed_entries DROP CONSTRAINT feed_entries_post_id_fkey;

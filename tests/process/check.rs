@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use diesel::sql_query;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use crate::helpers::{Backend, TestDatabase, ids};
 use crate::server::{ServerProcess, assert_check_passes, settings_for};
@@ -107,4 +107,63 @@ async fn check_reports_wrong_counters_and_feeds_and_repair_fixes_them() {
     let feed = app.get("/posts/post-feed/", Some(&stranger.token)).await.1;
     let results = feed["results"].as_array().unwrap();
     assert_eq!(ids(results), vec![strangers_post], "{feed}");
+}
+
+/// `check --repair` rebuilds a feed while a post of it is being deleted (PostgreSQL has no
+/// foreign key to remove what the repair copies: migrations/postgres/
+/// *_feed_entries_without_post_key). The deletion has removed the post and its entries but not
+/// committed when the repair lists the feed's posts and copies them: the copy waits for the
+/// deletion and leaves the post out. Without that lock it copies the post, whose entry then
+/// outlives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_racing_a_deletion_copies_no_deleted_post() {
+    let db = Arc::new(TestDatabase::create(Backend::Postgres).await);
+    let settings = settings_for(&db);
+    let server = ServerProcess::start(&settings).await;
+    let app = server.app(&settings, &db);
+    let [author, reader] = <[_; 2]>::try_from(app.users("racing", 2).await).unwrap();
+    let kept = app.post_by(&author, "kept").await;
+    let doomed = app.post_by(&author, "doomed").await;
+    assert_eq!(app.follow(&reader, &author).await, 201);
+    // The reader's feed emptied behind the server's back, so that the repair rebuilds it.
+    let emptied = format!("DELETE FROM feed_entries WHERE viewer_id = {}", reader.id);
+    TestDatabase::execute(&db, &emptied).await;
+
+    // The deletion, as the server makes it (db/posts.rs), left open.
+    let mut deletion = AsyncPgConnection::establish(&settings.database_url)
+        .await
+        .unwrap();
+    deletion
+        .batch_execute(&format!(
+            "BEGIN; \
+             SELECT id FROM users WHERE id = {author} FOR NO KEY UPDATE; \
+             DELETE FROM posts WHERE id = {doomed}; \
+             DELETE FROM feed_entries WHERE post_id = {doomed}; \
+             UPDATE users SET post_count = post_count - 1, posts_version = posts_version + 1 \
+             WHERE id = {author};",
+            author = author.id
+        ))
+        .await
+        .unwrap();
+    let repair = tokio::task::spawn_blocking({
+        let settings = settings.clone();
+        move || ServerProcess::check(&settings, &["--repair"])
+    });
+    // Until the repair waits for the deletion's lock (or, without that lock, is done).
+    let waiting = "SELECT count(*) AS value FROM pg_stat_activity \
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    while !repair.is_finished() && db.scalar(waiting).await == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    deletion.batch_execute("COMMIT").await.unwrap();
+    let repaired = repair.await.unwrap();
+    let report = String::from_utf8_lossy(&repaired.stdout);
+    assert!(report.contains("repaired; 0 left"), "{report}");
+    assert_check_passes(&settings);
+    let feed = app.get("/posts/post-feed/", Some(&reader.token)).await.1;
+    assert_eq!(
+        ids(feed["results"].as_array().unwrap()),
+        vec![kept],
+        "{feed}"
+    );
 }

@@ -17,8 +17,11 @@
 --     the chunk and then sees what it wrote, and a chunk that comes later finds no post;
 --   - a follow copies the leader's posts under the leader's user row lock, which a deletion of
 --     any of the leader's posts takes first: one waits for the other;
---   - a new post's own fan-out is in its transaction: nothing can delete it before it commits.
--- `being-social check` reports an entry whose post is gone, and `--repair` rebuilds its feed.
+--   - a new post's own fan-out is in its transaction: nothing can delete it before it commits;
+--   - `being-social check --repair` locks the posts it copies FOR KEY SHARE in the statement
+--     that copies them, and leaves out those deleted since it listed them.
+-- Pages rely on it (docs/architecture.md, "The feed"). `being-social check` reports an entry
+-- whose post is gone, and `--repair` rebuilds its feed.
 -- The index on post_id stays: the deletion goes through it. SQLite keeps its key: its check
 -- is an index probe that locks nothing.
 ALTER TABLE feed_entries DROP CONSTRAINT feed_entries_post_id_fkey;

@@ -11,7 +11,7 @@ use diesel_async::RunQueryDsl;
 use super::schema::{post_media, posts, users};
 
 use super::feed::FeedRules;
-use super::{Database, DbResult};
+use super::{Backend, Database, DbResult};
 
 /// One counter that differs from its rows.
 #[derive(Debug, Clone, PartialEq, Eq, diesel::QueryableByName)]
@@ -156,7 +156,7 @@ fn drift_query(scope: Scope, rules: &FeedRules) -> String {
         .join(" UNION ALL ")
 }
 
-fn repair_statements(scope: Scope, rules: &FeedRules) -> Vec<String> {
+fn repair_statements(scope: Scope, rules: &FeedRules, copying: Copying) -> Vec<String> {
     let counters = COUNTERS.iter().map(|(table, column, count)| {
         format!("UPDATE {table} AS t SET {column} = ({count}) WHERE t.{column} <> ({count})")
     });
@@ -172,7 +172,11 @@ fn repair_statements(scope: Scope, rules: &FeedRules) -> Vec<String> {
             "CREATE TEMPORARY TABLE wrong_feeds AS {}",
             wrong_feeds(rules)
         )];
-        statements.extend(rebuild_feeds(rules, "SELECT viewer_id FROM wrong_feeds"));
+        statements.extend(rebuild_feeds(
+            rules,
+            "SELECT viewer_id FROM wrong_feeds",
+            copying,
+        ));
         statements.push("DROP TABLE wrong_feeds".into());
         statements
     });
@@ -190,11 +194,37 @@ fn repair_statements(scope: Scope, rules: &FeedRules) -> Vec<String> {
         .collect()
 }
 
+/// How [`rebuild_feeds`] copies posts into feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Copying {
+    /// Nothing else writes (the seed), or nothing else can (SQLite's repair holds the database's
+    /// write lock from its first statement).
+    Alone,
+    /// Servers run meanwhile (PostgreSQL's repair). The statement that copies the posts locks
+    /// them `FOR KEY SHARE` and copies only those it finds: a post deleted since they were listed
+    /// is left out, and one deleted later waits for the repair's commit and then removes what it
+    /// copied (no foreign key does it there: migrations/postgres/*_feed_entries_without_post_key).
+    WhileServing,
+}
+
 /// Statements that rebuild the feeds of the viewers `viewers` selects (a query of `viewer_id`) as
 /// a trim leaves a feed: its newest entries, at most the number a trim keeps, and its horizon at
 /// the oldest of them if there were more.
-pub(crate) fn rebuild_feeds(rules: &FeedRules, viewers: &str) -> Vec<String> {
+pub(crate) fn rebuild_feeds(rules: &FeedRules, viewers: &str, copying: Copying) -> Vec<String> {
     let keep = rules.trimmed_size();
+    let copy = match copying {
+        Copying::Alone => format!(
+            "INSERT INTO feed_entries (viewer_id, created_at, post_id, author_id) \
+             SELECT viewer_id, created_at, post_id, author_id FROM rebuilt WHERE rank <= {keep} \
+             ORDER BY viewer_id, created_at, post_id"
+        ),
+        Copying::WhileServing => format!(
+            "INSERT INTO feed_entries (viewer_id, created_at, post_id, author_id) \
+             SELECT r.viewer_id, r.created_at, r.post_id, r.author_id \
+             FROM rebuilt r JOIN posts p ON p.id = r.post_id WHERE r.rank <= {keep} \
+             ORDER BY r.viewer_id, r.created_at, r.post_id FOR KEY SHARE OF p"
+        ),
+    };
     vec![
         format!(
             "CREATE TEMPORARY TABLE rebuilt AS SELECT x.*, ROW_NUMBER() OVER \
@@ -203,12 +233,9 @@ pub(crate) fn rebuild_feeds(rules: &FeedRules, viewers: &str) -> Vec<String> {
         ),
         format!("DELETE FROM feed_state WHERE viewer_id IN ({viewers})"),
         format!("DELETE FROM feed_entries WHERE viewer_id IN ({viewers})"),
-        format!(
-            "INSERT INTO feed_entries (viewer_id, created_at, post_id, author_id) \
-             SELECT viewer_id, created_at, post_id, author_id FROM rebuilt WHERE rank <= {keep} \
-             ORDER BY viewer_id, created_at, post_id"
-        ),
-        // One grouped pass: the rows kept, and the oldest kept as the horizon if there were more.
+        copy,
+        // One grouped pass: the rows kept (a post left out above still counted: the bound stays
+        // a bound), and the oldest kept as the horizon if there were more.
         format!(
             "INSERT INTO feed_state (viewer_id, entries_at_most, horizon_at, horizon_id) \
              SELECT viewer_id, SUM(CASE WHEN rank <= {keep} THEN 1 ELSE 0 END), \
@@ -247,7 +274,11 @@ impl Database {
         &self,
         scope: Scope,
     ) -> Result<(), being_social_domain::DomainError> {
-        let statements = repair_statements(scope, &self.feed);
+        let copying = match self.backend {
+            Backend::Postgres(_) => Copying::WhileServing,
+            Backend::Sqlite(_) => Copying::Alone,
+        };
+        let statements = repair_statements(scope, &self.feed, copying);
         async {
             transaction!(self, conn => {
                 for statement in &statements {

@@ -216,13 +216,14 @@ pub(crate) trait FeedRows: Send {
     /// Removes `leader`'s posts from `follower`'s feed.
     async fn forget(&mut self, follower: i64, leader: i64) -> QueryResult<()>;
 
-    /// Removes deleted `posts` from every feed (through `feed_entries_post`: at most one row per
-    /// follower of their authors when they were made, `push_limit`). PostgreSQL has no foreign
-    /// key from the entries to the posts to do it (migrations/*_feed_entries_without_post_key).
-    /// Call it after the posts' rows are deleted (or locked `FOR UPDATE`) in the same
-    /// transaction: an outbox chunk holds its post `FOR KEY SHARE` until it commits, so that the
-    /// deletion first waits for the chunk and then removes what it wrote; and after their author's
-    /// row lock, which a follow's backfill of the author's posts holds too.
+    /// Removes deleted `posts` from every feed (through `feed_entries_post`: one row per feed
+    /// holding one). PostgreSQL has no foreign key from the entries to the posts to do it
+    /// (migrations/*_feed_entries_without_post_key), and its pages rely on there being none
+    /// (docs/architecture.md, "The feed"). Call it after the posts' rows are deleted (or locked
+    /// `FOR UPDATE`) in the same transaction: an outbox chunk holds its post `FOR KEY SHARE`
+    /// until it commits, so that the deletion first waits for the chunk and then removes what it
+    /// wrote; and after their author's row lock, which a follow's backfill of the author's posts
+    /// holds too.
     async fn withdraw(&mut self, posts: &[i64]) -> QueryResult<()>;
 
     /// A page of `viewer`'s feed: the posts before `start`, newest first, at most `limit`; with

@@ -59,7 +59,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use sha2::{Digest, Sha256};
 
-use super::check::rebuild_feeds;
+use super::check::{Copying, rebuild_feeds};
 use super::feed::FeedRules;
 use super::schema::{Ts, users};
 use super::{Backend, Database};
@@ -571,7 +571,7 @@ async fn load(
     // primary key grows at its right edge.
     // (The rebuild counts and finds each viewer's horizon in one grouped pass over `rebuilt`; its
     // first version looked `rebuilt` up per viewer, and a seed of 6,000 viewers took 8 minutes.)
-    for statement in rebuild_feeds(rules, "SELECT id FROM users") {
+    for statement in rebuild_feeds(rules, "SELECT id FROM users", Copying::Alone) {
         conn.batch_execute(&statement).await?;
     }
 

@@ -212,17 +212,12 @@ pub(crate) enum Copying {
 /// the oldest of them if there were more.
 pub(crate) fn rebuild_feeds(rules: &FeedRules, viewers: &str, copying: Copying) -> Vec<String> {
     let keep = rules.trimmed_size();
-    let copy = match copying {
-        Copying::Alone => format!(
-            "INSERT INTO feed_entries (viewer_id, created_at, post_id, author_id) \
-             SELECT viewer_id, created_at, post_id, author_id FROM rebuilt WHERE rank <= {keep} \
-             ORDER BY viewer_id, created_at, post_id"
-        ),
-        Copying::WhileServing => format!(
-            "INSERT INTO feed_entries (viewer_id, created_at, post_id, author_id) \
-             SELECT r.viewer_id, r.created_at, r.post_id, r.author_id \
-             FROM rebuilt r JOIN posts p ON p.id = r.post_id WHERE r.rank <= {keep} \
-             ORDER BY r.viewer_id, r.created_at, r.post_id FOR KEY SHARE OF p"
+    // Under `WhileServing`, the copy reads the posts again, locked (see `Copying`).
+    let (copied_from, locking) = match copying {
+        Copying::Alone => ("rebuilt r", ""),
+        Copying::WhileServing => (
+            "rebuilt r JOIN posts p ON p.id = r.post_id",
+            " FOR KEY SHARE OF p",
         ),
     };
     vec![
@@ -233,7 +228,11 @@ pub(crate) fn rebuild_feeds(rules: &FeedRules, viewers: &str, copying: Copying) 
         ),
         format!("DELETE FROM feed_state WHERE viewer_id IN ({viewers})"),
         format!("DELETE FROM feed_entries WHERE viewer_id IN ({viewers})"),
-        copy,
+        format!(
+            "INSERT INTO feed_entries (viewer_id, created_at, post_id, author_id) \
+             SELECT r.viewer_id, r.created_at, r.post_id, r.author_id FROM {copied_from} \
+             WHERE r.rank <= {keep} ORDER BY r.viewer_id, r.created_at, r.post_id{locking}"
+        ),
         // One grouped pass: the rows kept (a post left out above still counted: the bound stays
         // a bound), and the oldest kept as the horizon if there were more.
         format!(

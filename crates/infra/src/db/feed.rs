@@ -223,7 +223,7 @@ pub(crate) trait FeedRows: Send {
     /// `FOR UPDATE`) in the same transaction: an outbox chunk holds its post `FOR KEY SHARE`
     /// until it commits, so that the deletion first waits for the chunk and then removes what it
     /// wrote; and after their author's row lock, which a follow's backfill of the author's posts
-    /// holds too.
+    /// holds too. (On SQLite the foreign key has removed them already, and this finds none.)
     async fn withdraw(&mut self, posts: &[i64]) -> QueryResult<()>;
 
     /// A page of `viewer`'s feed: the posts before `start`, newest first, at most `limit`; with
